@@ -1,0 +1,103 @@
+// Package cluster builds clients for search clusters (OpenSearch 1.x/2.x, Elasticsearch
+// 7.x/8.x) from configuration: endpoints, basic auth or API key, TLS. The clients use
+// opensearch-go's transport and node pool with the library's retries off, because fanout
+// decides itself what to retry and for how long.
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+
+	"github.com/fanout-dev/fanout/pkg/config"
+)
+
+// Config configures one search cluster.
+type Config struct {
+	Name         string        `koanf:"name"`
+	Endpoints    []string      `koanf:"endpoints"`
+	Username     string        `koanf:"username"`
+	Password     string        `koanf:"password" secret:"true"`
+	PasswordFile string        `koanf:"password_file"`
+	APIKey       string        `koanf:"api_key" secret:"true"`
+	APIKeyFile   string        `koanf:"api_key_file"`
+	TLS          config.TLS    `koanf:"tls"`
+	Timeout      time.Duration `koanf:"timeout"` // response header timeout per request
+}
+
+// Validate checks the configuration; prefix names it in errors ("primary", "target").
+func (c Config) Validate(prefix string) error {
+	if len(c.Endpoints) == 0 {
+		return fmt.Errorf("%s.endpoints: at least one endpoint is required", prefix)
+	}
+	for _, e := range c.Endpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s.endpoints: %q is not an http(s) URL", prefix, e)
+		}
+	}
+	if (c.Username != "" || c.Password != "" || c.PasswordFile != "") && (c.APIKey != "" || c.APIKeyFile != "") {
+		return fmt.Errorf("%s: basic auth and api_key are exclusive", prefix)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("%s.timeout: must not be negative", prefix)
+	}
+	return nil
+}
+
+// HasAuth reports whether the configuration carries credentials of its own.
+func (c Config) HasAuth() bool {
+	return c.Username != "" || c.APIKey != "" || c.APIKeyFile != ""
+}
+
+// New returns a client for the cluster.
+func New(c Config, log *slog.Logger) (*opensearch.Client, error) {
+	if err := c.Validate("cluster"); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	password, err := config.SecretValue(c.Password, c.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s password: %w", c.Name, err)
+	}
+	apiKey, err := config.SecretValue(c.APIKey, c.APIKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s api key: %w", c.Name, err)
+	}
+	tlsCfg, err := c.TLS.Build()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	if tlsCfg != nil && tlsCfg.InsecureSkipVerify {
+		log.Warn("TLS certificate verification is OFF for this cluster: anyone on the path can read and change its traffic",
+			"cluster", c.Name)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	tr.MaxIdleConnsPerHost = 64
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = c.Timeout
+
+	cfg := opensearch.Config{
+		Addresses:    c.Endpoints,
+		Username:     c.Username,
+		Password:     password,
+		Transport:    tr,
+		DisableRetry: true,
+	}
+	if apiKey != "" {
+		cfg.Header = http.Header{"Authorization": {"ApiKey " + apiKey}}
+	}
+	client, err := opensearch.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s client: %w", c.Name, err)
+	}
+	return client, nil
+}

@@ -1,0 +1,287 @@
+package converge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+
+	"github.com/fanout-dev/fanout/pkg/converge"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+)
+
+// emulator starts an in-memory cluster and returns a client for it.
+func emulator(t *testing.T) *opensearch.Client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := searchemu.New(searchemu.Options{}).Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("starting emulator: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL()}, DisableRetry: true})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return c
+}
+
+// do sends one request and fails the test unless the answer is 2xx.
+func do(t *testing.T, c *opensearch.Client, method, path, body string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(method, path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := c.Perform(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 || bytes.Contains(raw, []byte(`"errors":true`)) {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return raw
+}
+
+type doc struct {
+	index, id, routing, source string
+	version                    int64 // external version on the replica; 0 = internal
+}
+
+// load bulk-writes docs, 1,000 per request.
+func load(t *testing.T, c *opensearch.Client, docs []doc) {
+	t.Helper()
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			do(t, c, http.MethodPost, "/_bulk", b.String())
+			b.Reset()
+		}
+	}
+	for i, d := range docs {
+		meta := fmt.Sprintf(`"_index":%q,"_id":%q`, d.index, d.id)
+		if d.routing != "" {
+			meta += fmt.Sprintf(`,"routing":%q`, d.routing)
+		}
+		if d.version > 0 {
+			meta += fmt.Sprintf(`,"version":%d,"version_type":"external"`, d.version)
+		}
+		fmt.Fprintf(&b, "{\"index\":{%s}}\n%s\n", meta, d.source)
+		if i%1000 == 999 {
+			flush()
+		}
+	}
+	flush()
+}
+
+func corpus(index string, n int) []doc {
+	docs := make([]doc, n)
+	for i := range docs {
+		docs[i] = doc{index: index, id: fmt.Sprintf("doc-%05d", i),
+			source: fmt.Sprintf(`{"n":%d,"name":"item %d","tags":["a","b"],"nested":{"x":%d}}`, i, i, i%7)}
+	}
+	return docs
+}
+
+func compare(t *testing.T, p, r *opensearch.Client, opts converge.Options) *converge.Report {
+	t.Helper()
+	opts.Refresh = true
+	rep, err := converge.Compare(context.Background(), p, r, opts)
+	if err != nil {
+		t.Fatalf("Compare: %v", err)
+	}
+	return rep
+}
+
+// TestFindsOneChangeAmongTenThousand is the issue's acceptance case: one changed field in
+// one document among 10,000, and a delete that never reached the replica.
+func TestFindsOneChangeAmongTenThousand(t *testing.T) {
+	p, r := emulator(t), emulator(t)
+	docs := corpus("books", 10000)
+	load(t, p, docs)
+	load(t, r, docs)
+
+	if rep := compare(t, p, r, converge.Options{PageSize: 700}); !rep.Converged() || rep.Compared != 10000 {
+		t.Fatalf("identical clusters: want converged with 10000 compared, got %v", rep)
+	}
+
+	// One field of one document changes on the replica only.
+	changed := docs[6543]
+	changed.source = strings.Replace(changed.source, `"nested":{"x":5}`, `"nested":{"x":6}`, 1)
+	load(t, r, []doc{changed})
+	// One document is deleted on the primary only: the delete never arrived.
+	do(t, p, http.MethodDelete, "/books/_doc/doc-00042", "")
+
+	rep := compare(t, p, r, converge.Options{PageSize: 700})
+	if rep.Converged() {
+		t.Fatalf("want differences, got converged: %v", rep)
+	}
+	if rep.Compared != 9999 || rep.Missing != 0 || rep.Extra != 1 || rep.Different != 1 {
+		t.Fatalf("want 9999 compared, 0 missing, 1 extra, 1 different; got %v", rep)
+	}
+	want := map[string]converge.Diff{
+		"doc-06543": {Kind: converge.Source, Index: "books", ReplicaIndex: "books", ID: "doc-06543", Detail: "fields differ: nested.x"},
+		"doc-00042": {Kind: converge.Extra, Index: "books", ReplicaIndex: "books", ID: "doc-00042"},
+	}
+	for _, d := range rep.Diffs {
+		if want[d.ID] != d {
+			t.Errorf("diff %+v, want %+v", d, want[d.ID])
+		}
+		delete(want, d.ID)
+	}
+	if len(want) > 0 {
+		t.Errorf("differences not reported: %v", want)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	base := corpus("t", 25)
+	tests := []struct {
+		name    string
+		primary []doc
+		replica []doc
+		opts    converge.Options
+		want    converge.Report // counts only
+		kinds   []converge.Kind
+	}{
+		{
+			name:    "identical",
+			primary: base, replica: base,
+		},
+		{
+			name:    "missing on the replica",
+			primary: base, replica: base[:20],
+			want:  converge.Report{Missing: 5},
+			kinds: []converge.Kind{converge.Missing, converge.Missing, converge.Missing, converge.Missing, converge.Missing},
+		},
+		{
+			name:    "replica index absent",
+			primary: base,
+			opts:    converge.Options{Indices: []string{"t"}},
+			want:    converge.Report{Missing: 25},
+			kinds:   repeat(converge.Missing, 25),
+		},
+		{
+			name:    "key order and spacing do not matter",
+			primary: []doc{{index: "t", id: "1", source: `{"a":1,"b":{"c":[1,2]}}`}},
+			replica: []doc{{index: "t", id: "1", source: `{ "b": {"c": [1, 2]}, "a": 1.0 }`}},
+		},
+		{
+			name:    "exact bytes",
+			primary: []doc{{index: "t", id: "1", source: `{"a":1,"b":2}`}},
+			replica: []doc{{index: "t", id: "1", source: `{"b":2,"a":1}`}},
+			opts:    converge.Options{ExactBytes: true},
+			want:    converge.Report{Different: 1},
+			kinds:   []converge.Kind{converge.Source},
+		},
+		{
+			name:    "array order matters",
+			primary: []doc{{index: "t", id: "1", source: `{"a":[1,2]}`}},
+			replica: []doc{{index: "t", id: "1", source: `{"a":[2,1]}`}},
+			want:    converge.Report{Different: 1},
+			kinds:   []converge.Kind{converge.Source},
+		},
+		{
+			name:    "routing differs",
+			primary: []doc{{index: "t", id: "1", routing: "u1", source: `{}`}},
+			replica: []doc{{index: "t", id: "1", routing: "u2", source: `{}`}},
+			want:    converge.Report{Different: 1},
+			kinds:   []converge.Kind{converge.Routing},
+		},
+		{
+			name:    "same routing",
+			primary: []doc{{index: "t", id: "1", routing: "u1", source: `{"a":1}`}},
+			replica: []doc{{index: "t", id: "1", routing: "u1", source: `{"a":1}`}},
+		},
+		{
+			name:    "versions checked",
+			primary: []doc{{index: "t", id: "1", source: `{}`}, {index: "t", id: "2", source: `{}`}},
+			replica: []doc{{index: "t", id: "1", source: `{}`, version: 1}, {index: "t", id: "2", source: `{}`, version: 7}},
+			opts:    converge.Options{ExpectVersion: converge.ExactVersions},
+			want:    converge.Report{Different: 1},
+			kinds:   []converge.Kind{converge.Version},
+		},
+		{
+			name:    "renamed replica index",
+			primary: base,
+			replica: rename(base, "t-dr"),
+			opts:    converge.Options{ReplicaIndex: func(s string) string { return s + "-dr" }},
+		},
+		{
+			name:    "extra replica index",
+			primary: base,
+			replica: append(append([]doc{}, base...), doc{index: "other", id: "x", source: `{}`}),
+			want:    converge.Report{ExtraIndices: []string{"other"}},
+		},
+		{
+			name:    "diffs capped, counts exact",
+			primary: base,
+			opts:    converge.Options{Indices: []string{"t"}, MaxDiffs: 3},
+			want:    converge.Report{Missing: 25},
+			kinds:   []converge.Kind{converge.Missing, converge.Missing, converge.Missing},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, r := emulator(t), emulator(t)
+			load(t, p, tt.primary)
+			load(t, r, tt.replica)
+			tt.opts.PageSize = 4 // several pages even for small corpora
+			rep := compare(t, p, r, tt.opts)
+			if rep.Missing != tt.want.Missing || rep.Extra != tt.want.Extra || rep.Different != tt.want.Different ||
+				fmt.Sprint(rep.ExtraIndices) != fmt.Sprint(tt.want.ExtraIndices) {
+				t.Fatalf("got %v\nwant missing %d, extra %d, different %d, extra indices %v",
+					rep, tt.want.Missing, tt.want.Extra, tt.want.Different, tt.want.ExtraIndices)
+			}
+			if tt.kinds != nil || len(rep.Diffs) > 0 {
+				var kinds []converge.Kind
+				for _, d := range rep.Diffs {
+					kinds = append(kinds, d.Kind)
+				}
+				if fmt.Sprint(kinds) != fmt.Sprint(tt.kinds) {
+					t.Fatalf("diff kinds %v, want %v (%v)", kinds, tt.kinds, rep)
+				}
+			}
+			if rep.Converged() != (tt.want.Missing+tt.want.Extra+tt.want.Different+len(tt.want.ExtraIndices) == 0) {
+				t.Fatalf("Converged() = %v for %v", rep.Converged(), rep)
+			}
+		})
+	}
+}
+
+func repeat(k converge.Kind, n int) []converge.Kind {
+	out := make([]converge.Kind, n)
+	for i := range out {
+		out[i] = k
+	}
+	return out
+}
+
+func rename(docs []doc, index string) []doc {
+	out := make([]doc, len(docs))
+	for i, d := range docs {
+		d.index = index
+		out[i] = d
+	}
+	return out
+}
+
+func TestCompareUnreachable(t *testing.T) {
+	p := emulator(t)
+	dead, err := opensearch.NewClient(opensearch.Config{Addresses: []string{"http://127.0.0.1:1"}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := converge.Compare(context.Background(), p, dead, converge.Options{Indices: []string{"t"}}); err == nil {
+		t.Fatal("want an error for an unreachable replica")
+	}
+}

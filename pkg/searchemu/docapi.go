@@ -1,0 +1,477 @@
+package searchemu
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/bulk"
+)
+
+var (
+	indexParams  = []string{"routing", "pipeline", "timeout", "refresh", "version", "version_type", "op_type", "if_seq_no", "if_primary_term", "wait_for_active_shards", "require_alias"}
+	deleteParams = []string{"routing", "timeout", "refresh", "version", "version_type", "if_seq_no", "if_primary_term", "wait_for_active_shards"}
+	updateParams = []string{"routing", "timeout", "refresh", "retry_on_conflict", "_source", "_source_includes", "_source_excludes", "if_seq_no", "if_primary_term", "wait_for_active_shards", "require_alias", "lang", "version", "version_type"}
+	getParams    = []string{"routing", "preference", "realtime", "refresh", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type"}
+	mgetParams   = []string{"routing", "preference", "realtime", "refresh", "stored_fields", "_source", "_source_includes", "_source_excludes"}
+)
+
+// writeParams reads the parameters shared by single-document writes into op.
+func writeParams(rq *request, op *docOp) *esError {
+	if v, ok := rq.query["routing"]; ok {
+		op.routing, op.hasRouting = v, true
+	}
+	if v, ok := rq.query["pipeline"]; ok {
+		op.pipeline = v
+	}
+	if v, ok, err := rq.paramLong("version", matchAny); err != nil {
+		return err
+	} else if ok {
+		op.version = v
+	}
+	if v, ok := rq.query["version_type"]; ok {
+		vt, err := parseVersionType(v)
+		if err != nil {
+			return err
+		}
+		op.versionType = vt
+	}
+	if v, ok, err := rq.paramLong("if_seq_no", unassignedSeq); err != nil {
+		return err
+	} else if ok {
+		if v < 0 && v != unassignedSeq {
+			return errIllegalArg("sequence numbers must be non negative. got [" + itoa(v) + "].")
+		}
+		op.ifSeqNo = v
+	}
+	if v, ok, err := rq.paramLong("if_primary_term", unassignedTerm); err != nil {
+		return err
+	} else if ok {
+		if v < 0 {
+			return errIllegalArg("primary term must be non negative. got [" + itoa(v) + "]")
+		}
+		op.ifTerm = v
+	}
+	if _, ok := rq.query["require_alias"]; ok {
+		b, err := rq.paramBool("require_alias", false)
+		if err != nil {
+			return err
+		}
+		op.requireAlias = b
+	}
+	return nil
+}
+
+func (c *Cluster) readOnlyErr() *esError {
+	if c.faults.Load().ReadOnly {
+		return errClusterBlockReadOnly()
+	}
+	return nil
+}
+
+// handleIndex serves PUT/POST /{index}/_doc/{id}.
+func handleIndex(c *Cluster, rq *request) *response {
+	op := newDocOp(bulk.ActionIndex)
+	op.index, op.id, op.hasID = rq.path["index"], rq.path["id"], true
+	if v, ok := rq.query["op_type"]; ok {
+		switch strings.ToLower(v) {
+		case "create":
+			op.action = bulk.ActionCreate
+		case "index":
+		default:
+			return errResp(errIllegalArg("opType must be 'create' or 'index', found: [" + v + "]"))
+		}
+	}
+	return c.singleWrite(rq, &op)
+}
+
+// handleCreate serves PUT/POST /{index}/_create/{id}.
+func handleCreate(c *Cluster, rq *request) *response {
+	if v, ok := rq.query["op_type"]; ok && strings.ToLower(v) != "create" {
+		return errResp(errIllegalArg("opType must be 'create', found: [" + v + "]"))
+	}
+	op := newDocOp(bulk.ActionCreate)
+	op.index, op.id, op.hasID = rq.path["index"], rq.path["id"], true
+	return c.singleWrite(rq, &op)
+}
+
+// handleAutoID serves POST /{index}/_doc (op_type defaults to create).
+func handleAutoID(c *Cluster, rq *request) *response {
+	op := newDocOp(bulk.ActionCreate)
+	op.index = rq.path["index"]
+	if v, ok := rq.query["op_type"]; ok {
+		switch strings.ToLower(v) {
+		case "create":
+		case "index":
+			op.action = bulk.ActionIndex
+		default:
+			return errResp(errIllegalArg("opType must be 'create' or 'index', found: [" + v + "]"))
+		}
+	}
+	return c.singleWrite(rq, &op)
+}
+
+// handleDelete serves DELETE /{index}/_doc/{id}.
+func handleDelete(c *Cluster, rq *request) *response {
+	op := newDocOp(bulk.ActionDelete)
+	op.index, op.id, op.hasID = rq.path["index"], rq.path["id"], true
+	return c.singleWrite(rq, &op)
+}
+
+// handleUpdate serves POST /{index}/_update/{id}.
+func handleUpdate(c *Cluster, rq *request) *response {
+	if _, ok := rq.query["version"]; ok {
+		return errResp(errValidation([]string{"internal versioning can not be used for optimistic concurrency control. Please use `if_seq_no` and `if_primary_term` instead"}))
+	}
+	if _, ok := rq.query["version_type"]; ok {
+		return errResp(errValidation([]string{"internal versioning can not be used for optimistic concurrency control. Please use `if_seq_no` and `if_primary_term` instead"}))
+	}
+	op := newDocOp(bulk.ActionUpdate)
+	op.index, op.id, op.hasID = rq.path["index"], rq.path["id"], true
+	op.fetch = fetchFromParams(rq)
+	if n, err := rq.paramInt("retry_on_conflict", 0); err != nil {
+		return errResp(err)
+	} else {
+		op.retryOnConflict = n
+	}
+	if len(rq.body) > 0 {
+		u, err := bulk.ParseUpdatePayload(rq.body)
+		if err != nil {
+			return errResp(fromBulkError(err))
+		}
+		op.upd = u
+		if u.Source != nil {
+			v, je := parseJSON(u.Source)
+			if je == nil {
+				f, ferr := fetchFromJSON(v)
+				if ferr != nil {
+					return errResp(ferr)
+				}
+				op.fetch = f
+			}
+		}
+	} else {
+		op.upd = &bulk.UpdatePayload{DetectNoop: true}
+	}
+	return c.singleWrite(rq, &op)
+}
+
+// fromBulkError converts a framing/parse error of pkg/bulk to the server's exception.
+func fromBulkError(err error) *esError {
+	be, ok := err.(*bulk.Error)
+	if !ok {
+		return newErr(400, typeParse, err.Error(), true)
+	}
+	return convertBulkError(be)
+}
+
+func convertBulkError(be *bulk.Error) *esError {
+	server := false
+	switch be.Type {
+	case typeValidation, typeParsing, typeParse:
+		server = true
+	}
+	e := newErr(be.Status, be.Type, be.Reason, server)
+	if be.CausedBy != nil {
+		e.cause = convertBulkError(be.CausedBy)
+	}
+	return e
+}
+
+// singleWrite runs one document write request end to end.
+func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	forced, err := rq.refreshPolicy()
+	if err != nil {
+		return errResp(err)
+	}
+	if err := writeParams(rq, op); err != nil {
+		return errResp(err)
+	}
+	if op.action == bulk.ActionIndex || op.action == bulk.ActionCreate {
+		if len(rq.body) == 0 {
+			return errResp(errBodyRequired())
+		}
+		op.payload = rq.body
+	}
+	if op.upd != nil {
+		if op.upd.HasIfSeqNo {
+			op.ifSeqNo = op.upd.IfSeqNo
+		}
+		if op.upd.HasIfPrimaryTerm {
+			op.ifTerm = op.upd.IfPrimaryTerm
+		}
+	}
+	if msgs := validateOp(op, nil); len(msgs) > 0 {
+		return errResp(errValidation(msgs))
+	}
+	if op.pipelineMissing() {
+		return errResp(errIllegalArg("pipeline with id [" + op.pipeline + "] does not exist"))
+	}
+	if op.requireAlias && !c.isAlias(op.index) {
+		return errResp(errIndexNotFoundMsg(op.index, "[require_alias] request flag is [true] and ["+op.index+"] is not an alias"))
+	}
+	if op.createsIndex() {
+		if err := c.ensureIndex(op.index); err != nil {
+			return errResp(err)
+		}
+	}
+	ix, rerr := c.resolveWrite(op.index)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	r := c.execute(ix, op)
+	if r.err != nil {
+		return errResp(r.err)
+	}
+	r.forced = forced
+	b := append(make([]byte, 0, 256), '{')
+	b = c.appendWriteBody(b, &r)
+	b = append(b, '}')
+	resp := jsonResp(r.res.status, b)
+	if r.res.status == 201 {
+		resp.headers = append(resp.headers, [2]string{"Location", location(r.index, r.id, op.routing, op.hasRouting)})
+	}
+	return resp
+}
+
+// resolveSingle resolves a read target that must be one index.
+func (c *Cluster) resolveSingle(name string) (*index, *esError) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if ix := c.indices[name]; ix != nil {
+		return ix, nil
+	}
+	var found []*index
+	for _, ix := range c.indices {
+		if _, ok := ix.aliases[name]; ok {
+			found = append(found, ix)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, errIndexNotFound(name)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, ix := range found {
+		names[i] = ix.name
+	}
+	return nil, errIllegalArg("alias [" + name + "] has more than one index associated with it [" + strings.Join(names, ", ") + "], can't execute a single index op")
+}
+
+// appendGetBody renders a GET response body (GetResult.toXContent).
+func (c *Cluster) appendGetBody(b []byte, ix *index, id string, d *doc, f *fetchSource) []byte {
+	b = append(b, `{"_index":`...)
+	b = appendJSONString(b, ix.name)
+	b = c.appendDocType(b)
+	b = append(b, `,"_id":`...)
+	b = appendJSONString(b, id)
+	if d == nil {
+		return append(b, `,"found":false}`...)
+	}
+	b = append(b, `,"_version":`...)
+	b = strconv.AppendInt(b, d.version, 10)
+	b = append(b, `,"_seq_no":`...)
+	b = strconv.AppendInt(b, d.seqNo, 10)
+	b = append(b, `,"_primary_term":`...)
+	b = strconv.AppendInt(b, d.primaryTerm, 10)
+	if d.hasRouting {
+		b = append(b, `,"_routing":`...)
+		b = appendJSONString(b, d.routing)
+	}
+	b = append(b, `,"found":true`...)
+	if f == nil || f.fetch {
+		b = append(b, `,"_source":`...)
+		b = append(b, renderSource(d, f)...)
+	}
+	return append(b, '}')
+}
+
+// getVersionCheck applies ?version on GET (realtime get with a version).
+func getVersionCheck(rq *request, ix *index, id string, d *doc) *esError {
+	v, ok, err := rq.paramLong("version", matchAny)
+	if err != nil {
+		return err
+	}
+	if !ok || d == nil {
+		return nil
+	}
+	vt, verr := parseVersionType(rq.query["version_type"])
+	if verr != nil {
+		return verr
+	}
+	switch vt {
+	case vtInternal:
+		if v != d.version {
+			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is different than the one provided ["+itoa(v)+"]")
+		}
+	case vtExternal:
+		if d.version >= v {
+			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is higher or equal to the one provided ["+itoa(v)+"]")
+		}
+	case vtExternalGTE:
+		if d.version > v {
+			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is higher than the one provided ["+itoa(v)+"]")
+		}
+	}
+	return nil
+}
+
+// handleGet serves GET and HEAD /{index}/_doc/{id}.
+func handleGet(c *Cluster, rq *request) *response {
+	ix, err := c.resolveSingle(rq.path["index"])
+	if err != nil {
+		return errResp(err)
+	}
+	id := rq.path["id"]
+	d := ix.get(id)
+	if err := getVersionCheck(rq, ix, id, d); err != nil {
+		return errResp(err)
+	}
+	status := 200
+	if d == nil {
+		status = 404
+	}
+	if rq.method == "HEAD" {
+		return &response{status: status}
+	}
+	return jsonResp(status, c.appendGetBody(nil, ix, id, d, fetchFromParams(rq)))
+}
+
+// handleGetSource serves GET and HEAD /{index}/_source/{id}.
+func handleGetSource(c *Cluster, rq *request) *response {
+	ix, err := c.resolveSingle(rq.path["index"])
+	if err != nil {
+		return errResp(err)
+	}
+	id := rq.path["id"]
+	d := ix.get(id)
+	if err := getVersionCheck(rq, ix, id, d); err != nil {
+		return errResp(err)
+	}
+	if d == nil {
+		if rq.method == "HEAD" {
+			return &response{status: 404}
+		}
+		return errResp(newErr(404, typeResourceNotFound, "Document not found ["+ix.name+"]/["+id+"]", true))
+	}
+	if rq.method == "HEAD" {
+		return &response{status: 200}
+	}
+	return jsonResp(200, append([]byte(nil), renderSource(d, fetchFromParams(rq))...))
+}
+
+// mgetItem is one requested document.
+type mgetItem struct {
+	index, id string
+	hasIndex  bool
+	hasID     bool
+	fetch     *fetchSource
+}
+
+// handleMget serves GET/POST /_mget and /{index}/_mget.
+func handleMget(c *Cluster, rq *request) *response {
+	defIndex := rq.path["index"]
+	defFetch := fetchFromParams(rq)
+	var items []mgetItem
+	if len(rq.body) > 0 {
+		v, je := parseJSON(rq.body)
+		if je != nil {
+			return errResp(errFromJSON(rq.body, je))
+		}
+		body, ok := v.(*jsonObj)
+		if !ok {
+			return errResp(errParsing("unexpected token ["+tokenOf(v)+"], expected [FIELD_NAME] or [START_ARRAY]", rq.body, 0))
+		}
+		for _, m := range body.m {
+			arr, isArr := m.v.([]any)
+			if !isArr {
+				return errResp(errParsing("unexpected token ["+tokenOf(m.v)+"], expected [FIELD_NAME] or [START_ARRAY]", rq.body, m.voff))
+			}
+			switch m.k {
+			case "docs":
+				for _, e := range arr {
+					o, ok := e.(*jsonObj)
+					if !ok {
+						return errResp(errIllegalArg("docs array element should include an object"))
+					}
+					it := mgetItem{index: defIndex, hasIndex: defIndex != "", fetch: defFetch}
+					for _, dm := range o.m {
+						switch dm.k {
+						case "_index":
+							s, _ := dm.v.(string)
+							it.index, it.hasIndex = s, true
+						case "_id":
+							if s, ok := scalarString(dm.v); ok {
+								it.id, it.hasID = s, true
+							}
+						case "_source":
+							f, err := fetchFromJSON(dm.v)
+							if err != nil {
+								return errResp(err)
+							}
+							it.fetch = f
+						case "routing", "_routing", "stored_fields", "version", "version_type", "_type":
+						default:
+							return errResp(errParse("failed to parse multi get request. unknown field [" + dm.k + "]"))
+						}
+					}
+					items = append(items, it)
+				}
+			case "ids":
+				for _, e := range arr {
+					it := mgetItem{index: defIndex, hasIndex: defIndex != "", fetch: defFetch}
+					switch e.(type) {
+					case *jsonObj, []any:
+						return errResp(errIllegalArg("ids array element should only contain ids"))
+					}
+					if s, ok := scalarString(e); ok {
+						it.id, it.hasID = s, true
+					}
+					items = append(items, it)
+				}
+			default:
+				return errResp(errParsing("unknown key ["+m.k+"] for a START_ARRAY, expected [docs] or [ids]", rq.body, m.voff))
+			}
+		}
+	}
+	var msgs []string
+	if len(items) == 0 {
+		msgs = append(msgs, "no documents to get")
+	}
+	for i, it := range items {
+		if !it.hasIndex || it.index == "" {
+			msgs = append(msgs, "index is missing for doc "+strconv.Itoa(i))
+		}
+		if !it.hasID {
+			msgs = append(msgs, "id is missing for doc "+strconv.Itoa(i))
+		}
+	}
+	if len(msgs) > 0 {
+		return errResp(errValidation(msgs))
+	}
+	b := []byte(`{"docs":[`)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		ix, err := c.resolveSingle(it.index)
+		if err != nil {
+			b = append(b, `{"_index":`...)
+			b = appendJSONString(b, it.index)
+			b = c.appendDocType(b)
+			b = append(b, `,"_id":`...)
+			b = appendJSONString(b, it.id)
+			b = append(b, `,"error":`...)
+			b = err.appendFailure(b)
+			b = append(b, '}')
+			continue
+		}
+		b = c.appendGetBody(b, ix, it.id, ix.get(it.id), it.fetch)
+	}
+	b = append(b, `]}`...)
+	return jsonResp(200, b)
+}

@@ -1,0 +1,532 @@
+package searchemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// request is an HTTP request as handlers see it.
+type request struct {
+	ctx     context.Context
+	method  string
+	rawPath string
+	uri     string
+	path    map[string]string
+	query   map[string]string
+	body    []byte
+	start   time.Time
+}
+
+func (rq *request) param(k string) (string, bool) {
+	if v, ok := rq.path[k]; ok {
+		return v, true
+	}
+	v, ok := rq.query[k]
+	return v, ok
+}
+
+func (rq *request) paramDefault(k, def string) string {
+	if v, ok := rq.param(k); ok {
+		return v
+	}
+	return def
+}
+
+// paramBool mirrors RestRequest.paramAsBoolean ("" counts as true).
+func (rq *request) paramBool(k string, def bool) (bool, *esError) {
+	v, ok := rq.query[k]
+	if !ok {
+		return def, nil
+	}
+	switch v {
+	case "", "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errIllegalArg("Failed to parse value [" + v + "] as only [true] or [false] are allowed.")
+}
+
+// paramLong mirrors RestRequest.paramAsLong.
+func (rq *request) paramLong(k string, def int64) (int64, bool, *esError) {
+	v, ok := rq.query[k]
+	if !ok {
+		return def, false, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false, errIllegalArgCause("Failed to parse long parameter ["+k+"] with value ["+v+"]", newErr(400, typeNumberFormat, `For input string: "`+v+`"`, false))
+	}
+	return n, true, nil
+}
+
+func (rq *request) paramInt(k string, def int) (int, *esError) {
+	v, ok := rq.query[k]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errIllegalArgCause("Failed to parse int parameter ["+k+"] with value ["+v+"]", newErr(400, typeNumberFormat, `For input string: "`+v+`"`, false))
+	}
+	return n, nil
+}
+
+// refreshPolicy parses ?refresh (WriteRequest.RefreshPolicy.parse); it reports whether
+// responses carry "forced_refresh":true.
+func (rq *request) refreshPolicy() (bool, *esError) {
+	v, ok := rq.query["refresh"]
+	if !ok {
+		return false, nil
+	}
+	switch v {
+	case "", "true":
+		return true, nil
+	case "false", "wait_for":
+		return false, nil
+	}
+	return false, errIllegalArg("Unknown value for refresh: [" + v + "].")
+}
+
+// response is what handlers return.
+type response struct {
+	status  int
+	body    []byte
+	ctype   string
+	headers [][2]string
+}
+
+const jsonContentType = "application/json; charset=UTF-8"
+
+func jsonResp(status int, body []byte) *response {
+	return &response{status: status, body: body}
+}
+
+func errResp(e *esError) *response {
+	return &response{status: e.status, body: e.envelope()}
+}
+
+// simpleErr is the router-level envelope {"error":"…","status":N}.
+func simpleErr(status int, msg string) *response {
+	b := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	return &response{status: status, body: append(b, '}')}
+}
+
+type handlerFunc func(c *Cluster, rq *request) *response
+
+type endpoint struct {
+	fn     handlerFunc
+	params map[string]bool
+}
+
+type route struct {
+	segs    []string
+	methods map[string]*endpoint
+}
+
+type router struct {
+	routes []*route
+}
+
+// methodOrder is RestRequest.Method's declaration order.
+var methodOrder = []string{"GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE", "CONNECT"}
+
+// globalParams are accepted by every endpoint (response and content parameters).
+var globalParams = map[string]bool{
+	"pretty": true, "human": true, "error_trace": true, "filter_path": true,
+	"source": true, "source_content_type": true,
+}
+
+func (rt *router) add(method, pattern string, fn handlerFunc, params ...string) {
+	segs := splitPath(pattern)
+	var r *route
+	for _, x := range rt.routes {
+		if strings.Join(x.segs, "/") == strings.Join(segs, "/") {
+			r = x
+		}
+	}
+	if r == nil {
+		r = &route{segs: segs, methods: map[string]*endpoint{}}
+		rt.routes = append(rt.routes, r)
+	}
+	ep := &endpoint{fn: fn, params: map[string]bool{}}
+	for _, p := range params {
+		ep.params[p] = true
+	}
+	r.methods[method] = ep
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type match struct {
+	r      *route
+	params map[string]string
+}
+
+// find returns the routes matching the path, most specific first (explicit segments win
+// over wildcards, as in the server's PathTrie).
+func (rt *router) find(segs []string) []match {
+	var out []match
+	for _, r := range rt.routes {
+		if len(r.segs) != len(segs) {
+			continue
+		}
+		ok := true
+		var params map[string]string
+		for i, s := range r.segs {
+			if strings.HasPrefix(s, "{") {
+				if params == nil {
+					params = map[string]string{}
+				}
+				params[s[1:len(s)-1]] = segs[i]
+				continue
+			}
+			if s != segs[i] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, match{r: r, params: params})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].r.segs, out[j].r.segs
+		for k := range a {
+			wa, wb := strings.HasPrefix(a[k], "{"), strings.HasPrefix(b[k], "{")
+			if wa != wb {
+				return !wa
+			}
+		}
+		return false
+	})
+	return out
+}
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ServeHTTP serves the cluster's REST API. It honours every fault except Down, which only
+// servers started with Listen can apply.
+func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			c.log.Error("searchemu: handler panic", "method", r.Method, "uri", r.RequestURI, "panic", p)
+			e := newErr(500, "exception", "searchemu internal error", true)
+			writeResponse(w, r, errResp(e), false)
+		}
+	}()
+	if c.opts.Flavor == Elasticsearch7 {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	}
+	rawPath := r.URL.EscapedPath()
+	if rawPath == "" {
+		rawPath = "/"
+	}
+	if strings.HasPrefix(rawPath, "/_emu/") || rawPath == "/_emu" {
+		c.serveEmu(w, r, rawPath)
+		return
+	}
+	f := c.faults.Load()
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if f.Unavailable {
+		e := newErr(503, typeClusterBlock, "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];", true)
+		writeResponse(w, r, errResp(e), false)
+		return
+	}
+	if f.Request429Ratio > 0 && c.randFloat() < f.Request429Ratio {
+		writeResponse(w, r, errResp(c.errRejected("coordinating", 0)), false)
+		return
+	}
+	if r.ContentLength > c.maxBody {
+		c.tooLarge(w)
+		return
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 64<<20 {
+			bodyPool.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, c.maxBody+1))
+	if err != nil {
+		// the client went away or sent a broken body; nothing sensible to answer
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			c.tooLarge(w)
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if n > c.maxBody {
+		c.tooLarge(w)
+		return
+	}
+	rq := &request{
+		ctx:     r.Context(),
+		method:  r.Method,
+		rawPath: rawPath,
+		uri:     r.RequestURI,
+		body:    buf.Bytes(),
+		start:   time.Now(),
+	}
+	if rq.uri == "" {
+		rq.uri = r.URL.RequestURI()
+	}
+	pretty := false
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	rq.query = map[string]string{}
+	for k, vs := range q {
+		if len(vs) > 0 {
+			rq.query[k] = vs[len(vs)-1]
+		}
+	}
+	if v, ok := rq.query["pretty"]; ok && v != "false" {
+		pretty = true
+	}
+	resp := c.dispatch(r, rq, qerr)
+	writeResponse(w, r, resp, pretty)
+}
+
+func (c *Cluster) tooLarge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+}
+
+func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
+	var segs []string
+	for _, s := range splitPath(rq.rawPath) {
+		u, err := url.PathUnescape(s)
+		if err != nil || !utf8.ValidString(u) {
+			return errResp(errIllegalArg("unable to decode path segment [" + s + "]"))
+		}
+		segs = append(segs, u)
+	}
+	matches := c.rt.find(segs)
+	var ep *endpoint
+	var m match
+	for _, cand := range matches {
+		if e := cand.r.methods[rq.method]; e != nil {
+			ep, m = e, cand
+			break
+		}
+	}
+	if ep == nil {
+		allowed := map[string]bool{}
+		for _, cand := range matches {
+			for meth := range cand.r.methods {
+				allowed[meth] = true
+			}
+		}
+		if len(allowed) == 0 {
+			b := append([]byte(`{"error":`), appendJSONString(nil, "no handler found for uri ["+rq.uri+"] and method ["+rq.method+"]")...)
+			return jsonResp(400, append(b, '}'))
+		}
+		var list []string
+		for _, meth := range methodOrder {
+			if allowed[meth] {
+				list = append(list, meth)
+			}
+		}
+		if rq.method == http.MethodOptions {
+			return &response{status: 200, headers: [][2]string{{"Allow", strings.Join(list, ",")}}, ctype: "text/plain; charset=UTF-8"}
+		}
+		resp := simpleErr(405, "Incorrect HTTP method for uri ["+rq.uri+"] and method ["+rq.method+"], allowed: ["+strings.Join(list, ", ")+"]")
+		resp.headers = append(resp.headers, [2]string{"Allow", strings.Join(list, ",")})
+		return resp
+	}
+	rq.path = m.params
+	if qerr != nil {
+		return errResp(errIllegalArg("unable to decode query string: " + qerr.Error()))
+	}
+	if len(rq.body) == 0 {
+		if src, ok := rq.query["source"]; ok {
+			rq.body = []byte(src)
+			if ct, ok := rq.query["source_content_type"]; ok {
+				r.Header.Set("Content-Type", ct)
+			} else {
+				return errResp(errIllegalArg("source and source_content_type parameters are required"))
+			}
+		}
+	}
+	if len(rq.body) > 0 {
+		if resp := checkContentType(r.Header.Values("Content-Type")); resp != nil {
+			return resp
+		}
+	}
+	var unknown []string
+	for k := range rq.query {
+		if !ep.params[k] && !globalParams[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		return errResp(errIllegalArg(unrecognizedParams(rq.rawPath, unknown, ep.params)))
+	}
+	return ep.fn(c, rq)
+}
+
+// checkContentType accepts JSON (application/json, application/x-ndjson, with any
+// parameters) and answers 406 like the server otherwise.
+func checkContentType(values []string) *response {
+	if len(values) == 0 {
+		return simpleErr(406, "Content-Type header is missing")
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	if err == nil {
+		switch strings.ToLower(mt) {
+		case "application/json", "application/x-ndjson":
+			return nil
+		}
+	}
+	return simpleErr(406, "Content-Type header ["+strings.Join(values, ",")+"] is not supported")
+}
+
+// unrecognizedParams mirrors BaseRestHandler.unrecognized, with its "did you mean" hints.
+func unrecognizedParams(path string, invalid []string, candidates map[string]bool) string {
+	sort.Strings(invalid)
+	var sb strings.Builder
+	sb.WriteString("request [" + path + "] contains unrecognized parameter")
+	if len(invalid) > 1 {
+		sb.WriteByte('s')
+	}
+	sb.WriteString(": ")
+	all := make([]string, 0, len(candidates)+len(globalParams))
+	for k := range candidates {
+		all = append(all, k)
+	}
+	for k := range globalParams {
+		all = append(all, k)
+	}
+	for i, inv := range invalid {
+		type scored struct {
+			d float64
+			s string
+		}
+		var sc []scored
+		for _, cand := range all {
+			if d := levenshteinSimilarity(inv, cand); d > 0.5 {
+				sc = append(sc, scored{d, cand})
+			}
+		}
+		sort.Slice(sc, func(a, b int) bool {
+			if sc[a].d != sc[b].d {
+				return sc[a].d > sc[b].d
+			}
+			return sc[a].s < sc[b].s
+		})
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("[" + inv + "]")
+		if len(sc) > 0 {
+			sb.WriteString(" -> did you mean ")
+			if len(sc) == 1 {
+				sb.WriteString("[" + sc[0].s + "]")
+			} else {
+				names := make([]string, len(sc))
+				for k := range sc {
+					names[k] = sc[k].s
+				}
+				sb.WriteString("any of [" + strings.Join(names, ", ") + "]")
+			}
+			sb.WriteByte('?')
+		}
+	}
+	return sb.String()
+}
+
+// levenshteinSimilarity is Lucene's LevenshteinDistance.getDistance: 1 - d/max(len).
+func levenshteinSimilarity(a, b string) float64 {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) == 0 || len(rb) == 0 {
+		if len(ra) == len(rb) {
+			return 1
+		}
+		return 0
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(cur[j-1]+1, prev[j]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return 1 - float64(prev[len(rb)])/float64(max(len(ra), len(rb)))
+}
+
+func writeResponse(w http.ResponseWriter, r *http.Request, resp *response, pretty bool) {
+	h := w.Header()
+	for _, kv := range resp.headers {
+		h.Set(kv[0], kv[1])
+	}
+	body := resp.body
+	if r.Method == http.MethodHead {
+		h.Set("Content-Type", "text/plain; charset=UTF-8")
+		h.Set("Content-Length", "0")
+		w.WriteHeader(resp.status)
+		return
+	}
+	ct := resp.ctype
+	if ct == "" {
+		ct = jsonContentType
+	}
+	if pretty && strings.HasPrefix(ct, "application/json") && len(body) > 0 {
+		body = appendPretty(nil, body)
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(body)
+}
+
+// tookMillis is the "took" of a response.
+func (rq *request) tookMillis() int64 {
+	return time.Since(rq.start).Milliseconds()
+}

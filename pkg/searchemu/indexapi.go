@@ -1,0 +1,993 @@
+package searchemu
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var (
+	createIndexParams = []string{"wait_for_active_shards", "timeout", "master_timeout", "cluster_manager_timeout"}
+	indicesOptParams  = []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}
+)
+
+func withParams(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
+}
+
+// parseContentMap parses a body that the server reads with XContentHelper.convertToMap.
+func parseContentMap(body []byte) (*jsonObj, *esError) {
+	v, je := parseJSON(body)
+	if je != nil {
+		e := errParse("Failed to parse content to map")
+		e.cause = errFromJSON(body, je)
+		return nil, e
+	}
+	o, ok := v.(*jsonObj)
+	if !ok {
+		e := errParse("Failed to parse content to map")
+		e.cause = newErr(400, typeJSONParse, "Current token ("+tokenOf(v)+") not START_OBJECT", false)
+		return nil, e
+	}
+	return o, nil
+}
+
+// flattenSettings flattens a settings object into "index."-prefixed keys.
+func flattenSettings(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case *jsonObj:
+		for _, m := range x.m {
+			k := m.k
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			flattenSettings(k, m.v, out)
+		}
+	case []any:
+		for i, e := range x {
+			flattenSettings(prefix+"."+strconv.Itoa(i), e, out)
+		}
+	case nil:
+		delete(out, normalizeSettingKey(prefix))
+	default:
+		out[normalizeSettingKey(prefix)] = javaToString(x)
+	}
+}
+
+func normalizeSettingKey(k string) string {
+	if strings.HasPrefix(k, "index.") {
+		return k
+	}
+	return "index." + k
+}
+
+func parseAliases(v any) (map[string]*aliasMeta, *esError) {
+	o, ok := v.(*jsonObj)
+	if !ok {
+		return nil, errParse("key [aliases] must be an object")
+	}
+	out := map[string]*aliasMeta{}
+	for _, m := range o.m {
+		a := &aliasMeta{}
+		if def, ok := m.v.(*jsonObj); ok {
+			for _, p := range def.m {
+				switch p.k {
+				case "is_write_index":
+					if b, ok := p.v.(bool); ok {
+						a.isWriteIndex = &b
+					}
+				case "filter":
+					a.filter = p.v
+				case "routing":
+					a.routing, _ = p.v.(string)
+				case "index_routing":
+					a.indexRouting, _ = p.v.(string)
+				case "search_routing":
+					a.searchRouting, _ = p.v.(string)
+				case "is_hidden":
+				default:
+					return nil, errIllegalArg("Unknown field [" + p.k + "] in alias [" + m.k + "]")
+				}
+			}
+		}
+		out[m.k] = a
+	}
+	return out, nil
+}
+
+// handleCreateIndex serves PUT /{index}.
+func handleCreateIndex(c *Cluster, rq *request) *response {
+	name := rq.path["index"]
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	req := &createIndexReq{settings: map[string]string{}}
+	if len(rq.body) > 0 {
+		body, err := parseContentMap(rq.body)
+		if err != nil {
+			return errResp(err)
+		}
+		if mv, ok := body.get("mappings"); ok {
+			if mo, ok := mv.(*jsonObj); ok && isTypedMapping(mo) {
+				return errResp(errIllegalArg("The mapping definition cannot be nested under a type [_doc] unless include_type_name is set to true."))
+			}
+		}
+		for _, m := range body.m {
+			switch m.k {
+			case "settings":
+				if _, ok := m.v.(*jsonObj); !ok {
+					return errResp(errParse("key [settings] must be an object"))
+				}
+				flattenSettings("", m.v, req.settings)
+			case "mappings":
+				mo, ok := m.v.(*jsonObj)
+				if !ok {
+					return errResp(errParse("key [mappings] must be an object"))
+				}
+				mp, err := parseMappingDef(mo)
+				if err != nil {
+					outer := errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
+					if err.typ != typeMapperParsing {
+						outer = errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
+					}
+					return errResp(outer)
+				}
+				req.mapping = mp
+			case "aliases":
+				al, err := parseAliases(m.v)
+				if err != nil {
+					return errResp(err)
+				}
+				req.aliases = al
+			default:
+				return errResp(errParse("unknown key [" + m.k + "] for create index"))
+			}
+		}
+	}
+	c.mu.Lock()
+	_, err := c.createIndexLocked(name, req)
+	c.mu.Unlock()
+	if err != nil {
+		return errResp(err)
+	}
+	b := []byte(`{"acknowledged":true,"shards_acknowledged":true,"index":`)
+	b = appendJSONString(b, name)
+	return jsonResp(200, append(b, '}'))
+}
+
+func (rq *request) indicesOptions() (ignoreUnavailable, allowNoIndices bool, err *esError) {
+	if ignoreUnavailable, err = rq.paramBool("ignore_unavailable", false); err != nil {
+		return
+	}
+	allowNoIndices, err = rq.paramBool("allow_no_indices", true)
+	return
+}
+
+// handleDeleteIndex serves DELETE /{index}.
+func handleDeleteIndex(c *Cluster, rq *request) *response {
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	expr := rq.path["index"]
+	ign, allow, perr := rq.indicesOptions()
+	if perr != nil {
+		return errResp(perr)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var targets []*index
+	for _, part := range strings.Split(expr, ",") {
+		if part == "_all" || strings.Contains(part, "*") {
+			for n, ix := range c.indices {
+				if part == "_all" || wildcardMatch(part, n) {
+					targets = append(targets, ix)
+				}
+			}
+			continue
+		}
+		if ix := c.indices[part]; ix != nil {
+			targets = append(targets, ix)
+			continue
+		}
+		if c.aliasExistsLocked(part) {
+			return errResp(errIllegalArg("The provided expression [" + part + "] matches an alias, specify the corresponding concrete indices instead."))
+		}
+		if !ign {
+			return errResp(errIndexNotFound(part))
+		}
+	}
+	if len(targets) == 0 && !allow && !ign {
+		return errResp(errIndexNotFound(expr))
+	}
+	for _, ix := range targets {
+		c.deleteIndexLocked(ix)
+	}
+	return jsonResp(200, []byte(`{"acknowledged":true}`))
+}
+
+// handleIndexExists serves HEAD /{index}.
+func handleIndexExists(c *Cluster, rq *request) *response {
+	ign, allow, err := rq.indicesOptions()
+	if err != nil {
+		return &response{status: 400}
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil || len(ixs) == 0 {
+		return &response{status: 404}
+	}
+	return &response{status: 200}
+}
+
+// appendSettings renders flattened settings as nested objects with sorted keys.
+func appendSettings(b []byte, s map[string]string, flat bool) []byte {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if flat {
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, s[k])
+		}
+		return append(b, '}')
+	}
+	root := &jsonObj{}
+	for _, k := range keys {
+		parts := strings.Split(k, ".")
+		cur := root
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := cur.get(p)
+			o, isObj := next.(*jsonObj)
+			if !ok || !isObj {
+				o = &jsonObj{}
+				cur.set(p, o)
+			}
+			cur = o
+		}
+		cur.set(parts[len(parts)-1], s[k])
+	}
+	return appendCanonical(b, root)
+}
+
+func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
+	names := make([]string, 0, len(al))
+	for k := range al {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	b = append(b, '{')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		a := al[n]
+		b = appendJSONString(b, n)
+		b = append(b, ":{"...)
+		first := true
+		add := func(k string) {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+		}
+		if a.filter != nil {
+			add("filter")
+			b = appendCanonical(b, a.filter)
+		}
+		ir, sr := a.indexRouting, a.searchRouting
+		if a.routing != "" {
+			if ir == "" {
+				ir = a.routing
+			}
+			if sr == "" {
+				sr = a.routing
+			}
+		}
+		if ir != "" {
+			add("index_routing")
+			b = appendJSONString(b, ir)
+		}
+		if sr != "" {
+			add("search_routing")
+			b = appendJSONString(b, sr)
+		}
+		if a.isWriteIndex != nil {
+			add("is_write_index")
+			b = strconv.AppendBool(b, *a.isWriteIndex)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// handleGetIndex serves GET /{index}.
+func handleGetIndex(c *Cluster, rq *request) *response {
+	ign, allow, err := rq.indicesOptions()
+	if err != nil {
+		return errResp(err)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	flat, _ := rq.paramBool("flat_settings", false)
+	b := []byte{'{'}
+	c.mu.RLock()
+	for i, ix := range ixs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, ix.name)
+		b = append(b, `:{"aliases":`...)
+		b = appendAliases(b, ix.aliases)
+		b = append(b, `,"mappings":`...)
+		b = ix.mapping.Load().appendJSON(b)
+		b = append(b, `,"settings":`...)
+		b = appendSettings(b, ix.settings, flat)
+		b = append(b, '}')
+	}
+	c.mu.RUnlock()
+	return jsonResp(200, append(b, '}'))
+}
+
+// handleGetMapping serves GET /_mapping and /{index}/_mapping.
+func handleGetMapping(c *Cluster, rq *request) *response {
+	ign, allow, err := rq.indicesOptions()
+	if err != nil {
+		return errResp(err)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	b := []byte{'{'}
+	for i, ix := range ixs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, ix.name)
+		b = append(b, `:{"mappings":`...)
+		b = ix.mapping.Load().appendJSON(b)
+		b = append(b, '}')
+	}
+	return jsonResp(200, append(b, '}'))
+}
+
+// handlePutMapping serves PUT/POST /{index}/_mapping.
+func handlePutMapping(c *Cluster, rq *request) *response {
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	if len(rq.body) == 0 {
+		return errResp(errBodyRequired())
+	}
+	body, err := parseContentMap(rq.body)
+	if err != nil {
+		return errResp(err)
+	}
+	if isTypedMapping(body) {
+		return errResp(errIllegalArg("Types cannot be provided in put mapping requests"))
+	}
+	ign, allow, perr := rq.indicesOptions()
+	if perr != nil {
+		return errResp(perr)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	for _, ix := range ixs {
+		ix.mu.Lock()
+	}
+	defer func() {
+		for _, ix := range ixs {
+			ix.mu.Unlock()
+		}
+	}()
+	updated := make([]*mapping, len(ixs))
+	for i, ix := range ixs {
+		m := ix.mapping.Load().clone()
+		if err := m.applyRoot(body); err != nil {
+			return errResp(err)
+		}
+		if err := m.checkLimits(ix); err != nil {
+			return errResp(err)
+		}
+		updated[i] = m
+	}
+	for i, ix := range ixs {
+		ix.mapping.Store(updated[i])
+	}
+	return jsonResp(200, []byte(`{"acknowledged":true}`))
+}
+
+func shardsTotals(ixs []*index) (total, primaries int) {
+	for _, ix := range ixs {
+		k := ix.k()
+		total += k.shards * (1 + k.replicas)
+		primaries += k.shards
+	}
+	return
+}
+
+// handleRefresh serves /_refresh, /{index}/_refresh, /_flush and /{index}/_flush.
+func handleRefresh(c *Cluster, rq *request) *response {
+	ign, allow, err := rq.indicesOptions()
+	if err != nil {
+		return errResp(err)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	total, ok := shardsTotals(ixs)
+	b := []byte(`{"_shards":{"total":`)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"successful":`...)
+	b = strconv.AppendInt(b, int64(ok), 10)
+	b = append(b, `,"failed":0}}`...)
+	return jsonResp(200, b)
+}
+
+// humanBytes renders ByteSizeValue.toString (one truncated decimal, dropped when zero).
+func humanBytes(n int64) string {
+	units := []struct {
+		s string
+		v float64
+	}{{"pb", 1 << 50}, {"tb", 1 << 40}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}}
+	for _, u := range units {
+		if float64(n) >= u.v {
+			return format1Decimals(float64(n)/u.v, u.s)
+		}
+	}
+	return strconv.FormatInt(n, 10) + "b"
+}
+
+func format1Decimals(v float64, suffix string) string {
+	p := javaDouble(v)
+	ix := strings.IndexByte(p, '.') + 1
+	ex := strings.IndexByte(p, 'E')
+	fraction := p[ix]
+	if fraction == '0' {
+		if ex != -1 {
+			return p[:ix-1] + p[ex:] + suffix
+		}
+		return p[:ix-1] + suffix
+	}
+	if ex != -1 {
+		return p[:ix] + string(fraction) + p[ex:] + suffix
+	}
+	return p[:ix] + string(fraction) + suffix
+}
+
+func indexHealth(ix *index) string {
+	if ix.k().replicas > 0 {
+		return "yellow"
+	}
+	return "green"
+}
+
+// handleCatIndices serves GET /_cat/indices[/{index}].
+func handleCatIndices(c *Cluster, rq *request) *response {
+	ixs, rerr := c.resolveRead(rq.path["index"], false, true)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	cols := []string{"health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size", "pri.store.size"}
+	if h, ok := rq.query["h"]; ok {
+		cols = splitComma(h)
+	}
+	now := c.now()
+	rows := make([]map[string]string, 0, len(ixs))
+	for _, ix := range ixs {
+		ix.mu.RLock()
+		count := len(ix.docs)
+		deleted := ix.liveTombstones(c, now)
+		size := ix.srcBytes + int64(count)*64
+		ix.mu.RUnlock()
+		if count == 0 {
+			size = 208
+		}
+		row := map[string]string{
+			"health": indexHealth(ix), "h": indexHealth(ix),
+			"status": "open", "s": "open",
+			"index": ix.name, "i": ix.name, "idx": ix.name,
+			"uuid": ix.uuid, "id": ix.uuid,
+			"pri": strconv.Itoa(ix.k().shards), "p": strconv.Itoa(ix.k().shards), "shards.primary": strconv.Itoa(ix.k().shards),
+			"rep": strconv.Itoa(ix.k().replicas), "r": strconv.Itoa(ix.k().replicas), "shards.replica": strconv.Itoa(ix.k().replicas),
+			"docs.count": strconv.Itoa(count), "dc": strconv.Itoa(count), "docsCount": strconv.Itoa(count),
+			"docs.deleted": strconv.Itoa(deleted), "dd": strconv.Itoa(deleted), "docsDeleted": strconv.Itoa(deleted),
+			"store.size": humanBytes(size), "ss": humanBytes(size), "storeSize": humanBytes(size),
+			"pri.store.size": humanBytes(size),
+			"creation.date":  strconv.FormatInt(ix.created.UnixMilli(), 10),
+		}
+		if rq.query["bytes"] == "b" {
+			for _, k := range []string{"store.size", "ss", "storeSize", "pri.store.size"} {
+				row[k] = strconv.FormatInt(size, 10)
+			}
+		}
+		rows = append(rows, row)
+	}
+	if rq.query["format"] == "json" {
+		b := []byte{'['}
+		for i, row := range rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			for j, col := range cols {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, col)
+				b = append(b, ':')
+				if v, ok := row[col]; ok {
+					b = appendJSONString(b, v)
+				} else {
+					b = append(b, "null"...)
+				}
+			}
+			b = append(b, '}')
+		}
+		return jsonResp(200, append(b, ']'))
+	}
+	verbose, _ := rq.paramBool("v", false)
+	right := map[string]bool{"pri": true, "rep": true, "docs.count": true, "docs.deleted": true, "store.size": true, "pri.store.size": true}
+	widths := make([]int, len(cols))
+	table := [][]string{}
+	if verbose {
+		table = append(table, cols)
+	}
+	for _, row := range rows {
+		line := make([]string, len(cols))
+		for j, col := range cols {
+			line[j] = row[col]
+		}
+		table = append(table, line)
+	}
+	for _, line := range table {
+		for j, cell := range line {
+			widths[j] = max(widths[j], len(cell))
+		}
+	}
+	var sb strings.Builder
+	for li, line := range table {
+		for j, cell := range line {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			pad := strings.Repeat(" ", widths[j]-len(cell))
+			if right[cols[j]] && !(verbose && li == 0) {
+				sb.WriteString(pad + cell)
+			} else {
+				sb.WriteString(cell + pad)
+			}
+		}
+		sb.WriteByte('\n')
+	}
+	return &response{status: 200, body: []byte(sb.String()), ctype: "text/plain; charset=UTF-8"}
+}
+
+// handleHealth serves GET /_cluster/health[/{index}].
+func handleHealth(c *Cluster, rq *request) *response {
+	var ixs []*index
+	missing := false
+	if expr := rq.path["index"]; expr != "" {
+		var err *esError
+		ixs, err = c.resolveRead(expr, false, true)
+		if err != nil {
+			missing = true
+		}
+	} else {
+		ixs, _ = c.resolveRead("", false, true)
+	}
+	primaries, active, unassigned := 0, 0, 0
+	for _, ix := range ixs {
+		primaries += ix.k().shards
+		active += ix.k().shards
+		unassigned += ix.k().shards * ix.k().replicas
+	}
+	status := "green"
+	if unassigned > 0 {
+		status = "yellow"
+	}
+	if missing {
+		status = "red"
+	}
+	rank := map[string]int{"green": 0, "yellow": 1, "red": 2}
+	timedOut := false
+	if w, ok := rq.query["wait_for_status"]; ok {
+		r, valid := rank[w]
+		if !valid {
+			return errResp(errIllegalArg("unknown cluster health status [" + w + "]"))
+		}
+		if rank[status] > r {
+			timedOut = true
+		}
+	}
+	if missing {
+		timedOut = true
+	}
+	pct := 100.0
+	if active+unassigned > 0 {
+		pct = float64(active) / float64(active+unassigned) * 100
+	}
+	b := []byte(`{"cluster_name":`)
+	b = appendJSONString(b, c.opts.Name)
+	b = append(b, `,"status":"`...)
+	b = append(b, status...)
+	b = append(b, `","timed_out":`...)
+	b = strconv.AppendBool(b, timedOut)
+	b = append(b, `,"number_of_nodes":1,"number_of_data_nodes":1`...)
+	if c.opts.Flavor == OpenSearch2 {
+		b = append(b, `,"discovered_master":true,"discovered_cluster_manager":true`...)
+	}
+	b = append(b, `,"active_primary_shards":`...)
+	b = strconv.AppendInt(b, int64(primaries), 10)
+	b = append(b, `,"active_shards":`...)
+	b = strconv.AppendInt(b, int64(active), 10)
+	b = append(b, `,"relocating_shards":0,"initializing_shards":0,"unassigned_shards":`...)
+	b = strconv.AppendInt(b, int64(unassigned), 10)
+	b = append(b, `,"delayed_unassigned_shards":0,"number_of_pending_tasks":0,"number_of_in_flight_fetch":0,"task_max_waiting_in_queue_millis":0,"active_shards_percent_as_number":`...)
+	b = append(b, javaDouble(pct)...)
+	if lvl := rq.query["level"]; lvl == "indices" || lvl == "shards" {
+		b = append(b, `,"indices":{`...)
+		for i, ix := range ixs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, ix.name)
+			b = append(b, `:{"status":"`...)
+			b = append(b, indexHealth(ix)...)
+			b = append(b, `","number_of_shards":`...)
+			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
+			b = append(b, `,"number_of_replicas":`...)
+			b = strconv.AppendInt(b, int64(ix.k().replicas), 10)
+			b = append(b, `,"active_primary_shards":`...)
+			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
+			b = append(b, `,"active_shards":`...)
+			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
+			b = append(b, `,"relocating_shards":0,"initializing_shards":0,"unassigned_shards":`...)
+			b = strconv.AppendInt(b, int64(ix.k().shards*ix.k().replicas), 10)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	code := 200
+	if timedOut {
+		code = 408
+	}
+	return jsonResp(code, b)
+}
+
+// handleRoot serves GET / and HEAD /.
+func handleRoot(c *Cluster, rq *request) *response {
+	if rq.method == "HEAD" {
+		return &response{status: 200}
+	}
+	b := []byte(`{"name":`)
+	b = appendJSONString(b, c.nodeName)
+	b = append(b, `,"cluster_name":`...)
+	b = appendJSONString(b, c.opts.Name)
+	b = append(b, `,"cluster_uuid":`...)
+	b = appendJSONString(b, c.uuid)
+	if c.opts.Flavor == Elasticsearch7 {
+		b = append(b, `,"version":{"number":"`+esVersion+`","build_flavor":"default","build_type":"tar","build_hash":"747e1cc71def077253878a59143c1f785afa92b9","build_date":"2021-01-13T00:42:12.435326Z","build_snapshot":false,"lucene_version":"8.7.0","minimum_wire_compatibility_version":"6.8.0","minimum_index_compatibility_version":"6.0.0-beta1"},"tagline":"You Know, for Search"}`...)
+		return jsonResp(200, b)
+	}
+	b = append(b, `,"version":{"distribution":"opensearch","number":"`+osVersion+`","build_type":"tar","build_hash":"4dcad6dd4d8fb1d1a5a6d1e6e3f3bd4fe5b7e4b2","build_date":"2023-10-13T02:55:55.511945994Z","build_snapshot":false,"lucene_version":"9.7.0","minimum_wire_compatibility_version":"7.10.0","minimum_index_compatibility_version":"7.0.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}`...)
+	return jsonResp(200, b)
+}
+
+// handleGetSettings serves GET /_settings, /{index}/_settings.
+func handleGetSettings(c *Cluster, rq *request) *response {
+	ign, allow, err := rq.indicesOptions()
+	if err != nil {
+		return errResp(err)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	flat, _ := rq.paramBool("flat_settings", false)
+	b := []byte{'{'}
+	c.mu.RLock()
+	for i, ix := range ixs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, ix.name)
+		b = append(b, `:{"settings":`...)
+		s := ix.settings
+		if name := rq.path["name"]; name != "" {
+			s = map[string]string{}
+			for k, v := range ix.settings {
+				for _, p := range splitComma(name) {
+					if wildcardMatch(p, k) {
+						s[k] = v
+					}
+				}
+			}
+		}
+		b = appendSettings(b, s, flat)
+		b = append(b, '}')
+	}
+	c.mu.RUnlock()
+	return jsonResp(200, append(b, '}'))
+}
+
+var staticSettings = map[string]bool{"index.number_of_shards": true, "index.uuid": true, "index.creation_date": true, "index.provided_name": true, "index.version.created": true}
+
+// handlePutSettings serves PUT /_settings, /{index}/_settings.
+func handlePutSettings(c *Cluster, rq *request) *response {
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	if len(rq.body) == 0 {
+		return errResp(errBodyRequired())
+	}
+	body, err := parseContentMap(rq.body)
+	if err != nil {
+		return errResp(err)
+	}
+	if len(body.m) == 1 && body.m[0].k == "settings" {
+		if o, ok := body.m[0].v.(*jsonObj); ok {
+			body = o
+		}
+	}
+	upd := map[string]string{}
+	flattenSettings("", body, upd)
+	ign, allow, perr := rq.indicesOptions()
+	if perr != nil {
+		return errResp(perr)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	var static []string
+	for k := range upd {
+		if staticSettings[k] {
+			static = append(static, k)
+		}
+	}
+	if len(static) > 0 {
+		sort.Strings(static)
+		names := make([]string, len(ixs))
+		for i, ix := range ixs {
+			names[i] = ix.name + "/" + ix.uuid
+		}
+		return errResp(errIllegalArg("Can't update non dynamic settings [[" + strings.Join(static, ", ") + "]] for open indices [[" + strings.Join(names, ", ") + "]]"))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	knobs := make([]indexKnobs, len(ixs))
+	for i, ix := range ixs {
+		knobs[i] = *ix.k()
+		if err := knobs[i].apply(upd); err != nil {
+			return errResp(err)
+		}
+	}
+	for i, ix := range ixs {
+		ix.knobs.Store(&knobs[i])
+		for k, v := range upd {
+			ix.settings[k] = v
+		}
+	}
+	return jsonResp(200, []byte(`{"acknowledged":true}`))
+}
+
+// handleAliases serves POST /_aliases.
+func handleAliases(c *Cluster, rq *request) *response {
+	if err := c.readOnlyErr(); err != nil {
+		return errResp(err)
+	}
+	if len(rq.body) == 0 {
+		return errResp(errBodyRequired())
+	}
+	body, err := parseContentMap(rq.body)
+	if err != nil {
+		return errResp(err)
+	}
+	av, _ := body.get("actions")
+	actions, ok := av.([]any)
+	if !ok {
+		return errResp(errValidation([]string{"no actions specified"}))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range actions {
+		ao, ok := a.(*jsonObj)
+		if !ok || len(ao.m) != 1 {
+			return errResp(errParsing("[aliases] failed to parse field [actions]", nil, -1))
+		}
+		kind := ao.m[0].k
+		def, _ := ao.m[0].v.(*jsonObj)
+		if def == nil {
+			return errResp(errParsing("[aliases] failed to parse field [actions]", nil, -1))
+		}
+		var indices, aliases []string
+		meta := &aliasMeta{}
+		for _, m := range def.m {
+			switch m.k {
+			case "index":
+				s, _ := m.v.(string)
+				indices = append(indices, s)
+			case "indices":
+				if l, ok := m.v.([]any); ok {
+					for _, e := range l {
+						s, _ := e.(string)
+						indices = append(indices, s)
+					}
+				}
+			case "alias":
+				s, _ := m.v.(string)
+				aliases = append(aliases, s)
+			case "aliases":
+				if l, ok := m.v.([]any); ok {
+					for _, e := range l {
+						s, _ := e.(string)
+						aliases = append(aliases, s)
+					}
+				}
+			case "is_write_index":
+				if b, ok := m.v.(bool); ok {
+					meta.isWriteIndex = &b
+				}
+			case "filter":
+				meta.filter = m.v
+			case "routing":
+				meta.routing, _ = m.v.(string)
+			case "index_routing":
+				meta.indexRouting, _ = m.v.(string)
+			case "search_routing":
+				meta.searchRouting, _ = m.v.(string)
+			}
+		}
+		var targets []*index
+		for _, n := range indices {
+			found := false
+			for name, ix := range c.indices {
+				if name == n || wildcardMatch(n, name) {
+					targets = append(targets, ix)
+					found = true
+				}
+			}
+			if !found {
+				return errResp(errIndexNotFound(n))
+			}
+		}
+		switch kind {
+		case "add":
+			for _, ix := range targets {
+				for _, al := range aliases {
+					if _, exists := c.indices[al]; exists {
+						return errResp(newErr(400, typeInvalidAliasName, "Invalid alias name ["+al+"]: an index or data stream exists with the same name as the alias", true))
+					}
+					m := *meta
+					ix.aliases[al] = &m
+				}
+			}
+		case "remove":
+			for _, ix := range targets {
+				for _, al := range aliases {
+					found := false
+					for name := range ix.aliases {
+						if name == al || wildcardMatch(al, name) {
+							delete(ix.aliases, name)
+							found = true
+						}
+					}
+					if !found {
+						b := append([]byte(`{"error":`), appendJSONString(nil, "aliases ["+al+"] missing")...)
+						return jsonResp(404, append(append(b, `,"status":404`...), '}'))
+					}
+				}
+			}
+		case "remove_index":
+			for _, ix := range targets {
+				c.deleteIndexLocked(ix)
+			}
+		default:
+			return errResp(errParsing("["+kind+"] unknown field", nil, -1))
+		}
+	}
+	return jsonResp(200, []byte(`{"acknowledged":true}`))
+}
+
+// handleGetAlias serves GET /_alias[/{name}] and /{index}/_alias[/{name}].
+func handleGetAlias(c *Cluster, rq *request) *response {
+	ixs, rerr := c.resolveRead(rq.path["index"], false, true)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	names := splitComma(rq.path["name"])
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b := []byte{'{'}
+	n := 0
+	matched := map[string]bool{}
+	for _, ix := range ixs {
+		sel := map[string]*aliasMeta{}
+		for a, m := range ix.aliases {
+			if len(names) == 0 {
+				sel[a] = m
+				continue
+			}
+			for _, p := range names {
+				if p == a || wildcardMatch(p, a) || p == "_all" {
+					sel[a] = m
+					matched[p] = true
+				}
+			}
+		}
+		if len(names) > 0 && len(sel) == 0 {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendJSONString(b, ix.name)
+		b = append(b, `:{"aliases":`...)
+		b = appendAliases(b, sel)
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	var missing []string
+	for _, p := range names {
+		if !matched[p] && !strings.Contains(p, "*") && p != "_all" {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		if rq.method == "HEAD" {
+			return &response{status: 404}
+		}
+		msg := "alias [" + strings.Join(missing, ",") + "] missing"
+		if len(missing) > 1 {
+			msg = "aliases [" + strings.Join(missing, ",") + "] missing"
+		}
+		out := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
+		out = append(out, `,"status":404,`...)
+		out = append(out, b[1:]...)
+		return jsonResp(404, out)
+	}
+	if rq.method == "HEAD" {
+		return &response{status: 200}
+	}
+	return jsonResp(200, b)
+}
+
+// handlePutAlias serves PUT|POST /{index}/_alias/{name}.
+func handlePutAlias(c *Cluster, rq *request) *response {
+	body := []byte(`{}`)
+	if len(rq.body) > 0 {
+		body = rq.body
+	}
+	inner, err := parseContentMap(body)
+	if err != nil {
+		return errResp(err)
+	}
+	act := &jsonObj{}
+	def := &jsonObj{m: append([]jsonMember{{k: "index", v: rq.path["index"]}, {k: "alias", v: rq.path["name"]}}, inner.m...)}
+	act.m = []jsonMember{{k: "add", v: def}}
+	rq.body = appendCanonical(nil, &jsonObj{m: []jsonMember{{k: "actions", v: []any{act}}}})
+	return handleAliases(c, rq)
+}
+
+// handleDeleteAlias serves DELETE /{index}/_alias/{name}.
+func handleDeleteAlias(c *Cluster, rq *request) *response {
+	act := &jsonObj{m: []jsonMember{{k: "remove", v: &jsonObj{m: []jsonMember{{k: "index", v: rq.path["index"]}, {k: "alias", v: rq.path["name"]}}}}}}
+	rq.body = appendCanonical(nil, &jsonObj{m: []jsonMember{{k: "actions", v: []any{act}}}})
+	return handleAliases(c, rq)
+}

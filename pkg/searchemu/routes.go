@@ -1,0 +1,108 @@
+package searchemu
+
+// routes registers the REST API. Each endpoint lists the query parameters it accepts;
+// anything else is rejected like BaseRestHandler does ("contains unrecognized parameter").
+func (c *Cluster) routes() *router {
+	rt := &router{}
+	cmParams := []string{"master_timeout", "cluster_manager_timeout", "timeout"}
+
+	rt.add("GET", "/", handleRoot)
+	rt.add("HEAD", "/", handleRoot)
+
+	rt.add("POST", "/_bulk", handleBulk, bulkParams...)
+	rt.add("PUT", "/_bulk", handleBulk, bulkParams...)
+	rt.add("POST", "/{index}/_bulk", handleBulk, bulkParams...)
+	rt.add("PUT", "/{index}/_bulk", handleBulk, bulkParams...)
+
+	rt.add("PUT", "/{index}/_doc/{id}", handleIndex, indexParams...)
+	rt.add("POST", "/{index}/_doc/{id}", handleIndex, indexParams...)
+	rt.add("POST", "/{index}/_doc", handleAutoID, indexParams...)
+	rt.add("PUT", "/{index}/_create/{id}", handleCreate, indexParams...)
+	rt.add("POST", "/{index}/_create/{id}", handleCreate, indexParams...)
+	rt.add("DELETE", "/{index}/_doc/{id}", handleDelete, deleteParams...)
+	rt.add("POST", "/{index}/_update/{id}", handleUpdate, updateParams...)
+	rt.add("GET", "/{index}/_doc/{id}", handleGet, getParams...)
+	rt.add("HEAD", "/{index}/_doc/{id}", handleGet, getParams...)
+	rt.add("GET", "/{index}/_source/{id}", handleGetSource, getParams...)
+	rt.add("HEAD", "/{index}/_source/{id}", handleGetSource, getParams...)
+	rt.add("GET", "/_mget", handleMget, mgetParams...)
+	rt.add("POST", "/_mget", handleMget, mgetParams...)
+	rt.add("GET", "/{index}/_mget", handleMget, mgetParams...)
+	rt.add("POST", "/{index}/_mget", handleMget, mgetParams...)
+
+	rt.add("PUT", "/{index}", handleCreateIndex, withParams(createIndexParams, "include_type_name")...)
+	rt.add("DELETE", "/{index}", handleDeleteIndex, withParams(indicesOptParams, cmParams...)...)
+	rt.add("HEAD", "/{index}", handleIndexExists, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "human", "cluster_manager_timeout")...)
+	rt.add("GET", "/{index}", handleGetIndex, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
+
+	mappingGet := withParams(indicesOptParams, "local", "master_timeout", "cluster_manager_timeout")
+	rt.add("GET", "/_mapping", handleGetMapping, mappingGet...)
+	rt.add("GET", "/{index}/_mapping", handleGetMapping, mappingGet...)
+	mappingPut := withParams(indicesOptParams, "timeout", "master_timeout", "cluster_manager_timeout", "write_index_only")
+	rt.add("PUT", "/{index}/_mapping", handlePutMapping, mappingPut...)
+	rt.add("POST", "/{index}/_mapping", handlePutMapping, mappingPut...)
+
+	rt.add("GET", "/_settings", handleGetSettings, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
+	rt.add("GET", "/{index}/_settings", handleGetSettings, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
+	rt.add("GET", "/{index}/_settings/{name}", handleGetSettings, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
+	settingsPut := withParams(indicesOptParams, "timeout", "master_timeout", "cluster_manager_timeout", "preserve_existing", "flat_settings")
+	rt.add("PUT", "/_settings", handlePutSettings, settingsPut...)
+	rt.add("PUT", "/{index}/_settings", handlePutSettings, settingsPut...)
+
+	refresh := indicesOptParams
+	rt.add("POST", "/_refresh", handleRefresh, refresh...)
+	rt.add("GET", "/_refresh", handleRefresh, refresh...)
+	rt.add("POST", "/{index}/_refresh", handleRefresh, refresh...)
+	rt.add("GET", "/{index}/_refresh", handleRefresh, refresh...)
+	flush := withParams(indicesOptParams, "force", "wait_if_ongoing")
+	rt.add("POST", "/_flush", handleRefresh, flush...)
+	rt.add("GET", "/_flush", handleRefresh, flush...)
+	rt.add("POST", "/{index}/_flush", handleRefresh, flush...)
+	rt.add("GET", "/{index}/_flush", handleRefresh, flush...)
+
+	rt.add("GET", "/_count", handleCount, countParams...)
+	rt.add("POST", "/_count", handleCount, countParams...)
+	rt.add("GET", "/{index}/_count", handleCount, countParams...)
+	rt.add("POST", "/{index}/_count", handleCount, countParams...)
+	rt.add("GET", "/_search", handleSearch, searchParams...)
+	rt.add("POST", "/_search", handleSearch, searchParams...)
+	rt.add("GET", "/{index}/_search", handleSearch, searchParams...)
+	rt.add("POST", "/{index}/_search", handleSearch, searchParams...)
+
+	rt.add("GET", "/_search/scroll", handleScroll, scrollParams...)
+	rt.add("POST", "/_search/scroll", handleScroll, scrollParams...)
+	rt.add("GET", "/_search/scroll/{scroll_id}", handleScroll, scrollParams...)
+	rt.add("POST", "/_search/scroll/{scroll_id}", handleScroll, scrollParams...)
+	rt.add("DELETE", "/_search/scroll", handleClearScroll, "scroll_id")
+	rt.add("DELETE", "/_search/scroll/{scroll_id}", handleClearScroll, "scroll_id")
+	if c.opts.Flavor == OpenSearch2 {
+		rt.add("POST", "/{index}/_search/point_in_time", handleCreatePIT, withParams(indicesOptParams, "keep_alive", "preference", "routing", "allow_partial_pit_creation")...)
+		rt.add("GET", "/_search/point_in_time/_all", handleListPITs)
+		rt.add("DELETE", "/_search/point_in_time", handleDeletePITs)
+		rt.add("DELETE", "/_search/point_in_time/_all", handleDeletePITs)
+	}
+
+	catParams := []string{"format", "h", "v", "s", "help", "bytes", "health", "pri", "local", "master_timeout", "cluster_manager_timeout", "expand_wildcards", "time", "include_unloaded_segments"}
+	rt.add("GET", "/_cat/indices", handleCatIndices, catParams...)
+	rt.add("GET", "/_cat/indices/{index}", handleCatIndices, catParams...)
+
+	healthParams := []string{"level", "local", "master_timeout", "cluster_manager_timeout", "timeout", "wait_for_active_shards", "wait_for_nodes", "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "wait_for_status", "expand_wildcards", "awareness_attribute", "ensure_node_commissioned"}
+	rt.add("GET", "/_cluster/health", handleHealth, healthParams...)
+	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
+
+	aliasParams := []string{"timeout", "master_timeout", "cluster_manager_timeout"}
+	rt.add("POST", "/_aliases", handleAliases, aliasParams...)
+	rt.add("PUT", "/{index}/_alias/{name}", handlePutAlias, aliasParams...)
+	rt.add("POST", "/{index}/_alias/{name}", handlePutAlias, aliasParams...)
+	rt.add("PUT", "/{index}/_aliases/{name}", handlePutAlias, aliasParams...)
+	rt.add("DELETE", "/{index}/_alias/{name}", handleDeleteAlias, aliasParams...)
+	rt.add("DELETE", "/{index}/_aliases/{name}", handleDeleteAlias, aliasParams...)
+	getAlias := withParams(indicesOptParams, "local")
+	rt.add("GET", "/_alias", handleGetAlias, getAlias...)
+	rt.add("GET", "/_alias/{name}", handleGetAlias, getAlias...)
+	rt.add("HEAD", "/_alias/{name}", handleGetAlias, getAlias...)
+	rt.add("GET", "/{index}/_alias", handleGetAlias, getAlias...)
+	rt.add("GET", "/{index}/_alias/{name}", handleGetAlias, getAlias...)
+	rt.add("HEAD", "/{index}/_alias/{name}", handleGetAlias, getAlias...)
+	return rt
+}

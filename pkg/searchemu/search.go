@@ -1,0 +1,1038 @@
+package searchemu
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var searchParams = []string{
+	"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "explain",
+	"stored_fields", "docvalue_fields", "from", "size", "sort", "_source", "_source_includes",
+	"_source_excludes", "track_total_hits", "track_scores", "version", "seq_no_primary_term",
+	"timeout", "terminate_after", "routing", "preference", "search_type", "request_cache",
+	"allow_no_indices", "ignore_unavailable", "expand_wildcards", "ignore_throttled",
+	"rest_total_hits_as_int", "typed_keys", "batched_reduce_size", "max_concurrent_shard_requests",
+	"pre_filter_shard_size", "allow_partial_search_results", "ccs_minimize_roundtrips", "stats",
+	"scroll", "cancel_after_time_interval", "phase_took", "search_pipeline", "min_score",
+	"include_named_queries_score", "suggest_field", "suggest_mode", "suggest_size", "suggest_text",
+}
+
+var countParams = []string{
+	"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "ignore_unavailable",
+	"allow_no_indices", "expand_wildcards", "ignore_throttled", "min_score", "preference", "routing",
+	"terminate_after",
+}
+
+// sortKind is what a sort clause sorts on.
+type sortKind uint8
+
+const (
+	sortField sortKind = iota
+	sortScore
+	sortDoc
+	sortID
+)
+
+type sortSpec struct {
+	kind         sortKind
+	field        string
+	desc         bool
+	missing      any // "_last", "_first" or a value
+	unmappedType string
+	mode         string
+}
+
+// searchReq is a parsed search body plus URL parameters.
+type searchReq struct {
+	q           query
+	post        query
+	size, from  int
+	sorts       []sortSpec
+	trackTotal  int // -1 omit, else the counting limit
+	fetch       *fetchSource
+	version     bool
+	seqNo       bool
+	searchAfter []any
+	trackScores bool
+	minScore    *float64
+	totalAsInt  bool
+	pitID       string
+	pitKeep     string
+	scroll      string
+}
+
+const trackAll = math.MaxInt
+
+var unsupportedSearchKeys = map[string]bool{
+	"aggs": true, "aggregations": true, "highlight": true, "collapse": true,
+	"suggest": true, "script_fields": true, "rescore": true, "slice": true, "fields": true,
+	"docvalue_fields": true, "indices_boost": true, "knn": true,
+}
+
+// ignoredSearchKeys change nothing the emulator returns.
+var ignoredSearchKeys = map[string]bool{
+	"timeout": true, "terminate_after": true, "stats": true, "profile": true, "explain": true,
+	"stored_fields": true, "ext": true, "_name": true,
+}
+
+func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError) {
+	sr := &searchReq{size: 10, trackTotal: 10000, q: matchAll{boost: 1}}
+	qp := &queryParser{src: rq.body, now: c.now()}
+	if len(rq.body) > 0 {
+		v, je := parseJSON(rq.body)
+		if je != nil {
+			return nil, errFromJSON(rq.body, je)
+		}
+		body, ok := v.(*jsonObj)
+		if !ok {
+			return nil, errParsing("Unexpected token "+tokenOf(v)+" in [search request]", rq.body, 0)
+		}
+		for _, m := range body.m {
+			if countOnly && m.k != "query" {
+				return nil, errParsing("request does not support ["+m.k+"]", rq.body, m.koff)
+			}
+			switch m.k {
+			case "query":
+				q, err := qp.parse(m.v, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				sr.q = q
+			case "post_filter":
+				q, err := qp.parse(m.v, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				sr.post = q
+			case "size":
+				n, err := intValue(m.v, "size", rq.body, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				if n < 0 {
+					return nil, errIllegalArg("[size] parameter cannot be negative, found [" + strconv.Itoa(n) + "]")
+				}
+				sr.size = n
+			case "from":
+				n, err := intValue(m.v, "from", rq.body, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				if n < 0 {
+					return nil, errIllegalArg("[from] parameter cannot be negative, found [" + strconv.Itoa(n) + "]")
+				}
+				sr.from = n
+			case "sort":
+				s, err := parseSorts(m.v, rq.body, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				sr.sorts = s
+			case "track_total_hits":
+				switch x := m.v.(type) {
+				case bool:
+					if x {
+						sr.trackTotal = trackAll
+					} else {
+						sr.trackTotal = -1
+					}
+				case jsonNum:
+					n, ok := x.int64()
+					if !ok || n < -1 {
+						return nil, errIllegalArg("[track_total_hits] parameter must be positive or equals to -1, got " + x.raw)
+					}
+					sr.trackTotal = int(n)
+					if n == -1 {
+						sr.trackTotal = trackAll
+					}
+				default:
+					return nil, errParsing("[track_total_hits] failed to parse", rq.body, m.voff)
+				}
+			case "_source":
+				f, err := fetchFromJSON(m.v)
+				if err != nil {
+					return nil, err
+				}
+				sr.fetch = f
+			case "version":
+				sr.version, _ = m.v.(bool)
+			case "seq_no_primary_term":
+				sr.seqNo, _ = m.v.(bool)
+			case "track_scores":
+				sr.trackScores, _ = m.v.(bool)
+			case "search_after":
+				l, ok := m.v.([]any)
+				if !ok {
+					return nil, errParsing("Unknown key for a "+tokenOf(m.v)+" in [search_after].", rq.body, m.koff)
+				}
+				sr.searchAfter = l
+			case "pit":
+				po, ok := m.v.(*jsonObj)
+				if !ok {
+					return nil, errParsing("[pit] failed to parse", rq.body, m.voff)
+				}
+				for _, pm := range po.m {
+					switch pm.k {
+					case "id":
+						sr.pitID, _ = pm.v.(string)
+					case "keep_alive":
+						sr.pitKeep, _ = pm.v.(string)
+					default:
+						return nil, newErr(400, typeXContentParse, "["+locString(rq.body, pm.koff)+"] [point_in_time] unknown field ["+pm.k+"]", false)
+					}
+				}
+			case "min_score":
+				f, ok := toNumber(m.v)
+				if !ok {
+					return nil, errParsing("Unknown key for a "+tokenOf(m.v)+" in [min_score].", rq.body, m.koff)
+				}
+				sr.minScore = &f
+			default:
+				if ignoredSearchKeys[m.k] {
+					continue
+				}
+				if unsupportedSearchKeys[m.k] {
+					return nil, errIllegalArg("[searchemu] search option [" + m.k + "] is not supported by the emulator")
+				}
+				return nil, errParsing("Unknown key for a "+tokenOf(m.v)+" in ["+m.k+"].", rq.body, m.koff)
+			}
+		}
+	}
+	// URL parameters override the body, as RestSearchAction.parseSearchRequest does
+	if v, ok := rq.query["q"]; ok {
+		q, err := parseQueryString(v, rq.query["df"])
+		if err != nil {
+			return nil, err
+		}
+		sr.q = q
+	}
+	if _, ok := rq.query["size"]; ok {
+		n, err := rq.paramInt("size", 10)
+		if err != nil {
+			return nil, err
+		}
+		sr.size = n
+	}
+	if _, ok := rq.query["from"]; ok {
+		n, err := rq.paramInt("from", 0)
+		if err != nil {
+			return nil, err
+		}
+		sr.from = n
+	}
+	if v, ok := rq.query["sort"]; ok {
+		sr.sorts = nil
+		for _, part := range splitComma(v) {
+			s := sortSpec{field: part}
+			if i := strings.LastIndexByte(part, ':'); i >= 0 {
+				s.field = part[:i]
+				s.desc = part[i+1:] == "desc"
+			}
+			finishSort(&s, s.desc || (s.field == "_score" && !strings.Contains(part, ":")))
+			sr.sorts = append(sr.sorts, s)
+		}
+	}
+	if f := fetchFromParams(rq); f != nil {
+		sr.fetch = f
+	}
+	if v, ok := rq.query["track_total_hits"]; ok {
+		switch v {
+		case "true", "":
+			sr.trackTotal = trackAll
+		case "false":
+			sr.trackTotal = -1
+		default:
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, errIllegalArg("Failed to parse int parameter [track_total_hits] with value [" + v + "]")
+			}
+			sr.trackTotal = n
+		}
+	}
+	for _, k := range []string{"version", "seq_no_primary_term", "track_scores"} {
+		if _, ok := rq.query[k]; ok {
+			b, err := rq.paramBool(k, false)
+			if err != nil {
+				return nil, err
+			}
+			switch k {
+			case "version":
+				sr.version = b
+			case "seq_no_primary_term":
+				sr.seqNo = b
+			case "track_scores":
+				sr.trackScores = b
+			}
+		}
+	}
+	if b, err := rq.paramBool("rest_total_hits_as_int", false); err != nil {
+		return nil, err
+	} else {
+		sr.totalAsInt = b
+	}
+	if sr.totalAsInt && sr.trackTotal != -1 {
+		sr.trackTotal = trackAll
+	}
+	if v, ok := rq.query["scroll"]; ok {
+		if _, err := parseTimeValue(v, "scroll"); err != nil {
+			return nil, err
+		}
+		sr.scroll = v
+		var msgs []string
+		if len(sr.searchAfter) > 0 {
+			msgs = append(msgs, "`search_after` cannot be used in a scroll context.")
+		}
+		if sr.from > 0 {
+			msgs = append(msgs, "using [from] is not allowed in a scroll context")
+		}
+		if sr.size == 0 {
+			msgs = append(msgs, "[size] cannot be [0] in a scroll context")
+		}
+		if sr.pitID != "" {
+			msgs = append(msgs, "using [point in time] is not allowed in a scroll context")
+		}
+		if len(msgs) > 0 {
+			return nil, errValidation(msgs)
+		}
+	}
+	if len(sr.searchAfter) > 0 {
+		if sr.from > 0 {
+			return nil, errIllegalArg("`from` parameter must be set to 0 when `search_after` is used.")
+		}
+		if len(sr.sorts) == 0 {
+			return nil, errIllegalArg("[search_after] requires a sort")
+		}
+		if len(sr.searchAfter) != len(sr.sorts) {
+			return nil, errIllegalArg("search_after has " + strconv.Itoa(len(sr.searchAfter)) + " value(s) but sort has " + strconv.Itoa(len(sr.sorts)) + ".")
+		}
+	}
+	return sr, nil
+}
+
+// parseQueryString supports the simple forms of ?q=: "*", "f:v", or a bare term.
+func parseQueryString(q, df string) (query, *esError) {
+	q = strings.TrimSpace(q)
+	if q == "" || q == "*" || q == "*:*" {
+		return matchAll{boost: 1}, nil
+	}
+	if strings.ContainsAny(q, " ()[]{}\"") {
+		return nil, errIllegalArg("[searchemu] only \"field:value\" forms of q= are supported by the emulator")
+	}
+	if i := strings.IndexByte(q, ':'); i > 0 {
+		return &matchQuery{f: field{name: q[:i]}, text: q[i+1:], boost: 1}, nil
+	}
+	if df == "" {
+		return nil, errIllegalArg("[searchemu] q= without a field needs df= in the emulator")
+	}
+	return &matchQuery{f: field{name: df}, text: q, boost: 1}, nil
+}
+
+func intValue(v any, name string, src []byte, off int) (int, *esError) {
+	switch x := v.(type) {
+	case jsonNum:
+		if n, ok := x.int64(); ok {
+			return int(n), nil
+		}
+		return int(x.float64()), nil
+	case string:
+		n, err := strconv.Atoi(x)
+		if err == nil {
+			return n, nil
+		}
+	}
+	return 0, errParsing("["+name+"] failed to parse", src, off)
+}
+
+func finishSort(s *sortSpec, desc bool) {
+	s.desc = desc
+	switch s.field {
+	case "_score":
+		s.kind = sortScore
+	case "_doc":
+		s.kind = sortDoc
+	case "_id":
+		s.kind = sortID
+	}
+}
+
+func parseSorts(v any, src []byte, off int) ([]sortSpec, *esError) {
+	var out []sortSpec
+	add := func(e any) *esError {
+		switch x := e.(type) {
+		case string:
+			s := sortSpec{field: x}
+			finishSort(&s, x == "_score")
+			out = append(out, s)
+		case *jsonObj:
+			for _, m := range x.m {
+				s := sortSpec{field: m.k}
+				desc := m.k == "_score"
+				switch y := m.v.(type) {
+				case string:
+					switch y {
+					case "asc":
+						desc = false
+					case "desc":
+						desc = true
+					default:
+						return errIllegalArg("Unknown SortOrder [" + y + "]")
+					}
+				case *jsonObj:
+					for _, p := range y.m {
+						switch p.k {
+						case "order":
+							o, _ := p.v.(string)
+							switch o {
+							case "asc":
+								desc = false
+							case "desc":
+								desc = true
+							default:
+								return errIllegalArg("Unknown SortOrder [" + o + "]")
+							}
+						case "missing":
+							s.missing = p.v
+						case "unmapped_type":
+							s.unmappedType, _ = p.v.(string)
+						case "mode":
+							s.mode, _ = p.v.(string)
+						case "numeric_type", "format", "nested", "nested_path", "nested_filter":
+						default:
+							return errParsing("[field_sort] unknown field ["+p.k+"]", src, p.koff)
+						}
+					}
+				default:
+					return errParsing("[sort] failed to parse", src, m.voff)
+				}
+				finishSort(&s, desc)
+				out = append(out, s)
+			}
+		default:
+			return errParsing("[sort] failed to parse", src, off)
+		}
+		return nil
+	}
+	if l, ok := v.([]any); ok {
+		for _, e := range l {
+			if err := add(e); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := add(v); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// hit is one matching document with its sort key.
+type hit struct {
+	ix    *index
+	d     *doc
+	score float64
+	order int // global doc order for tie breaks
+	keys  []sortVal
+}
+
+// sortVal is one sort value: numeric (n), string (s), or missing.
+type sortVal struct {
+	str     bool
+	missing bool
+	n       float64
+	i       int64
+	isInt   bool
+	s       string
+	typ     string // field type for rendering
+}
+
+// shardFailure wraps a per-shard failure as the search phase does.
+func shardFailure(c *Cluster, ixs []*index, cause *esError) *esError {
+	e := newErr(cause.status, typeSearchPhase, "all shards failed", true)
+	e.rootCauses = []*esError{cause}
+	ex := []byte(`"phase":"query","grouped":true,"failed_shards":[`)
+	for i, ix := range ixs {
+		if i > 0 {
+			ex = append(ex, ',')
+		}
+		ex = append(ex, `{"shard":0,"index":`...)
+		ex = appendJSONString(ex, ix.name)
+		ex = append(ex, `,"node":`...)
+		ex = appendJSONString(ex, c.nodeID)
+		ex = append(ex, `,"reason":`...)
+		ex = cause.appendObject(ex)
+		ex = append(ex, '}')
+		break // grouped: one failure per distinct cause
+	}
+	ex = append(ex, ']')
+	e.extra = ex
+	e.cause = cause
+	return e
+}
+
+func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
+	switch s.kind {
+	case sortScore:
+		return sortVal{n: h.score, typ: "_score"}
+	case sortDoc:
+		return sortVal{i: int64(h.order), isInt: true, n: float64(h.order), typ: "_doc"}
+	case sortID:
+		return sortVal{str: true, s: h.d.id, typ: "_id"}
+	}
+	f := ec.resolve(s.field)
+	typ := s.unmappedType
+	if f.m != nil {
+		typ = f.m.typ
+	}
+	kind := fieldKind(typ)
+	var best *sortVal
+	for _, v := range ec.values(f, h.d) {
+		var cand sortVal
+		switch kind {
+		case kindInt:
+			n, ok := toNumber(v)
+			if !ok {
+				continue
+			}
+			cand = sortVal{i: int64(n), n: math.Trunc(n), isInt: true}
+		case kindFloat:
+			n, ok := toNumber(v)
+			if !ok {
+				continue
+			}
+			if typ == "float" || typ == "half_float" {
+				n = float64(float32(n))
+			}
+			cand = sortVal{n: n}
+		case kindDate:
+			if f.m == nil {
+				continue
+			}
+			ms, ok := ec.toDate(f.m, v)
+			if !ok {
+				continue
+			}
+			cand = sortVal{i: ms, n: float64(ms), isInt: true}
+		case kindBool:
+			b, ok := toBool(v)
+			if !ok {
+				continue
+			}
+			cand = sortVal{i: b2i(b), n: float64(b2i(b)), isInt: true}
+		default:
+			str, ok := scalarString(v)
+			if !ok {
+				continue
+			}
+			cand = sortVal{str: true, s: str}
+		}
+		cand.typ = typ
+		if best == nil {
+			best = &cand
+			continue
+		}
+		cmp := compareSortVal(cand, *best)
+		if (s.desc && s.mode != "min") || s.mode == "max" {
+			if cmp > 0 {
+				best = &cand
+			}
+		} else if cmp < 0 {
+			best = &cand
+		}
+	}
+	if best == nil {
+		return sortVal{missing: true, typ: typ, str: kind == kindText || kind == kindOther || kind == kindIP}
+	}
+	return *best
+}
+
+func compareSortVal(a, b sortVal) int {
+	if a.str || b.str {
+		return strings.Compare(a.s, b.s)
+	}
+	if a.isInt && b.isInt {
+		return cmpInt(a.i, b.i)
+	}
+	return cmpFloat(a.n, b.n)
+}
+
+// compareHits orders two hits by the sort specs (missing last unless told otherwise),
+// breaking ties by doc order.
+func compareHits(specs []sortSpec, a, b *hit) int {
+	for k, s := range specs {
+		c := compareWithMissing(s, a.keys[k], b.keys[k])
+		if c != 0 {
+			return c
+		}
+	}
+	return cmpInt(int64(a.order), int64(b.order))
+}
+
+func compareWithMissing(s sortSpec, x, y sortVal) int {
+	if x.missing || y.missing {
+		if x.missing && y.missing {
+			return 0
+		}
+		first := s.missing == "_first"
+		if s.missing != nil && s.missing != "_first" && s.missing != "_last" {
+			// custom missing value
+			mv := missingValue(s, x)
+			if x.missing {
+				x = mv
+			} else {
+				y = mv
+			}
+			c := compareSortVal(x, y)
+			if s.desc {
+				return -c
+			}
+			return c
+		}
+		if x.missing {
+			if first {
+				return -1
+			}
+			return 1
+		}
+		if first {
+			return 1
+		}
+		return -1
+	}
+	c := compareSortVal(x, y)
+	if s.desc {
+		return -c
+	}
+	return c
+}
+
+func missingValue(s sortSpec, like sortVal) sortVal {
+	switch v := s.missing.(type) {
+	case string:
+		if like.str || like.typ == "keyword" || like.typ == "" {
+			return sortVal{str: true, s: v}
+		}
+		n, _ := javaParseDouble(v)
+		return sortVal{n: n, i: int64(n), isInt: like.isInt}
+	case jsonNum:
+		n := v.float64()
+		return sortVal{n: n, i: int64(n), isInt: !v.float}
+	}
+	return sortVal{}
+}
+
+// afterValue converts a search_after value to a sort value comparable with spec's keys.
+func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
+	switch s.kind {
+	case sortScore:
+		n, _ := toNumber(v)
+		return sortVal{n: n}
+	case sortDoc:
+		n, _ := toNumber(v)
+		return sortVal{i: int64(n), n: n, isInt: true}
+	case sortID:
+		str, _ := scalarString(v)
+		return sortVal{str: true, s: str}
+	}
+	if v == nil {
+		return sortVal{missing: true}
+	}
+	typ := s.unmappedType
+	var m *mapper
+	if ec != nil {
+		if m = ec.m.lookup(s.field); m != nil {
+			typ = m.typ
+		}
+	}
+	switch fieldKind(typ) {
+	case kindInt, kindBool:
+		n, _ := toNumber(v)
+		if b, ok := v.(bool); ok {
+			n = float64(b2i(b))
+		}
+		return sortVal{i: int64(n), n: math.Trunc(n), isInt: true}
+	case kindFloat:
+		n, _ := toNumber(v)
+		return sortVal{n: n}
+	case kindDate:
+		if m != nil {
+			ms, _ := ec.toDate(m, v)
+			return sortVal{i: ms, n: float64(ms), isInt: true}
+		}
+	}
+	str, _ := scalarString(v)
+	return sortVal{str: true, s: str}
+}
+
+// appendSortValue renders a sort value the way the server does (missing numerics as the
+// extreme value of their type, missing strings as null).
+func appendSortValue(b []byte, s sortSpec, v sortVal) []byte {
+	if v.missing {
+		if v.str {
+			return append(b, "null"...)
+		}
+		last := s.missing == nil || s.missing == "_last"
+		useMax := last != s.desc
+		switch fieldKind(v.typ) {
+		case kindFloat:
+			if useMax {
+				return append(b, `"Infinity"`...)
+			}
+			return append(b, `"-Infinity"`...)
+		default:
+			if useMax {
+				return strconv.AppendInt(b, math.MaxInt64, 10)
+			}
+			return strconv.AppendInt(b, math.MinInt64, 10)
+		}
+	}
+	switch {
+	case v.str:
+		return appendJSONString(b, v.s)
+	case s.kind == sortScore:
+		return append(b, javaFloat(float32(v.n))...)
+	case v.isInt:
+		return strconv.AppendInt(b, v.i, 10)
+	case v.typ == "float" || v.typ == "half_float":
+		return append(b, javaFloat(float32(v.n))...)
+	}
+	return append(b, javaDouble(v.n)...)
+}
+
+// checkSorts validates sort fields against the mappings (text fields and unmapped
+// fields without unmapped_type fail).
+func (c *Cluster) checkSorts(ixs []*index, sorts []sortSpec) *esError {
+	for _, s := range sorts {
+		if s.kind != sortField {
+			continue
+		}
+		for _, ix := range ixs {
+			m := ix.mapping.Load().lookup(s.field)
+			if m == nil {
+				if s.unmappedType != "" {
+					continue
+				}
+				e := newErr(400, typeQueryShard, "No mapping found for ["+s.field+"] in order to sort on", true)
+				e.meta = []metaKV{{k: "index", v: ix.name}, {k: "index_uuid", v: ix.uuid}}
+				return shardFailure(c, ixs, e)
+			}
+			if m.object || m.typ == "text" || m.typ == "match_only_text" {
+				cause := errIllegalArg("Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [" + s.field + "] in order to load field data by uninverting the inverted index. Note that this can use significant memory.")
+				return shardFailure(c, ixs, cause)
+			}
+		}
+	}
+	return nil
+}
+
+// docSet is the documents of one index a search runs over: a live snapshot, or the one a
+// point in time or scroll pinned.
+type docSet struct {
+	ix   *index
+	docs []*doc
+}
+
+func liveSets(ixs []*index) []docSet {
+	out := make([]docSet, len(ixs))
+	for i, ix := range ixs {
+		out[i] = docSet{ix: ix, docs: ix.snapshot()}
+	}
+	return out
+}
+
+func setIndices(sets []docSet) []*index {
+	out := make([]*index, len(sets))
+	for i, s := range sets {
+		out[i] = s.ix
+	}
+	return out
+}
+
+// searchResult is an evaluated search: every matching hit in result order.
+type searchResult struct {
+	hits     []hit
+	total    int
+	maxScore float64
+	scored   bool
+	shards   int
+}
+
+// handleSearch serves GET/POST /_search and /{index}/_search.
+func handleSearch(c *Cluster, rq *request) *response {
+	sr, err := c.parseSearch(rq, false)
+	if err != nil {
+		return errResp(err)
+	}
+	var sets []docSet
+	var prefix []byte
+	if sr.pitID != "" {
+		if rq.path["index"] != "" {
+			return errResp(errValidation([]string{"[indices] cannot be used with point in time. Do not specify any index with point in time."}))
+		}
+		p, perr := c.usePIT(sr.pitID, sr.pitKeep)
+		if perr != nil {
+			return errResp(perr)
+		}
+		sets = p.sets
+		prefix = append(appendJSONString([]byte(`"pit_id":`), p.id), ',')
+	} else {
+		ign, allow, perr := rq.indicesOptions()
+		if perr != nil {
+			return errResp(perr)
+		}
+		ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+		if rerr != nil {
+			return errResp(rerr)
+		}
+		sets = liveSets(ixs)
+	}
+	ixs := setIndices(sets)
+	for _, ix := range ixs {
+		if w := ix.k().maxResultWindow; sr.from+sr.size > w {
+			cause := errIllegalArg("Result window is too large, from + size must be less than or equal to: [" + strconv.Itoa(w) + "] but was [" + strconv.Itoa(sr.from+sr.size) + "]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting.")
+			return errResp(shardFailure(c, ixs, cause))
+		}
+	}
+	if err := c.checkSorts(ixs, sr.sorts); err != nil {
+		return errResp(err)
+	}
+	res := c.runSearch(sets, sr)
+	hits := res.hits
+	if sr.scroll != "" {
+		keep, _ := parseTimeValue(sr.scroll, "scroll")
+		id := c.openScroll(&scrollCtx{res: res, sr: sr, pos: sr.size, keep: keep})
+		prefix = append(appendJSONString([]byte(`"_scroll_id":`), id), ',')
+	}
+	page := hits
+	if sr.from >= len(page) {
+		page = nil
+	} else {
+		page = page[sr.from:]
+	}
+	if len(page) > sr.size {
+		page = page[:sr.size]
+	}
+	return jsonResp(200, c.renderSearch(rq, sr, &res, page, prefix))
+}
+
+// runSearch evaluates, sorts and applies search_after.
+func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
+	hits, total := c.collect(sets, sr)
+	res := searchResult{total: total, maxScore: math.NaN(), scored: len(sr.sorts) == 0 || sr.trackScores}
+	for _, s := range sets {
+		res.shards += s.ix.k().shards
+	}
+	for _, s := range sr.sorts {
+		if s.kind == sortScore {
+			res.scored = true
+		}
+	}
+	if res.scored && sr.size > 0 {
+		for i := range hits {
+			if math.IsNaN(res.maxScore) || hits[i].score > res.maxScore {
+				res.maxScore = hits[i].score
+			}
+		}
+	}
+	if len(sr.sorts) > 0 {
+		sort.SliceStable(hits, func(i, j int) bool { return compareHits(sr.sorts, &hits[i], &hits[j]) < 0 })
+	} else {
+		sort.SliceStable(hits, func(i, j int) bool {
+			if hits[i].score != hits[j].score {
+				return hits[i].score > hits[j].score
+			}
+			return hits[i].order < hits[j].order
+		})
+	}
+	if len(sr.searchAfter) > 0 {
+		var ec *evalCtx
+		if len(sets) > 0 {
+			ec = &evalCtx{ix: sets[0].ix, m: sets[0].ix.mapping.Load(), now: c.now()}
+		}
+		after := make([]sortVal, len(sr.sorts))
+		for k, s := range sr.sorts {
+			after[k] = c.afterValue(ec, s, sr.searchAfter[k])
+		}
+		kept := hits[:0]
+		for i := range hits {
+			cmp := 0
+			for k, s := range sr.sorts {
+				if cmp = compareWithMissing(s, hits[i].keys[k], after[k]); cmp != 0 {
+					break
+				}
+			}
+			if cmp > 0 {
+				kept = append(kept, hits[i])
+			}
+		}
+		hits = kept
+	}
+	res.hits = hits
+	return res
+}
+
+// renderSearch renders a search response; prefix holds leading members (_scroll_id,
+// pit_id) with their trailing comma.
+func (c *Cluster) renderSearch(rq *request, sr *searchReq, res *searchResult, page []hit, prefix []byte) []byte {
+	b := make([]byte, 0, 256+len(page)*256)
+	b = append(b, '{')
+	b = append(b, prefix...)
+	b = append(b, `"took":`...)
+	b = strconv.AppendInt(b, rq.tookMillis(), 10)
+	b = append(b, `,"timed_out":false,"_shards":{"total":`...)
+	b = strconv.AppendInt(b, int64(res.shards), 10)
+	b = append(b, `,"successful":`...)
+	b = strconv.AppendInt(b, int64(res.shards), 10)
+	b = append(b, `,"skipped":0,"failed":0},"hits":{`...)
+	total := res.total
+	if sr.totalAsInt {
+		b = append(b, `"total":`...)
+		if sr.trackTotal == -1 {
+			b = append(b, "-1"...)
+		} else {
+			b = strconv.AppendInt(b, int64(total), 10)
+		}
+		b = append(b, ',')
+	} else if sr.trackTotal != -1 {
+		rel := "eq"
+		v := total
+		if total > sr.trackTotal {
+			v, rel = sr.trackTotal, "gte"
+		}
+		b = append(b, `"total":{"value":`...)
+		b = strconv.AppendInt(b, int64(v), 10)
+		b = append(b, `,"relation":"`...)
+		b = append(b, rel...)
+		b = append(b, `"},`...)
+	}
+	b = append(b, `"max_score":`...)
+	if math.IsNaN(res.maxScore) {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, javaFloat(float32(res.maxScore))...)
+	}
+	b = append(b, `,"hits":[`...)
+	for i := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.appendHit(b, &page[i], sr, res.scored)
+	}
+	return append(b, `]}}`...)
+}
+
+// collect evaluates the query over the document sets and counts the total.
+func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
+	var hits []hit
+	order := 0
+	now := c.now()
+	for _, set := range sets {
+		ix := set.ix
+		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now}
+		for _, d := range set.docs {
+			order++
+			ok, score := sr.q.match(ec, d)
+			if !ok {
+				continue
+			}
+			if sr.post != nil {
+				if ok, _ := sr.post.match(ec, d); !ok {
+					continue
+				}
+			}
+			if sr.minScore != nil && score < *sr.minScore {
+				continue
+			}
+			h := hit{ix: ix, d: d, score: score, order: order}
+			if len(sr.sorts) > 0 {
+				h.keys = make([]sortVal, len(sr.sorts))
+				for k, s := range sr.sorts {
+					h.keys[k] = c.sortKey(ec, s, &h)
+				}
+			}
+			hits = append(hits, h)
+		}
+	}
+	return hits, len(hits)
+}
+
+func (c *Cluster) appendHit(b []byte, h *hit, sr *searchReq, scored bool) []byte {
+	d := h.d
+	b = append(b, `{"_index":`...)
+	b = appendJSONString(b, h.ix.name)
+	b = c.appendDocType(b)
+	b = append(b, `,"_id":`...)
+	b = appendJSONString(b, d.id)
+	if sr.version {
+		b = append(b, `,"_version":`...)
+		b = strconv.AppendInt(b, d.version, 10)
+	}
+	if sr.seqNo {
+		b = append(b, `,"_seq_no":`...)
+		b = strconv.AppendInt(b, d.seqNo, 10)
+		b = append(b, `,"_primary_term":`...)
+		b = strconv.AppendInt(b, d.primaryTerm, 10)
+	}
+	b = append(b, `,"_score":`...)
+	if scored {
+		b = append(b, javaFloat(float32(h.score))...)
+	} else {
+		b = append(b, "null"...)
+	}
+	if d.hasRouting {
+		b = append(b, `,"_routing":`...)
+		b = appendJSONString(b, d.routing)
+	}
+	if sr.fetch == nil || sr.fetch.fetch {
+		b = append(b, `,"_source":`...)
+		b = append(b, renderSource(d, sr.fetch)...)
+	}
+	if len(sr.sorts) > 0 {
+		b = append(b, `,"sort":[`...)
+		for k, s := range sr.sorts {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendSortValue(b, s, h.keys[k])
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// handleCount serves GET/POST /_count and /{index}/_count.
+func handleCount(c *Cluster, rq *request) *response {
+	sr, err := c.parseSearch(rq, true)
+	if err != nil {
+		return errResp(err)
+	}
+	ign, allow, perr := rq.indicesOptions()
+	if perr != nil {
+		return errResp(perr)
+	}
+	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	if v, ok := rq.query["min_score"]; ok {
+		f, okf := javaParseDouble(v)
+		if !okf {
+			return errResp(errIllegalArg("Failed to parse float parameter [min_score] with value [" + v + "]"))
+		}
+		sr.minScore = &f
+	}
+	sr.sorts = nil
+	_, total := c.collect(liveSets(ixs), sr)
+	shards := 0
+	for _, ix := range ixs {
+		shards += ix.k().shards
+	}
+	b := []byte(`{"count":`)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"_shards":{"total":`...)
+	b = strconv.AppendInt(b, int64(shards), 10)
+	b = append(b, `,"successful":`...)
+	b = strconv.AppendInt(b, int64(shards), 10)
+	b = append(b, `,"skipped":0,"failed":0}}`...)
+	return jsonResp(200, b)
+}

@@ -1,0 +1,224 @@
+// Package searchemu is an in-memory, OpenSearch 2.x–compatible HTTP server used as the
+// primary and the replica clusters in fanout's tests and dev stack.
+//
+// Fidelity is the point: the behaviour follows the project's reference
+// (opensearch-api.md) to the letter — statuses, exception types, reason strings, response
+// key order, versioning, sequence numbers, tombstones, dynamic mapping conflicts — so that
+// tests green against the emulator mean something against a real cluster. Where the
+// emulator deliberately differs it says so:
+//
+//   - every write is immediately visible to search and count (the emulator refreshes on
+//     every write); refresh=true still reports "forced_refresh":true;
+//   - every index has one shard holding all documents (number_of_shards is recorded and
+//     reported, but _seq_no is per index) and primary term 1;
+//   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), bool sums
+//     its must/should scores, filter and must_not contribute nothing;
+//   - there is no Painless and there are no ingest pipelines: scripted updates answer 400
+//     and any pipeline is reported missing, as a cluster without them would.
+//
+// Faults (down, unavailable, latency, 429s, read-only) can be injected from Go and over
+// HTTP (/_emu/faults); an operation log per index (OpLog, /_emu/oplog/{index}) records
+// every applied write.
+package searchemu
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Flavor selects which product the emulator answers as.
+type Flavor int
+
+const (
+	// OpenSearch2 answers as OpenSearch 2.11.
+	OpenSearch2 Flavor = iota
+	// Elasticsearch7 answers as Elasticsearch 7.10: "_type":"_doc" in document responses,
+	// es_rejected_execution_exception, typed document-missing reasons, the ES root info and
+	// the X-Elastic-Product header.
+	Elasticsearch7
+)
+
+// Options configures a Cluster. The zero value is a default OpenSearch 2.x node.
+type Options struct {
+	// Name is the cluster_name; default "emulator".
+	Name string
+	// Flavor selects the product the cluster answers as.
+	Flavor Flavor
+	// GCDeletes is the default index.gc_deletes (how long delete tombstones are kept);
+	// 0 means the server default of 60s, a negative value means no retention. The index
+	// setting index.gc_deletes overrides it.
+	GCDeletes time.Duration
+	// NoAutoCreate is action.auto_create_index=false.
+	NoAutoCreate bool
+	// NumberOfReplicas is the default index.number_of_replicas; 0 means the server default
+	// of 1, a negative value means 0 replicas. It affects _shards.total and health colour.
+	NumberOfReplicas int
+	// Now is the clock used for tombstone expiry and the operation log; default time.Now.
+	Now func() time.Time
+	// Logger receives the emulator's own diagnostics; optional.
+	Logger *slog.Logger
+	// Seed seeds the cluster's random source (fault draws, uuids, generated ids), so that
+	// runs are reproducible; 0 uses a fixed default seed.
+	Seed uint64
+	// MaxBodyBytes caps request bodies (http.max_content_length); default 100 MiB.
+	MaxBodyBytes int64
+}
+
+const (
+	defaultMaxBody   = 100 << 20
+	defaultGCDeletes = 60 * time.Second
+	osVersion        = "2.11.0"
+	esVersion        = "7.10.2"
+)
+
+// Cluster is one emulated single-node cluster. It is an http.Handler; Listen serves it on
+// a TCP address with support for the Down fault. All methods are safe for concurrent use.
+type Cluster struct {
+	opts     Options
+	uuid     string
+	nodeName string
+	nodeID   string
+	log      *slog.Logger
+	maxBody  int64
+	replicas int
+	gc       time.Duration
+
+	mu      sync.RWMutex
+	indices map[string]*index
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	faults    atomic.Pointer[Faults]
+	faultMu   sync.Mutex
+	downTimer *time.Timer
+
+	srvMu   sync.Mutex
+	servers map[*Server]struct{}
+
+	idMu     sync.Mutex
+	idSeqN   uint32
+	idLastTS int64
+	idMAC    [6]byte
+	rt       *router
+
+	ctxOnce sync.Once
+	ctxs    *searchContexts
+}
+
+// New creates an empty cluster.
+func New(opts Options) *Cluster {
+	if opts.Name == "" {
+		opts.Name = "emulator"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = 0x5eed_f00d
+	}
+	c := &Cluster{
+		opts:    opts,
+		log:     opts.Logger,
+		indices: map[string]*index{},
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		servers: map[*Server]struct{}{},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.maxBody = opts.MaxBodyBytes
+	if c.maxBody <= 0 {
+		c.maxBody = defaultMaxBody
+	}
+	switch {
+	case opts.NumberOfReplicas == 0:
+		c.replicas = 1
+	case opts.NumberOfReplicas < 0:
+		c.replicas = 0
+	default:
+		c.replicas = opts.NumberOfReplicas
+	}
+	switch {
+	case opts.GCDeletes == 0:
+		c.gc = defaultGCDeletes
+	case opts.GCDeletes < 0:
+		c.gc = 0
+	default:
+		c.gc = opts.GCDeletes
+	}
+	c.uuid = c.randomUUID()
+	c.nodeID = c.randomUUID()
+	c.nodeName = "node-1"
+	copy(c.idMAC[:], c.randBytes(6))
+	c.idSeqN = uint32(c.rng.Uint32()) & 0xffffff
+	c.faults.Store(&Faults{})
+	c.rt = c.routes()
+	return c
+}
+
+func (c *Cluster) now() time.Time { return c.opts.Now() }
+
+// randFloat draws from the cluster's seeded source.
+func (c *Cluster) randFloat() float64 {
+	c.rngMu.Lock()
+	defer c.rngMu.Unlock()
+	return c.rng.Float64()
+}
+
+func (c *Cluster) randBytes(n int) []byte {
+	c.rngMu.Lock()
+	defer c.rngMu.Unlock()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(c.rng.Uint32())
+	}
+	return b
+}
+
+const urlSafeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// randomUUID returns a 22-character URL-safe base64 id like the server's index uuids.
+func (c *Cluster) randomUUID() string {
+	b := c.randBytes(16)
+	out := make([]byte, 22)
+	for i := range out {
+		out[i] = urlSafeAlphabet[int(b[i%16]^byte(i*37))&63]
+	}
+	return string(out)
+}
+
+// autoID returns a 20-character URL-safe base64 id laid out like the server's
+// TimeBasedUUIDGenerator: sequence and timestamp bytes around a per-cluster node id, so ids
+// are unique within the cluster and share prefixes the way real ones do.
+func (c *Cluster) autoID() string {
+	c.idMu.Lock()
+	c.idSeqN = (c.idSeqN + 1) & 0xffffff
+	seq := c.idSeqN
+	ts := c.now().UnixMilli()
+	if ts < c.idLastTS {
+		ts = c.idLastTS
+	}
+	if seq == 0 {
+		ts++
+	}
+	c.idLastTS = ts
+	c.idMu.Unlock()
+	var raw [15]byte
+	raw[0] = byte(seq)
+	raw[1] = byte(seq >> 16)
+	raw[2] = byte(ts >> 16)
+	raw[3] = byte(ts >> 24)
+	raw[4] = byte(ts >> 32)
+	raw[5] = byte(ts >> 40)
+	copy(raw[6:12], c.idMAC[:])
+	raw[12] = byte(ts >> 8)
+	raw[13] = byte(seq >> 8)
+	raw[14] = byte(ts)
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}

@@ -1,0 +1,723 @@
+package searchemu
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// index is one index: a single shard holding documents, tombstones, the sequence-number
+// counter and the operation log, guarded by mu. The mapping is a copy-on-write snapshot
+// readable without the lock.
+type index struct {
+	name    string
+	uuid    string
+	created time.Time
+
+	// settings holds the index settings, flattened ("index.number_of_shards" → "1");
+	// guarded by the cluster lock.
+	settings map[string]string
+	// knobs are the settings the emulator acts on, replaced atomically on update.
+	knobs atomic.Pointer[indexKnobs]
+
+	mapping atomic.Pointer[mapping]
+
+	// aliases are guarded by the cluster lock.
+	aliases map[string]*aliasMeta
+
+	mu        sync.RWMutex
+	deleted   bool
+	docs      map[string]*doc
+	tombs     map[string]tombstone
+	nextSeq   int64
+	lastPrune time.Time
+	oplog     []OpLogEntry
+	srcBytes  int64
+}
+
+// indexKnobs are the index settings that change the emulator's behaviour.
+type indexKnobs struct {
+	shards   int
+	replicas int
+	// gc is index.gc_deletes; hasGC is false when the cluster default applies.
+	gc               time.Duration
+	hasGC            bool
+	maxResultWindow  int
+	totalFieldsLimit int
+	depthLimit       int
+	blockWrite       bool
+	blockReadOnly    bool
+}
+
+func (ix *index) k() *indexKnobs { return ix.knobs.Load() }
+
+type aliasMeta struct {
+	isWriteIndex  *bool
+	filter        any
+	routing       string
+	indexRouting  string
+	searchRouting string
+}
+
+// doc is a live document. Docs are immutable once stored: a write replaces the pointer, so
+// readers may use a doc after releasing the lock.
+type doc struct {
+	id          string
+	src         []byte
+	version     int64
+	seqNo       int64
+	primaryTerm int64
+	routing     string
+	hasRouting  bool
+	parsed      atomic.Pointer[jsonObj]
+}
+
+// source returns the parsed source, parsing it once.
+func (d *doc) source() *jsonObj {
+	if p := d.parsed.Load(); p != nil {
+		return p
+	}
+	v, err := parseJSON(d.src)
+	o, ok := v.(*jsonObj)
+	if err != nil || !ok {
+		o = &jsonObj{}
+	}
+	d.parsed.Store(o)
+	return o
+}
+
+// tombstone remembers a deleted id's version for index.gc_deletes.
+type tombstone struct {
+	version     int64
+	seqNo       int64
+	primaryTerm int64
+	at          time.Time
+}
+
+const primaryTerm = 1
+
+// Version types.
+const (
+	vtInternal    = "internal"
+	vtExternal    = "external"
+	vtExternalGTE = "external_gte"
+)
+
+const (
+	matchAny       = -3 // Versions.MATCH_ANY
+	unassignedSeq  = -2 // SequenceNumbers.UNASSIGNED_SEQ_NO
+	unassignedTerm = 0
+)
+
+// parseVersionType mirrors VersionType.fromString.
+func parseVersionType(s string) (string, *esError) {
+	switch s {
+	case "", "internal":
+		return vtInternal, nil
+	case "external", "external_gt":
+		return vtExternal, nil
+	case "external_gte":
+		return vtExternalGTE, nil
+	}
+	return "", errIllegalArg("No version type match [" + s + "]")
+}
+
+func versionTypeName(vt string) string {
+	switch vt {
+	case vtExternal:
+		return "EXTERNAL"
+	case vtExternalGTE:
+		return "EXTERNAL_GTE"
+	}
+	return "INTERNAL"
+}
+
+// writeReq is one engine-level index or delete operation.
+type writeReq struct {
+	id          string
+	src         []byte // index: the source to store (owned by the store after success)
+	routing     string
+	hasRouting  bool
+	versionType string
+	version     int64 // matchAny when absent
+	ifSeqNo     int64 // unassignedSeq when absent
+	ifTerm      int64
+	create      bool
+	parsed      *jsonObj // optional parsed form of src
+}
+
+// writeRes is the outcome of an applied write.
+type writeRes struct {
+	result  string // created, updated, deleted, not_found, noop
+	status  int
+	version int64
+	seqNo   int64
+	term    int64
+	shards  bool // false for noop (all-zero _shards)
+}
+
+// current returns the live doc and the version the engine compares against (a live doc's,
+// else an unexpired tombstone's, else -1).
+func (ix *index) current(id string, now time.Time, gc time.Duration) (*doc, int64, bool) {
+	if d := ix.docs[id]; d != nil {
+		return d, d.version, true
+	}
+	if t, ok := ix.tombs[id]; ok {
+		if now.Sub(t.at) > gc {
+			delete(ix.tombs, id)
+			return nil, -1, false
+		}
+		return nil, t.version, true
+	}
+	return nil, -1, false
+}
+
+func (ix *index) gcDeletes(c *Cluster) time.Duration {
+	if k := ix.k(); k.hasGC {
+		return k.gc
+	}
+	return c.gc
+}
+
+// checkVersion applies the engine's conflict rules for an index or delete.
+func (ix *index) checkVersion(r *writeReq, d *doc, cur int64, found bool) *esError {
+	if r.ifSeqNo != unassignedSeq {
+		if d == nil {
+			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. but no document was found")
+		}
+		if d.seqNo != r.ifSeqNo || d.primaryTerm != r.ifTerm {
+			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. current document has seqNo ["+itoa(d.seqNo)+"] and primary term ["+itoa(d.primaryTerm)+"]")
+		}
+		return nil
+	}
+	if r.create {
+		if d != nil {
+			return errVersionConflict(ix, r.id, "document already exists (current version ["+itoa(d.version)+"])")
+		}
+		return nil
+	}
+	if !found {
+		return nil
+	}
+	switch r.versionType {
+	case vtExternal:
+		if cur >= r.version {
+			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher or equal to the one provided ["+itoa(r.version)+"]")
+		}
+	case vtExternalGTE:
+		if cur > r.version {
+			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher than the one provided ["+itoa(r.version)+"]")
+		}
+	}
+	return nil
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func nextVersion(r *writeReq, cur int64, found bool) int64 {
+	if r.versionType == vtExternal || r.versionType == vtExternalGTE {
+		return r.version
+	}
+	if !found {
+		return 1
+	}
+	return cur + 1
+}
+
+// applyIndexLocked applies an index/create; ix.mu must be held.
+func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (writeRes, *esError) {
+	ix.maybePrune(c, now)
+	d, cur, found := ix.current(r.id, now, ix.gcDeletes(c))
+	if err := ix.checkVersion(r, d, cur, found); err != nil {
+		return writeRes{}, err
+	}
+	v := nextVersion(r, cur, found)
+	seq := ix.nextSeq
+	ix.nextSeq++
+	nd := &doc{id: r.id, src: r.src, version: v, seqNo: seq, primaryTerm: primaryTerm, routing: r.routing, hasRouting: r.hasRouting}
+	if r.parsed != nil {
+		nd.parsed.Store(r.parsed)
+	}
+	res := writeRes{result: "created", status: 201, version: v, seqNo: seq, term: primaryTerm, shards: true}
+	if d != nil {
+		res.result, res.status = "updated", 200
+		ix.srcBytes -= int64(len(d.src))
+	}
+	ix.docs[r.id] = nd
+	ix.srcBytes += int64(len(nd.src))
+	delete(ix.tombs, r.id)
+	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now})
+	return res, nil
+}
+
+// applyDeleteLocked applies a delete (writing a tombstone even for a missing id).
+func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writeRes, *esError) {
+	ix.maybePrune(c, now)
+	d, cur, found := ix.current(r.id, now, ix.gcDeletes(c))
+	if err := ix.checkVersion(r, d, cur, found); err != nil {
+		return writeRes{}, err
+	}
+	v := nextVersion(r, cur, found)
+	seq := ix.nextSeq
+	ix.nextSeq++
+	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true}
+	if d == nil {
+		res.result, res.status = "not_found", 404
+	} else {
+		ix.srcBytes -= int64(len(d.src))
+		delete(ix.docs, r.id)
+	}
+	if ix.gcDeletes(c) > 0 {
+		ix.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
+	}
+	ix.oplog = append(ix.oplog, OpLogEntry{Op: "delete", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now})
+	return res, nil
+}
+
+// maybePrune drops expired tombstones about every quarter of the gc window, as the engine
+// does, so memory stays bounded; lookups check expiry exactly.
+func (ix *index) maybePrune(c *Cluster, now time.Time) {
+	gc := ix.gcDeletes(c)
+	if len(ix.tombs) == 0 || now.Sub(ix.lastPrune) < gc/4 {
+		return
+	}
+	ix.lastPrune = now
+	for id, t := range ix.tombs {
+		if now.Sub(t.at) > gc {
+			delete(ix.tombs, id)
+		}
+	}
+}
+
+// liveTombstones counts unexpired tombstones (reported as docs.deleted).
+func (ix *index) liveTombstones(c *Cluster, now time.Time) int {
+	gc := ix.gcDeletes(c)
+	n := 0
+	for _, t := range ix.tombs {
+		if now.Sub(t.at) <= gc {
+			n++
+		}
+	}
+	return n
+}
+
+// snapshot returns the live docs in index order (_doc order: by last write).
+func (ix *index) snapshot() []*doc {
+	ix.mu.RLock()
+	out := make([]*doc, 0, len(ix.docs))
+	for _, d := range ix.docs {
+		out = append(out, d)
+	}
+	ix.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].seqNo < out[j].seqNo })
+	return out
+}
+
+func (ix *index) get(id string) *doc {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.docs[id]
+}
+
+// ---- index lifecycle ----
+
+// createIndexReq is a parsed create-index body.
+type createIndexReq struct {
+	settings map[string]string
+	mapping  *mapping
+	aliases  map[string]*aliasMeta
+}
+
+// errInvalidIndexName mirrors InvalidIndexNameException.
+func errInvalidIndexName(name, desc string) *esError {
+	e := newErr(400, typeInvalidIndexName, "Invalid index name ["+name+"], "+desc, true)
+	e.meta = []metaKV{{k: "index_uuid", v: "_na_"}, {k: "index", v: name}}
+	return e
+}
+
+// validateIndexName mirrors MetadataCreateIndexService.validateIndexName.
+func validateIndexName(name string) *esError {
+	if name == "" {
+		return errInvalidIndexName(name, "must not be empty")
+	}
+	if strings.ContainsAny(name, "\\/*?\"<>| ,") {
+		return errInvalidIndexName(name, `must not contain the following characters [ , ", *, \, <, |, ,, >, /, ?]`)
+	}
+	if strings.Contains(name, "#") {
+		return errInvalidIndexName(name, "must not contain '#'")
+	}
+	if strings.Contains(name, ":") {
+		return errInvalidIndexName(name, "must not contain ':'")
+	}
+	if name[0] == '_' || name[0] == '-' || name[0] == '+' {
+		return errInvalidIndexName(name, "must not start with '_', '-', or '+'")
+	}
+	if len(name) > 255 {
+		return errInvalidIndexName(name, "index name is too long, ("+strconv.Itoa(len(name))+" > 255)")
+	}
+	if name == "." || name == ".." {
+		return errInvalidIndexName(name, "must not be '.' or '..'")
+	}
+	if strings.ToLower(name) != name {
+		return errInvalidIndexName(name, "must be lowercase")
+	}
+	return nil
+}
+
+// createIndex creates an index; c.mu must be held for writing.
+func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *esError) {
+	if err := validateIndexName(name); err != nil {
+		return nil, err
+	}
+	if ix := c.indices[name]; ix != nil {
+		e := newErr(400, typeResourceExists, "index ["+name+"/"+ix.uuid+"] already exists", true)
+		e.meta = []metaKV{{k: "index_uuid", v: ix.uuid}, {k: "index", v: name}}
+		return nil, e
+	}
+	if c.aliasExistsLocked(name) {
+		return nil, errInvalidIndexName(name, "already exists as alias")
+	}
+	ix := &index{
+		name:     name,
+		uuid:     c.randomUUID(),
+		created:  c.now(),
+		settings: map[string]string{},
+		docs:     map[string]*doc{},
+		tombs:    map[string]tombstone{},
+		aliases:  map[string]*aliasMeta{},
+	}
+	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20}
+	m := newMapping()
+	if req != nil {
+		for k, v := range req.settings {
+			ix.settings[k] = v
+		}
+		if req.mapping != nil {
+			m = req.mapping
+		}
+		for a, meta := range req.aliases {
+			if a == name {
+				e := newErr(400, typeInvalidAliasName, "Invalid alias name ["+a+"]: an index or data stream exists with the same name as the alias", true)
+				return nil, e
+			}
+			if _, exists := c.indices[a]; exists {
+				return nil, newErr(400, typeInvalidAliasName, "Invalid alias name ["+a+"]: an index or data stream exists with the same name as the alias", true)
+			}
+			ix.aliases[a] = meta
+		}
+	}
+	if err := knobs.apply(ix.settings); err != nil {
+		return nil, err
+	}
+	ix.knobs.Store(&knobs)
+	ix.settings["index.number_of_shards"] = strconv.Itoa(knobs.shards)
+	ix.settings["index.number_of_replicas"] = strconv.Itoa(knobs.replicas)
+	ix.settings["index.uuid"] = ix.uuid
+	ix.settings["index.creation_date"] = strconv.FormatInt(ix.created.UnixMilli(), 10)
+	ix.settings["index.provided_name"] = name
+	ix.settings["index.version.created"] = "136327827"
+	if err := m.checkLimits(ix); err != nil {
+		return nil, err
+	}
+	ix.mapping.Store(m)
+	c.indices[name] = ix
+	return ix, nil
+}
+
+// apply validates and applies the settings the emulator acts on.
+func (ix *indexKnobs) apply(s map[string]string) *esError {
+	intSetting := func(key string, min int) (int, bool, *esError) {
+		v, ok := s[key]
+		if !ok {
+			return 0, false, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, false, errIllegalArgCause("Failed to parse value ["+v+"] for setting ["+key+"]", newErr(400, typeNumberFormat, `For input string: "`+v+`"`, false))
+		}
+		if n < min {
+			return 0, false, errIllegalArg("Failed to parse value [" + v + "] for setting [" + key + "] must be >= " + strconv.Itoa(min))
+		}
+		return n, true, nil
+	}
+	if n, ok, err := intSetting("index.number_of_shards", 1); err != nil {
+		return err
+	} else if ok {
+		ix.shards = n
+	}
+	if n, ok, err := intSetting("index.number_of_replicas", 0); err != nil {
+		return err
+	} else if ok {
+		ix.replicas = n
+	}
+	if n, ok, err := intSetting("index.max_result_window", 1); err != nil {
+		return err
+	} else if ok {
+		ix.maxResultWindow = n
+	}
+	if n, ok, err := intSetting("index.mapping.total_fields.limit", 0); err != nil {
+		return err
+	} else if ok {
+		ix.totalFieldsLimit = n
+	}
+	if n, ok, err := intSetting("index.mapping.depth.limit", 1); err != nil {
+		return err
+	} else if ok {
+		ix.depthLimit = n
+	}
+	if v, ok := s["index.gc_deletes"]; ok {
+		d, err := parseTimeValue(v, "index.gc_deletes")
+		if err != nil {
+			return err
+		}
+		ix.gc, ix.hasGC = d, true
+		if d < 0 {
+			ix.gc = 0
+		}
+	}
+	for _, k := range []string{"index.blocks.write", "index.blocks.read_only"} {
+		if v, ok := s[k]; ok {
+			b, err := parseBoolSetting(v, k)
+			if err != nil {
+				return err
+			}
+			if k == "index.blocks.write" {
+				ix.blockWrite = b
+			} else {
+				ix.blockReadOnly = b
+			}
+		}
+	}
+	return nil
+}
+
+func parseBoolSetting(v, key string) (bool, *esError) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errIllegalArg("Failed to parse value [" + v + "] as only [true] or [false] are allowed.")
+}
+
+// parseTimeValue mirrors TimeValue.parseTimeValue.
+func parseTimeValue(v, key string) (time.Duration, *esError) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	if s == "-1" {
+		return -1, nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{{"nanos", time.Nanosecond}, {"micros", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num := strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			if f, err := strconv.ParseFloat(num, 64); err == nil && num != "" {
+				return time.Duration(f * float64(u.d)), nil
+			}
+			return 0, errIllegalArg("failed to parse setting [" + key + "] with value [" + v + "] as a time value: unit is missing or unrecognized")
+		}
+	}
+	return 0, errIllegalArg("failed to parse setting [" + key + "] with value [" + v + "] as a time value: unit is missing or unrecognized")
+}
+
+func (c *Cluster) aliasExistsLocked(name string) bool {
+	for _, ix := range c.indices {
+		if _, ok := ix.aliases[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveWrite resolves a write target (index or alias) to a concrete index.
+func (c *Cluster) resolveWrite(name string) (*index, *esError) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.resolveWriteLocked(name)
+}
+
+func (c *Cluster) resolveWriteLocked(name string) (*index, *esError) {
+	if ix := c.indices[name]; ix != nil {
+		return ix, nil
+	}
+	var members []*index
+	var write *index
+	for _, ix := range c.indices {
+		if a, ok := ix.aliases[name]; ok {
+			members = append(members, ix)
+			if a.isWriteIndex != nil && *a.isWriteIndex {
+				write = ix
+			}
+		}
+	}
+	if len(members) == 0 {
+		return nil, errIndexNotFound(name)
+	}
+	if write != nil {
+		return write, nil
+	}
+	if len(members) == 1 {
+		a := members[0].aliases[name]
+		if a.isWriteIndex == nil || *a.isWriteIndex {
+			return members[0], nil
+		}
+	}
+	return nil, errIllegalArg("no write index is defined for alias [" + name + "]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index")
+}
+
+func (c *Cluster) isAlias(name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.aliasExistsLocked(name)
+}
+
+// resolveRead resolves an index expression (comma list, wildcards, aliases, _all) to
+// concrete indices, in name order. Missing concrete names fail unless ignoreUnavailable.
+func (c *Cluster) resolveRead(expr string, ignoreUnavailable, allowNoIndices bool) ([]*index, *esError) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	seen := map[string]*index{}
+	if expr == "" || expr == "_all" || expr == "*" {
+		for n, ix := range c.indices {
+			seen[n] = ix
+		}
+	} else {
+		for _, part := range strings.Split(expr, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			exclude := false
+			if strings.HasPrefix(part, "-") && len(seen) > 0 {
+				exclude = true
+				part = part[1:]
+			}
+			matched := false
+			if strings.Contains(part, "*") {
+				for n, ix := range c.indices {
+					if wildcardMatch(part, n) {
+						matched = true
+						if exclude {
+							delete(seen, n)
+						} else {
+							seen[n] = ix
+						}
+					}
+					for a := range ix.aliases {
+						if wildcardMatch(part, a) {
+							if exclude {
+								delete(seen, n)
+							} else {
+								seen[n] = ix
+							}
+						}
+					}
+				}
+				_ = matched
+				continue
+			}
+			if part == "_all" {
+				for n, ix := range c.indices {
+					seen[n] = ix
+				}
+				continue
+			}
+			if ix := c.indices[part]; ix != nil {
+				if exclude {
+					delete(seen, part)
+				} else {
+					seen[part] = ix
+				}
+				continue
+			}
+			found := false
+			for n, ix := range c.indices {
+				if _, ok := ix.aliases[part]; ok {
+					found = true
+					if exclude {
+						delete(seen, n)
+					} else {
+						seen[n] = ix
+					}
+				}
+			}
+			if !found && !ignoreUnavailable && !exclude {
+				return nil, errIndexNotFound(part)
+			}
+		}
+	}
+	out := make([]*index, 0, len(seen))
+	for _, ix := range seen {
+		out = append(out, ix)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	if len(out) == 0 && !allowNoIndices {
+		return nil, errIndexNotFound(expr)
+	}
+	return out, nil
+}
+
+// wildcardMatch matches simple '*' patterns (Regex.simpleMatch).
+func wildcardMatch(pattern, s string) bool {
+	if pattern == "*" {
+		return true
+	}
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for i := 1; i < len(parts)-1; i++ {
+		j := strings.Index(s, parts[i])
+		if j < 0 {
+			return false
+		}
+		s = s[j+len(parts[i]):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// deleteIndex removes an index; writes in flight against it fail.
+func (c *Cluster) deleteIndexLocked(ix *index) {
+	delete(c.indices, ix.name)
+	ix.mu.Lock()
+	ix.deleted = true
+	ix.mu.Unlock()
+}
+
+// OpLogEntry is one applied write in an index's operation log.
+type OpLogEntry struct {
+	Op          string // "index" or "delete" (creates/updates/upserts are "index")
+	ID          string
+	Version     int64
+	SeqNo       int64
+	PrimaryTerm int64
+	VersionType string
+	At          time.Time
+}
+
+// OpLog returns a copy of the index's operation log in apply order, or nil when the index
+// does not exist.
+func (c *Cluster) OpLog(index string) []OpLogEntry {
+	c.mu.RLock()
+	ix := c.indices[index]
+	c.mu.RUnlock()
+	if ix == nil {
+		return nil
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return append([]OpLogEntry(nil), ix.oplog...)
+}

@@ -1,0 +1,118 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/goleak"
+
+	"github.com/fanout-dev/fanout/pkg/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestLogger(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     telemetry.LogConfig
+		wantErr string
+		want    string
+	}{
+		{name: "json", cfg: telemetry.LogConfig{Level: "info", Format: "json"}, want: `"msg":"hello"`},
+		{name: "text", cfg: telemetry.LogConfig{Level: "debug", Format: "text"}, want: "msg=hello"},
+		{name: "bad level", cfg: telemetry.LogConfig{Level: "loud", Format: "json"}, wantErr: "log.level"},
+		{name: "bad format", cfg: telemetry.LogConfig{Level: "info", Format: "xml"}, wantErr: "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			log, err := telemetry.NewLogger(&b, tt.cfg)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Info("hello")
+			if !strings.Contains(b.String(), tt.want) {
+				t.Fatalf("log %q lacks %q", b.String(), tt.want)
+			}
+		})
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestServerRoutes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "fanout_test_things_total", Help: "Things."}).Add(3)
+	s := telemetry.NewServer(reg, nil)
+	healthy := true
+	s.AddCheck("primary", func(context.Context) error {
+		if healthy {
+			return nil
+		}
+		return errors.New("connection refused")
+	})
+	s.Handle("GET /admin/status", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "{}") }))
+
+	if code, body := get(t, s, "/metrics"); code != 200 || !strings.Contains(body, "fanout_test_things_total 3") {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	if code, _ := get(t, s, "/healthz"); code != 200 {
+		t.Fatalf("/healthz: %d", code)
+	}
+	if code, body := get(t, s, "/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	healthy = false
+	if code, body := get(t, s, "/readyz"); code != 503 || !strings.Contains(body, "connection refused") {
+		t.Fatalf("/readyz unready: %d %s", code, body)
+	}
+	if code, _ := get(t, s, "/admin/status"); code != 200 {
+		t.Fatalf("/admin/status: %d", code)
+	}
+}
+
+func TestServerRunStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := telemetry.NewServer(prometheus.NewRegistry(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, "", ln) }()
+	resp, err := http.Get(telemetry.Addr(ln) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the project's benchmarks and prints one `BENCH <name> <value> <unit>` line per
+# figure, after go test's own output (kept in $BENCH_LOG for benchstat).
+#
+# Each row of the table: package, benchmark name, the metric unit go test reports,
+# the BENCH name, and the unit to print.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_TIME=${BENCH_TIME:-2s}
+BENCH_LOG=${BENCH_LOG:-$(mktemp -t fanout-bench.XXXXXX)}
+
+table=(
+  "./pkg/bulk        BenchmarkScanner        MB/s     bulk_scanner_mb_per_s            MB/s"
+  "./pkg/bulk        BenchmarkParseResponse  items/s  bulk_response_items_per_s        items/s"
+  "./pkg/searchemu   BenchmarkBulk           docs/s   searchemu_bulk_docs_per_s        docs/s"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_docs/s      proxy_docs_per_s       docs/s"
+  "./services/proxy  BenchmarkProxyVsDirect  direct_docs/s     direct_docs_per_s      docs/s"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy/direct      proxy_vs_direct_ratio  ratio"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_cpu_us/doc  proxy_cpu_us_per_doc   us/doc"
+)
+
+# Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
+declare -A benchtime=(
+  [./services/proxy]=1x
+)
+
+declare -A benches=()
+for row in "${table[@]}"; do
+  read -r pkg name _ <<<"$row"
+  case "|${benches[$pkg]:-}|" in *"|$name|"*) ;; *) benches[$pkg]+="${benches[$pkg]:+|}${name}" ;; esac
+done
+
+: >"$BENCH_LOG"
+for pkg in "${!benches[@]}"; do
+  go test -run '^$' -bench "^(${benches[$pkg]})\$" -benchmem -benchtime "${benchtime[$pkg]:-$BENCH_TIME}" "$pkg" | tee -a "$BENCH_LOG"
+done
+
+echo
+status=0
+for row in "${table[@]}"; do
+  read -r _ name metric bench unit <<<"$row"
+  # A result line: BenchmarkName-2  N  v1 unit1  v2 unit2 ...
+  value=$(awk -v n="$name" -v m="$metric" '
+    $1 ~ "^"n"(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == m) v = $i }
+    END { if (v != "") print v }' "$BENCH_LOG")
+  if [ -z "$value" ]; then
+    echo "bench: no $metric figure from $name" >&2
+    status=1
+    continue
+  fi
+  printf 'BENCH %s %s %s\n' "$bench" "$value" "$unit"
+done
+echo "(raw go test output: $BENCH_LOG)"
+exit $status

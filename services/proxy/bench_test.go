@@ -1,0 +1,215 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/services/proxy"
+)
+
+// infraEnv makes the test binary run the benchmark's infrastructure (a primary
+// emulator and kfake) instead of tests, so that its CPU is not counted as the proxy's.
+const infraEnv = "FANOUT_PROXY_BENCH_INFRA"
+
+// runInfra serves a primary and Kafka until stdin closes, after printing their
+// addresses as one JSON line.
+func runInfra() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	primary, err := searchemu.New(searchemu.Options{Name: "primary"}).Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "infra:", err)
+		os.Exit(1)
+	}
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(8, topic))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "infra:", err)
+		os.Exit(1)
+	}
+	defer kafka.Close()
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"primary": primary.URL(), "kafka": kafka.ListenAddrs()})
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+type infra struct {
+	Primary string
+	Kafka   []string
+}
+
+func startInfra(b *testing.B) infra {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), infraEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		b.Fatalf("infra process: %v", err)
+	}
+	var in infra
+	if err := json.Unmarshal(line, &in); err != nil {
+		b.Fatalf("infra process said %q: %v", line, err)
+	}
+	return in
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// bulkBodies returns n bulk bodies of perBulk index actions with ~1 KiB documents.
+func bulkBodies(n, perBulk int) [][]byte {
+	filler := strings.Repeat("lorem ipsum dolor sit amet ", 36)[:900]
+	out := make([][]byte, n)
+	for i := range out {
+		var buf bytes.Buffer
+		for j := 0; j < perBulk; j++ {
+			id := i*perBulk + j
+			fmt.Fprintf(&buf, "{\"index\":{\"_index\":\"bench\",\"_id\":\"%d\"}}\n", id)
+			fmt.Fprintf(&buf, "{\"id\":%d,\"user\":\"user-%d\",\"score\":%d.5,\"tags\":[\"a\",\"b\"],\"text\":%q}\n", id, id%977, id%100, filler)
+		}
+		out[i] = buf.Bytes()
+	}
+	return out
+}
+
+// drive sends bodies to url/_bulk from `workers` goroutines and returns the elapsed time.
+func drive(b *testing.B, client *http.Client, url string, bodies [][]byte, workers int) time.Duration {
+	b.Helper()
+	next := make(chan []byte)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range next {
+				resp, err := client.Post(url+"/_bulk", "application/x-ndjson", bytes.NewReader(body))
+				if err == nil {
+					ans, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || bytes.Contains(ans[:min(len(ans), 64)], []byte(`"errors":true`)) {
+						err = fmt.Errorf("bulk: %d %.300s", resp.StatusCode, ans)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, body := range bodies {
+		next <- body
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkProxyVsDirect indexes 1 KiB documents, 1,000 per bulk, from 8 concurrent
+// clients, straight into the primary and through the proxy (same client, same primary,
+// same run), and reports both rates, their ratio, and the proxy's own CPU per document.
+func BenchmarkProxyVsDirect(b *testing.B) {
+	in := startInfra(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := proxy.DefaultConfig()
+	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
+	cfg.Primary.Endpoints = []string{in.Primary}
+	cfg.Kafka.Brokers = in.Kafka
+	cfg.Publish.Topic = topic
+	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const (
+		workers = 8
+		perBulk = 1000
+		bulks   = 40
+	)
+	bodies := bulkBodies(bulks, perBulk)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
+	defer client.CloseIdleConnections()
+
+	// Warm both paths (connections, the index's mapping, Kafka metadata).
+	drive(b, client, in.Primary, bodies[:workers], workers)
+	drive(b, client, p.URL(), bodies[:workers], workers)
+
+	var directT, proxyT, directCPU, proxyCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
+		directT += drive(b, client, in.Primary, bodies, workers)
+		c1 := cpuTime()
+		proxyT += drive(b, client, p.URL(), bodies, workers)
+		c2 := cpuTime()
+		directCPU += c1 - c0
+		proxyCPU += c2 - c1
+	}
+	b.StopTimer()
+	docs := float64(b.N * bulks * perBulk)
+	directRate := docs / directT.Seconds()
+	proxyRate := docs / proxyT.Seconds()
+	b.ReportMetric(proxyRate, "proxy_docs/s")
+	b.ReportMetric(directRate, "direct_docs/s")
+	b.ReportMetric(proxyRate/directRate, "proxy/direct")
+	// This process runs the load generator in both phases and the proxy in one: the
+	// difference is the proxy's CPU.
+	b.ReportMetric(float64((proxyCPU-directCPU).Microseconds())/docs, "proxy_cpu_us/doc")
+}

@@ -1,0 +1,140 @@
+package proxy
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
+	"github.com/fanout-dev/fanout/pkg/telemetry"
+)
+
+// Config is the proxy's configuration (YAML file, FANOUT_* env, flags).
+type Config struct {
+	// Listen is where clients connect, e.g. ":9200".
+	Listen string `koanf:"listen"`
+	// MetricsListen serves /metrics, /healthz and /readyz; "" turns it off.
+	MetricsListen string `koanf:"metrics_listen"`
+	// ClusterName names the primary in every event (source_cluster).
+	ClusterName string `koanf:"cluster_name"`
+	// Primary is the cluster clients write to through the proxy.
+	Primary cluster.Config `koanf:"primary"`
+	// Fallback, when it has endpoints, answers read-only calls while the primary is
+	// unreachable. Writes never fail over.
+	Fallback cluster.Config      `koanf:"fallback"`
+	Kafka    kafkax.Config       `koanf:"kafka"`
+	Publish  PublishConfig       `koanf:"publish"`
+	Limits   Limits              `koanf:"limits"`
+	Log      telemetry.LogConfig `koanf:"log"`
+}
+
+// PublishConfig configures how events reach Kafka.
+type PublishConfig struct {
+	Topic string `koanf:"topic"`
+	// Timeout bounds the wait for Kafka to acknowledge a request's events; past it the
+	// client gets a 503 fanout_replication_exception.
+	Timeout time.Duration `koanf:"timeout"`
+	// Compression of produce batches: lz4 (default: cheapest CPU per byte), zstd,
+	// snappy, gzip or none.
+	Compression string        `koanf:"compression"`
+	Linger      time.Duration `koanf:"linger"`
+	// MaxBufferedBytes caps the events waiting for Kafka; a full buffer makes
+	// requests wait (up to Timeout), never grows memory.
+	MaxBufferedBytes int64 `koanf:"max_buffered_bytes"`
+	// MaxRecordBytes is the largest event (and produce batch); keep it within the
+	// topic's max.message.bytes.
+	MaxRecordBytes int32 `koanf:"max_record_bytes"`
+}
+
+// Limits protect the proxy and the primary.
+type Limits struct {
+	MaxBodyBytes          int64         `koanf:"max_body_bytes"`
+	MaxConcurrentRequests int           `koanf:"max_concurrent_requests"`
+	ReadHeaderTimeout     time.Duration `koanf:"read_header_timeout"`
+	// ShutdownTimeout bounds the wait for in-flight requests and the producer flush.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// ReadinessInterval is how often the primary is probed for /readyz.
+	ReadinessInterval time.Duration `koanf:"readiness_interval"`
+}
+
+// DefaultConfig returns the defaults every other source overrides.
+func DefaultConfig() Config {
+	return Config{
+		Listen:        ":9200",
+		MetricsListen: ":9464",
+		ClusterName:   "primary",
+		Primary: cluster.Config{
+			Name:      "primary",
+			Endpoints: []string{"http://127.0.0.1:9201"},
+			Timeout:   2 * time.Minute,
+		},
+		Fallback: cluster.Config{Name: "fallback", Timeout: time.Minute},
+		Kafka:    kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-proxy"},
+		Publish: PublishConfig{
+			Topic:            "fanout.ops",
+			Timeout:          10 * time.Second,
+			Compression:      "lz4",
+			Linger:           2 * time.Millisecond,
+			MaxBufferedBytes: 256 << 20,
+			MaxRecordBytes:   1 << 20,
+		},
+		Limits: Limits{
+			MaxBodyBytes:          100 << 20,
+			MaxConcurrentRequests: 512,
+			ReadHeaderTimeout:     30 * time.Second,
+			ShutdownTimeout:       30 * time.Second,
+			ReadinessInterval:     5 * time.Second,
+		},
+		Log: telemetry.LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// Validate checks the configuration and names the key at fault.
+func (c Config) Validate() error {
+	if c.Listen == "" {
+		return fmt.Errorf("listen: required")
+	}
+	if c.ClusterName == "" {
+		return fmt.Errorf("cluster_name: required")
+	}
+	if err := c.Primary.Validate("primary"); err != nil {
+		return err
+	}
+	if len(c.Fallback.Endpoints) > 0 {
+		if err := c.Fallback.Validate("fallback"); err != nil {
+			return err
+		}
+	}
+	if err := c.Kafka.Validate("kafka"); err != nil {
+		return err
+	}
+	p := c.Publish
+	switch {
+	case p.Topic == "":
+		return fmt.Errorf("publish.topic: required")
+	case p.Timeout < time.Second:
+		// The Kafka client refuses shorter record delivery timeouts.
+		return fmt.Errorf("publish.timeout: must be at least 1s, got %s", p.Timeout)
+	case p.Linger < 0:
+		return fmt.Errorf("publish.linger: must not be negative")
+	case p.MaxBufferedBytes <= 0:
+		return fmt.Errorf("publish.max_buffered_bytes: must be positive")
+	case p.MaxRecordBytes < 1024:
+		return fmt.Errorf("publish.max_record_bytes: must be at least 1024")
+	}
+	if _, err := compression(p.Compression); err != nil {
+		return err
+	}
+	l := c.Limits
+	switch {
+	case l.MaxBodyBytes <= 0:
+		return fmt.Errorf("limits.max_body_bytes: must be positive")
+	case l.MaxConcurrentRequests <= 0:
+		return fmt.Errorf("limits.max_concurrent_requests: must be positive")
+	case l.ShutdownTimeout <= 0:
+		return fmt.Errorf("limits.shutdown_timeout: must be positive")
+	case l.ReadinessInterval <= 0:
+		return fmt.Errorf("limits.readiness_interval: must be positive")
+	}
+	return c.Log.Validate()
+}

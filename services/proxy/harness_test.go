@@ -1,0 +1,213 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/services/proxy"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(infraEnv) == "1" {
+		runInfra()
+		return
+	}
+	goleak.VerifyTestMain(m,
+		// The HTTP client keeps idle connections' goroutines until they time out.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+const topic = "fanout.ops"
+
+// env is a primary emulator, an embedded Kafka and one or more proxies in front.
+type env struct {
+	t          *testing.T
+	primary    *searchemu.Cluster
+	primaryURL string
+	primarySrv *searchemu.Server
+	kafka      *kafkatest.Cluster
+	proxies    []*proxy.Proxy
+}
+
+type envOpt func(*proxy.Config)
+
+func startEnv(t *testing.T, proxies int, opts ...envOpt) *env {
+	t.Helper()
+	e := &env{t: t}
+	e.kafka = kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 4))
+	e.primary, e.primarySrv, e.primaryURL = startEmulator(t, "primary")
+	for i := 0; i < proxies; i++ {
+		cfg := e.config()
+		for _, o := range opts {
+			o(&cfg)
+		}
+		e.proxies = append(e.proxies, startProxy(t, cfg))
+	}
+	return e
+}
+
+func (e *env) config() proxy.Config {
+	cfg := proxy.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
+	cfg.Primary.Endpoints = []string{e.primaryURL}
+	cfg.Primary.Timeout = 10 * time.Second
+	cfg.Kafka.Brokers = e.kafka.Addrs()
+	cfg.Publish.Topic = topic
+	cfg.Publish.Timeout = 3 * time.Second
+	cfg.Limits.ShutdownTimeout = 5 * time.Second
+	cfg.Limits.ReadinessInterval = 100 * time.Millisecond
+	return cfg
+}
+
+func startEmulator(t *testing.T, name string) (*searchemu.Cluster, *searchemu.Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c := searchemu.New(searchemu.Options{Name: name})
+	srv, err := c.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("starting %s emulator: %v", name, err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return c, srv, srv.URL()
+}
+
+// startProxy runs a proxy until the test ends.
+func startProxy(t *testing.T, cfg proxy.Config) *proxy.Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logOut io.Writer = io.Discard
+	if testing.Verbose() {
+		logOut = os.Stderr
+	}
+	p, err := proxy.New(cfg, proxy.Deps{
+		Logger:          slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Listener:        ln,
+		MetricsListener: mln,
+	})
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("proxy Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("proxy did not stop within 15s")
+		}
+	})
+	return p
+}
+
+func (e *env) url() string { return e.proxies[0].URL() }
+
+// response is an HTTP answer read whole.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("answer is not JSON (%d): %s", r.status, r.body)
+	}
+	return m
+}
+
+func send(t *testing.T, method, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		ct := "application/json"
+		if strings.Contains(url, "_bulk") {
+			ct = "application/x-ndjson"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// events reads every event on the topic, waiting up to timeout for at least n.
+func (e *env) events(n int, timeout time.Duration) []*opspb.Operation {
+	e.t.Helper()
+	recs := e.kafka.Consume(e.t, topic, n, timeout)
+	return decodeAll(e.t, recs)
+}
+
+func decodeAll(t *testing.T, recs []*kgo.Record) []*opspb.Operation {
+	t.Helper()
+	ops := make([]*opspb.Operation, len(recs))
+	for i, r := range recs {
+		op, err := event.Decode(r)
+		if err != nil {
+			t.Fatalf("record %d/%d is not a valid event: %v", r.Partition, r.Offset, err)
+		}
+		ops[i] = op
+	}
+	return ops
+}
+
+// noEvents asserts that nothing reached the topic.
+func (e *env) noEvents() {
+	e.t.Helper()
+	if got := e.kafka.Consume(e.t, topic, 1, 300*time.Millisecond); len(got) > 0 {
+		e.t.Fatalf("want no events, got %d: %v", len(got), decodeAll(e.t, got))
+	}
+}
+
+func compactJSON(t *testing.T, s []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, s); err != nil {
+		t.Fatalf("compacting %s: %v", s, err)
+	}
+	return b.String()
+}

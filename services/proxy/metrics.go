@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the proxy's Prometheus series (fanout_proxy_*).
+type metrics struct {
+	requests        *prometheus.CounterVec   // route, code
+	requestSeconds  *prometheus.HistogramVec // route
+	primarySeconds  *prometheus.HistogramVec // route
+	bodyBytes       *prometheus.CounterVec   // route
+	inflight        prometheus.Gauge
+	rejected        *prometheus.CounterVec // reason
+	events          prometheus.Counter
+	publishSeconds  prometheus.Histogram
+	publishFailures prometheus.Counter // events Kafka did not take in time
+	replicationErrs prometheus.Counter // requests answered with fanout_replication_exception
+	unknownOutcome  prometheus.Counter // writes whose primary answer never came
+	failovers       prometheus.Counter
+	primaryUp       prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_requests_total", Help: "Requests answered, by route and HTTP status code.",
+		}, []string{"route", "code"}),
+		requestSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "fanout_proxy_request_seconds", Help: "Time to answer a request, by route.", Buckets: buckets,
+		}, []string{"route"}),
+		primarySeconds: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "fanout_proxy_primary_seconds", Help: "Time the primary took to answer, by route.", Buckets: buckets,
+		}, []string{"route"}),
+		bodyBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_request_body_bytes_total", Help: "Request body bytes read for replicated writes, by route.",
+		}, []string{"route"}),
+		inflight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_proxy_inflight_requests", Help: "Requests being served.",
+		}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_rejected_requests_total", Help: "Requests refused by the proxy's limits, by reason.",
+		}, []string{"reason"}),
+		events: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_events_published_total", Help: "Events Kafka acknowledged.",
+		}),
+		publishSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "fanout_proxy_publish_seconds", Help: "Time for Kafka to acknowledge all events of a request.", Buckets: buckets,
+		}),
+		publishFailures: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_publish_failures_total", Help: "Events of writes the primary applied that Kafka did not acknowledge in time.",
+		}),
+		replicationErrs: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_replication_errors_total", Help: "Requests answered with fanout_replication_exception: applied on the primary, not queued for replication.",
+		}),
+		unknownOutcome: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_primary_unknown_outcome_total", Help: "Writes sent to the primary whose answer never came (timeout, reset): they may have been applied without an event.",
+		}),
+		failovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_read_failovers_total", Help: "Read-only calls answered by the fallback cluster because the primary was unreachable.",
+		}),
+		primaryUp: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_proxy_primary_up", Help: "1 when the last probe of the primary succeeded.",
+		}),
+	}
+}

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+)
+
+// passthrough forwards a request that is not a replicated write, streaming both ways,
+// and publishes nothing. Read-only calls fail over to the fallback cluster when the
+// primary cannot be reached or answers 502/503/504.
+func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
+	failover := rt.read && p.fallback != nil
+	var body []byte
+	if failover && r.Body != nil && r.ContentLength != 0 {
+		// A read's body must be sent again to the fallback, so it is kept; reads are small.
+		b, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.Limits.MaxBodyBytes+1))
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+			return
+		}
+		if int64(len(b)) > p.cfg.Limits.MaxBodyBytes {
+			p.tooLarge(w, r, int64(len(b)))
+			return
+		}
+		body = b
+	}
+
+	resp, err := p.stream(p.primary, r, body, !failover)
+	if failover && (err != nil || isUnavailable(resp.StatusCode)) {
+		reason := "error"
+		if err == nil {
+			reason = resp.Status
+			drain(resp)
+		}
+		p.m.failovers.Inc()
+		p.log.Warn("primary unreachable, read answered by the fallback cluster", "path", r.URL.Path, "primary", reason, "error", err)
+		resp, err = p.stream(p.fallback, r, body, false)
+	}
+	if err != nil {
+		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, hh := range hopByHop {
+		h.Del(hh)
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyFlushing(w, resp); err != nil {
+		p.log.Debug("client or cluster went away while streaming", "path", r.URL.Path, "error", err)
+	}
+}
+
+// stream sends the client's request to one cluster. With streamBody the client's body
+// goes through as it arrives; otherwise body (read already) is sent.
+func (p *Proxy) stream(c *opensearch.Client, r *http.Request, body []byte, streamBody bool) (*http.Response, error) {
+	var rd io.Reader = http.NoBody
+	length := int64(0)
+	switch {
+	case streamBody && r.Body != nil && r.ContentLength != 0:
+		rd, length = r.Body, r.ContentLength
+	case body != nil:
+		rd, length = bytes.NewReader(body), int64(len(body))
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.RequestURI(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("building the request: %w", err)
+	}
+	out.URL.RawPath = r.URL.RawPath
+	p.forwardHeaders(out.Header, r)
+	out.ContentLength = length
+	if length < 0 {
+		out.ContentLength = -1
+	}
+	resp, err := c.Stream(out)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func isUnavailable(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// copyFlushing copies the body, flushing after each chunk when the cluster streams
+// (no Content-Length), so that chunked answers reach the client as they come.
+func copyFlushing(w http.ResponseWriter, resp *http.Response) error {
+	if resp.ContentLength >= 0 {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	}
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

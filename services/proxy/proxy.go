@@ -1,0 +1,320 @@
+// Package proxy is fanout's ingest proxy: clients talk to it as to their primary
+// search cluster. It forwards every request to the primary and, for each write the
+// primary accepted, publishes one event built from the primary's answer to Kafka
+// before the client hears "ok" (DESIGN.md principles 1, 5 and 7).
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/telemetry"
+)
+
+// Deps are what the proxy gets from its caller rather than from configuration.
+type Deps struct {
+	Logger *slog.Logger
+	// Registry receives the proxy's metrics and is served on /metrics; nil makes one.
+	Registry *prometheus.Registry
+	// Listener and MetricsListener, when set, are used instead of cfg.Listen and
+	// cfg.MetricsListen (tests and the dev stack pass 127.0.0.1:0 listeners).
+	Listener        net.Listener
+	MetricsListener net.Listener
+	// KafkaOpts are added to the producer's options (tests shorten timeouts).
+	KafkaOpts []kgo.Opt
+	// Now is the clock for accepted times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Proxy is the ingest proxy engine.
+type Proxy struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	reg      *prometheus.Registry
+	primary  *opensearch.Client
+	fallback *opensearch.Client // nil without fallback endpoints
+	ownAuth  bool               // the proxy's own primary credentials replace the client's
+	kafka    *kgo.Client
+	pub      *publisher
+	sem      chan struct{}
+	now      func() time.Time
+
+	ln, metricsLn net.Listener
+	admin         *telemetry.Server
+	primaryOK     atomic.Bool
+	draining      atomic.Bool
+}
+
+// New validates cfg, builds the clients and binds the listeners; Run serves.
+func New(cfg Config, deps Deps) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
+		sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests), ownAuth: cfg.Primary.HasAuth()}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.reg == nil {
+		p.reg = telemetry.NewRegistry()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.m = newMetrics(p.reg)
+
+	var err error
+	if p.primary, err = cluster.New(cfg.Primary, p.log); err != nil {
+		return nil, fmt.Errorf("primary: %w", err)
+	}
+	if len(cfg.Fallback.Endpoints) > 0 {
+		if p.fallback, err = cluster.New(cfg.Fallback, p.log); err != nil {
+			_ = p.primary.Close()
+			return nil, fmt.Errorf("fallback: %w", err)
+		}
+	}
+	if err := p.connect(deps); err != nil {
+		p.closeClients()
+		return nil, err
+	}
+	return p, nil
+}
+
+// connect builds the Kafka producer, binds the listeners and wires readiness.
+func (p *Proxy) connect(deps Deps) error {
+	cfg := p.cfg
+	conn, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+	prod, err := producerOpts(cfg.Publish)
+	if err != nil {
+		return err
+	}
+	opts := append(append(conn, prod...), deps.KafkaOpts...)
+	if p.kafka, err = kgo.NewClient(opts...); err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m}
+
+	p.ln, p.metricsLn = deps.Listener, deps.MetricsListener
+	if p.ln == nil {
+		if p.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if p.metricsLn == nil && cfg.MetricsListen != "" {
+		if p.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	p.admin = telemetry.NewServer(p.reg, p.log)
+	p.admin.AddCheck("draining", func(context.Context) error {
+		if p.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	})
+	p.admin.AddCheck("primary", func(context.Context) error {
+		if !p.primaryOK.Load() {
+			return errors.New("primary cluster not reachable")
+		}
+		return nil
+	})
+	p.admin.AddCheck("kafka", func(ctx context.Context) error { return p.kafka.Ping(ctx) })
+	return nil
+}
+
+// closeClients releases what New built when it fails half-way.
+func (p *Proxy) closeClients() {
+	if p.kafka != nil {
+		p.kafka.Close()
+	}
+	if p.ln != nil {
+		_ = p.ln.Close()
+	}
+	if p.metricsLn != nil {
+		_ = p.metricsLn.Close()
+	}
+	if p.primary != nil {
+		_ = p.primary.Close()
+	}
+	if p.fallback != nil {
+		_ = p.fallback.Close()
+	}
+}
+
+// URL is where clients reach the proxy.
+func (p *Proxy) URL() string { return telemetry.Addr(p.ln) }
+
+// MetricsURL is where /metrics, /healthz and /readyz are served, "" if nowhere.
+func (p *Proxy) MetricsURL() string {
+	if p.metricsLn == nil {
+		return ""
+	}
+	return telemetry.Addr(p.metricsLn)
+}
+
+// Handler serves the proxy's client API (for tests that skip the listener).
+func (p *Proxy) Handler() http.Handler { return http.HandlerFunc(p.serveHTTP) }
+
+// Run serves until ctx is done, then drains: readiness goes false, new connections
+// are refused, in-flight requests finish (within limits.shutdown_timeout) and the
+// producer flushes.
+func (p *Proxy) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(p.serveHTTP),
+		ReadHeaderTimeout: p.cfg.Limits.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("proxy server: %w", err)
+		}
+		return nil
+	})
+	if p.metricsLn != nil {
+		g.Go(func() error { return p.admin.Run(gctx, "", p.metricsLn) })
+	}
+	g.Go(func() error { p.probePrimary(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		return p.shutdown(srv)
+	})
+	p.log.Info("fanout-proxy serving", "listen", p.URL(), "metrics", p.MetricsURL(),
+		"primary", p.cfg.Primary.Endpoints, "topic", p.cfg.Publish.Topic)
+	return g.Wait()
+}
+
+func (p *Proxy) shutdown(srv *http.Server) error {
+	p.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Limits.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		p.log.Warn("in-flight requests did not finish before the shutdown timeout", "error", err)
+		_ = srv.Close()
+	}
+	if ferr := p.kafka.Flush(ctx); ferr != nil {
+		p.log.Error("events still buffered at shutdown", "error", ferr, "buffered", p.kafka.BufferedProduceRecords())
+	}
+	p.kafka.Close()
+	// The cluster clients poll node stats and health in the background until closed.
+	_ = p.primary.Close()
+	if p.fallback != nil {
+		_ = p.fallback.Close()
+	}
+	p.log.Info("fanout-proxy stopped")
+	return nil
+}
+
+// probePrimary keeps primaryOK current for /readyz.
+func (p *Proxy) probePrimary(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Limits.ReadinessInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, "/", nil)
+		resp, err := p.primary.Perform(req)
+		up := err == nil && resp.StatusCode < 500
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		p.primaryOK.Store(up)
+		if up {
+			p.m.primaryUp.Set(1)
+		} else {
+			p.m.primaryUp.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serveHTTP admits, routes and accounts for one request.
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt := classify(r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		p.m.requests.WithLabelValues(rt.name, strconv.Itoa(sw.code())).Inc()
+		p.m.requestSeconds.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
+	}()
+	if p.draining.Load() && rt.write {
+		writeError(sw, r, http.StatusServiceUnavailable, errShuttingDown, "fanout-proxy is shutting down; retry on another instance")
+		return
+	}
+	select {
+	case p.sem <- struct{}{}:
+		defer func() { <-p.sem }()
+	default:
+		p.m.rejected.WithLabelValues("concurrency").Inc()
+		writeError(sw, r, http.StatusTooManyRequests, errRejected,
+			fmt.Sprintf("fanout-proxy is serving its maximum of [%d] concurrent requests (limits.max_concurrent_requests)", cap(p.sem)))
+		return
+	}
+	p.m.inflight.Inc()
+	defer p.m.inflight.Dec()
+	if rt.write {
+		p.serveWrite(sw, r, rt)
+		return
+	}
+	p.passthrough(sw, r, rt)
+}
+
+// statusWriter remembers the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// compression maps publish.compression to a codec.
+func compression(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "none":
+		return kgo.NoCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("publish.compression: must be lz4, zstd, snappy, gzip or none, got %q", name)
+}
+
+// producerOpts are the options that make "2xx" mean "durable in Kafka": every in-sync
+// replica acknowledges, the idempotent producer keeps each partition's order across
+// retries, and a record that cannot be delivered in time fails instead of waiting
+// forever. A failed record may still land later, or twice if re-produced; replicators
+// apply idempotently, so that is harmless.
+func producerOpts(p PublishConfig) ([]kgo.Opt, error) {
+	codec, err := compression(p.Compression)
+	if err != nil {
+		return nil, err
+	}
+	return []kgo.Opt{
+		kgo.DefaultProduceTopic(p.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(codec),
+		kgo.ProducerLinger(p.Linger),
+		kgo.MaxBufferedBytes(int(p.MaxBufferedBytes)),
+		kgo.ProducerBatchMaxBytes(p.MaxRecordBytes),
+		kgo.RecordDeliveryTimeout(p.Timeout),
+		kgo.AllowIdempotentProduceCancellation(),
+		// A retriable produce error (leader moved) waits for fresh metadata; kgo's 5 s
+		// default minimum between refreshes would eat half the publish timeout.
+		kgo.MetadataMinAge(250 * time.Millisecond),
+		kgo.RetryBackoffFn(func(tries int) time.Duration {
+			return min(time.Duration(tries)*50*time.Millisecond, time.Second)
+		}),
+	}, nil
+}
+
+// publisher sends a request's events and waits, bounded, for Kafka's acknowledgement.
+type publisher struct {
+	cl      *kgo.Client
+	timeout time.Duration
+	m       *metrics
+}
+
+// publish produces recs in order and returns the indexes of those Kafka did not
+// acknowledge within the timeout, with the first error seen. The primary has already
+// applied these writes, so the caller's cancellation does not stop publishing.
+func (p *publisher) publish(ctx context.Context, recs []*kgo.Record) (failed []int, firstErr error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
+	defer cancel()
+
+	acked := make([]atomic.Bool, len(recs))
+	var (
+		mu      sync.Mutex
+		errSeen error
+		wg      sync.WaitGroup
+	)
+	wg.Add(len(recs))
+	for i, rec := range recs {
+		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if errSeen == nil {
+					errSeen = err
+				}
+				mu.Unlock()
+				return
+			}
+			acked[i].Store(true)
+			p.m.events.Inc()
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Promises normally fire at the timeout (cancellation is allowed for in-flight
+		// records); this branch only bounds the answer if one does not.
+	}
+	p.m.publishSeconds.Observe(time.Since(start).Seconds())
+	for i := range acked {
+		if !acked[i].Load() {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) == 0 {
+		return nil, nil
+	}
+	p.m.publishFailures.Add(float64(len(failed)))
+	mu.Lock()
+	firstErr = errSeen
+	mu.Unlock()
+	if firstErr == nil {
+		firstErr = fmt.Errorf("no acknowledgement within %s", p.timeout)
+	}
+	return failed, firstErr
+}

@@ -1,0 +1,523 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fanout-dev/fanout/pkg/bulk"
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/sourcefilter"
+)
+
+// planItem is what the proxy remembers of one write of a request, to build its event
+// from the primary's answer and to shape the answer for the client.
+type planItem struct {
+	action  bulk.Action // effective action (index with op_type=create is a create)
+	routing string
+	payload []byte // index/create: the document as sent (aliases the request body)
+	want    sourcefilter.Want
+}
+
+// plan is a write request as it goes to the primary.
+type plan struct {
+	body    []byte // what the primary receives
+	query   url.Values
+	items   []planItem
+	scanErr error // the body is not a bulk body we understand: forward it untouched
+}
+
+// planBulk scans a _bulk body. Update actions are rewritten to ask for the full
+// resulting document (`"_source":true` on the action line, which wins over the payload
+// and the query defaults), because an update's event carries the whole document.
+func planBulk(r *http.Request, body []byte) *plan {
+	q := r.URL.Query()
+	pl := &plan{body: body, query: q}
+	defaultRouting := q.Get("routing")
+	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
+
+	var out []byte // rewritten body, only built when there is an update
+	sc := bulk.NewBytesScanner(body)
+	for sc.Next() {
+		it := sc.Item()
+		pi := planItem{action: it.EffectiveAction(), routing: it.Routing}
+		if pi.routing == "" {
+			pi.routing = defaultRouting
+		}
+		switch it.Action {
+		case bulk.ActionIndex, bulk.ActionCreate:
+			pi.payload = it.Payload
+		case bulk.ActionUpdate:
+			switch {
+			case it.Source != nil:
+				pi.want = sourcefilter.FromJSON(it.Source)
+			case hasQueryWant:
+				pi.want = queryWant
+			default:
+				if up, err := bulk.ParseUpdatePayload(it.Payload); err == nil && up.Source != nil {
+					pi.want = sourcefilter.FromJSON(up.Source)
+				}
+			}
+		}
+		switch {
+		case it.Action == bulk.ActionUpdate:
+			if out == nil { // first update: what came before goes as it was
+				out = append(make([]byte, 0, len(body)+64), body[:it.Offset]...)
+			}
+			meta := it.Meta
+			meta.Source = []byte("true")
+			out = bulk.AppendItem(out, &meta, it.Payload)
+		case out != nil:
+			out = append(out, body[it.Offset:it.End]...)
+		}
+		pl.items = append(pl.items, pi)
+	}
+	if err := sc.Err(); err != nil {
+		return &plan{body: body, query: q, scanErr: err}
+	}
+	if out != nil {
+		pl.body = out
+	}
+	return pl
+}
+
+// offsetIn returns where sub starts inside body, or -1 when it does not alias body.
+func offsetIn(body, sub []byte) int {
+	if len(sub) == 0 || len(body) == 0 {
+		return -1
+	}
+	off := cap(body) - cap(sub)
+	if off < 0 || off > len(body) || &body[:off+1][off] != &sub[0] {
+		return -1
+	}
+	return off
+}
+
+// planDoc plans a single-document write. For an update the query asks for the full
+// document (`_source=true`) and a `_source` in the body, which would win over the
+// query, is taken out; what the client asked for is restored in the answer.
+func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
+	q := r.URL.Query()
+	pi := planItem{action: rt.action, routing: q.Get("routing")}
+	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
+		pi.action = bulk.ActionCreate // auto-id writes are creates
+	}
+	pl := &plan{body: body, query: q}
+	switch rt.action {
+	case bulk.ActionIndex, bulk.ActionCreate:
+		pi.payload = body
+	case bulk.ActionUpdate:
+		pi.want, _ = sourcefilter.FromQuery(q)
+		if up, err := bulk.ParseUpdatePayload(body); err == nil && up.Source != nil {
+			pi.want = sourcefilter.FromJSON(up.Source)
+			stripped, err := withoutMember(body, "_source")
+			if err != nil {
+				return nil, err
+			}
+			pl.body = stripped
+		}
+		q = cloneValues(q)
+		q.Del("_source_includes")
+		q.Del("_source_excludes")
+		q.Del("_source_include")
+		q.Del("_source_exclude")
+		q.Set("_source", "true")
+		pl.query = q
+	}
+	pl.items = []planItem{pi}
+	return pl, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// withoutMember re-encodes a JSON object without one member, keeping the other values'
+// bytes. Member order is not kept; the primary does not care about it.
+func withoutMember(obj []byte, key string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return nil, fmt.Errorf("rewriting update body: %w", err)
+	}
+	delete(m, key)
+	return json.Marshal(m)
+}
+
+// serveWrite handles the replicated write APIs.
+func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
+	body, ok := p.readBody(w, r, rt)
+	if !ok {
+		return
+	}
+	var pl *plan
+	if rt.name == "bulk" {
+		pl = planBulk(r, body)
+	} else {
+		var err error
+		if pl, err = planDoc(r, rt, body); err != nil {
+			// Not JSON: the primary will reject it; send it as it came.
+			pl = &plan{body: body, query: r.URL.Query(), scanErr: err}
+		}
+	}
+
+	reqID := r.Header.Get("X-Opaque-Id")
+	if reqID == "" {
+		reqID = newRequestID()
+	}
+	log := p.log.With("request_id", reqID, "route", rt.name)
+
+	resp, respBody, err := p.callPrimary(r, pl)
+	if err != nil {
+		p.primaryFailed(w, r, rt, err, log)
+		return
+	}
+	accepted := p.now()
+
+	// Not applied (a rejected request, a missing document, a conflict): the primary's
+	// answer goes back byte for byte and nothing is published.
+	if resp.StatusCode/100 != 2 {
+		copyHeaders(w.Header(), resp.Header)
+		writeBody(w, r, resp.StatusCode, respBody)
+		return
+	}
+	if pl.scanErr != nil {
+		if resp.StatusCode/100 == 2 {
+			// The primary applied something the proxy could not read: it cannot say what
+			// to replicate. Never tell the client all is well.
+			p.m.replicationErrs.Inc()
+			log.Error("primary accepted a write the proxy could not parse; not replicated", "error", pl.scanErr)
+			writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{Type: errReplication,
+				Reason: "the primary applied the request, but fanout could not parse it to queue its replication: " + pl.scanErr.Error()})
+			return
+		}
+		copyHeaders(w.Header(), resp.Header)
+		writeBody(w, r, resp.StatusCode, respBody)
+		return
+	}
+
+	recs, edits, keys, err := p.buildEvents(rt, pl, resp.StatusCode, respBody, reqID, accepted)
+	if err != nil {
+		p.m.replicationErrs.Inc()
+		log.Error("cannot build events from the primary's answer; not replicated", "error", err)
+		writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{Type: errReplication,
+			Reason: "the primary applied the request, but fanout could not read its answer to queue replication: " + err.Error()})
+		return
+	}
+	if failed, perr := p.pub.publish(r.Context(), recs); len(failed) > 0 {
+		p.m.replicationErrs.Inc()
+		applied := make([]string, 0, min(len(failed), maxListed))
+		for _, i := range failed[:min(len(failed), maxListed)] {
+			applied = append(applied, keys[i])
+		}
+		log.Error("events of applied writes were not queued in Kafka", "error", perr,
+			"failed_events", len(failed), "events", len(recs), "first", applied[0])
+		writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{
+			Type: errReplication,
+			Reason: fmt.Sprintf("the primary applied %d writes but replication of %d of them was not queued in Kafka within %s: %v",
+				len(recs), len(failed), p.cfg.Publish.Timeout, perr),
+			Applied:      applied,
+			AppliedTotal: len(failed),
+		})
+		return
+	}
+	copyHeaders(w.Header(), resp.Header)
+	writeBody(w, r, resp.StatusCode, applyEdits(respBody, edits))
+}
+
+// maxListed bounds the documents named in a replication error.
+const maxListed = 20
+
+// edit replaces body[start:end] in the answer to the client.
+type edit struct {
+	start, end int
+	with       []byte
+}
+
+func applyEdits(body []byte, edits []edit) []byte {
+	if len(edits) == 0 {
+		return body
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(body))
+	pos := 0
+	for _, e := range edits {
+		out = append(out, body[pos:e.start]...)
+		out = append(out, e.with...)
+		pos = e.end
+	}
+	return append(out, body[pos:]...)
+}
+
+// buildEvents turns the primary's answer into one record per applied write, in
+// request order, and the edits that restore what the client asked to see of updated
+// documents. keys name each record's document for error messages.
+func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID string, accepted time.Time) (recs []*kgo.Record, edits []edit, keys []string, err error) {
+	add := func(i int, res *bulk.ItemResult) error {
+		if i >= len(pl.items) {
+			return fmt.Errorf("the answer has more items (%d) than the request", i+1)
+		}
+		q := &pl.items[i]
+		if q.action == bulk.ActionUpdate && res.GetSpan != [2]int{} {
+			if e, ok, err := shapeGet(body, res, q.want); err != nil {
+				return err
+			} else if ok {
+				edits = append(edits, e)
+			}
+		}
+		if res.Status/100 != 2 {
+			return nil
+		}
+		op := &opspb.Operation{
+			Index:         res.Index,
+			Id:            res.ID,
+			Routing:       q.routing,
+			Version:       res.Version,
+			AcceptedAt:    timestamppb.New(accepted),
+			RequestId:     reqID,
+			SourceCluster: p.cfg.ClusterName,
+		}
+		if res.HasSeqNo {
+			seqNo, term := res.SeqNo, res.PrimaryTerm
+			op.SeqNo, op.PrimaryTerm = &seqNo, &term
+		}
+		switch res.Result {
+		case "created", "updated":
+			op.Kind = opspb.Kind_KIND_INDEX
+			if q.action == bulk.ActionUpdate {
+				if res.GetSource == nil {
+					return fmt.Errorf("the primary returned no document for the update of %s/%s", res.Index, res.ID)
+				}
+				op.Source = res.GetSource
+			} else {
+				op.Source = q.payload
+			}
+		case "deleted":
+			op.Kind = opspb.Kind_KIND_DELETE
+		default: // noop, not_found: nothing changed
+			return nil
+		}
+		v, err := event.ReplicationVersion(res.SeqNo, res.PrimaryTerm, res.Version, res.HasSeqNo)
+		if err != nil {
+			return fmt.Errorf("replication version of %s/%s: %w", res.Index, res.ID, err)
+		}
+		op.ReplicationVersion = v
+		rec, err := event.Encode(p.cfg.Publish.Topic, op)
+		if err != nil {
+			return fmt.Errorf("encoding the event of %s/%s: %w", res.Index, res.ID, err)
+		}
+		recs = append(recs, rec)
+		keys = append(keys, res.Index+"/"+res.ID)
+		return nil
+	}
+
+	if rt.name == "bulk" {
+		n := 0
+		if _, err := bulk.ParseResponse(body, func(i int, res *bulk.ItemResult) error {
+			n = i + 1
+			return add(i, res)
+		}); err != nil {
+			return nil, nil, nil, fmt.Errorf("parsing the bulk answer: %w", err)
+		}
+		if n != len(pl.items) {
+			return nil, nil, nil, fmt.Errorf("the bulk answer has %d items for %d requested", n, len(pl.items))
+		}
+		return recs, edits, keys, nil
+	}
+	var res bulk.ItemResult
+	if err := bulk.ParseWriteResponse(body, status, pl.items[0].action, &res); err != nil {
+		return nil, nil, nil, fmt.Errorf("parsing the write answer: %w", err)
+	}
+	if err := add(0, &res); err != nil {
+		return nil, nil, nil, err
+	}
+	return recs, edits, keys, nil
+}
+
+// shapeGet returns the edit that makes an update's "get" block what the client asked
+// for: removed when it did not ask, filtered when it asked for some fields.
+func shapeGet(body []byte, res *bulk.ItemResult, want sourcefilter.Want) (edit, bool, error) {
+	switch {
+	case !want.Fetch:
+		return edit{start: res.GetSpan[0], end: res.GetSpan[1]}, true, nil
+	case want.Whole():
+		return edit{}, false, nil
+	}
+	if res.GetSource == nil {
+		return edit{}, false, nil
+	}
+	off := offsetIn(body, res.GetSource)
+	if off < 0 {
+		return edit{}, false, errors.New("locating get._source in the answer")
+	}
+	filtered, err := want.Filter(res.GetSource)
+	if err != nil {
+		return edit{}, false, fmt.Errorf("filtering get._source: %w", err)
+	}
+	return edit{start: off, end: off + len(res.GetSource), with: filtered}, true, nil
+}
+
+// readBody reads a write's body within limits.max_body_bytes, inflating gzip. It
+// answers the client itself when it fails.
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]byte, bool) {
+	limit := p.cfg.Limits.MaxBodyBytes
+	if r.ContentLength > limit {
+		p.tooLarge(w, r, r.ContentLength)
+		return nil, false
+	}
+	var src io.Reader = r.Body
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the gzip request body: "+err.Error())
+			return nil, false
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		writeError(w, r, http.StatusBadRequest, errBadRequest, "unsupported Content-Encoding ["+enc+"]; use gzip or none")
+		return nil, false
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 512), limit)+1))
+	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+		return nil, false
+	}
+	if n > limit {
+		p.tooLarge(w, r, n)
+		return nil, false
+	}
+	p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(n))
+	return buf.Bytes(), true
+}
+
+func (p *Proxy) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
+	p.m.rejected.WithLabelValues("too_large").Inc()
+	writeError(w, r, http.StatusRequestEntityTooLarge, errTooLarge,
+		fmt.Sprintf("request body is too large: more than [%d] bytes (limits.max_body_bytes), got at least [%d]", p.cfg.Limits.MaxBodyBytes, n))
+}
+
+// callPrimary sends the planned write and reads the whole answer. The client going
+// away does not cancel it: the primary may apply the write regardless, and then its
+// event must still be published.
+func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, error) {
+	ctx := context.WithoutCancel(r.Context())
+	if t := p.cfg.Primary.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	u := &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: pl.query.Encode()}
+	if len(pl.query) == 0 {
+		u.RawQuery = ""
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(pl.body))
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the primary request: %w", err)
+	}
+	p.forwardHeaders(out.Header, r)
+	// The body was read (and inflated) here; the transport negotiates its own
+	// response compression and decodes it, so the answer can be parsed.
+	out.Header.Del("Content-Encoding")
+	out.Header.Del("Accept-Encoding")
+	out.ContentLength = int64(len(pl.body))
+
+	start := time.Now()
+	resp, err := p.primary.Perform(out)
+	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the primary's answer: %w", err)
+	}
+	return resp, body, nil
+}
+
+// primaryFailed answers a write whose primary call failed. A refused connection means
+// nothing was applied; any other failure (timeout, reset) leaves the outcome unknown,
+// which is counted and said.
+func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, rt route, err error, log *slog.Logger) {
+	if isDialError(err) {
+		log.Warn("primary unreachable", "error", err)
+		writeError(w, r, http.StatusBadGateway, errPrimary, "the primary cluster is unreachable, nothing was written: "+err.Error())
+		return
+	}
+	p.m.unknownOutcome.Inc()
+	log.Error("no answer from the primary for a write: it may have been applied without being replicated", "error", err)
+	writeError(w, r, http.StatusGatewayTimeout, errPrimary,
+		"no answer from the primary cluster; the write may or may not have been applied and was not queued for replication: "+err.Error())
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// hopByHop headers are not forwarded (RFC 9110 §7.6.1).
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// forwardHeaders copies the client's headers onto a request to a cluster. The client's
+// Authorization goes through unless the proxy has credentials of its own.
+func (p *Proxy) forwardHeaders(dst http.Header, r *http.Request) {
+	for k, vs := range r.Header {
+		dst[k] = append([]string(nil), vs...)
+	}
+	for _, h := range hopByHop {
+		dst.Del(h)
+	}
+	if p.ownAuth {
+		dst.Del("Authorization")
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
+			host = prior + ", " + host
+		}
+		dst.Set("X-Forwarded-For", host)
+	}
+}
+
+// copyHeaders copies a cluster's response headers for the client.
+func copyHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = append([]string(nil), vs...)
+	}
+	for _, h := range hopByHop {
+		dst.Del(h)
+	}
+	dst.Del("Content-Length")
+	dst.Del("Content-Encoding")
+}
+
+func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

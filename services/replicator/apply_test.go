@@ -1,0 +1,323 @@
+package replicator_test
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/replicator"
+)
+
+// TestApplyIndexDeleteRouting: INDEX and DELETE events reach the target with their
+// routing and the replication version as the external version; skipped indices are
+// committed without being applied.
+func TestApplyIndexDeleteRouting(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	target := startEmulator(t, "b")
+	cfg := testConfig(k, target, "b")
+	cfg.Indices.Exclude = []string{"secret-*"}
+	r := startReplicator(t, cfg)
+
+	k.ProduceSync(t, encode(t,
+		op(opspb.Kind_KIND_INDEX, "logs", "1", "", 1, `{"msg":"one"}`),
+		op(opspb.Kind_KIND_INDEX, "logs", "2", "tenant-7", 1, `{"msg":"two"}`),
+		op(opspb.Kind_KIND_INDEX, "logs", "3", "", 1, `{"msg":"three"}`),
+		op(opspb.Kind_KIND_INDEX, "logs", "1", "", 2, `{"msg":"one again"}`),
+		op(opspb.Kind_KIND_DELETE, "logs", "3", "", 2, ""),
+		op(opspb.Kind_KIND_INDEX, "secret-1", "x", "", 1, `{"msg":"not for b"}`),
+		// A delete of a document the target never had is resolved, not an error.
+		op(opspb.Kind_KIND_DELETE, "logs", "never", "", 5, ""),
+	)...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+
+	d1 := getDoc(t, target, "logs", "1", "")
+	if !d1.Found || d1.Version != 1<<event.SeqNoBits|2 || !strings.Contains(string(d1.Source), "one again") {
+		t.Errorf("logs/1 = %+v, want version %d with the second source", d1, int64(1<<event.SeqNoBits|2))
+	}
+	d2 := getDoc(t, target, "logs", "2", "tenant-7")
+	if !d2.Found || d2.Routing != "tenant-7" {
+		t.Errorf("logs/2 = %+v, want routing tenant-7", d2)
+	}
+	if d3 := getDoc(t, target, "logs", "3", ""); d3.Found {
+		t.Errorf("logs/3 still there after its delete: %+v", d3)
+	}
+	if code, _ := httpDo(t, "GET", target.url+"/secret-1/_doc/x", ""); code != 404 {
+		t.Errorf("excluded index secret-1 reached the target: GET answered %d", code)
+	}
+	if got := r.ops(t, "applied"); got != 6 {
+		t.Errorf("applied = %v, want 6", got)
+	}
+	if got := r.ops(t, "skipped"); got != 1 {
+		t.Errorf("skipped = %v, want 1", got)
+	}
+	if got := r.ops(t, "dlq") + r.ops(t, "stale"); got != 0 {
+		t.Errorf("dlq+stale = %v, want 0", got)
+	}
+}
+
+// TestNewestFirst: two versions of one document delivered newest first; the target
+// ends at the newest and the older one counts as stale, in one batch or two.
+func TestNewestFirst(t *testing.T) {
+	for _, sameBatch := range []bool{true, false} {
+		t.Run("same batch "+strconv.FormatBool(sameBatch), func(t *testing.T) {
+			k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+			target := startEmulator(t, "b")
+			r := startReplicator(t, testConfig(k, target, "b"))
+			newer := op(opspb.Kind_KIND_INDEX, "docs", "a", "", 9, `{"v":"newer"}`)
+			older := op(opspb.Kind_KIND_INDEX, "docs", "a", "", 4, `{"v":"older"}`)
+			if sameBatch {
+				k.ProduceSync(t, encode(t, newer, older)...)
+			} else {
+				k.ProduceSync(t, encode(t, newer)...)
+				waitCaughtUp(t, k, r.Group(), 20*time.Second)
+				k.ProduceSync(t, encode(t, older)...)
+			}
+			waitCaughtUp(t, k, r.Group(), 20*time.Second)
+			d := getDoc(t, target, "docs", "a", "")
+			if !d.Found || d.Version != newer.ReplicationVersion || !strings.Contains(string(d.Source), "newer") {
+				t.Fatalf("docs/a = %+v, want the newer version %d", d, newer.ReplicationVersion)
+			}
+			if got := r.ops(t, "stale"); got != 1 {
+				t.Errorf("stale = %v, want 1", got)
+			}
+			if got := r.ops(t, "applied"); got != 1 {
+				t.Errorf("applied = %v, want 1", got)
+			}
+			log := target.OpLog("docs")
+			if len(log) != 1 || log[0].Version != newer.ReplicationVersion {
+				t.Errorf("op log %+v, want only the newer write", log)
+			}
+		})
+	}
+}
+
+// TestPoisonRecords: an undecodable value and an unknown schema version go to the
+// dead-letter topic at once, with the reason; the records after them apply and the
+// partition's offsets are committed past them.
+func TestPoisonRecords(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b")
+	r := startReplicator(t, testConfig(k, target, "b"))
+
+	good := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"ok":1}`), op(opspb.Kind_KIND_INDEX, "docs", "2", "", 1, `{"ok":2}`))
+	garbage := &kgo.Record{Topic: topic, Key: []byte("docs/x"), Value: []byte("\xff\xfe not protobuf"), Headers: good[0].Headers}
+	future := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "y", "", 1, `{"v":2}`))[0]
+	future.Headers = []kgo.RecordHeader{{Key: event.HeaderSchema, Value: []byte("99")}, {Key: event.HeaderContentType, Value: []byte(event.ContentType)}}
+	k.ProduceSync(t, good[0], garbage, future, good[1])
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+
+	for _, id := range []string{"1", "2"} {
+		if d := getDoc(t, target, "docs", id, ""); !d.Found {
+			t.Errorf("docs/%s not applied after the poison records", id)
+		}
+	}
+	dlq := dlqRecords(t, k, "b", 3, 5*time.Second)
+	if len(dlq) != 2 {
+		t.Fatalf("dead-letter records: %d, want 2", len(dlq))
+	}
+	wantTypes := []string{"undecodable_value", "unknown_schema"}
+	for i, rec := range dlq {
+		dl, err := replicator.ParseDeadLetter(rec.Headers)
+		if err != nil {
+			t.Fatalf("dead-letter headers of record %d: %v", i, err)
+		}
+		src := []*kgo.Record{garbage, future}[i]
+		if string(rec.Key) != string(src.Key) || string(rec.Value) != string(src.Value) {
+			t.Errorf("record %d: key/value %q/%q, want the original %q/%q", i, rec.Key, rec.Value, src.Key, src.Value)
+		}
+		if dl.Class != replicator.ClassPoison || dl.ErrorType != wantTypes[i] || dl.Attempts != 0 || dl.HTTPStatus != 0 ||
+			dl.Cluster != "b" || dl.SourceTopic != topic || dl.SourcePartition != 0 || dl.SourceOffset != int64(i+1) {
+			t.Errorf("record %d: dead letter %+v", i, dl)
+		}
+		if !strings.Contains(dl.Reason, wantTypes[i]) {
+			t.Errorf("record %d: reason %q does not say %s", i, dl.Reason, wantTypes[i])
+		}
+		if hdr(rec, event.HeaderSchema) == "" {
+			t.Errorf("record %d: the original headers were dropped: %v", i, rec.Headers)
+		}
+	}
+	if got := r.ops(t, "dlq"); got != 2 {
+		t.Errorf("dlq = %v, want 2", got)
+	}
+}
+
+func hdr(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestMappingConflictDLQ: the target maps field n as a number; the documents whose n
+// is not a number are rejected (400) item_attempts times and dead-lettered with the
+// right headers, exactly those; the others apply and the partition keeps moving.
+func TestMappingConflictDLQ(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	target := startEmulator(t, "b")
+	if code, body := httpDo(t, "PUT", target.url+"/docs", `{"mappings":{"properties":{"n":{"type":"long"}}}}`); code != 200 {
+		t.Fatalf("creating the target index: %d %s", code, body)
+	}
+	r := startReplicator(t, testConfig(k, target, "b"))
+
+	var ops []*opspb.Operation
+	bad := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		id := strconv.Itoa(i)
+		src := `{"n":` + id + `}`
+		if i%23 == 5 {
+			src = `{"n":"not a number ` + id + `"}`
+			bad[id] = true
+		}
+		ops = append(ops, op(opspb.Kind_KIND_INDEX, "docs", id, "", 1, src))
+	}
+	recs := encode(t, ops...)
+	before := time.Now()
+	k.ProduceSync(t, recs...)
+	waitCaughtUp(t, k, r.Group(), 30*time.Second)
+
+	dlq := dlqRecords(t, k, "b", len(bad)+1, 5*time.Second)
+	if len(dlq) != len(bad) {
+		t.Fatalf("dead-letter records: %d, want %d", len(dlq), len(bad))
+	}
+	offsets := map[string]*kgo.Record{}
+	for _, rec := range recs {
+		offsets[string(rec.Key)] = rec
+	}
+	for _, rec := range dlq {
+		o, err := event.Decode(rec)
+		if err != nil {
+			t.Fatalf("dead-letter value is not the original event: %v", err)
+		}
+		if !bad[o.GetId()] {
+			t.Errorf("docs/%s dead-lettered, but its document is fine", o.GetId())
+		}
+		delete(bad, o.GetId())
+		dl, err := replicator.ParseDeadLetter(rec.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := offsets[string(rec.Key)]
+		if dl.Class != replicator.ClassRejected || dl.ErrorType != "mapper_parsing_exception" || dl.HTTPStatus != 400 ||
+			dl.Attempts != 3 || dl.Cluster != "b" || dl.SourceTopic != topic ||
+			dl.SourcePartition != src.Partition || dl.SourceOffset != src.Offset {
+			t.Errorf("docs/%s: dead letter %+v, want rejected mapper_parsing_exception 400 after 3 attempts from %d/%d",
+				o.GetId(), dl, src.Partition, src.Offset)
+		}
+		if dl.Reason == "" || dl.FirstFailure.Before(before) || dl.LastFailure.Before(dl.FirstFailure) ||
+			!dl.LastFailure.After(dl.FirstFailure) {
+			t.Errorf("docs/%s: reason %q, failures %s … %s", o.GetId(), dl.Reason, dl.FirstFailure, dl.LastFailure)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("not dead-lettered: %v", bad)
+	}
+	for i := 0; i < 200; i++ {
+		id := strconv.Itoa(i)
+		d := getDoc(t, target, "docs", id, "")
+		if d.Found == (i%23 == 5) {
+			t.Errorf("docs/%s found=%v", id, d.Found)
+		}
+	}
+	// The partition keeps moving after the rejections.
+	k.ProduceSync(t, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "late", "", 1, `{"n":1}`))...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if d := getDoc(t, target, "docs", "late", ""); !d.Found {
+		t.Error("docs/late not applied after the rejections")
+	}
+	if got, want := r.ops(t, "dlq"), float64(len(dlq)); got != want {
+		t.Errorf("dlq = %v, want %v", got, want)
+	}
+	if got := r.ops(t, "retried"); got != float64(2*len(dlq)) {
+		t.Errorf("retried = %v, want %d (two retries per rejected item before the DLQ)", got, 2*len(dlq))
+	}
+}
+
+// TestStatusPauseResume: the admin routes on the metrics port.
+func TestStatusPauseResume(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 3))
+	target := startEmulator(t, "b")
+	r := startReplicator(t, testConfig(k, target, "b"))
+	base := r.MetricsURL()
+
+	k.ProduceSync(t, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"a":1}`))...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+
+	status := func() replicator.Status {
+		code, body := httpDo(t, "GET", base+"/admin/status", "")
+		if code != 200 {
+			t.Fatalf("/admin/status: %d %s", code, body)
+		}
+		var st replicator.Status
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatalf("/admin/status: %v: %s", err, body)
+		}
+		return st
+	}
+	waitFor(t, 5*time.Second, "three partitions in the status", func() bool { return len(status().Partitions) == 3 })
+	st := status()
+	if st.Cluster != "b" || st.Group != "fanout-replicator-b" || st.Paused || !st.TargetUp {
+		t.Errorf("status %+v", st)
+	}
+	var withDoc *replicator.PartitionStatus
+	for i, p := range st.Partitions {
+		if p.State != "running" {
+			t.Errorf("partition %d state %q", p.Partition, p.State)
+		}
+		if p.HighWatermark == 1 {
+			withDoc = &st.Partitions[i]
+		}
+	}
+	if withDoc == nil || withDoc.CommittedOffset != 1 || withDoc.ResolvedOffset != 1 || withDoc.Lag != 0 || withDoc.LastApplied == nil {
+		t.Errorf("partition with the document: %+v", withDoc)
+	}
+
+	if code, body := httpDo(t, "POST", base+"/admin/pause", ""); code != 200 || !strings.Contains(string(body), `"paused": true`) {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	waitFor(t, 5*time.Second, "paused partitions", func() bool {
+		for _, p := range status().Partitions {
+			if p.State != "paused" {
+				return false
+			}
+		}
+		return true
+	})
+	if metricValue(t, r.reg, "fanout_replicator_paused", nil) != 1 {
+		t.Error("fanout_replicator_paused is not 1 while paused")
+	}
+	k.ProduceSync(t, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "2", "", 1, `{"a":2}`))...)
+	time.Sleep(500 * time.Millisecond)
+	if d := getDoc(t, target, "docs", "2", ""); d.Found {
+		t.Fatal("docs/2 applied while paused")
+	}
+	waitFor(t, 5*time.Second, "lag while paused", func() bool {
+		lag := int64(0)
+		for _, p := range status().Partitions {
+			lag += p.Lag
+		}
+		return lag == 1
+	})
+
+	if code, body := httpDo(t, "POST", base+"/admin/resume", ""); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if d := getDoc(t, target, "docs", "2", ""); !d.Found {
+		t.Fatal("docs/2 not applied after resume")
+	}
+	if code, body := httpDo(t, "GET", base+"/readyz", ""); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if code, body := httpDo(t, "GET", base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "fanout_replicator_lag_records") {
+		t.Errorf("/metrics: %d, lag series missing", code)
+	}
+}

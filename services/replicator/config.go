@@ -1,0 +1,291 @@
+package replicator
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
+	"github.com/fanout-dev/fanout/pkg/telemetry"
+)
+
+// Config is the replicator's configuration (YAML file, FANOUT_* env, flags). One
+// replicator process serves one target cluster.
+type Config struct {
+	// MetricsListen serves /metrics, /healthz, /readyz and the /admin routes; "" turns
+	// it off.
+	MetricsListen string `koanf:"metrics_listen"`
+	// Target is the cluster the events are applied to. Its name is required: it names
+	// the consumer group and the dead-letter topic.
+	Target  cluster.Config      `koanf:"target"`
+	Indices IndicesConfig       `koanf:"indices"`
+	Kafka   kafkax.Config       `koanf:"kafka"`
+	Consume ConsumeConfig       `koanf:"consume"`
+	Batch   BatchConfig         `koanf:"batch"`
+	Retry   RetryConfig         `koanf:"retry"`
+	Limits  Limits              `koanf:"limits"`
+	Log     telemetry.LogConfig `koanf:"log"`
+}
+
+// IndicesConfig chooses which indices of the primary reach the target, and under
+// which names.
+type IndicesConfig struct {
+	// Include lists glob patterns (path.Match syntax: *, ?, [a-z]) of the primary
+	// indices to replicate; an event whose index matches none is skipped (and
+	// committed).
+	Include []string `koanf:"include"`
+	// Exclude lists glob patterns of indices not to replicate; it wins over Include.
+	Exclude []string `koanf:"exclude"`
+	// Rename is the target index name, with {index} standing for the primary's
+	// index name: "{index}" keeps it, "{index}-dr" suffixes it.
+	Rename string `koanf:"rename"`
+}
+
+// ConsumeConfig configures how events are read from Kafka.
+type ConsumeConfig struct {
+	// Topics are the event topics (what the proxy's publish.topic names).
+	Topics []string `koanf:"topics"`
+	// Group is the consumer group; "" means fanout-replicator-<target.name>. Every
+	// replicator of one target shares it, so Kafka spreads the partitions.
+	Group string `koanf:"group"`
+	// DLQTopic is the dead-letter topic; {topic} and {cluster} stand for the source
+	// topic and target.name. Default "{topic}.dlq.{cluster}".
+	DLQTopic string `koanf:"dlq_topic"`
+	// CreateDLQTopic creates missing dead-letter topics at start (with as many
+	// partitions as their source topic). A failure is logged, not fatal: the
+	// operator may have created them, or the replicator may lack the rights.
+	CreateDLQTopic bool `koanf:"create_dlq_topic"`
+	// StartFrom is where a new group starts: earliest (replicate the topic's whole
+	// retention) or latest.
+	StartFrom string `koanf:"start_from"`
+	// FetchMaxBytes and FetchMaxPartitionBytes bound one fetch response, and so what
+	// the Kafka client buffers besides MaxBufferedBytes.
+	FetchMaxBytes          int32         `koanf:"fetch_max_bytes"`
+	FetchMaxPartitionBytes int32         `koanf:"fetch_max_partition_bytes"`
+	FetchMaxWait           time.Duration `koanf:"fetch_max_wait"`
+	// MaxBufferedBytes caps the fetched records waiting to be applied, over all
+	// partitions; MaxPartitionBufferedBytes caps them per partition. Past a cap the
+	// replicator pauses fetching (never the poll loop) until the partitions drain.
+	MaxBufferedBytes          int64 `koanf:"max_buffered_bytes"`
+	MaxPartitionBufferedBytes int64 `koanf:"max_partition_buffered_bytes"`
+	// CommitInterval is how often resolved offsets are committed; they are also
+	// committed on revoke and on shutdown.
+	CommitInterval time.Duration `koanf:"commit_interval"`
+	// SessionTimeout and RebalanceTimeout are the group's; RebalanceTimeout must leave
+	// room for limits.shutdown_timeout, which bounds finishing a revoked partition's
+	// in-flight bulk.
+	SessionTimeout   time.Duration `koanf:"session_timeout"`
+	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
+	// LagInterval is how often the partitions' high watermarks are read for the lag
+	// metrics and /admin/status.
+	LagInterval time.Duration `koanf:"lag_interval"`
+}
+
+// BatchConfig shapes the _bulk requests.
+type BatchConfig struct {
+	// MaxDocs and MaxBytes bound one partition's bulk; MaxBytes counts the records'
+	// keys and values (a record larger than it goes alone).
+	MaxDocs  int   `koanf:"max_docs"`
+	MaxBytes int64 `koanf:"max_bytes"`
+	// Linger is how long a partition waits for more records before sending a bulk
+	// that is not full.
+	Linger time.Duration `koanf:"linger"`
+	// MaxInflight bounds the bulks in flight at once, over all partitions (a
+	// partition never has more than one).
+	MaxInflight int `koanf:"max_inflight"`
+}
+
+// RetryConfig configures retries of bulk items and of whole requests.
+type RetryConfig struct {
+	// Initial and Max bound the exponential backoff (with jitter) between attempts.
+	// Cluster trouble is retried forever with it; so are items answered 429 or 5xx.
+	Initial time.Duration `koanf:"initial"`
+	Max     time.Duration `koanf:"max"`
+	// ItemAttempts is how often an item rejected with another 4xx (a mapping
+	// conflict, an illegal argument…) is tried before it goes to the dead-letter
+	// topic; more than one rides out short races such as an index being created.
+	ItemAttempts int `koanf:"item_attempts"`
+}
+
+// Limits bound the replicator's waits.
+type Limits struct {
+	// ShutdownTimeout bounds finishing in-flight bulks at shutdown and on revoke;
+	// what is not resolved by then is re-delivered, never skipped.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// BulkTimeout bounds one _bulk request, answer included.
+	BulkTimeout time.Duration `koanf:"bulk_timeout"`
+	// ProbeInterval is how often the target is probed (GET /) for target_up and
+	// /readyz; a bulk's outcome also updates them.
+	ProbeInterval time.Duration `koanf:"probe_interval"`
+}
+
+// DefaultConfig returns the defaults every other source overrides.
+func DefaultConfig() Config {
+	return Config{
+		MetricsListen: ":9465",
+		Target:        cluster.Config{Timeout: time.Minute},
+		Indices:       IndicesConfig{Include: []string{"*"}, Rename: "{index}"},
+		Kafka:         kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-replicator"},
+		Consume: ConsumeConfig{
+			Topics:                    []string{"fanout.ops"},
+			DLQTopic:                  "{topic}.dlq.{cluster}",
+			CreateDLQTopic:            true,
+			StartFrom:                 "earliest",
+			FetchMaxBytes:             16 << 20,
+			FetchMaxPartitionBytes:    4 << 20,
+			FetchMaxWait:              500 * time.Millisecond,
+			MaxBufferedBytes:          128 << 20,
+			MaxPartitionBufferedBytes: 16 << 20,
+			CommitInterval:            2 * time.Second,
+			SessionTimeout:            45 * time.Second,
+			RebalanceTimeout:          60 * time.Second,
+			LagInterval:               5 * time.Second,
+		},
+		Batch: BatchConfig{
+			MaxDocs:     2000,
+			MaxBytes:    8 << 20,
+			Linger:      5 * time.Millisecond,
+			MaxInflight: 8,
+		},
+		Retry: RetryConfig{
+			Initial:      100 * time.Millisecond,
+			Max:          30 * time.Second,
+			ItemAttempts: 3,
+		},
+		Limits: Limits{
+			ShutdownTimeout: 30 * time.Second,
+			BulkTimeout:     2 * time.Minute,
+			ProbeInterval:   2 * time.Second,
+		},
+		Log: telemetry.LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// Validate checks the configuration and names the key at fault.
+func (c Config) Validate() error {
+	if c.Target.Name == "" {
+		return fmt.Errorf("target.name: required (it names the consumer group and the dead-letter topic)")
+	}
+	if strings.ContainsAny(c.Target.Name, " /\\\t\n") {
+		return fmt.Errorf("target.name: %q must not contain spaces or slashes", c.Target.Name)
+	}
+	if err := c.Target.Validate("target"); err != nil {
+		return err
+	}
+	if err := c.Indices.validate(); err != nil {
+		return err
+	}
+	if err := c.Kafka.Validate("kafka"); err != nil {
+		return err
+	}
+	k := c.Consume
+	switch {
+	case len(k.Topics) == 0:
+		return fmt.Errorf("consume.topics: at least one topic is required")
+	case k.DLQTopic == "":
+		return fmt.Errorf("consume.dlq_topic: required")
+	case k.StartFrom != "earliest" && k.StartFrom != "latest":
+		return fmt.Errorf("consume.start_from: must be earliest or latest, got %q", k.StartFrom)
+	case k.FetchMaxBytes < 1024:
+		return fmt.Errorf("consume.fetch_max_bytes: must be at least 1024, got %d", k.FetchMaxBytes)
+	case k.FetchMaxPartitionBytes < 1024 || k.FetchMaxPartitionBytes > k.FetchMaxBytes:
+		return fmt.Errorf("consume.fetch_max_partition_bytes: must be between 1024 and consume.fetch_max_bytes, got %d", k.FetchMaxPartitionBytes)
+	case k.FetchMaxWait <= 0:
+		return fmt.Errorf("consume.fetch_max_wait: must be positive, got %s", k.FetchMaxWait)
+	case k.MaxPartitionBufferedBytes <= 0:
+		return fmt.Errorf("consume.max_partition_buffered_bytes: must be positive, got %d", k.MaxPartitionBufferedBytes)
+	case k.MaxBufferedBytes < k.MaxPartitionBufferedBytes:
+		return fmt.Errorf("consume.max_buffered_bytes: must be at least consume.max_partition_buffered_bytes (%d), got %d", k.MaxPartitionBufferedBytes, k.MaxBufferedBytes)
+	case k.CommitInterval <= 0:
+		return fmt.Errorf("consume.commit_interval: must be positive, got %s", k.CommitInterval)
+	case k.SessionTimeout <= 0:
+		return fmt.Errorf("consume.session_timeout: must be positive, got %s", k.SessionTimeout)
+	case k.RebalanceTimeout <= c.Limits.ShutdownTimeout:
+		return fmt.Errorf("consume.rebalance_timeout: must exceed limits.shutdown_timeout (%s), got %s", c.Limits.ShutdownTimeout, k.RebalanceTimeout)
+	case k.LagInterval <= 0:
+		return fmt.Errorf("consume.lag_interval: must be positive, got %s", k.LagInterval)
+	}
+	for _, t := range k.Topics {
+		if t == "" {
+			return fmt.Errorf("consume.topics: empty topic name")
+		}
+		if dlq := c.dlqTopic(t); dlq == t {
+			return fmt.Errorf("consume.dlq_topic: %q would dead-letter into the source topic %s", k.DLQTopic, t)
+		}
+	}
+	b := c.Batch
+	switch {
+	case b.MaxDocs < 1:
+		return fmt.Errorf("batch.max_docs: must be at least 1, got %d", b.MaxDocs)
+	case b.MaxBytes < 1024:
+		return fmt.Errorf("batch.max_bytes: must be at least 1024, got %d", b.MaxBytes)
+	case b.Linger < 0:
+		return fmt.Errorf("batch.linger: must not be negative, got %s", b.Linger)
+	case b.MaxInflight < 1:
+		return fmt.Errorf("batch.max_inflight: must be at least 1, got %d", b.MaxInflight)
+	}
+	r := c.Retry
+	switch {
+	case r.Initial <= 0:
+		return fmt.Errorf("retry.initial: must be positive, got %s", r.Initial)
+	case r.Max < r.Initial:
+		return fmt.Errorf("retry.max: must be at least retry.initial (%s), got %s", r.Initial, r.Max)
+	case r.ItemAttempts < 1:
+		return fmt.Errorf("retry.item_attempts: must be at least 1, got %d", r.ItemAttempts)
+	}
+	l := c.Limits
+	switch {
+	case l.ShutdownTimeout <= 0:
+		return fmt.Errorf("limits.shutdown_timeout: must be positive, got %s", l.ShutdownTimeout)
+	case l.BulkTimeout <= 0:
+		return fmt.Errorf("limits.bulk_timeout: must be positive, got %s", l.BulkTimeout)
+	case l.ProbeInterval <= 0:
+		return fmt.Errorf("limits.probe_interval: must be positive, got %s", l.ProbeInterval)
+	}
+	return c.Log.Validate()
+}
+
+func (c IndicesConfig) validate() error {
+	if len(c.Include) == 0 {
+		return fmt.Errorf(`indices.include: at least one pattern is required ("*" for every index)`)
+	}
+	for _, p := range c.Include {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("indices.include: %q is not a valid glob pattern", p)
+		}
+	}
+	for _, p := range c.Exclude {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("indices.exclude: %q is not a valid glob pattern", p)
+		}
+	}
+	if !strings.Contains(c.Rename, "{index}") {
+		return fmt.Errorf(`indices.rename: %q must contain {index} (e.g. "{index}" or "{index}-dr"), or documents of different indices would collide`, c.Rename)
+	}
+	if strings.ContainsAny(c.Rename, "/\\*?\"<>| ,#") {
+		return fmt.Errorf("indices.rename: %q contains a character index names cannot have", c.Rename)
+	}
+	return nil
+}
+
+// GroupName is the consumer group: consume.group or fanout-replicator-<target.name>.
+func (c Config) GroupName() string {
+	if c.Consume.Group != "" {
+		return c.Consume.Group
+	}
+	return "fanout-replicator-" + c.Target.Name
+}
+
+// dlqTopic is the dead-letter topic for a source topic.
+func (c Config) dlqTopic(topic string) string {
+	return DLQTopic(c.Consume.DLQTopic, topic, c.Target.Name)
+}
+
+// DLQTopic renders a dead-letter topic template ({topic}, {cluster}) for a source topic
+// and a target cluster name: DLQTopic("{topic}.dlq.{cluster}", "fanout.ops", "b") is
+// "fanout.ops.dlq.b".
+func DLQTopic(template, topic, cluster string) string {
+	return strings.NewReplacer("{topic}", topic, "{cluster}", cluster).Replace(template)
+}

@@ -1,0 +1,183 @@
+package replicator_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/services/replicator"
+)
+
+func validConfig() replicator.Config {
+	cfg := replicator.DefaultConfig()
+	cfg.Target.Name = "b"
+	cfg.Target.Endpoints = []string{"http://127.0.0.1:9202"}
+	return cfg
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*replicator.Config)
+		want   string // "" means valid
+	}{
+		{name: "defaults with a target", mutate: func(*replicator.Config) {}},
+		{name: "no target name", mutate: func(c *replicator.Config) { c.Target.Name = "" }, want: "target.name"},
+		{name: "target name with a slash", mutate: func(c *replicator.Config) { c.Target.Name = "a/b" }, want: "target.name"},
+		{name: "no endpoints", mutate: func(c *replicator.Config) { c.Target.Endpoints = nil }, want: "target.endpoints"},
+		{name: "bad endpoint", mutate: func(c *replicator.Config) { c.Target.Endpoints = []string{"ftp://x"} }, want: "target.endpoints"},
+		{name: "no include", mutate: func(c *replicator.Config) { c.Indices.Include = nil }, want: "indices.include"},
+		{name: "bad include glob", mutate: func(c *replicator.Config) { c.Indices.Include = []string{"logs-["} }, want: "indices.include"},
+		{name: "bad exclude glob", mutate: func(c *replicator.Config) { c.Indices.Exclude = []string{"["} }, want: "indices.exclude"},
+		{name: "rename without placeholder", mutate: func(c *replicator.Config) { c.Indices.Rename = "all" }, want: "indices.rename"},
+		{name: "rename with a bad character", mutate: func(c *replicator.Config) { c.Indices.Rename = "{index}*" }, want: "indices.rename"},
+		{name: "rename suffix", mutate: func(c *replicator.Config) { c.Indices.Rename = "{index}-dr" }},
+		{name: "no brokers", mutate: func(c *replicator.Config) { c.Kafka.Brokers = nil }, want: "kafka.brokers"},
+		{name: "no topics", mutate: func(c *replicator.Config) { c.Consume.Topics = nil }, want: "consume.topics"},
+		{name: "dlq into the source", mutate: func(c *replicator.Config) { c.Consume.DLQTopic = "{topic}" }, want: "consume.dlq_topic"},
+		{name: "start from middle", mutate: func(c *replicator.Config) { c.Consume.StartFrom = "middle" }, want: "consume.start_from"},
+		{name: "partition cap above total", mutate: func(c *replicator.Config) { c.Consume.MaxBufferedBytes = 1 << 20 }, want: "consume.max_buffered_bytes"},
+		{name: "no partition cap", mutate: func(c *replicator.Config) { c.Consume.MaxPartitionBufferedBytes = 0 }, want: "consume.max_partition_buffered_bytes"},
+		{name: "fetch partition above fetch", mutate: func(c *replicator.Config) { c.Consume.FetchMaxPartitionBytes = c.Consume.FetchMaxBytes + 1 }, want: "consume.fetch_max_partition_bytes"},
+		{name: "rebalance shorter than shutdown", mutate: func(c *replicator.Config) { c.Consume.RebalanceTimeout = time.Second }, want: "consume.rebalance_timeout"},
+		{name: "zero commit interval", mutate: func(c *replicator.Config) { c.Consume.CommitInterval = 0 }, want: "consume.commit_interval"},
+		{name: "zero max docs", mutate: func(c *replicator.Config) { c.Batch.MaxDocs = 0 }, want: "batch.max_docs"},
+		{name: "tiny max bytes", mutate: func(c *replicator.Config) { c.Batch.MaxBytes = 10 }, want: "batch.max_bytes"},
+		{name: "negative linger", mutate: func(c *replicator.Config) { c.Batch.Linger = -time.Second }, want: "batch.linger"},
+		{name: "zero inflight", mutate: func(c *replicator.Config) { c.Batch.MaxInflight = 0 }, want: "batch.max_inflight"},
+		{name: "zero retry initial", mutate: func(c *replicator.Config) { c.Retry.Initial = 0 }, want: "retry.initial"},
+		{name: "retry max below initial", mutate: func(c *replicator.Config) { c.Retry.Max = time.Millisecond }, want: "retry.max"},
+		{name: "zero item attempts", mutate: func(c *replicator.Config) { c.Retry.ItemAttempts = 0 }, want: "retry.item_attempts"},
+		{name: "zero shutdown timeout", mutate: func(c *replicator.Config) { c.Limits.ShutdownTimeout = 0 }, want: "limits.shutdown_timeout"},
+		{name: "bad log level", mutate: func(c *replicator.Config) { c.Log.Level = "loud" }, want: "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGroupName(t *testing.T) {
+	cfg := validConfig()
+	if got := cfg.GroupName(); got != "fanout-replicator-b" {
+		t.Errorf("GroupName = %q", got)
+	}
+	cfg.Consume.Group = "custom"
+	if got := cfg.GroupName(); got != "custom" {
+		t.Errorf("GroupName = %q", got)
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `target:
+  name: dr-eu
+  endpoints: [http://10.0.0.2:9200]
+  username: fanout
+  password: hunter2
+kafka:
+  brokers: [k1:9092]
+indices:
+  include: ["logs-*"]
+  rename: "{index}-dr"
+`)
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		code     int
+		stdout   []string
+		noStdout []string
+		stderr   string
+	}{
+		{name: "print config redacts secrets", args: []string{"--config", good, "--print-config"}, code: 0,
+			stdout:   []string{"name: dr-eu", "- http://10.0.0.2:9200", "password: REDACTED", "rename: '{index}-dr'", "dlq_topic: '{topic}.dlq.{cluster}'", "item_attempts: 3"},
+			noStdout: []string{"hunter2"}},
+		{name: "env beats file, flag beats env", args: []string{"--config", good, "--print-config", "--target-name", "from-flag"},
+			env: []string{"FANOUT_TARGET_NAME=from-env", "FANOUT_BATCH_MAX_DOCS=77"}, code: 0,
+			stdout: []string{"name: from-flag", "max_docs: 77"}},
+		{name: "flags alone", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200", "--topics", "a,b"}, code: 0,
+			stdout: []string{"- http://h:9200", "- a", "- b"}},
+		{name: "unknown key names it", args: []string{"--config", write("bad.yaml", "batch:\n  max_dox: 1\n")}, code: 2, stderr: "unknown key batch.max_dox"},
+		{name: "unknown env names it", args: []string{"--print-config"}, env: []string{"FANOUT_BATCH_MAXDOCS=1"}, code: 2, stderr: "FANOUT_BATCH_MAXDOCS"},
+		{name: "missing target name", args: []string{"--print-config"}, code: 2, stderr: "target.name"},
+		{name: "invalid value names the key", args: []string{"--config", good, "--print-config"}, env: []string{"FANOUT_RETRY_ITEM_ATTEMPTS=0"}, code: 2, stderr: "retry.item_attempts"},
+		{name: "bad duration", args: []string{"--config", good}, env: []string{"FANOUT_BATCH_LINGER=soon"}, code: 2, stderr: "linger"},
+		{name: "bad flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined"},
+		{name: "stray argument", args: []string{"--config", good, "extra"}, code: 2, stderr: "unexpected arguments"},
+		{name: "missing file", args: []string{"--config", filepath.Join(dir, "absent.yaml")}, code: 2, stderr: "absent.yaml"},
+		{name: "help", args: []string{"--help"}, code: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := replicator.Main(context.Background(), tt.args, tt.env, &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.code, errb.String())
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out.String())
+				}
+			}
+			for _, s := range tt.noStdout {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("stdout shows %q", s)
+				}
+			}
+			if tt.stderr != "" && !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tt.stderr)
+			}
+		})
+	}
+}
+
+// TestMainRunsAndStops: a valid configuration runs until the context ends and exits 0.
+func TestMainRunsAndStops(t *testing.T) {
+	k := kafkatestCluster(t)
+	target := startEmulator(t, "b")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- replicator.Main(ctx, []string{"--target-name", "b", "--target", target.url,
+			"--kafka-brokers", strings.Join(k.Addrs(), ","), "--metrics-listen", "127.0.0.1:0"},
+			[]string{"FANOUT_LIMITS_SHUTDOWN_TIMEOUT=2s", "FANOUT_CONSUME_REBALANCE_TIMEOUT=5s"}, &out, &errb)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr: %s", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Main did not return after cancel")
+	}
+	if !strings.Contains(errb.String(), "fanout-replicator running") {
+		t.Errorf("stderr lacks the start line: %s", errb.String())
+	}
+}

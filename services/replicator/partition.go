@@ -1,0 +1,758 @@
+package replicator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/bulk"
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+)
+
+// Partition states in /admin/status.
+const (
+	stateRunning = "running" // applying, or waiting for records
+	statePaused  = "paused"  // an operator paused replication
+	stateBlocked = "blocked" // waiting to retry: the target or the dead-letter topic is in trouble, or items are being retried
+)
+
+// partition is one assigned partition: its buffered records, its progress, and the
+// goroutine that applies them. The poll loop pushes; the goroutine takes batches; a
+// batch's offsets count as resolved only when every record of it is.
+type partition struct {
+	r      *Replicator
+	topic  string
+	id     int32
+	log    *slog.Logger
+	mapper *indexMapper
+
+	ctx      context.Context // cancelled by stopHard: abandon the batch in hand
+	cancel   context.CancelFunc
+	stop     chan struct{} // closed by stopSoft: take no new batch
+	stopOnce sync.Once
+	done     chan struct{}
+	wake     chan struct{} // records were pushed
+
+	lagRecords, lagSeconds prometheus.Gauge
+
+	mu          sync.Mutex
+	queue       []*kgo.Record // buffered records from head on
+	head        int
+	bytes       int64
+	fetchPaused bool
+	released    bool
+	// resolved is the offset after the last resolved record; committed the last
+	// committed offset (or where consumption started). -1 until known.
+	resolved      int64
+	resolvedEpoch int32
+	committed     int64
+	hwm           int64
+	lastApplied   time.Time // when the last batch resolved
+	lastAccepted  time.Time // the primary's accepted time of the last applied event
+	state         string
+	lastErr       string
+	lastErrAt     time.Time
+
+	// Owned by the partition's goroutine.
+	batch   []*kgo.Record
+	items   []item
+	pending []int
+	body    []byte
+	resp    bytes.Buffer
+}
+
+// item is one operation of a batch on its way to the target.
+type item struct {
+	rec      *kgo.Record
+	op       *opspb.Operation
+	action   bulk.Action
+	index    string // on the target
+	status   int    // of the last attempt
+	errType  string
+	errMsg   string
+	attempts int
+	first    time.Time // first failure
+	last     time.Time // last failure
+	outcome  outcome   // applied or stale once resolved by the target
+}
+
+func newPartition(r *Replicator, topic string, id int32) *partition {
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := strconv.Itoa(int(id))
+	return &partition{
+		r: r, topic: topic, id: id,
+		log:        r.log.With("topic", topic, "partition", id),
+		mapper:     newIndexMapper(r.cfg.Indices),
+		ctx:        ctx,
+		cancel:     cancel,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		lagRecords: r.m.lagRecords.WithLabelValues(topic, ps),
+		lagSeconds: r.m.lagSeconds.WithLabelValues(topic, ps),
+		resolved:   -1,
+		committed:  -1,
+		hwm:        -1,
+		state:      stateRunning,
+	}
+}
+
+func (p *partition) key() topicPartition { return topicPartition{p.topic, p.id} }
+
+func (p *partition) stopSoft() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+func (p *partition) stopHard() {
+	p.stopSoft()
+	p.cancel()
+}
+
+// recordBytes is what a buffered record counts against the buffer caps: its key and
+// value plus a rough overhead for the record itself.
+func recordBytes(r *kgo.Record) int64 { return int64(len(r.Key)+len(r.Value)) + 128 }
+
+// push appends fetched records (the poll loop's goroutine).
+func (p *partition) push(recs []*kgo.Record, hwm int64) {
+	var n int64
+	for _, rec := range recs {
+		n += recordBytes(rec)
+	}
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return
+	}
+	if hwm > p.hwm {
+		p.hwm = hwm
+	}
+	if len(recs) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	if p.resolved < 0 {
+		p.resolved, p.committed = recs[0].Offset, recs[0].Offset
+	}
+	p.queue = append(p.queue, recs...)
+	p.bytes += n
+	p.mu.Unlock()
+	p.r.flow.add(n)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// release drops the buffered records of a partition that is no longer owned.
+func (p *partition) release() {
+	p.mu.Lock()
+	n := p.bytes
+	p.released = true
+	p.bytes = 0
+	clear(p.queue)
+	p.queue, p.head = nil, 0
+	p.mu.Unlock()
+	p.r.flow.add(-n)
+	ps := strconv.Itoa(int(p.id))
+	p.r.m.lagRecords.DeleteLabelValues(p.topic, ps)
+	p.r.m.lagSeconds.DeleteLabelValues(p.topic, ps)
+	p.cancel()
+}
+
+// wantFetchPaused decides whether the partition's fetching should be paused and says
+// whether that changes its state (flowControl holds its lock).
+func (p *partition) wantFetchPaused(all bool, partCap int64) (want, change bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		return false, false
+	}
+	want = all || p.bytes >= partCap || (p.fetchPaused && p.bytes > partCap/2)
+	change = want != p.fetchPaused
+	p.fetchPaused = want
+	return want, change
+}
+
+// run applies batches until the partition is stopped.
+func (p *partition) run() {
+	defer p.r.wg.Done()
+	defer close(p.done)
+	defer p.cancel()
+	for {
+		if !p.waitResumed() || !p.take() || !p.process() {
+			return
+		}
+	}
+}
+
+// waitResumed waits while an operator has paused replication.
+func (p *partition) waitResumed() bool {
+	ch := p.r.resumedSignal()
+	if ch == nil {
+		return true
+	}
+	p.setState(statePaused)
+	select {
+	case <-ch:
+		p.setState(stateRunning)
+		return true
+	case <-p.stop:
+	case <-p.ctx.Done():
+	}
+	return false
+}
+
+// take waits for records and moves up to batch.max_docs / batch.max_bytes of them
+// into p.batch, waiting up to batch.linger for a batch to fill. It returns false
+// when the partition is stopped.
+func (p *partition) take() bool {
+	cfg := p.r.cfg.Batch
+	var timer *time.Timer
+	var lingerC <-chan time.Time
+	lingered := cfg.Linger == 0
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if p.r.isPaused() && !p.waitResumed() {
+			return false
+		}
+		p.mu.Lock()
+		n, b := len(p.queue)-p.head, p.bytes
+		p.mu.Unlock()
+		if n > 0 && (lingered || n >= cfg.MaxDocs || b >= cfg.MaxBytes) {
+			break
+		}
+		if n > 0 && timer == nil {
+			timer = time.NewTimer(cfg.Linger)
+			lingerC = timer.C
+		}
+		select {
+		case <-p.wake:
+		case <-lingerC:
+			lingered = true
+		case <-p.stop:
+			return false
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+
+	p.mu.Lock()
+	q := p.queue[p.head:]
+	k, size := 0, int64(0)
+	for k < len(q) && k < cfg.MaxDocs {
+		s := recordBytes(q[k])
+		if k > 0 && size+s > cfg.MaxBytes {
+			break
+		}
+		size += s
+		k++
+	}
+	p.batch = append(p.batch[:0], q[:k]...)
+	clear(q[:k]) // the records are the batch's now; let the queue forget them
+	p.head += k
+	switch {
+	case p.head == len(p.queue):
+		p.queue, p.head = p.queue[:0], 0
+	case p.head > 4096 && p.head > len(p.queue)/2:
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
+	p.bytes -= size
+	paused := p.fetchPaused
+	p.mu.Unlock()
+	if p.r.flow.add(-size) || paused {
+		p.r.flow.update()
+	}
+	return true
+}
+
+// deadEntry is a record on its way to the dead-letter topic.
+type deadEntry struct {
+	rec       *kgo.Record
+	index, id string // "" for poison records
+	dl        DeadLetter
+}
+
+// process resolves every record of p.batch: applied, stale, skipped, or
+// dead-lettered with the write acknowledged. It returns false, leaving the batch
+// unresolved, only when the partition is stopped hard.
+func (p *partition) process() bool {
+	r := p.r
+	now := r.now()
+	p.items = p.items[:0]
+	var dead []deadEntry
+	skipped := 0
+	for _, rec := range p.batch {
+		op, err := event.Decode(rec)
+		if err != nil {
+			dead = append(dead, p.poison(rec, err, now))
+			continue
+		}
+		ix, ok := p.mapper.Map(op.GetIndex())
+		if !ok {
+			skipped++
+			continue
+		}
+		act := bulk.ActionIndex
+		if op.GetKind() == opspb.Kind_KIND_DELETE {
+			act = bulk.ActionDelete
+		}
+		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix})
+	}
+	if skipped > 0 {
+		r.m.opSkipped.Add(float64(skipped))
+	}
+	if !p.apply(&dead) {
+		return false
+	}
+	if len(dead) > 0 && !p.deadLetter(dead) {
+		return false
+	}
+	p.resolvedThrough(p.batch[len(p.batch)-1])
+	clear(p.items) // drop the decoded operations until the next batch
+	clear(p.batch)
+	return true
+}
+
+// poison builds the dead-letter entry of a record that cannot be decoded.
+func (p *partition) poison(rec *kgo.Record, err error, now time.Time) deadEntry {
+	typ := string(event.ReasonUndecodable)
+	var pe *event.PoisonError
+	if errors.As(err, &pe) {
+		typ = string(pe.Reason)
+	}
+	return deadEntry{rec: rec, dl: DeadLetter{
+		Class: ClassPoison, ErrorType: typ, Reason: err.Error(),
+		Cluster: p.r.cfg.Target.Name, SourceTopic: rec.Topic, SourcePartition: rec.Partition, SourceOffset: rec.Offset,
+		FirstFailure: now, LastFailure: now,
+	}}
+}
+
+// apply sends p.items to the target until each is applied, stale, or rejected often
+// enough to be dead-lettered (appended to dead). Items answered 429/5xx and whole-
+// request failures are retried without limit; later batches of the partition wait.
+func (p *partition) apply(dead *[]deadEntry) bool {
+	r := p.r
+	pending := p.pending[:0]
+	for i := range p.items {
+		pending = append(pending, i)
+	}
+	defer func() { p.pending = pending[:0] }()
+	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
+	failures := 0
+	for len(pending) > 0 {
+		p.body = p.body[:0]
+		for _, i := range pending {
+			it := &p.items[i]
+			meta := bulk.Meta{
+				Action:      it.action,
+				Index:       it.index,
+				ID:          it.op.GetId(),
+				HasID:       true,
+				Routing:     it.op.GetRouting(),
+				Version:     it.op.GetReplicationVersion(),
+				HasVersion:  true,
+				VersionType: "external",
+			}
+			p.body = bulk.AppendItem(p.body, &meta, it.op.GetSource())
+		}
+		answer, connErr, err := p.send(p.body)
+		if err == nil {
+			err = p.judge(pending, answer)
+		}
+		if err != nil {
+			// Cluster trouble: nothing of this request counts. Block the partition and
+			// retry forever; never dead-letter for it (DESIGN.md principle 3).
+			failures++
+			r.m.bulkFailed.Inc()
+			r.health.markDown(err.Error(), connErr)
+			p.trouble(err)
+			if failures == 1 || failures%10 == 0 {
+				p.log.Warn("bulk request failed; retrying with backoff", "error", err,
+					"items", len(pending), "attempt", failures, "first_offset", p.items[pending[0]].rec.Offset)
+			}
+			if !p.sleep(bo.next(), connErr) {
+				return false
+			}
+			continue
+		}
+		r.m.bulkOK.Inc()
+		r.health.markUp(false)
+		if failures > 0 {
+			p.log.Info("target answers again", "failed_attempts", failures)
+			failures = 0
+		}
+
+		now := r.now()
+		next := pending[:0] // filtered in place: writes trail the reads
+		var nApplied, nStale, nRetried int
+		var firstRetry *item
+		for _, i := range pending {
+			it := &p.items[i]
+			switch o := classify(it.action, it.status); o {
+			case applied, stale:
+				it.outcome = o
+				if o == applied {
+					nApplied++
+				} else {
+					nStale++
+				}
+			case retry, rejected:
+				it.attempts++
+				if it.first.IsZero() {
+					it.first = now
+				}
+				it.last = now
+				if o == rejected && it.attempts >= r.cfg.Retry.ItemAttempts {
+					*dead = append(*dead, p.rejected(it))
+					continue
+				}
+				nRetried++
+				next = append(next, i)
+				if firstRetry == nil {
+					firstRetry = it
+				}
+			}
+		}
+		r.m.opApplied.Add(float64(nApplied))
+		r.m.opStale.Add(float64(nStale))
+		r.m.opRetried.Add(float64(nRetried))
+		pending = next
+		if len(pending) == 0 {
+			break
+		}
+		if n := p.dropSuperseded(&pending); n > 0 {
+			r.m.opStale.Add(float64(n))
+			if len(pending) == 0 {
+				break
+			}
+		}
+		err = fmt.Errorf("%d items to retry, e.g. %s/%s (offset %d): HTTP %d %s: %s", len(pending),
+			firstRetry.index, firstRetry.op.GetId(), firstRetry.rec.Offset, firstRetry.status, firstRetry.errType, firstRetry.errMsg)
+		p.trouble(err)
+		p.log.Debug("retrying bulk items", "error", err)
+		if !p.sleep(bo.next(), false) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropSuperseded resolves as stale the items to retry whose document was already
+// written in this batch with a higher version: the target would answer 409, and not
+// resending them keeps an old version from landing on a tombstone that has expired.
+func (p *partition) dropSuperseded(pending *[]int) int {
+	type docKey struct{ index, id, routing string }
+	newest := map[docKey]int64{}
+	for i := range p.items {
+		it := &p.items[i]
+		if it.outcome == 0 {
+			continue
+		}
+		k := docKey{it.index, it.op.GetId(), it.op.GetRouting()}
+		if v := it.op.GetReplicationVersion(); v > newest[k] {
+			newest[k] = v
+		}
+	}
+	if len(newest) == 0 {
+		return 0
+	}
+	keep := (*pending)[:0]
+	dropped := 0
+	for _, i := range *pending {
+		it := &p.items[i]
+		if newest[docKey{it.index, it.op.GetId(), it.op.GetRouting()}] > it.op.GetReplicationVersion() {
+			it.outcome = stale
+			dropped++
+			continue
+		}
+		keep = append(keep, i)
+	}
+	*pending = keep
+	return dropped
+}
+
+// rejected builds the dead-letter entry of an item the target refused for good.
+func (p *partition) rejected(it *item) deadEntry {
+	typ := it.errType
+	if typ == "" {
+		typ = "http_" + strconv.Itoa(it.status)
+	}
+	return deadEntry{rec: it.rec, index: it.op.GetIndex(), id: it.op.GetId(), dl: DeadLetter{
+		Class: ClassRejected, ErrorType: typ, Reason: it.errMsg, HTTPStatus: it.status, Attempts: it.attempts,
+		Cluster: p.r.cfg.Target.Name, SourceTopic: it.rec.Topic, SourcePartition: it.rec.Partition, SourceOffset: it.rec.Offset,
+		FirstFailure: it.first, LastFailure: it.last,
+	}}
+}
+
+// errAnswer marks failures to make sense of an answer (as opposed to not getting one).
+var errAnswer = errors.New("unusable _bulk answer")
+
+// send posts one _bulk body and returns the answer of a 200. Any other outcome is an
+// error (connErr: no HTTP answer at all).
+func (p *partition) send(body []byte) (answer []byte, connErr bool, err error) {
+	r := p.r
+	select {
+	case r.sem <- struct{}{}:
+	case <-p.ctx.Done():
+		return nil, false, p.ctx.Err()
+	}
+	defer func() { <-r.sem }()
+	r.m.inflight.Inc()
+	defer r.m.inflight.Dec()
+
+	ctx, cancel := context.WithTimeout(p.ctx, r.cfg.Limits.BulkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("building _bulk request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	start := time.Now()
+	resp, err := r.target.Perform(req)
+	if err != nil {
+		return nil, true, fmt.Errorf("sending _bulk to %s: %w", r.cfg.Target.Name, err)
+	}
+	p.resp.Reset()
+	_, err = p.resp.ReadFrom(resp.Body)
+	resp.Body.Close()
+	r.m.bulkSeconds.Observe(time.Since(start).Seconds())
+	r.m.bulkBytes.Observe(float64(len(body)))
+	if err != nil {
+		return nil, true, fmt.Errorf("reading _bulk answer from %s: %w", r.cfg.Target.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, false, fmt.Errorf("_bulk on %s: HTTP %d: %s", r.cfg.Target.Name, resp.StatusCode, truncate(p.resp.Bytes(), 300))
+	}
+	return p.resp.Bytes(), false, nil
+}
+
+// judge records each pending item's status from the answer. It fails, and nothing
+// of the answer counts, when the answer does not account for every item in order.
+func (p *partition) judge(pending []int, answer []byte) error {
+	n := 0
+	_, err := bulk.ParseResponse(answer, func(i int, res *bulk.ItemResult) error {
+		if i >= len(pending) {
+			return fmt.Errorf("%w: more items than the %d sent", errAnswer, len(pending))
+		}
+		it := &p.items[pending[i]]
+		if res.ID != "" && res.ID != it.op.GetId() {
+			return fmt.Errorf("%w: item %d is about _id %q, sent %q", errAnswer, i, res.ID, it.op.GetId())
+		}
+		it.status = res.Status
+		if res.Status < 200 || res.Status >= 300 {
+			it.errType, it.errMsg = res.ErrorType, res.ErrorReason
+		}
+		n = i + 1
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errAnswer) {
+			return fmt.Errorf("judging _bulk answer from %s: %w", p.r.cfg.Target.Name, err)
+		}
+		return fmt.Errorf("judging _bulk answer from %s: %w: %w", p.r.cfg.Target.Name, errAnswer, err)
+	}
+	if n != len(pending) {
+		return fmt.Errorf("judging _bulk answer from %s: %w: %d items for %d operations", p.r.cfg.Target.Name, errAnswer, n, len(pending))
+	}
+	return nil
+}
+
+// deadLetter writes the entries to the dead-letter topic and waits for Kafka to
+// acknowledge every one; failed writes are retried, with backoff, without limit:
+// a record counts as resolved only once its dead-letter copy is durable.
+func (p *partition) deadLetter(dead []deadEntry) bool {
+	r := p.r
+	topic := r.cfg.dlqTopic(p.topic)
+	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
+	for len(dead) > 0 {
+		errs := make([]error, len(dead))
+		var wg sync.WaitGroup
+		wg.Add(len(dead))
+		for i := range dead {
+			rec := NewDeadLetterRecord(topic, dead[i].rec, dead[i].dl)
+			r.producer.Produce(p.ctx, rec, func(_ *kgo.Record, err error) {
+				errs[i] = err
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		next := dead[:0]
+		var firstErr error
+		for i, err := range errs {
+			d := dead[i]
+			if err != nil {
+				next = append(next, d)
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			r.m.opDLQ.Inc()
+			p.log.Warn("record dead-lettered", "offset", d.dl.SourceOffset, "index", d.index, "id", d.id,
+				"dlq_topic", topic, "class", d.dl.Class, "error_type", d.dl.ErrorType, "reason", d.dl.Reason,
+				"http_status", d.dl.HTTPStatus, "attempts", d.dl.Attempts)
+		}
+		dead = next
+		if len(dead) == 0 {
+			break
+		}
+		if p.ctx.Err() != nil {
+			return false
+		}
+		r.m.dlqProduceErrs.Add(float64(len(dead)))
+		err := fmt.Errorf("writing %d records to dead-letter topic %s: %w", len(dead), topic, firstErr)
+		p.trouble(err)
+		p.log.Error("dead-letter write failed; the partition waits and retries", "error", err)
+		if !p.sleep(bo.next(), false) {
+			return false
+		}
+	}
+	return true
+}
+
+// sleep waits d, or until the target is back when wakeOnUp; false when stopped hard.
+func (p *partition) sleep(d time.Duration, wakeOnUp bool) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var up <-chan struct{}
+	if wakeOnUp {
+		up = p.r.health.upSignal()
+	}
+	select {
+	case <-t.C:
+	case <-up:
+	case <-p.ctx.Done():
+		return false
+	}
+	return true
+}
+
+func (p *partition) setState(s string) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+}
+
+func (p *partition) trouble(err error) {
+	p.mu.Lock()
+	p.state = stateBlocked
+	p.lastErr = err.Error()
+	p.lastErrAt = p.r.now()
+	p.mu.Unlock()
+}
+
+// resolvedThrough marks the batch ending with last as resolved.
+func (p *partition) resolvedThrough(last *kgo.Record) {
+	var accepted time.Time
+	for i := len(p.items) - 1; i >= 0; i-- {
+		if p.items[i].outcome != 0 {
+			if ts := p.items[i].op.GetAcceptedAt(); ts != nil {
+				accepted = ts.AsTime()
+			}
+			break
+		}
+	}
+	p.mu.Lock()
+	p.resolved = last.Offset + 1
+	p.resolvedEpoch = last.LeaderEpoch
+	p.lastApplied = p.r.now()
+	if !accepted.IsZero() {
+		p.lastAccepted = accepted
+	}
+	p.state = stateRunning
+	p.mu.Unlock()
+	p.updateLag()
+}
+
+// toCommit returns the offset to commit, if it is past the committed one.
+func (p *partition) toCommit() (kgo.EpochOffset, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resolved < 0 || p.resolved <= p.committed {
+		return kgo.EpochOffset{}, false
+	}
+	return kgo.EpochOffset{Epoch: p.resolvedEpoch, Offset: p.resolved}, true
+}
+
+func (p *partition) committedTo(off int64) {
+	p.mu.Lock()
+	if off > p.committed {
+		p.committed = off
+	}
+	p.mu.Unlock()
+}
+
+// setStartIfUnknown sets the group's committed offset as the starting point while no
+// record has been fetched yet, so that lag is known before the first fetch.
+func (p *partition) setStartIfUnknown(committed int64) {
+	p.mu.Lock()
+	if p.resolved < 0 && committed >= 0 {
+		p.resolved, p.committed = committed, committed
+	}
+	p.mu.Unlock()
+}
+
+func (p *partition) setHighWatermark(h int64) {
+	p.mu.Lock()
+	if h > p.hwm {
+		p.hwm = h
+	}
+	p.mu.Unlock()
+}
+
+// lagLocked returns the records not yet resolved and the lag in seconds: now minus
+// the accepted time of the last applied (or stale) event while records are pending,
+// 0 when none are. The caller holds p.mu.
+func (p *partition) lagLocked(now time.Time) (int64, float64) {
+	if p.hwm < 0 || p.resolved < 0 {
+		return 0, 0
+	}
+	n := max(p.hwm-p.resolved, 0)
+	if n == 0 {
+		return 0, 0
+	}
+	since := p.lastAccepted
+	if since.IsZero() && p.head < len(p.queue) {
+		// Nothing applied yet: the oldest buffered record's timestamp (its produce
+		// time, close to the primary's accepted time) says how far behind we are.
+		since = p.queue[p.head].Timestamp
+	}
+	if since.IsZero() {
+		return n, 0
+	}
+	return n, max(now.Sub(since).Seconds(), 0)
+}
+
+func (p *partition) updateLag() {
+	now := p.r.now()
+	p.mu.Lock()
+	n, secs := p.lagLocked(now)
+	released := p.released
+	p.mu.Unlock()
+	if released {
+		return
+	}
+	p.lagRecords.Set(float64(n))
+	p.lagSeconds.Set(secs)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

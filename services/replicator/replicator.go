@@ -1,0 +1,409 @@
+// Package replicator is fanout's replicator engine: it consumes the operation events
+// the ingest proxy publishes and applies them to one target cluster, in order per
+// partition, with external versions so that nothing is applied twice into an older
+// state (DESIGN.md principles 2–4 and 7).
+//
+// One goroutine per assigned partition takes batches from what the poll loop hands
+// it, sends them as _bulk requests (at most one in flight per partition, at most
+// batch.max_inflight over all), judges the answer item by item, retries what the
+// target could not take, dead-letters what it refuses, and only then marks the
+// batch's offsets as resolved. Resolved offsets are committed periodically, on
+// revoke and at shutdown. Memory is bounded by pausing fetches, never by blocking the
+// poll loop.
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/telemetry"
+)
+
+// Deps are what the replicator gets from its caller rather than from configuration.
+type Deps struct {
+	Logger *slog.Logger
+	// Registry receives the metrics and is served on /metrics; nil makes one.
+	Registry *prometheus.Registry
+	// MetricsListener, when set, is used instead of cfg.MetricsListen (tests and the
+	// dev stack pass a 127.0.0.1:0 listener).
+	MetricsListener net.Listener
+	// KafkaOpts are added to the options of the consumer and of the dead-letter
+	// producer (tests shorten metadata ages and backoffs).
+	KafkaOpts []kgo.Opt
+	// Now is the clock for lag and failure times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Replicator is the replicator engine for one target cluster.
+type Replicator struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	m      *metrics
+	now    func() time.Time
+	group  string
+	target *opensearch.Client
+
+	consumer *kgo.Client
+	producer *kgo.Client // dead-letter records: acks=all, idempotent
+
+	metricsLn net.Listener
+	admin     *telemetry.Server
+	sem       chan struct{} // bulks in flight, over all partitions
+
+	mu    sync.Mutex
+	parts map[topicPartition]*partition
+	wg    sync.WaitGroup // partition goroutines
+
+	flow flowControl
+
+	pauseMu sync.Mutex
+	paused  bool
+	resumed chan struct{} // closed when an operator pause ends; nil while running
+
+	health health
+
+	// commitMu serialises commits with revokes, so that no commit for a partition
+	// happens after its revoke returned (the new owner's commits would be rewound).
+	commitMu sync.Mutex
+
+	draining atomic.Bool
+	aborted  atomic.Bool
+	abortCh  chan struct{}
+	abortMu  sync.Once
+	ran      atomic.Bool
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// New validates cfg, builds the clients and binds the metrics listener; Run works.
+func New(cfg Config, deps Deps) (*Replicator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Replicator{
+		cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
+		group:   cfg.GroupName(),
+		sem:     make(chan struct{}, cfg.Batch.MaxInflight),
+		parts:   map[topicPartition]*partition{},
+		abortCh: make(chan struct{}),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("cluster", cfg.Target.Name)
+	if r.reg == nil {
+		r.reg = telemetry.NewRegistry()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.m = newMetrics(r.reg, cfg.Target.Name)
+	r.flow = flowControl{r: r, totalCap: cfg.Consume.MaxBufferedBytes, partCap: cfg.Consume.MaxPartitionBufferedBytes}
+	r.health.init(r.m)
+
+	var err error
+	if r.target, err = cluster.New(cfg.Target, r.log); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	conn, err := cfg.Kafka.Opts()
+	if err != nil {
+		_ = r.target.Close()
+		return nil, err
+	}
+	start := kgo.NewOffset().AtStart()
+	if cfg.Consume.StartFrom == "latest" {
+		start = kgo.NewOffset().AtEnd()
+	}
+	copts := append(append([]kgo.Opt(nil), conn...),
+		kgo.ConsumerGroup(r.group),
+		kgo.ConsumeTopics(cfg.Consume.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchMaxBytes(cfg.Consume.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(cfg.Consume.FetchMaxPartitionBytes),
+		kgo.FetchMaxWait(cfg.Consume.FetchMaxWait),
+		kgo.SessionTimeout(cfg.Consume.SessionTimeout),
+		kgo.RebalanceTimeout(cfg.Consume.RebalanceTimeout),
+	)
+	copts = append(copts, deps.KafkaOpts...)
+	if r.consumer, err = kgo.NewClient(copts...); err != nil {
+		_ = r.target.Close()
+		return nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	popts := append(append([]kgo.Opt(nil), conn...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		// A dead-letter write that cannot be acknowledged in time fails, and the
+		// partition retries it (with backoff) rather than waiting on it forever.
+		kgo.RecordDeliveryTimeout(30*time.Second),
+	)
+	popts = append(popts, deps.KafkaOpts...)
+	if r.producer, err = kgo.NewClient(popts...); err != nil {
+		_ = r.target.Close()
+		r.consumer.Close()
+		return nil, fmt.Errorf("kafka dead-letter producer: %w", err)
+	}
+
+	r.metricsLn = deps.MetricsListener
+	if r.metricsLn == nil && cfg.MetricsListen != "" {
+		if r.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			_ = r.target.Close()
+			r.consumer.Close()
+			r.producer.Close()
+			return nil, fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	r.admin = telemetry.NewServer(r.reg, r.log)
+	r.admin.AddCheck("draining", func(context.Context) error {
+		if r.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	})
+	r.admin.AddCheck("target", func(context.Context) error {
+		if up, why := r.health.state(); !up {
+			return fmt.Errorf("target cluster %s not available: %s", cfg.Target.Name, why)
+		}
+		return nil
+	})
+	r.admin.AddCheck("kafka", func(ctx context.Context) error { return r.consumer.Ping(ctx) })
+	r.admin.Handle("GET /admin/status", http.HandlerFunc(r.serveStatus))
+	r.admin.Handle("POST /admin/pause", http.HandlerFunc(r.servePause))
+	r.admin.Handle("POST /admin/resume", http.HandlerFunc(r.serveResume))
+	return r, nil
+}
+
+// MetricsURL is where /metrics, /readyz and /admin are served, "" if nowhere.
+func (r *Replicator) MetricsURL() string {
+	if r.metricsLn == nil {
+		return ""
+	}
+	return telemetry.Addr(r.metricsLn)
+}
+
+// Handler serves the metrics and admin routes (for tests that skip the listener).
+func (r *Replicator) Handler() http.Handler { return r.admin }
+
+// Group is the consumer group this replicator belongs to.
+func (r *Replicator) Group() string { return r.group }
+
+// Abort stops Run at once, as a crash would: in-flight bulks are abandoned, nothing is
+// committed, and the records not committed yet are delivered again to whoever owns
+// their partitions next. Run returns after the clients are closed. For tests of crash
+// safety and for a supervisor that must stop without delay.
+func (r *Replicator) Abort() {
+	r.abortMu.Do(func() {
+		r.aborted.Store(true)
+		close(r.abortCh)
+	})
+}
+
+// Run replicates until ctx is done (or Abort), then drains: readiness goes false,
+// fetching stops, in-flight bulks finish within limits.shutdown_timeout, resolved
+// offsets are committed and the clients close. Run can be called once.
+func (r *Replicator) Run(ctx context.Context) error {
+	if !r.ran.CompareAndSwap(false, true) {
+		return errors.New("replicator: Run called twice")
+	}
+	// The background parts stop when told to by the shutdown below, not when ctx is
+	// done: the drain still needs them.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	pollCtx, stopPoll := context.WithCancel(bg)
+	defer stopPoll()
+
+	if r.cfg.Consume.CreateDLQTopic {
+		r.createDLQTopics(ctx)
+	}
+	var bgWG sync.WaitGroup
+	fatal := make(chan error, 2)
+	goBG := func(f func(context.Context)) {
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); f(bg) }()
+	}
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	adminDone := make(chan struct{})
+	if r.metricsLn != nil {
+		go func() {
+			defer close(adminDone)
+			if err := r.admin.Run(adminCtx, "", r.metricsLn); err != nil {
+				fatal <- err
+			}
+		}()
+	} else {
+		close(adminDone)
+	}
+	goBG(r.probe)
+	goBG(r.commitLoop)
+	goBG(r.lagLoop)
+	pollDone := make(chan struct{})
+	go func() { defer close(pollDone); r.pollLoop(pollCtx) }()
+
+	r.log.Info("fanout-replicator running", "group", r.group, "topics", r.cfg.Consume.Topics,
+		"target", r.cfg.Target.Endpoints, "metrics", r.MetricsURL())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-r.abortCh:
+	case runErr = <-fatal:
+		r.log.Error("stopping after a failure", "error", runErr)
+	}
+
+	r.draining.Store(true)
+	stopPoll()
+	<-pollDone
+	if r.aborted.Load() {
+		r.log.Warn("aborting: in-flight bulks abandoned, nothing committed")
+		r.stopPartitions(r.allPartitions(), 0)
+	} else {
+		// Stop the Kafka client's background fetches; nothing polls any more.
+		r.consumer.PauseFetchTopics(r.cfg.Consume.Topics...)
+		r.stopPartitions(r.allPartitions(), r.cfg.Limits.ShutdownTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Limits.ShutdownTimeout)
+		if err := r.commit(cctx, nil); err != nil {
+			r.log.Error("final commit failed: the resolved records since the last commit will be applied again (harmlessly)", "error", err)
+		}
+		cancel()
+	}
+	stopBG()
+	bgWG.Wait()
+
+	if !r.aborted.Load() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Limits.ShutdownTimeout)
+		if err := r.producer.Flush(fctx); err != nil {
+			r.log.Error("dead-letter records still buffered at shutdown", "error", err)
+		}
+		cancel()
+	}
+	r.producer.Close()
+	// Leaving the group revokes what is left; revoked() commits nothing new (and
+	// nothing at all after Abort).
+	r.consumer.CloseAllowingRebalance()
+	r.mu.Lock()
+	left := len(r.parts)
+	r.mu.Unlock()
+	if left > 0 {
+		// Only a client closed without the final revoke gets here; drop the state.
+		r.stopPartitions(r.allPartitions(), 0)
+	}
+	r.wg.Wait()
+	// The client's background pollers (node stats, health) stop with it.
+	_ = r.target.Close()
+	stopAdmin()
+	<-adminDone
+	r.log.Info("fanout-replicator stopped", "aborted", r.aborted.Load())
+	return runErr
+}
+
+// health tracks whether the target answers, for target_up, /readyz and to wake the
+// partitions blocked on connection failures as soon as it is back.
+type health struct {
+	m      *metrics
+	mu     sync.Mutex
+	up     bool
+	why    string
+	byConn bool          // down for a connection-level failure (the prober may clear it)
+	upCh   chan struct{} // closed when the target comes back
+}
+
+func (h *health) init(m *metrics) {
+	h.m = m
+	h.up = true
+	h.upCh = make(chan struct{})
+	close(h.upCh)
+	m.targetUp.Set(1)
+}
+
+func (h *health) state() (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.up, h.why
+}
+
+// markUp records a successful exchange with the target. A probe (GET /) only
+// clears a connection-level failure: a cluster that answers its root but fails
+// every _bulk (503, 429) is still in trouble.
+func (h *health) markUp(probe bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.up || (probe && !h.byConn) {
+		return
+	}
+	h.up, h.why, h.byConn = true, "", false
+	close(h.upCh)
+	h.m.targetUp.Set(1)
+}
+
+func (h *health) markDown(why string, byConn bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.why = why
+	h.byConn = h.byConn || byConn
+	if !h.up {
+		return
+	}
+	h.up = false
+	h.byConn = byConn
+	h.upCh = make(chan struct{})
+	h.m.targetUp.Set(0)
+}
+
+// upSignal returns a channel closed when the target is next seen up (already closed
+// when it is up).
+func (h *health) upSignal() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.upCh
+}
+
+// probe keeps the target's health current while no bulk says anything about it.
+func (r *Replicator) probe(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Limits.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, min(r.cfg.Limits.ProbeInterval, 5*time.Second))
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, "/", nil)
+		resp, err := r.target.Perform(req)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				r.health.markDown("probe: "+err.Error(), true)
+			}
+		case resp.StatusCode >= 500:
+			r.health.markDown(fmt.Sprintf("probe: GET / answered HTTP %d", resp.StatusCode), false)
+		default:
+			r.health.markUp(true)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+}
