@@ -160,6 +160,7 @@ func (s *Server) startLocked(ln net.Listener) {
 	srv := &http.Server{
 		Handler:           s.c,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}

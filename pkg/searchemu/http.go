@@ -321,6 +321,12 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pretty = true
 	}
 	resp := c.dispatch(r, rq, qerr)
+	if fp, ok := rq.query["filter_path"]; ok && fp != "" && len(resp.body) > 0 && (resp.ctype == "" || strings.HasPrefix(resp.ctype, "application/json")) {
+		resp.body = applyFilterPath(resp.body, fp)
+	}
+	if id := r.Header.Get("X-Opaque-Id"); id != "" {
+		resp.headers = append(resp.headers, [2]string{"X-Opaque-Id", id})
+	}
 	writeResponse(w, r, resp, pretty)
 }
 
@@ -387,8 +393,24 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 		}
 	}
 	if len(rq.body) > 0 {
-		if resp := checkContentType(r.Header.Values("Content-Type")); resp != nil {
+		kind, resp := checkContentType(r.Header.Values("Content-Type"))
+		if resp != nil {
 			return resp
+		}
+		if kind != "json" {
+			if strings.HasSuffix(rq.rawPath, "/_bulk") && kind != "smile" {
+				return simpleErr(406, "Content-Type ["+kind+"] does not support stream parsing. Use JSON or SMILE instead")
+			}
+			if kind != "yaml" {
+				return errResp(errIllegalArg("[searchemu] " + kind + " request bodies are not supported by the emulator; send JSON"))
+			}
+			js, err := yamlToJSON(rq.body)
+			if err != nil {
+				e := errParse("Failed to parse content to map")
+				e.cause = newErr(400, "y_a_m_l_exception", err.Error(), false)
+				return errResp(e)
+			}
+			rq.body = js
 		}
 	}
 	var unknown []string
@@ -403,20 +425,27 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 	return ep.fn(c, rq)
 }
 
-// checkContentType accepts JSON (application/json, application/x-ndjson, with any
-// parameters) and answers 406 like the server otherwise.
-func checkContentType(values []string) *response {
+// checkContentType classifies the body's media type like XContentType.fromMediaType:
+// json (application/json, application/x-ndjson), yaml, smile or cbor, with any
+// parameters; anything else answers 406 like the server.
+func checkContentType(values []string) (string, *response) {
 	if len(values) == 0 {
-		return simpleErr(406, "Content-Type header is missing")
+		return "", simpleErr(406, "Content-Type header is missing")
 	}
 	mt, _, err := mime.ParseMediaType(values[0])
 	if err == nil {
 		switch strings.ToLower(mt) {
 		case "application/json", "application/x-ndjson":
-			return nil
+			return "json", nil
+		case "application/yaml":
+			return "yaml", nil
+		case "application/smile":
+			return "smile", nil
+		case "application/cbor":
+			return "cbor", nil
 		}
 	}
-	return simpleErr(406, "Content-Type header ["+strings.Join(values, ",")+"] is not supported")
+	return "", simpleErr(406, "Content-Type header ["+strings.Join(values, ",")+"] is not supported")
 }
 
 // unrecognizedParams mirrors BaseRestHandler.unrecognized, with its "did you mean" hints.
@@ -504,7 +533,7 @@ func levenshteinSimilarity(a, b string) float64 {
 func writeResponse(w http.ResponseWriter, r *http.Request, resp *response, pretty bool) {
 	h := w.Header()
 	for _, kv := range resp.headers {
-		h.Set(kv[0], kv[1])
+		h.Add(kv[0], kv[1])
 	}
 	body := resp.body
 	if r.Method == http.MethodHead {

@@ -310,3 +310,58 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatalf("every upsert/update applied once: %s", r.body)
 	}
 }
+
+func TestResponseParams(t *testing.T) {
+	t.Parallel()
+	h := searchFixture(t)
+	cases := []struct{ path, want string }{
+		{"/s/_search?filter_path=hits.hits._id&size=2", `{"hits":{"hits":[{"_id":"1"},{"_id":"2"}]}}`},
+		{"/s/_search?filter_path=-hits,-took,-_shards", `{"timed_out":false}`},
+		{"/s/_search?filter_path=**._index&size=1", `{"hits":{"hits":[{"_index":"s"}]}}`},
+		// like the server's FilterPath, a dotted name is a path: "docs.count" does not match the
+		// cat column named "docs.count"
+		{"/_cat/indices?format=json&filter_path=index,docs.count", `[{"index":"s"}]`},
+		{"/s/_count?filter_path=nothing", `{}`},
+	}
+	for _, tc := range cases {
+		if got := h.must(200, "GET", tc.path, "").body; got != tc.want {
+			t.Errorf("%s:\n want %s\n  got %s", tc.path, tc.want, got)
+		}
+	}
+	req := httptest.NewRequest("GET", "/s/_search?sort=_id&size=1", nil)
+	req.Header.Set("X-Opaque-Id", "abc")
+	w := httptest.NewRecorder()
+	h.c.ServeHTTP(w, req)
+	if w.Header().Get("X-Opaque-Id") != "abc" {
+		t.Error("X-Opaque-Id must be echoed")
+	}
+	if !strings.HasPrefix(w.Header().Get("Warning"), `299 OpenSearch-2.11.0-`) {
+		t.Errorf("sorting on _id warns: %q", w.Header().Get("Warning"))
+	}
+}
+
+func TestYAMLBodies(t *testing.T) {
+	t.Parallel()
+	c := New(Options{})
+	send := func(method, path, ct, body string) (int, string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, req)
+		return w.Code, w.Body.String()
+	}
+	code, body := send("PUT", "/y/_doc/1", "application/yaml", "# doc\na: 1\nb:\n  c: 'x'\n  d: [one, two, \"3\"]\nlist:\n  - k: v\n    n: 2.5\n  - plain\nnothing: ~\n")
+	if code != 201 {
+		t.Fatalf("yaml index: %d %s", code, body)
+	}
+	_, src := send("GET", "/y/_source/1", "application/json", "")
+	if src != `{"a":1,"b":{"c":"x","d":["one","two","3"]},"list":[{"k":"v","n":2.5},"plain"],"nothing":null}` {
+		t.Fatalf("yaml converted to: %s", src)
+	}
+	if code, _ := send("POST", "/_bulk", "application/yaml", "a: 1\n"); code != 406 {
+		t.Fatalf("yaml bulk must be 406, got %d", code)
+	}
+	if code, _ := send("PUT", "/y/_doc/2", "application/cbor", "\xa1"); code != 400 {
+		t.Fatalf("cbor must be accepted as a type but refused by the emulator, got %d", code)
+	}
+}

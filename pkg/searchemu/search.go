@@ -798,6 +798,13 @@ func handleSearch(c *Cluster, rq *request) *response {
 	}
 	res := c.runSearch(sets, sr)
 	hits := res.hits
+	var warn [][2]string
+	for _, s := range sr.sorts {
+		if s.kind == sortID {
+			warn = append(warn, [2]string{"Warning", c.warning("Loading the fielddata on the _id field is deprecated and will be removed in future versions. If you require sorting or aggregating on this field you should also include the id in the body of your documents, and map this field as a keyword field that has [doc_values] enabled")})
+			break
+		}
+	}
 	if sr.scroll != "" {
 		keep, _ := parseTimeValue(sr.scroll, "scroll")
 		id := c.openScroll(&scrollCtx{res: res, sr: sr, pos: sr.size, keep: keep})
@@ -812,7 +819,18 @@ func handleSearch(c *Cluster, rq *request) *response {
 	if len(page) > sr.size {
 		page = page[:sr.size]
 	}
-	return jsonResp(200, c.renderSearch(rq, sr, &res, page, prefix))
+	resp := jsonResp(200, c.renderSearch(rq, sr, &res, page, prefix))
+	resp.headers = warn
+	return resp
+}
+
+// warning renders a deprecation Warning header value (RFC 7234 code 299) as the node does.
+func (c *Cluster) warning(msg string) string {
+	agent := "OpenSearch-" + osVersion + "-4dcad6dd4d8fb1d1a5a6d1e6e3f3bd4fe5b7e4b2"
+	if c.opts.Flavor == Elasticsearch7 {
+		agent = "Elasticsearch-" + esVersion + "-747e1cc71def077253878a59143c1f785afa92b9"
+	}
+	return "299 " + agent + ` "` + strings.ReplaceAll(msg, `"`, `\"`) + `"`
 }
 
 // runSearch evaluates, sorts and applies search_after.

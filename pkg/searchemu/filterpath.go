@@ -1,0 +1,152 @@
+package searchemu
+
+import "strings"
+
+// applyFilterPath implements the filter_path response parameter: comma-separated dotted
+// paths where '*' matches within one name and '**' across levels; a leading '-' excludes.
+// Arrays are transparent, and containers left empty by an include filter are dropped.
+func applyFilterPath(body []byte, spec string) []byte {
+	v, err := parseJSON(body)
+	if err != nil {
+		return body
+	}
+	var inc, exc [][]string
+	for _, p := range splitComma(spec) {
+		if strings.HasPrefix(p, "-") {
+			exc = append(exc, strings.Split(p[1:], "."))
+		} else {
+			inc = append(inc, strings.Split(p, "."))
+		}
+	}
+	if len(inc) > 0 {
+		out, ok := fpInclude(v, inc)
+		if !ok {
+			out = &jsonObj{}
+			if _, isArr := v.([]any); isArr {
+				out = []any{}
+			}
+		}
+		v = out
+	}
+	if len(exc) > 0 {
+		v = fpExclude(v, exc)
+	}
+	return appendCanonicalRaw(nil, v)
+}
+
+// appendCanonicalRaw is appendCanonical keeping number literals as written (responses are
+// ours, already canonical).
+func appendCanonicalRaw(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case jsonNum:
+		return append(b, x.raw...)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalRaw(b, e)
+		}
+		return append(b, ']')
+	case *jsonObj:
+		b = append(b, '{')
+		for i, m := range x.m {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, m.k)
+			b = append(b, ':')
+			b = appendCanonicalRaw(b, m.v)
+		}
+		return append(b, '}')
+	}
+	return appendCanonical(b, v)
+}
+
+// fpStep returns the patterns that continue below key k and whether one ends at k.
+func fpStep(pats [][]string, k string) ([][]string, bool) {
+	var next [][]string
+	full := false
+	var visit func(p []string)
+	visit = func(p []string) {
+		if len(p) == 0 {
+			return
+		}
+		if p[0] == "**" {
+			next = append(next, p) // ** consumes k
+			visit(p[1:])           // ** matches nothing
+			if len(p) == 1 {
+				full = true
+			}
+			return
+		}
+		if globMatch(p[0], k) {
+			if len(p) == 1 {
+				full = true
+			} else {
+				next = append(next, p[1:])
+			}
+		}
+	}
+	for _, p := range pats {
+		visit(p)
+	}
+	return next, full
+}
+
+func fpInclude(v any, pats [][]string) (any, bool) {
+	switch x := v.(type) {
+	case *jsonObj:
+		out := &jsonObj{}
+		for _, m := range x.m {
+			next, full := fpStep(pats, m.k)
+			if full {
+				out.m = append(out.m, m)
+				continue
+			}
+			if len(next) == 0 {
+				continue
+			}
+			if sub, ok := fpInclude(m.v, next); ok {
+				out.m = append(out.m, jsonMember{k: m.k, v: sub})
+			}
+		}
+		return out, len(out.m) > 0
+	case []any:
+		out := []any{}
+		for _, e := range x {
+			if sub, ok := fpInclude(e, pats); ok {
+				out = append(out, sub)
+			}
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
+}
+
+func fpExclude(v any, pats [][]string) any {
+	switch x := v.(type) {
+	case *jsonObj:
+		out := &jsonObj{}
+		for _, m := range x.m {
+			next, full := fpStep(pats, m.k)
+			if full {
+				continue
+			}
+			if len(next) == 0 {
+				out.m = append(out.m, m)
+				continue
+			}
+			out.m = append(out.m, jsonMember{k: m.k, v: fpExclude(m.v, next)})
+		}
+		return out
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			out = append(out, fpExclude(e, pats))
+		}
+		return out
+	}
+	return v
+}
