@@ -101,7 +101,7 @@ func Load(dst any, src Sources) error {
 
 var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
 
-// cleanDecodeError turns mapstructure's "'' has invalid keys: a, b" into
+// cleanDecodeError turns mapstructure's "has invalid keys: a, b" (relative to a parent) into
 // "unknown keys: a, b" (with full paths, which mapstructure names relative to the parent).
 func cleanDecodeError(err error) error {
 	var msgs []string

@@ -350,12 +350,12 @@ func TestYAMLBodies(t *testing.T) {
 		c.ServeHTTP(w, req)
 		return w.Code, w.Body.String()
 	}
-	code, body := send("PUT", "/y/_doc/1", "application/yaml", "# doc\na: 1\nb:\n  c: 'x'\n  d: [one, two, \"3\"]\nlist:\n  - k: v\n    n: 2.5\n  - plain\nnothing: ~\n")
+	code, body := send("PUT", "/y/_doc/1", "application/yaml", "# doc\na: 1\nb:\n  c: 'x'\n  d: [one, two, \"3\"]\nlist:\n  - k: v\n    n: 2.5\n  -\n    k: w\nnothing: ~\n")
 	if code != 201 {
 		t.Fatalf("yaml index: %d %s", code, body)
 	}
 	_, src := send("GET", "/y/_source/1", "application/json", "")
-	if src != `{"a":1,"b":{"c":"x","d":["one","two","3"]},"list":[{"k":"v","n":2.5},"plain"],"nothing":null}` {
+	if src != `{"a":1,"b":{"c":"x","d":["one","two","3"]},"list":[{"k":"v","n":2.5},{"k":"w"}],"nothing":null}` {
 		t.Fatalf("yaml converted to: %s", src)
 	}
 	if code, _ := send("POST", "/_bulk", "application/yaml", "a: 1\n"); code != 406 {

@@ -330,6 +330,9 @@ func startProxy(t testing.TB, k *kafkatest.Cluster, primary *emulator) *proxy.Pr
 	cfg.Primary.Timeout = 30 * time.Second
 	cfg.Kafka.Brokers = k.Addrs()
 	cfg.Publish.Topic = topic
+	// lz4 (the default) takes a 4 MiB buffer per batch from a sync.Pool, which the race
+	// detector mostly empties: under -race that alone made tests ten times slower.
+	cfg.Publish.Compression = "snappy"
 	cfg.Publish.Timeout = 10 * time.Second
 	cfg.Limits.ShutdownTimeout = 5 * time.Second
 	cfg.Limits.ReadinessInterval = time.Second
