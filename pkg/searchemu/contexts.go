@@ -226,6 +226,10 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	id := c.contextID("pit", ctxs.seq)
 	ctxs.pits[id] = &pitCtx{id: id, sets: sets, created: now, keep: keep, expires: now.Add(keep)}
 	ctxs.mu.Unlock()
+	if c.opts.Flavor == Elasticsearch7 {
+		// Elasticsearch 7.10: POST /{index}/_pit answers {"id":"…"}
+		return jsonResp(200, append(appendJSONString([]byte(`{"id":`), id), '}'))
+	}
 	shards := 0
 	for _, ix := range ixs {
 		shards += ix.k().shards
@@ -352,4 +356,29 @@ func handleDeletePITs(c *Cluster, rq *request) *response {
 	}
 	ctxs.mu.Unlock()
 	return jsonResp(200, append(b, `]}`...))
+}
+
+// handleDeletePITES serves Elasticsearch 7's DELETE /_pit {"id":"…"}.
+func handleDeletePITES(c *Cluster, rq *request) *response {
+	if len(rq.body) == 0 {
+		return errResp(errBodyRequired())
+	}
+	body, err := parseContentMap(rq.body)
+	if err != nil {
+		return errResp(err)
+	}
+	v, _ := body.get("id")
+	id, _ := v.(string)
+	if id == "" {
+		return errResp(errValidation([]string{"point in time id must be specified"}))
+	}
+	ctxs := c.contexts()
+	ctxs.mu.Lock()
+	_, ok := ctxs.pits[id]
+	delete(ctxs.pits, id)
+	ctxs.mu.Unlock()
+	if !ok {
+		return jsonResp(404, []byte(`{"succeeded":true,"num_freed":0}`))
+	}
+	return jsonResp(200, []byte(`{"succeeded":true,"num_freed":1}`))
 }

@@ -146,7 +146,7 @@ var methodOrder = []string{"GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "P
 
 // globalParams are accepted by every endpoint (response and content parameters).
 var globalParams = map[string]bool{
-	"pretty": true, "human": true, "error_trace": true, "filter_path": true,
+	"pretty": true, "human": true, "error_trace": true, "filter_path": true, "format": true,
 	"source": true, "source_content_type": true,
 }
 

@@ -958,7 +958,10 @@ func handleGetAlias(c *Cluster, rq *request) *response {
 			msg = "aliases [" + strings.Join(missing, ",") + "] missing"
 		}
 		out := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
-		out = append(out, `,"status":404,`...)
+		out = append(out, `,"status":404`...)
+		if len(b) > 2 {
+			out = append(out, ',')
+		}
 		out = append(out, b[1:]...)
 		return jsonResp(404, out)
 	}

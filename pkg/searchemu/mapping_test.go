@@ -186,3 +186,36 @@ func TestHealthAndRoot(t *testing.T) {
 		t.Fatal("OpenSearch flavor must not send X-Elastic-Product")
 	}
 }
+
+func TestAliasesAndSettings(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	h.must(200, "PUT", "/t", `{"aliases":{"a":{"is_write_index":true}}}`)
+	runSteps(t, h, []step{
+		{"POST", "/_aliases", `{"actions":[{"add":{"index":"t","alias":"b"}},{"remove":{"index":"t","alias":"a"}}]}`, 200, `{"acknowledged":true}`, ""},
+		{"GET", "/_alias", "", 200, `{"t":{"aliases":{"b":{}}}}`, ""},
+		{"GET", "/_alias/zz", "", 404, `{"error":"alias [zz] missing","status":404}`, ""},
+		{"PUT", "/b/_doc/1", `{}`, 201, "", ""},
+		{"GET", "/b/_doc/1", "", 200, "", ""},
+		{"PUT", "/t/_settings", `{"index":{"number_of_shards":2}}`, 400, "", "Can't update non dynamic settings [[index.number_of_shards]] for open indices [[t/" + h.c.indices["t"].uuid + "]]"},
+		{"PUT", "/t/_settings", `{"index":{"blocks.write":true}}`, 200, `{"acknowledged":true}`, ""},
+		{"PUT", "/t/_doc/2", `{}`, 403, "", "index [t] blocked by: [FORBIDDEN/8/index write (api)];"},
+		{"GET", "/t/_settings/index.blocks.*?flat_settings=true", "", 200, `{"t":{"settings":{"index.blocks.write":"true"}}}`, ""},
+	})
+}
+
+func TestElasticsearch7PointInTime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Flavor: Elasticsearch7})
+	h.must(201, "PUT", "/t/_doc/1", `{}`)
+	r := h.must(200, "POST", "/t/_pit?keep_alive=1m", "")
+	id := jfield(t, r.body, "id").(string)
+	r = h.must(200, "POST", "/_search", `{"pit":{"id":"`+id+`"}}`)
+	if !strings.HasPrefix(r.body, `{"pit_id":`) {
+		t.Fatalf("pit search: %s", r.body)
+	}
+	runSteps(t, h, []step{
+		{"DELETE", "/_pit", `{"id":"` + id + `"}`, 200, `{"succeeded":true,"num_freed":1}`, ""},
+		{"POST", "/t/_search/point_in_time?keep_alive=1m", "", 400, `{"error":"no handler found for uri [/t/_search/point_in_time?keep_alive=1m] and method [POST]"}`, ""},
+	})
+}

@@ -80,6 +80,9 @@ func (c *Cluster) routes() *router {
 		rt.add("GET", "/_search/point_in_time/_all", handleListPITs)
 		rt.add("DELETE", "/_search/point_in_time", handleDeletePITs)
 		rt.add("DELETE", "/_search/point_in_time/_all", handleDeletePITs)
+	} else {
+		rt.add("POST", "/{index}/_pit", handleCreatePIT, withParams(indicesOptParams, "keep_alive", "preference", "routing")...)
+		rt.add("DELETE", "/_pit", handleDeletePITES)
 	}
 
 	catParams := []string{"format", "h", "v", "s", "help", "bytes", "health", "pri", "local", "master_timeout", "cluster_manager_timeout", "expand_wildcards", "time", "include_unloaded_segments"}

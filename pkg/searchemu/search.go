@@ -213,12 +213,18 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		if err != nil {
 			return nil, err
 		}
+		if n < 0 {
+			return nil, errIllegalArg("[size] parameter cannot be negative, found [" + strconv.Itoa(n) + "]")
+		}
 		sr.size = n
 	}
 	if _, ok := rq.query["from"]; ok {
 		n, err := rq.paramInt("from", 0)
 		if err != nil {
 			return nil, err
+		}
+		if n < 0 {
+			return nil, errIllegalArg("[from] parameter cannot be negative, found [" + strconv.Itoa(n) + "]")
 		}
 		sr.from = n
 	}

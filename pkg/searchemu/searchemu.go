@@ -4,21 +4,32 @@
 // Fidelity is the point: the behaviour follows the project's reference
 // (opensearch-api.md) to the letter — statuses, exception types, reason strings, response
 // key order, versioning, sequence numbers, tombstones, dynamic mapping conflicts — so that
-// tests green against the emulator mean something against a real cluster. Where the
-// emulator deliberately differs it says so:
+// tests green against the emulator mean something against a real cluster. Bulk bodies are
+// framed by pkg/bulk, the project's one parser of the format. Where the emulator
+// deliberately differs it says so:
 //
 //   - every write is immediately visible to search and count (the emulator refreshes on
 //     every write); refresh=true still reports "forced_refresh":true;
-//   - every index has one shard holding all documents (number_of_shards is recorded and
-//     reported, but _seq_no is per index) and primary term 1;
-//   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), bool sums
-//     its must/should scores, filter and must_not contribute nothing;
+//   - every index is one shard holding all documents (number_of_shards is recorded and
+//     reported in _shards, but _seq_no is per index) and the primary term is always 1;
+//   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), match
+//     scores the fraction of query terms found, bool sums its must/should scores, filter
+//     and must_not contribute nothing; ties break in index order;
 //   - there is no Painless and there are no ingest pipelines: scripted updates answer 400
-//     and any pipeline is reported missing, as a cluster without them would.
+//     ("failed to execute script") and any pipeline is reported missing, as a cluster
+//     without them would; aggregations, highlighting and other search features the
+//     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
+//     being silently ignored;
+//   - updates hold the index lock from read to write, so they never conflict with a
+//     concurrent write (retry_on_conflict has nothing to retry); explicit
+//     if_seq_no/if_primary_term mismatches still answer 409;
+//   - YAML bodies are converted for a common subset; SMILE and CBOR bodies are accepted
+//     media types but answer 400.
 //
 // Faults (down, unavailable, latency, 429s, read-only) can be injected from Go and over
 // HTTP (/_emu/faults); an operation log per index (OpLog, /_emu/oplog/{index}) records
-// every applied write.
+// every applied write. Randomness (fault draws, uuids, generated ids) comes from a
+// per-cluster source seeded by Options.Seed.
 package searchemu
 
 import (

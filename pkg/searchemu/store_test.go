@@ -242,4 +242,3 @@ func TestUpdateSemantics(t *testing.T) {
 		{"POST", "/u/_update/1?if_seq_no=1&if_primary_term=1&retry_on_conflict=2", `{"doc":{}}`, 400, "", "Validation Failed: 1: compare and write operations can not be retried;"},
 	})
 }
-

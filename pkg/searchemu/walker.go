@@ -2,10 +2,10 @@ package searchemu
 
 import (
 	"math"
-	"sync"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // docWalker checks one document source against a mapping snapshot in a single pass over
