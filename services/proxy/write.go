@@ -22,6 +22,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/filterpath"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/sourcefilter"
 )
@@ -41,14 +42,25 @@ type plan struct {
 	query   url.Values
 	items   []planItem
 	scanErr error // the body is not a bulk body we understand: forward it untouched
+	// filter is the client's filter_path: the primary is asked for the whole answer,
+	// which the proxy needs to build events, and the proxy cuts it for the client.
+	filter filterpath.Filter
+}
+
+// clientQuery returns the request's query without filter_path, and the filter.
+func clientQuery(r *http.Request) (url.Values, filterpath.Filter) {
+	q := r.URL.Query()
+	f := filterpath.Parse(q.Get("filter_path"))
+	q.Del("filter_path")
+	return q, f
 }
 
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
 // and the query defaults), because an update's event carries the whole document.
 func planBulk(r *http.Request, body []byte) *plan {
-	q := r.URL.Query()
-	pl := &plan{body: body, query: q}
+	q, filter := clientQuery(r)
+	pl := &plan{body: body, query: q, filter: filter}
 	defaultRouting := q.Get("routing")
 	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
 
@@ -89,7 +101,7 @@ func planBulk(r *http.Request, body []byte) *plan {
 		pl.items = append(pl.items, pi)
 	}
 	if err := sc.Err(); err != nil {
-		return &plan{body: body, query: q, scanErr: err}
+		return &plan{body: body, query: q, filter: filter, scanErr: err}
 	}
 	if out != nil {
 		pl.body = out
@@ -113,12 +125,12 @@ func offsetIn(body, sub []byte) int {
 // document (`_source=true`) and a `_source` in the body, which would win over the
 // query, is taken out; what the client asked for is restored in the answer.
 func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
-	q := r.URL.Query()
+	q, filter := clientQuery(r)
 	pi := planItem{action: rt.action, routing: q.Get("routing")}
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
-	pl := &plan{body: body, query: q}
+	pl := &plan{body: body, query: q, filter: filter}
 	switch rt.action {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
@@ -176,7 +188,8 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		var err error
 		if pl, err = planDoc(r, rt, body); err != nil {
 			// Not JSON: the primary will reject it; send it as it came.
-			pl = &plan{body: body, query: r.URL.Query(), scanErr: err}
+			q, filter := clientQuery(r)
+			pl = &plan{body: body, query: q, filter: filter, scanErr: err}
 		}
 	}
 
@@ -196,8 +209,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	// Not applied (a rejected request, a missing document, a conflict): the primary's
 	// answer goes back byte for byte and nothing is published.
 	if resp.StatusCode/100 != 2 {
-		copyHeaders(w.Header(), resp.Header)
-		writeBody(w, r, resp.StatusCode, respBody)
+		p.answer(w, r, resp, respBody, pl)
 		return
 	}
 	if pl.scanErr != nil {
@@ -210,8 +222,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 				Reason: "the primary applied the request, but fanout could not parse it to queue its replication: " + pl.scanErr.Error()})
 			return
 		}
-		copyHeaders(w.Header(), resp.Header)
-		writeBody(w, r, resp.StatusCode, respBody)
+		p.answer(w, r, resp, respBody, pl)
 		return
 	}
 
@@ -240,8 +251,21 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		})
 		return
 	}
+	p.answer(w, r, resp, applyEdits(respBody, edits), pl)
+}
+
+// answer sends the primary's answer (shaped by the proxy) to the client, cut down by
+// the client's filter_path.
+func (p *Proxy) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, body []byte, pl *plan) {
+	if !pl.filter.Empty() {
+		if cut, err := pl.filter.Apply(body); err == nil {
+			body = cut
+		} else {
+			p.log.Warn("cannot apply filter_path to the primary's answer; sending it whole", "error", err)
+		}
+	}
 	copyHeaders(w.Header(), resp.Header)
-	writeBody(w, r, resp.StatusCode, applyEdits(respBody, edits))
+	writeBody(w, r, resp.StatusCode, body)
 }
 
 // maxListed bounds the documents named in a replication error.

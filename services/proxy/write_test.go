@@ -266,3 +266,42 @@ func TestBadBulkPublishesNothing(t *testing.T) {
 	}
 	e.noEvents()
 }
+
+// TestFilterPathOnWrites: clients such as Beats and Logstash cut bulk answers down with
+// filter_path. The proxy still sees every item (it asks the primary for the whole
+// answer) and gives the client what the primary would have given.
+func TestFilterPathOnWrites(t *testing.T) {
+	e := startEnv(t, 1)
+	_, _, twin := startEmulator(t, "twin")
+	specs := []string{
+		"errors,items.*.error,items.*.status",
+		"errors,items.*.error",
+		"-took,-items.*._shards",
+		"items.*._id,items.*.result",
+	}
+	events := 0
+	for i, spec := range specs {
+		t.Run(spec, func(t *testing.T) {
+			body := fmt.Sprintf("{\"index\":{\"_index\":\"fp\",\"_id\":\"%d\"}}\n{\"n\":%d}\n{\"create\":{\"_index\":\"fp\",\"_id\":\"%d\"}}\n{\"n\":0}\n", i, i, i)
+			path := "/_bulk?filter_path=" + spec
+			direct := send(t, http.MethodPost, twin+path, body)
+			proxied := send(t, http.MethodPost, e.url()+path, body)
+			if proxied.status != direct.status || string(proxied.body) != string(direct.body) {
+				t.Fatalf("proxy %d %s\nprimary %d %s", proxied.status, proxied.body, direct.status, direct.body)
+			}
+			events++
+			if ops := e.events(events, 5*time.Second); len(ops) != events || !hasDoc(ops, "fp", fmt.Sprint(i)) {
+				t.Fatalf("want %d events incl. fp/%d, got %v", events, i, ops)
+			}
+		})
+	}
+	// Single-document writes too.
+	direct := send(t, http.MethodPut, twin+"/fp/_doc/x?filter_path=result,_id", `{"n":1}`)
+	proxied := send(t, http.MethodPut, e.url()+"/fp/_doc/x?filter_path=result,_id", `{"n":1}`)
+	if string(proxied.body) != string(direct.body) || proxied.status != direct.status {
+		t.Fatalf("proxy %d %s\nprimary %d %s", proxied.status, proxied.body, direct.status, direct.body)
+	}
+	if ops := e.events(events+1, 5*time.Second); !hasDoc(ops, "fp", "x") {
+		t.Fatal("no event for fp/x")
+	}
+}
