@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
@@ -51,14 +54,34 @@ func TestApplyIndexDeleteRouting(t *testing.T) {
 	if code, _ := httpDo(t, "GET", target.url+"/secret-1/_doc/x", ""); code != 404 {
 		t.Errorf("excluded index secret-1 reached the target: GET answered %d", code)
 	}
-	if got := r.ops(t, "applied"); got != 6 {
-		t.Errorf("applied = %v, want 6", got)
+	want := `
+# HELP fanout_replicator_ops_total Operations by outcome: applied, stale (target had newer), retried (per attempt), dlq, skipped (index not replicated).
+# TYPE fanout_replicator_ops_total counter
+fanout_replicator_ops_total{cluster="b",result="applied"} 6
+fanout_replicator_ops_total{cluster="b",result="dlq"} 0
+fanout_replicator_ops_total{cluster="b",result="retried"} 0
+fanout_replicator_ops_total{cluster="b",result="skipped"} 1
+fanout_replicator_ops_total{cluster="b",result="stale"} 0
+# HELP fanout_replicator_target_up 1 when the target cluster answers, 0 while requests fail as a whole.
+# TYPE fanout_replicator_target_up gauge
+fanout_replicator_target_up{cluster="b"} 1
+# HELP fanout_replicator_inflight_bulks _bulk requests in flight.
+# TYPE fanout_replicator_inflight_bulks gauge
+fanout_replicator_inflight_bulks{cluster="b"} 0
+# HELP fanout_replicator_paused 1 while replication is paused by an operator (POST /admin/pause).
+# TYPE fanout_replicator_paused gauge
+fanout_replicator_paused{cluster="b"} 0
+`
+	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(want), "fanout_replicator_ops_total",
+		"fanout_replicator_target_up", "fanout_replicator_inflight_bulks", "fanout_replicator_paused"); err != nil {
+		t.Error(err)
 	}
-	if got := r.ops(t, "skipped"); got != 1 {
-		t.Errorf("skipped = %v, want 1", got)
-	}
-	if got := r.ops(t, "dlq") + r.ops(t, "stale"); got != 0 {
-		t.Errorf("dlq+stale = %v, want 0", got)
+	waitFor(t, 5*time.Second, "lag 0 on every partition", func() bool {
+		return metricValue(t, r.reg, "fanout_replicator_lag_records", nil) == 0 &&
+			metricValue(t, r.reg, "fanout_replicator_lag_seconds", nil) == 0
+	})
+	if n := testutil.CollectAndCount(r.reg, "fanout_replicator_lag_records"); n != 2 {
+		t.Errorf("%d lag series, want one per partition", n)
 	}
 }
 
@@ -118,7 +141,7 @@ func TestPoisonRecords(t *testing.T) {
 			t.Errorf("docs/%s not applied after the poison records", id)
 		}
 	}
-	dlq := dlqRecords(t, k, "b", 3, 5*time.Second)
+	dlq := dlqRecords(t, k, "b", 3, 2*time.Second)
 	if len(dlq) != 2 {
 		t.Fatalf("dead-letter records: %d, want 2", len(dlq))
 	}
@@ -184,7 +207,7 @@ func TestMappingConflictDLQ(t *testing.T) {
 	k.ProduceSync(t, recs...)
 	waitCaughtUp(t, k, r.Group(), 30*time.Second)
 
-	dlq := dlqRecords(t, k, "b", len(bad)+1, 5*time.Second)
+	dlq := dlqRecords(t, k, "b", len(bad)+1, 2*time.Second)
 	if len(dlq) != len(bad) {
 		t.Fatalf("dead-letter records: %d, want %d", len(dlq), len(bad))
 	}
@@ -319,5 +342,112 @@ func TestStatusPauseResume(t *testing.T) {
 	}
 	if code, body := httpDo(t, "GET", base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "fanout_replicator_lag_records") {
 		t.Errorf("/metrics: %d, lag series missing", code)
+	}
+}
+
+// TestRevokeCommits: when a second member joins, the first commits what it resolved
+// for the partitions it gives up, so the newcomer re-applies nothing.
+func TestRevokeCommits(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 4))
+	target := startEmulator(t, "b")
+	cfg := testConfig(k, target, "b")
+	cfg.Consume.CommitInterval = time.Hour // only revoke and shutdown commit
+	var ids []string
+	for i := 0; i < 400; i++ {
+		ids = append(ids, strconv.Itoa(i))
+	}
+	k.ProduceSync(t, encode(t, opsFor("docs", ids)...)...)
+	a := startReplicator(t, cfg)
+	waitFor(t, 20*time.Second, "all applied by the first member", func() bool { return a.ops(t, "applied") == 400 })
+	b := startReplicator(t, cfg)
+	waitFor(t, 20*time.Second, "partitions shared, their offsets known", func() bool {
+		ps := b.Status().Partitions
+		for _, p := range ps {
+			if p.CommittedOffset < 0 || p.HighWatermark < 0 {
+				return false
+			}
+		}
+		return len(a.Status().Partitions) == 2 && len(ps) == 2
+	})
+	// Only the revoke committed: the partitions b took over are at their end.
+	committed := 0
+	for _, p := range b.Status().Partitions {
+		if p.CommittedOffset == p.HighWatermark && p.HighWatermark > 0 {
+			committed++
+		}
+	}
+	if committed != 2 {
+		t.Errorf("b started %d of its 2 partitions at their end: %+v", committed, b.Status().Partitions)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := b.ops(t, "applied") + b.ops(t, "stale"); got != 0 {
+		t.Errorf("the newcomer re-applied %v records", got)
+	}
+}
+
+// TestDLQWriteFailureBlocks: while the dead-letter topic cannot be written, the
+// partition waits and retries; a poison record is resolved (and committed past) only
+// once its dead-letter copy is acknowledged.
+func TestDLQWriteFailureBlocks(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b")
+	cfg := testConfig(k, target, "b")
+	cfg.Retry.Initial = 200 * time.Millisecond
+	good := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"ok":1}`))
+	garbage := &kgo.Record{Topic: topic, Key: []byte("docs/x"), Value: []byte("garbage"), Headers: good[0].Headers}
+	k.ProduceSync(t, garbage, good[0])
+	fault := k.FailProduce(0, kerr.InvalidRecord) // every produce request fails until removed
+	r := startReplicator(t, cfg)
+	waitFor(t, 20*time.Second, "failed dead-letter writes", func() bool {
+		return metricValue(t, r.reg, "fanout_replicator_dlq_produce_errors_total", nil) >= 2
+	})
+	st := r.Status().Partitions[0]
+	if st.State != "blocked" || !strings.Contains(st.LastError, "dead-letter") {
+		t.Errorf("partition while the DLQ fails: state %q, last error %q", st.State, st.LastError)
+	}
+	if ok, _ := caughtUp(t, k, r.Group()); ok {
+		t.Fatal("committed past a poison record whose dead-letter write failed")
+	}
+	fault.Remove()
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if dlq := dlqRecords(t, k, "b", 2, 3*time.Second); len(dlq) != 1 || string(dlq[0].Value) != "garbage" {
+		t.Errorf("dead-letter topic holds %d records, want the poison record once", len(dlq))
+	}
+	if d := getDoc(t, target, "docs", "1", ""); !d.Found {
+		t.Error("docs/1 not applied")
+	}
+}
+
+// TestRequestTooLarge: a target that refuses large bodies (413) gets the batch in
+// smaller requests, in order; a single operation too large for it is rejected and
+// dead-lettered instead of stalling the partition.
+func TestRequestTooLarge(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b", func(o *searchemu.Options) { o.MaxBodyBytes = 64 << 10 })
+	r := startReplicator(t, testConfig(k, target, "b"))
+	var ids []string
+	for i := 0; i < 300; i++ {
+		ids = append(ids, strconv.Itoa(i))
+	}
+	ops := opsFor("docs", ids[:150])
+	ops = append(ops, op(opspb.Kind_KIND_INDEX, "docs", "huge", "", 1, `{"text":"`+strings.Repeat("y", 100<<10)+`"}`))
+	ops = append(ops, opsFor("docs", ids[150:])...)
+	k.ProduceSync(t, encode(t, ops...)...)
+	waitCaughtUp(t, k, r.Group(), 30*time.Second)
+	for _, id := range ids {
+		if d := getDoc(t, target, "docs", id, ""); !d.Found {
+			t.Fatalf("docs/%s not applied", id)
+		}
+	}
+	dlq := dlqRecords(t, k, "b", 2, 3*time.Second)
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead-letter records, want the huge document", len(dlq))
+	}
+	dl, err := replicator.ParseDeadLetter(dlq[0].Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.HTTPStatus != 413 || dl.Class != replicator.ClassRejected || dl.Attempts != 3 || string(dlq[0].Key) != "docs/huge" {
+		t.Errorf("dead letter %+v for key %s", dl, dlq[0].Key)
 	}
 }

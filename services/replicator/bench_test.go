@@ -1,7 +1,470 @@
 package replicator_test
 
-// infraEnv makes the test binary serve the benchmarks' infrastructure instead of
-// running tests.
-const infraEnv = "FANOUT_REPLICATOR_BENCH_INFRA"
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
 
-func runInfra() {}
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fanout-dev/fanout/pkg/bulk"
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/services/replicator"
+)
+
+// The benchmarks run their infrastructure (kfake holding the backlog, the searchemu
+// target, the null target) in a child process, the test binary started with infraEnv,
+// so that this process is the replicator alone: its RSS is the replicator's, and the
+// backlog is produced before the clock starts. Both processes share the machine's
+// cores, as they would on one host.
+//
+// Sizes: FANOUT_BENCH_OPS (default 1,000,000) and FANOUT_BENCH_BACKLOG (default
+// 2,000,000) override the operation counts; FANOUT_BENCH_DEBUG=1 logs memory and
+// buffer figures every second while a backlog drains.
+const (
+	infraEnv       = "FANOUT_REPLICATOR_BENCH_INFRA"
+	benchPartition = 12
+	benchDocBytes  = 1024
+	benchIDs       = 100_000 // documents: a long stream rewrites them, with growing versions
+)
+
+// infraSpec is what the child process sets up, passed as infraEnv's JSON value.
+type infraSpec struct {
+	Partitions int32 `json:"partitions"`
+	Ops        int   `json:"ops"`
+	Searchemu  bool  `json:"searchemu"`
+}
+
+// infraAddrs is what the child process answers once the backlog is in Kafka.
+type infraAddrs struct {
+	Kafka      []string `json:"kafka"`
+	Searchemu  string   `json:"searchemu"`
+	Null       string   `json:"null"`
+	ProduceSec float64  `json:"produce_seconds"`
+	Err        string   `json:"error,omitempty"`
+}
+
+// runInfra serves kfake with a preloaded backlog, a null target and optionally a
+// searchemu target until stdin closes.
+func runInfra() {
+	var spec infraSpec
+	out := json.NewEncoder(os.Stdout)
+	fail := func(err error) {
+		_ = out.Encode(infraAddrs{Err: err.Error()})
+		os.Exit(1)
+	}
+	if err := json.Unmarshal([]byte(os.Getenv(infraEnv)), &spec); err != nil {
+		fail(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(spec.Partitions, topic), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		fail(err)
+	}
+	defer k.Close()
+	addrs := infraAddrs{Kafka: k.ListenAddrs()}
+	if spec.Searchemu {
+		srv, err := searchemu.New(searchemu.Options{Name: "bench-target", NumberOfReplicas: -1}).Listen(ctx, "127.0.0.1:0")
+		if err != nil {
+			fail(err)
+		}
+		defer srv.Close()
+		addrs.Searchemu = srv.URL()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	nullSrv := &http.Server{Handler: nullTarget{}, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = nullSrv.Serve(ln) }()
+	defer nullSrv.Close()
+	addrs.Null = "http://" + ln.Addr().String()
+
+	start := time.Now()
+	if err := preload(ctx, k.ListenAddrs(), spec.Ops); err != nil {
+		fail(err)
+	}
+	addrs.ProduceSec = time.Since(start).Seconds()
+	_ = out.Encode(addrs)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// preload produces ops INDEX events of ~1 KiB documents, lz4-compressed like the
+// proxy's, with versions growing per document.
+func preload(ctx context.Context, brokers []string, ops int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.MaxBufferedRecords(100_000), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var firstErr atomic.Value
+	accepted := timestamppb.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike " +
+		"november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu order user " +
+		"status shipped pending paid refunded cart item price quantity warehouse region eu us apac")
+	var text []byte
+	for i := 0; i < ops; i++ {
+		id := strconv.Itoa(i % benchIDs)
+		// Words and numbers drawn at random compress about as well as real JSON
+		// documents do (3-4x with lz4), unlike repeated filler.
+		text = text[:0]
+		for len(text) < benchDocBytes {
+			text = append(text, words[rng.IntN(len(words))]...)
+			text = append(text, ' ')
+			text = strconv.AppendInt(text, rng.Int64N(1_000_000), 10)
+			text = append(text, ' ')
+		}
+		src := fmt.Sprintf(`{"id":%q,"seq":%d,"text":%q}`, id, i, text)
+		src = src[:benchDocBytes-2] + `"}`
+		o := &opspb.Operation{
+			Kind: opspb.Kind_KIND_INDEX, Index: "bench", Id: id, Source: []byte(src),
+			ReplicationVersion: 1<<event.SeqNoBits | int64(i+1),
+			Version:            int64(i/benchIDs + 1), SeqNo: proto.Int64(int64(i)), PrimaryTerm: proto.Int64(1),
+			AcceptedAt: accepted, SourceCluster: "primary",
+		}
+		rec, err := event.Encode(topic, o)
+		if err != nil {
+			return err
+		}
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// nullTarget parses _bulk bodies and answers every item with success, like a cluster
+// that costs nothing.
+type nullTarget struct{}
+
+func (nullTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/_bulk" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"name":"null","cluster_name":"null","version":{"number":"2.17.0","distribution":"opensearch"},"tagline":"The OpenSearch Project: https://opensearch.org/"}`)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	out := make([]byte, 0, len(body)/8+64)
+	out = append(out, `{"took":1,"errors":false,"items":[`...)
+	sc := bulk.NewBytesScanner(body)
+	n := 0
+	for sc.Next() {
+		it := sc.Item()
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		status, result := 201, "created"
+		if it.Action == bulk.ActionDelete {
+			status, result = 200, "deleted"
+		}
+		out = append(out, `{"`...)
+		out = append(out, it.Action.String()...)
+		out = append(out, `":{"_index":`...)
+		out = strconv.AppendQuote(out, it.Index)
+		out = append(out, `,"_id":`...)
+		out = strconv.AppendQuote(out, it.ID)
+		out = append(out, `,"_version":`...)
+		out = strconv.AppendInt(out, it.Version, 10)
+		out = append(out, `,"result":"`...)
+		out = append(out, result...)
+		out = append(out, `","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":`...)
+		out = strconv.AppendInt(out, int64(status), 10)
+		out = append(out, `}}`...)
+	}
+	if err := sc.Err(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	out = append(out, `]}`...)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+func benchOps(b *testing.B, env string, def int) int {
+	if v := os.Getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a positive number", env, v)
+		}
+		return n
+	}
+	return def
+}
+
+// startInfra starts the child process and waits for its backlog to be produced.
+func startInfra(b *testing.B, spec infraSpec) infraAddrs {
+	b.Helper()
+	js, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), infraEnv+"="+string(js))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		b.Fatalf("infra process: %v", err)
+	}
+	var in infraAddrs
+	if err := json.Unmarshal(line, &in); err != nil || in.Err != "" {
+		b.Fatalf("infra process said %q: %v", line, err)
+	}
+	b.Logf("backlog of %d records produced in %.1fs", spec.Ops, in.ProduceSec)
+	return in
+}
+
+// benchConfig is the production default configuration pointed at the infrastructure.
+func benchConfig(in infraAddrs, target string) replicator.Config {
+	cfg := replicator.DefaultConfig()
+	cfg.MetricsListen = ""
+	cfg.Target.Name = "bench"
+	cfg.Target.Endpoints = []string{target}
+	cfg.Kafka.Brokers = in.Kafka
+	cfg.Consume.Topics = []string{topic}
+	cfg.Log.Level = "error"
+	return cfg
+}
+
+// drain runs a replicator until it has resolved every record of the backlog and
+// returns the time that took, and the peak RSS seen meanwhile.
+func drain(b *testing.B, cfg replicator.Config, ops int) (time.Duration, int64) {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	reg := prometheus.NewRegistry()
+	r, err := replicator.New(cfg, replicator.Deps{Registry: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- r.Run(ctx) }()
+	var peak int64
+	deadline := time.Now().Add(30 * time.Minute)
+	lastLog := time.Now()
+	for {
+		peak = max(peak, rss())
+		if os.Getenv("FANOUT_BENCH_DEBUG") != "" && time.Since(lastLog) > time.Second {
+			lastLog = time.Now()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			st := r.Status()
+			fetchPaused := 0
+			for _, p := range st.Partitions {
+				if p.FetchPaused {
+					fetchPaused++
+				}
+			}
+			var done int64
+			for _, p := range st.Partitions {
+				done += max(p.ResolvedOffset, 0)
+			}
+			b.Logf("%5.1fs: %d resolved; rss %d MiB, heap %d MiB; buffered %d MiB, fetch paused %d",
+				time.Since(start).Seconds(), done, rss()>>20, ms.HeapAlloc>>20, st.Buffered>>20, fetchPaused)
+		}
+		var resolved int64
+		st := r.Status()
+		for _, p := range st.Partitions {
+			if p.ResolvedOffset > 0 {
+				resolved += p.ResolvedOffset
+			}
+		}
+		if len(st.Partitions) == benchPartition && resolved >= int64(ops) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("not drained after 30 minutes: %d of %d resolved", resolved, ops)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	// Every record must have been applied (or found stale): a fast replicator that
+	// drops documents proves nothing.
+	applied := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "applied"})
+	stale := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "stale"})
+	if dlq := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "dlq"}); dlq != 0 || applied+stale < float64(ops) {
+		b.Fatalf("%v applied, %v stale, %v dead-lettered of %d", applied, stale, dlq, ops)
+	}
+	return elapsed, peak
+}
+
+// rss reads the process's resident set size in bytes.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// BenchmarkReplicator applies a backlog of 1 KiB INDEX events on 12 partitions to a
+// searchemu target with the default configuration, ordered and versioned, and
+// reports docs/s from start to the last record resolved (group join included).
+func BenchmarkReplicator(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops, Searchemu: true})
+		b.StartTimer()
+		elapsed, _ := drain(b, benchConfig(in, in.Searchemu), ops)
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_docs/s")
+	}
+}
+
+// BenchmarkReplicatorNull is BenchmarkReplicator against a target that only parses
+// _bulk and answers success: the replicator's own ceiling.
+func BenchmarkReplicatorNull(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops})
+		b.StartTimer()
+		elapsed, _ := drain(b, benchConfig(in, in.Null), ops)
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_null_docs/s")
+	}
+}
+
+// BenchmarkCeiling consumes the same backlog from kfake and posts it to the null
+// target in bulks of the same size, with none of the replicator's logic: no decoding,
+// no ordering, no versions, no commits. The replicator cannot beat it on this machine.
+func BenchmarkCeiling(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops})
+		b.StartTimer()
+		elapsed := ceiling(b, in, ops)
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_ceiling_docs/s")
+	}
+}
+
+func ceiling(b *testing.B, in infraAddrs, ops int) time.Duration {
+	b.Helper()
+	def := replicator.DefaultConfig()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(in.Kafka...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(def.Consume.FetchMaxBytes), kgo.FetchMaxPartitionBytes(def.Consume.FetchMaxPartitionBytes))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	// One prebuilt body, of which each request sends the first n documents.
+	doc := bulk.AppendItem(nil, &bulk.Meta{Action: bulk.ActionIndex, Index: "bench", ID: "1", HasID: true,
+		Version: 1, HasVersion: true, VersionType: "external"}, bytes.Repeat([]byte("x"), benchDocBytes))
+	const perBulk = 2000
+	body := bytes.Repeat(doc, perBulk)
+	bodies := make(chan int, def.Batch.MaxInflight)
+	var wg sync.WaitGroup
+	for w := 0; w < def.Batch.MaxInflight; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range bodies {
+				resp, err := client.Post(in.Null+"/_bulk", "application/x-ndjson", bytes.NewReader(body[:n*len(doc)]))
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	start := time.Now()
+	got := 0
+	for got < ops {
+		n := cl.PollRecords(context.Background(), perBulk).NumRecords()
+		got += n
+		if n > 0 {
+			bodies <- n
+		}
+	}
+	close(bodies)
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkReplicatorRSS drains a backlog of 2M records into the null target with
+// the default configuration and reports the replicator process's peak RSS: the
+// buffer caps, not the backlog, bound it.
+func BenchmarkReplicatorRSS(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_BACKLOG", 2_000_000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops})
+		b.StartTimer()
+		elapsed, peak := drain(b, benchConfig(in, in.Null), ops)
+		b.ReportMetric(float64(peak)/(1<<20), "replicator_rss_MiB")
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "docs/s")
+	}
+}

@@ -60,14 +60,17 @@ type ConsumeConfig struct {
 	// StartFrom is where a new group starts: earliest (replicate the topic's whole
 	// retention) or latest.
 	StartFrom string `koanf:"start_from"`
-	// FetchMaxBytes and FetchMaxPartitionBytes bound one fetch response, and so what
-	// the Kafka client buffers besides MaxBufferedBytes.
+	// FetchMaxBytes and FetchMaxPartitionBytes bound one fetch response, in
+	// compressed bytes, and so what the Kafka client holds besides MaxBufferedBytes:
+	// up to about two responses, decompressed.
 	FetchMaxBytes          int32         `koanf:"fetch_max_bytes"`
 	FetchMaxPartitionBytes int32         `koanf:"fetch_max_partition_bytes"`
 	FetchMaxWait           time.Duration `koanf:"fetch_max_wait"`
 	// MaxBufferedBytes caps the fetched records waiting to be applied, over all
 	// partitions; MaxPartitionBufferedBytes caps them per partition. Past a cap the
 	// replicator pauses fetching (never the poll loop) until the partitions drain.
+	// They count decompressed keys and values; a cap is checked after each poll,
+	// so it can be overshot by one fetch response, decompressed.
 	MaxBufferedBytes          int64 `koanf:"max_buffered_bytes"`
 	MaxPartitionBufferedBytes int64 `koanf:"max_partition_buffered_bytes"`
 	// CommitInterval is how often resolved offsets are committed; they are also
@@ -133,11 +136,11 @@ func DefaultConfig() Config {
 			DLQTopic:                  "{topic}.dlq.{cluster}",
 			CreateDLQTopic:            true,
 			StartFrom:                 "earliest",
-			FetchMaxBytes:             16 << 20,
-			FetchMaxPartitionBytes:    4 << 20,
+			FetchMaxBytes:             4 << 20,
+			FetchMaxPartitionBytes:    1 << 20,
 			FetchMaxWait:              500 * time.Millisecond,
-			MaxBufferedBytes:          128 << 20,
-			MaxPartitionBufferedBytes: 16 << 20,
+			MaxBufferedBytes:          64 << 20,
+			MaxPartitionBufferedBytes: 8 << 20,
 			CommitInterval:            2 * time.Second,
 			SessionTimeout:            45 * time.Second,
 			RebalanceTimeout:          60 * time.Second,

@@ -35,6 +35,9 @@ func (r *Replicator) pollLoop(ctx context.Context) {
 			// once a minute.
 			msg := fmt.Sprintf("%s[%d]: %v", topic, p, err)
 			if at, ok := logged[msg]; !ok || time.Since(at) > time.Minute {
+				if len(logged) > 1000 {
+					clear(logged)
+				}
 				logged[msg] = time.Now()
 				r.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 			}

@@ -143,3 +143,28 @@ func TestParseDeadLetterErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseDeadLetter: headers are untrusted bytes (anyone can write to a topic); the
+// parser must never panic, and what it accepts must render back to the same values.
+func FuzzParseDeadLetter(f *testing.F) {
+	dl := replicator.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
+		Cluster: "b", SourceTopic: "s", SourcePartition: 1, SourceOffset: 2, FirstFailure: time.Unix(0, 0), LastFailure: time.Unix(1, 5)}
+	hs := dl.Headers()
+	f.Add(string(hs[3].Value), string(hs[8].Value), string(hs[9].Value), string(hs[10].Value))
+	f.Add("", "-1", "2026-01-01T00:00:00Z", "x")
+	f.Fuzz(func(t *testing.T, status, offset, first, last string) {
+		in := append([]kgo.RecordHeader(nil), hs...)
+		in[3].Value, in[8].Value, in[9].Value, in[10].Value = []byte(status), []byte(offset), []byte(first), []byte(last)
+		got, err := replicator.ParseDeadLetter(in)
+		if err != nil {
+			return
+		}
+		again, err := replicator.ParseDeadLetter(got.Headers())
+		if err != nil {
+			t.Fatalf("re-parsing rendered headers: %v", err)
+		}
+		if again.SourceOffset != got.SourceOffset || again.HTTPStatus != got.HTTPStatus || !again.FirstFailure.Equal(got.FirstFailure) {
+			t.Fatalf("round trip changed %+v into %+v", got, again)
+		}
+	})
+}

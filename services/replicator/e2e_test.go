@@ -216,6 +216,9 @@ func TestTargetDown30s(t *testing.T) {
 	}
 	time.Sleep(time.Until(downAt.Add(25 * time.Second)))
 	lagLate := lag()
+	if secs := metricValue(t, r.reg, "fanout_replicator_lag_seconds", nil); secs < 20 {
+		t.Errorf("lag_seconds %v after 25s down, want the time since the last applied event", secs)
+	}
 	if !(lagEarly > 0 && lagLate > lagEarly) {
 		t.Errorf("lag did not grow while the target was down: %v after 5s, %v after 25s", lagEarly, lagLate)
 	}

@@ -57,18 +57,48 @@ type partition struct {
 	resolvedEpoch int32
 	committed     int64
 	hwm           int64
-	lastApplied   time.Time // when the last batch resolved
+	lastApplied   time.Time // when an event was last applied (or found stale)
 	lastAccepted  time.Time // the primary's accepted time of the last applied event
 	state         string
 	lastErr       string
 	lastErrAt     time.Time
 
 	// Owned by the partition's goroutine.
-	batch   []*kgo.Record
-	items   []item
-	pending []int
-	body    []byte
-	resp    bytes.Buffer
+	batch    []*kgo.Record
+	items    []item
+	pending  []int
+	body     []byte
+	sentBody *requestBody // the last request's body, which aliases body
+	resp     bytes.Buffer
+}
+
+// requestBody is a _bulk request body that says when the HTTP transport is done with
+// it. The transport may still read a body after the response arrived (a target that
+// answers early, e.g. 413), so the buffer is reused only once it was closed.
+type requestBody struct {
+	bytes.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *requestBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// reusableBody returns p.body emptied, or a fresh buffer when the transport may still
+// be reading the last request from it.
+func (p *partition) reusableBody() []byte {
+	if p.sentBody != nil {
+		select {
+		case <-p.sentBody.closed:
+		default:
+			p.sentBody = nil
+			return make([]byte, 0, cap(p.body))
+		}
+		p.sentBody = nil
+	}
+	return p.body[:0]
 }
 
 // item is one operation of a batch on its way to the target.
@@ -353,9 +383,11 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 	defer func() { p.pending = pending[:0] }()
 	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
 	failures := 0
+	limit := len(pending) // items per request; halved when the target finds a request too large
 	for len(pending) > 0 {
-		p.body = p.body[:0]
-		for _, i := range pending {
+		sent := pending[:min(limit, len(pending))]
+		p.body = p.reusableBody()
+		for _, i := range sent {
 			it := &p.items[i]
 			meta := bulk.Meta{
 				Action:      it.action,
@@ -369,9 +401,23 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			}
 			p.body = bulk.AppendItem(p.body, &meta, it.op.GetSource())
 		}
-		answer, connErr, err := p.send(p.body)
+		answer, status, connErr, err := p.send(p.body)
 		if err == nil {
-			err = p.judge(pending, answer)
+			err = p.judge(sent, answer)
+		}
+		if err != nil && status == http.StatusRequestEntityTooLarge {
+			if len(sent) > 1 {
+				// The request is over the target's http.max_content_length: send the
+				// items in smaller requests, in order.
+				limit = max(len(sent)/2, 1)
+				p.log.Info("target refused a _bulk as too large; splitting it", "items", len(sent), "bytes", len(p.body))
+				continue
+			}
+			// One operation alone is too large for the target: that is this item's
+			// rejection, not cluster trouble, or it would stall the partition forever.
+			it := &p.items[sent[0]]
+			it.status, it.errType, it.errMsg = status, "request_entity_too_large", err.Error()
+			err = nil
 		}
 		if err != nil {
 			// Cluster trouble: nothing of this request counts. Block the partition and
@@ -382,25 +428,29 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			p.trouble(err)
 			if failures == 1 || failures%10 == 0 {
 				p.log.Warn("bulk request failed; retrying with backoff", "error", err,
-					"items", len(pending), "attempt", failures, "first_offset", p.items[pending[0]].rec.Offset)
+					"items", len(sent), "attempt", failures, "first_offset", p.items[sent[0]].rec.Offset)
 			}
 			if !p.sleep(bo.next(), connErr) {
 				return false
 			}
 			continue
 		}
-		r.m.bulkOK.Inc()
-		r.health.markUp(false)
+		if status == http.StatusOK {
+			r.m.bulkOK.Inc()
+			r.health.markUp(false)
+		}
 		if failures > 0 {
 			p.log.Info("target answers again", "failed_attempts", failures)
 			failures = 0
 		}
 
 		now := r.now()
-		next := pending[:0] // filtered in place: writes trail the reads
+		// Filtered in place: writes trail the reads. The items not sent stay pending
+		// behind those to retry, keeping the partition's order.
+		next := pending[:0]
 		var nApplied, nStale, nRetried int
 		var firstRetry *item
-		for _, i := range pending {
+		for _, i := range sent {
 			it := &p.items[i]
 			switch o := classify(it.action, it.status); o {
 			case applied, stale:
@@ -427,12 +477,13 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 				}
 			}
 		}
+		next = append(next, pending[len(sent):]...)
 		r.m.opApplied.Add(float64(nApplied))
 		r.m.opStale.Add(float64(nStale))
 		r.m.opRetried.Add(float64(nRetried))
 		pending = next
-		if len(pending) == 0 {
-			break
+		if firstRetry == nil {
+			continue // everything sent is resolved; send the rest, if any
 		}
 		if n := p.dropSuperseded(&pending); n > 0 {
 			r.m.opStale.Add(float64(n))
@@ -440,7 +491,7 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 				break
 			}
 		}
-		err = fmt.Errorf("%d items to retry, e.g. %s/%s (offset %d): HTTP %d %s: %s", len(pending),
+		err = fmt.Errorf("%d items to retry, e.g. %s/%s (offset %d): HTTP %d %s: %s", nRetried,
 			firstRetry.index, firstRetry.op.GetId(), firstRetry.rec.Offset, firstRetry.status, firstRetry.errType, firstRetry.errMsg)
 		p.trouble(err)
 		p.log.Debug("retrying bulk items", "error", err)
@@ -502,13 +553,13 @@ func (p *partition) rejected(it *item) deadEntry {
 var errAnswer = errors.New("unusable _bulk answer")
 
 // send posts one _bulk body and returns the answer of a 200. Any other outcome is an
-// error (connErr: no HTTP answer at all).
-func (p *partition) send(body []byte) (answer []byte, connErr bool, err error) {
+// error, with the HTTP status if there was one (connErr: no HTTP answer at all).
+func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, err error) {
 	r := p.r
 	select {
 	case r.sem <- struct{}{}:
 	case <-p.ctx.Done():
-		return nil, false, p.ctx.Err()
+		return nil, 0, false, p.ctx.Err()
 	}
 	defer func() { <-r.sem }()
 	r.m.inflight.Inc()
@@ -516,15 +567,19 @@ func (p *partition) send(body []byte) (answer []byte, connErr bool, err error) {
 
 	ctx, cancel := context.WithTimeout(p.ctx, r.cfg.Limits.BulkTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", bytes.NewReader(body))
+	rb := &requestBody{closed: make(chan struct{})}
+	rb.Reset(body)
+	p.sentBody = rb
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", rb)
 	if err != nil {
-		return nil, false, fmt.Errorf("building _bulk request: %w", err)
+		return nil, 0, false, fmt.Errorf("building _bulk request: %w", err)
 	}
+	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	start := time.Now()
 	resp, err := r.target.Perform(req)
 	if err != nil {
-		return nil, true, fmt.Errorf("sending _bulk to %s: %w", r.cfg.Target.Name, err)
+		return nil, 0, true, fmt.Errorf("sending _bulk to %s: %w", r.cfg.Target.Name, err)
 	}
 	p.resp.Reset()
 	_, err = p.resp.ReadFrom(resp.Body)
@@ -532,16 +587,16 @@ func (p *partition) send(body []byte) (answer []byte, connErr bool, err error) {
 	r.m.bulkSeconds.Observe(time.Since(start).Seconds())
 	r.m.bulkBytes.Observe(float64(len(body)))
 	if err != nil {
-		return nil, true, fmt.Errorf("reading _bulk answer from %s: %w", r.cfg.Target.Name, err)
+		return nil, resp.StatusCode, true, fmt.Errorf("reading _bulk answer from %s: %w", r.cfg.Target.Name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, false, fmt.Errorf("_bulk on %s: HTTP %d: %s", r.cfg.Target.Name, resp.StatusCode, truncate(p.resp.Bytes(), 300))
+		return nil, resp.StatusCode, false, fmt.Errorf("_bulk on %s: HTTP %d: %s", r.cfg.Target.Name, resp.StatusCode, truncate(p.resp.Bytes(), 300))
 	}
-	return p.resp.Bytes(), false, nil
+	return p.resp.Bytes(), resp.StatusCode, false, nil
 }
 
-// judge records each pending item's status from the answer. It fails, and nothing
-// of the answer counts, when the answer does not account for every item in order.
+// judge records each sent item's status from the answer. It fails, and nothing of
+// the answer counts, when the answer does not account for every item in order.
 func (p *partition) judge(pending []int, answer []byte) error {
 	n := 0
 	_, err := bulk.ParseResponse(answer, func(i int, res *bulk.ItemResult) error {
@@ -658,8 +713,10 @@ func (p *partition) trouble(err error) {
 // resolvedThrough marks the batch ending with last as resolved.
 func (p *partition) resolvedThrough(last *kgo.Record) {
 	var accepted time.Time
+	appliedAny := false
 	for i := len(p.items) - 1; i >= 0; i-- {
 		if p.items[i].outcome != 0 {
+			appliedAny = true
 			if ts := p.items[i].op.GetAcceptedAt(); ts != nil {
 				accepted = ts.AsTime()
 			}
@@ -669,7 +726,9 @@ func (p *partition) resolvedThrough(last *kgo.Record) {
 	p.mu.Lock()
 	p.resolved = last.Offset + 1
 	p.resolvedEpoch = last.LeaderEpoch
-	p.lastApplied = p.r.now()
+	if appliedAny {
+		p.lastApplied = p.r.now()
+	}
 	if !accepted.IsZero() {
 		p.lastAccepted = accepted
 	}
