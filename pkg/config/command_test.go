@@ -1,0 +1,74 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/pkg/config"
+)
+
+func TestCommand(t *testing.T) {
+	var ran testConfig
+	cmd := config.Command[testConfig]{
+		Name:     "fanout-test",
+		Defaults: defaults,
+		Validate: func(c testConfig) error {
+			if c.Listen == "" {
+				return errors.New("listen: required")
+			}
+			return nil
+		},
+		Flags: []config.Flag{
+			{Name: "listen", Key: "listen", Usage: "listen address"},
+			{Name: "brokers", Key: "kafka.brokers", Usage: "brokers", List: true},
+		},
+		Run: func(_ context.Context, c testConfig, _ io.Writer) error {
+			ran = c
+			if c.Listen == "fail" {
+				return errors.New("boom")
+			}
+			return nil
+		},
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		env    []string
+		code   int
+		stdout string
+		stderr string
+		check  func(t *testing.T)
+	}{
+		{name: "runs with flags", args: []string{"--listen", ":1", "--brokers", "x:1,y:2"}, code: 0, check: func(t *testing.T) {
+			if ran.Listen != ":1" || strings.Join(ran.Kafka.Brokers, ",") != "x:1,y:2" {
+				t.Errorf("ran with %+v", ran)
+			}
+		}},
+		{name: "print config", args: []string{"--print-config"}, env: []string{"FANOUT_KAFKA_PASSWORD=pw"}, code: 0, stdout: "password: REDACTED"},
+		{name: "validation error", env: []string{"FANOUT_LISTEN="}, code: 2, stderr: "fanout-test: config: listen: required"},
+		{name: "unknown env", env: []string{"FANOUT_NOPE=1"}, code: 2, stderr: "fanout-test: config: unknown environment variable FANOUT_NOPE"},
+		{name: "bad flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined"},
+		{name: "stray argument", args: []string{"extra"}, code: 2, stderr: "unexpected arguments: extra"},
+		{name: "help", args: []string{"-h"}, code: 0, stderr: "-print-config"},
+		{name: "run failure", args: []string{"--listen", "fail"}, code: 1, stderr: "fanout-test: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := cmd.Main(context.Background(), tt.args, tt.env, &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.code, errb.String())
+			}
+			if !strings.Contains(out.String(), tt.stdout) || !strings.Contains(errb.String(), tt.stderr) {
+				t.Fatalf("stdout %q, stderr %q; want %q / %q", out.String(), errb.String(), tt.stdout, tt.stderr)
+			}
+			if tt.check != nil {
+				tt.check(t)
+			}
+		})
+	}
+}
