@@ -1,14 +1,33 @@
 // Package fanoutctl is the operator's CLI as a library, so that tests and the thin main
-// run the same code: Main parses the arguments and runs one command.
+// run the same code: Main parses the arguments, runs one command and returns the exit
+// code.
+//
+// Every command reads the replicator's configuration (--config, the file a
+// fanout-replicator runs with, then FANOUT_* environment variables, then flags), needs
+// only Kafka and, for some, the search clusters and the replicator's admin address, and
+// prints human tables or, with -o json, stable JSON for scripts.
 package fanoutctl
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Exit codes of Main.
+const (
+	// ExitOK: the command did all it was asked.
+	ExitOK = 0
+	// ExitFailure: the command failed, or did part of its work (some records failed
+	// again, a replicator could not be reached). The last line on stderr says why.
+	ExitFailure = 1
+	// ExitUsage: a bad command line or configuration; nothing was done.
+	ExitUsage = 2
 )
 
 // UsageError is a bad command line or configuration; the CLI exits 2 on it.
@@ -20,42 +39,124 @@ func usagef(format string, args ...any) error {
 	return &UsageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// PartialError is a command that did only part of its work: what it did is printed, and
+// the error says what it could not do. The CLI exits 1 on it, as on any other failure.
+type PartialError struct{ msg string }
+
+func (e *PartialError) Error() string { return e.msg }
+
+func partialf(format string, args ...any) error {
+	return &PartialError{msg: fmt.Sprintf(format, args...)}
+}
+
 const usage = `usage: fanoutctl <command> [flags]
 
 commands:
-  dev    run a local stack: embedded Kafka, a primary and replica clusters (in memory)
+  dev              run a local stack: embedded Kafka, a primary, replica clusters, the
+                   proxy and one replicator per replica
+  topics create    create the ops topic and the dead-letter topics (idempotent)
+  status           per target: consumer group, members, lag, oldest unapplied event,
+                   and the replicator's state
+  pause            pause a target's replicators (admin endpoint)
+  resume           resume them
+  dlq list         dead-letter records grouped by error type and index
+  dlq show         dead-letter records with their headers and document
+  dlq replay       apply dead-letter records to their target again
 
-Run 'fanoutctl <command> -h' for a command's flags.`
+Run 'fanoutctl <command> -h' for a command's flags. Exit codes: 0 ok, 1 failure or
+partial failure, 2 usage or configuration error.`
 
-// Main runs the command named by args[0].
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Main runs the command named by args[0] and returns the exit code. environ is the
+// process environment (FANOUT_* variables configure like the replicator's).
+func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	return exitCode(run(ctx, args, &env{stdout: stdout, stderr: stderr, environ: environ}), stderr)
+}
+
+// env is what a command gets besides its arguments.
+type env struct {
+	stdout, stderr io.Writer
+	environ        []string
+	deps           deps
+}
+
+// deps are knobs for tests only, never settable from the command line or a file.
+type deps struct {
+	// kafkaOpts are added to every Kafka client (tests shorten metadata ages).
+	kafkaOpts []kgo.Opt
+	// now is the clock; nil means time.Now.
+	now func() time.Time
+	// replay observes and interrupts dlq replay between its steps.
+	replay replayHooks
+}
+
+func (e *env) now() time.Time {
+	if e.deps.now != nil {
+		return e.deps.now()
+	}
+	return time.Now()
+}
+
+func run(ctx context.Context, args []string, e *env) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(e.stderr, usage)
 		return usagef("no command given")
 	}
-	switch args[0] {
+	cmd, rest := args[0], args[1:]
+	sub := func(name string, subs map[string]func(context.Context, []string, *env) error) error {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			if len(rest) > 0 && isHelp(rest[0]) {
+				fmt.Fprintln(e.stdout, usage)
+				return nil
+			}
+			return usagef("%s: which one? %s", name, strings.Join(sortedKeys(subs), ", "))
+		}
+		f, ok := subs[rest[0]]
+		if !ok {
+			return usagef("%s: unknown command %q (want %s)", name, rest[0], strings.Join(sortedKeys(subs), ", "))
+		}
+		return f(ctx, rest[1:], e)
+	}
+	switch cmd {
 	case "dev":
-		return runDev(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stdout, usage)
+		return runDev(ctx, rest, e)
+	case "topics":
+		return sub("topics", map[string]func(context.Context, []string, *env) error{"create": runTopicsCreate})
+	case "status":
+		return runStatus(ctx, rest, e)
+	case "pause":
+		return runPauseResume(ctx, rest, e, true)
+	case "resume":
+		return runPauseResume(ctx, rest, e, false)
+	case "dlq":
+		return sub("dlq", map[string]func(context.Context, []string, *env) error{
+			"list": runDLQList, "show": runDLQShow, "replay": runDLQReplay,
+		})
+	case "help":
+		fmt.Fprintln(e.stdout, usage)
 		return nil
 	default:
-		fmt.Fprintln(stderr, usage)
-		return usagef("unknown command %q", args[0])
+		if isHelp(cmd) {
+			fmt.Fprintln(e.stdout, usage)
+			return nil
+		}
+		fmt.Fprintln(e.stderr, usage)
+		return usagef("unknown command %q", cmd)
 	}
 }
 
-// parseFlags parses a command's flags, turning flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%s: %v", fs.Name(), err)
+func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
+
+// exitCode prints err as one line on stderr and maps it to the exit code.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return ExitOK
 	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected arguments: %s", fs.Name(), strings.Join(fs.Args(), " "))
+	// One clear line: errors that quote a target's answer may hold line breaks.
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	fmt.Fprintln(stderr, "fanoutctl:", msg)
+	var u *UsageError
+	if errors.As(err, &u) {
+		return ExitUsage
 	}
-	return nil
+	return ExitFailure
 }

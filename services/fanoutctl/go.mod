@@ -5,7 +5,13 @@ go 1.26.0
 require (
 	github.com/fanout-dev/fanout/pkg v0.0.0
 	github.com/fanout-dev/fanout/services/proxy v0.0.0
+	github.com/fanout-dev/fanout/services/replicator v0.0.0
+	github.com/opensearch-project/opensearch-go/v4 v4.8.1
+	github.com/twmb/franz-go v1.22.2
+	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+	go.uber.org/goleak v1.3.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -24,22 +30,20 @@ require (
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/opensearch-project/opensearch-go/v4 v4.8.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/twmb/franz-go v1.22.2 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 // Sibling modules of the workspace, so that `go mod tidy` works without go.work.
 replace (
 	github.com/fanout-dev/fanout/pkg => ../../pkg
 	github.com/fanout-dev/fanout/services/proxy => ../proxy
+	github.com/fanout-dev/fanout/services/replicator => ../replicator
 )

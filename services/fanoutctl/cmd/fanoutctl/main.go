@@ -1,11 +1,9 @@
-// Command fanoutctl is fanout's operator tool. Today it runs the local dev stack; DLQ
-// replay, status and topic management follow.
+// Command fanoutctl is fanout's operator tool: the local dev stack, topic creation,
+// status and lag, pause and resume, and the dead-letter topics (list, show, replay).
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,16 +13,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := fanoutctl.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	var usage *fanoutctl.UsageError
-	switch {
-	case err == nil:
-	case errors.As(err, &usage):
-		fmt.Fprintln(os.Stderr, "fanoutctl:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "fanoutctl:", err)
-		os.Exit(1)
-	}
+	go func() {
+		// The first Ctrl-C asks the command to stop cleanly; from then on the
+		// default handling is back, so a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := fanoutctl.Main(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

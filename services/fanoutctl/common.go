@@ -1,0 +1,289 @@
+package fanoutctl
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/config"
+	"github.com/fanout-dev/fanout/services/replicator"
+)
+
+// errHelp is returned after -h printed a command's flags: exit 0, nothing else to say.
+var errHelp = errors.New("help shown")
+
+// Which shared flags a command takes.
+const (
+	flagConfig = 1 << iota
+	flagBrokers
+	flagCluster
+	flagTopic
+	flagAdmin
+	flagPrimary
+	flagTarget
+	flagOutput
+)
+
+// common holds the flags most commands share. The configuration is the replicator's
+// (the same file a fanout-replicator runs with); flags override it.
+type common struct {
+	name    string // command name, for messages
+	file    string
+	brokers string
+	cluster string
+	topic   string
+	admin   listFlag
+	primary string
+	target  string
+	output  string
+}
+
+// listFlag is a flag that may be repeated and also takes comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func newFlagSet(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// register adds the shared flags named by which to fs.
+func (c *common) register(fs *flag.FlagSet, which int) {
+	c.name = fs.Name()
+	if which&flagConfig != 0 {
+		fs.StringVar(&c.file, "config", "", "the replicator's YAML configuration `file` (shared with fanout-replicator)")
+	}
+	if which&flagBrokers != 0 {
+		fs.StringVar(&c.brokers, "brokers", "", "Kafka seed `brokers`, comma-separated (kafka.brokers; default 127.0.0.1:9092)")
+	}
+	if which&flagCluster != 0 {
+		fs.StringVar(&c.cluster, "cluster", "", "target cluster `name` (target.name): names the consumer group and the DLQ topic")
+	}
+	if which&flagTopic != 0 {
+		fs.StringVar(&c.topic, "topic", "", "ops `topics`, comma-separated (consume.topics; default fanout.ops)")
+	}
+	if which&flagAdmin != 0 {
+		fs.Var(&c.admin, "admin", "replicator admin `address` (host:port or URL of its metrics_listen); repeat for several instances")
+	}
+	if which&flagPrimary != 0 {
+		fs.StringVar(&c.primary, "primary", "", "primary cluster `URLs`, comma-separated (env FANOUT_PRIMARY_*; default http://127.0.0.1:9201)")
+	}
+	if which&flagTarget != 0 {
+		fs.StringVar(&c.target, "target", "", "target cluster `URLs`, comma-separated (target.endpoints)")
+	}
+	if which&flagOutput != 0 {
+		fs.StringVar(&c.output, "o", "table", "output `format`: table or json")
+	}
+}
+
+// parse parses a command's flags, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string, c *common) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected arguments: %s", fs.Name(), strings.Join(fs.Args(), " "))
+	}
+	if c != nil {
+		switch c.output {
+		case "table", "text", "json", "":
+		default:
+			return usagef("%s: -o must be table or json, got %q", fs.Name(), c.output)
+		}
+	}
+	return nil
+}
+
+func (c *common) json() bool { return c.output == "json" }
+
+// settings are the loaded configuration of a command.
+type settings struct {
+	cfg     replicator.Config
+	primary cluster.Config
+	// fromFile is set when a configuration file was given: its metrics_listen is then
+	// the replicator's admin address.
+	fromFile bool
+}
+
+// primaryEnvPrefix starts the environment variables that configure the primary, which
+// is not part of the replicator's configuration (the replicator never talks to it).
+var primaryEnvPrefix = config.EnvName("primary.")
+
+// load reads the replicator configuration: defaults < --config < FANOUT_* < flags.
+// Errors are usage errors: nothing has been done yet.
+func (c *common) load(e *env) (settings, error) {
+	var s settings
+	var repEnv, primEnv []string
+	for _, kv := range e.environ {
+		if strings.HasPrefix(kv, primaryEnvPrefix) {
+			primEnv = append(primEnv, kv)
+		} else {
+			repEnv = append(repEnv, kv)
+		}
+	}
+	flags := map[string]any{}
+	list := func(key, v string) {
+		var l listFlag
+		_ = l.Set(v)
+		if len(l) > 0 {
+			flags[key] = []string(l)
+		}
+	}
+	list("kafka.brokers", c.brokers)
+	list("consume.topics", c.topic)
+	list("target.endpoints", c.target)
+	if c.cluster != "" {
+		flags["target.name"] = c.cluster
+	}
+	s.cfg = replicator.DefaultConfig()
+	s.cfg.Kafka.ClientID = "fanoutctl"
+	if err := config.Load(&s.cfg, config.Sources{File: c.file, Environ: repEnv, Flags: flags}); err != nil {
+		return s, usagef("%s: %v", c.name, err)
+	}
+	s.fromFile = c.file != ""
+	if s.cfg.Kafka.ClientID == "fanout-replicator" {
+		s.cfg.Kafka.ClientID = "fanoutctl"
+	}
+	if err := s.cfg.Kafka.Validate("kafka"); err != nil {
+		return s, usagef("%s: config: %v", c.name, err)
+	}
+	if len(s.cfg.Consume.Topics) == 0 {
+		return s, usagef("%s: config: consume.topics: at least one topic is required", c.name)
+	}
+
+	prim := struct {
+		Primary cluster.Config `koanf:"primary"`
+	}{Primary: cluster.Config{Name: "primary", Endpoints: []string{"http://127.0.0.1:9201"}, Timeout: time.Minute}}
+	pflags := map[string]any{}
+	var pl listFlag
+	_ = pl.Set(c.primary)
+	if len(pl) > 0 {
+		pflags["primary.endpoints"] = []string(pl)
+	}
+	if err := config.Load(&prim, config.Sources{Environ: primEnv, Flags: pflags}); err != nil {
+		return s, usagef("%s: %v", c.name, err)
+	}
+	s.primary = prim.Primary
+	return s, nil
+}
+
+// needCluster checks that a target name is known (flag or file) and valid.
+func (c *common) needCluster(s settings) error {
+	name := s.cfg.Target.Name
+	if name == "" {
+		return usagef("%s: --cluster is required (or target.name in --config)", c.name)
+	}
+	if strings.ContainsAny(name, " /\\\t\n") {
+		return usagef("%s: --cluster %q must not contain spaces or slashes", c.name, name)
+	}
+	return nil
+}
+
+// adminURLs are the replicator admin addresses: --admin, else the metrics_listen of
+// the configuration file. None is fine: the admin state is then not shown.
+func (c *common) adminURLs(s settings) ([]string, error) {
+	var out []string
+	for _, a := range c.admin {
+		u, err := adminURL(a)
+		if err != nil {
+			return nil, usagef("%s: --admin: %v", c.name, err)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 && s.fromFile && s.cfg.MetricsListen != "" {
+		u, err := adminURL(s.cfg.MetricsListen)
+		if err != nil {
+			return nil, usagef("%s: config: metrics_listen: %v", c.name, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// adminURL turns host:port, :port or a URL into a base URL; an empty or wildcard host
+// means this machine.
+func adminURL(a string) (string, error) {
+	if strings.Contains(a, "://") {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("%q is not an http(s) URL", a)
+		}
+		return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || port == "" {
+		return "", fmt.Errorf("%q is neither host:port nor a URL", a)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// kafkaClient connects to Kafka as the configuration says; extra options come last.
+func kafkaClient(s settings, e *env, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := s.cfg.Kafka.Opts()
+	if err != nil {
+		return nil, usagef("config: %v", err)
+	}
+	opts = append(opts, e.deps.kafkaOpts...)
+	opts = append(opts, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Kafka %s: %w", strings.Join(s.cfg.Kafka.Brokers, ","), err)
+	}
+	return cl, nil
+}
+
+func adminClient(s settings, e *env) (*kadm.Client, func(), error) {
+	cl, err := kafkaClient(s, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// replicatorGroupPrefix starts the consumer groups of replicators (the default of
+// consume.group), so that status can find every target without a configuration.
+const replicatorGroupPrefix = "fanout-replicator-"
+
+// groupOf is the replicator consumer group of a target: the configuration's group when
+// it is about that target, else the default name.
+func groupOf(s settings, cluster string) string {
+	if s.cfg.Consume.Group != "" && s.cfg.Target.Name == cluster {
+		return s.cfg.Consume.Group
+	}
+	return replicatorGroupPrefix + cluster
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

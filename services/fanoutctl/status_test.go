@@ -1,0 +1,123 @@
+package fanoutctl
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+)
+
+// produceEvents writes n INDEX events for index/ids prefix-0..n-1, as the proxy would.
+func produceEvents(t *testing.T, k *kafkatest.Cluster, prefix string, n int, seq *int64) {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		*seq++
+		s, term := *seq, int64(1)
+		v, err := event.ReplicationVersion(s, term, 1, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: "lag", Id: fmt.Sprintf("%s-%d", prefix, i),
+			Source: []byte(fmt.Sprintf(`{"n":%d}`, i)), ReplicationVersion: v, Version: 1, SeqNo: &s, PrimaryTerm: &term,
+			AcceptedAt: timestamppb.New(time.Now().Add(-2 * time.Second)), SourceCluster: "primary"}
+		if recs[i], err = event.Encode(opsTopic, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.ProduceSync(t, recs...)
+}
+
+// TestStatusLagWhilePaused: status shows the lag growing while the target's
+// replicator is paused (and its state), and back to 0 after resume.
+func TestStatusLagWhilePaused(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 3))
+	target := startEmulator(t, "b")
+	rr := startReplicator(t, replicatorConfig(k, target, "b"))
+	brokers := strings.Join(k.Addrs(), ",")
+	var seq int64
+
+	status := func() targetStatus {
+		t.Helper()
+		var out struct {
+			Targets []targetStatus `json:"targets"`
+		}
+		cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers, "--admin", rr.admin)
+		if len(out.Targets) != 1 || out.Targets[0].Cluster != "b" || out.Targets[0].Replicator == nil {
+			t.Fatalf("status: %+v, want target b with its replicator", out)
+		}
+		return out.Targets[0]
+	}
+	waitLag := func(want int64, state string) targetStatus {
+		t.Helper()
+		var st targetStatus
+		waitFor(t, 20*time.Second, fmt.Sprintf("lag %d and state %s", want, state), func() bool {
+			st = status()
+			return st.Lag == want && st.Replicator.State == state
+		})
+		return st
+	}
+
+	produceEvents(t, k, "a", 5, &seq)
+	st := waitLag(0, "running")
+	if st.Group != "fanout-replicator-b" || len(st.Members) != 1 || len(st.Partitions) != 3 || st.OldestUnappliedAt != nil {
+		t.Fatalf("caught-up status: %+v", st)
+	}
+
+	r := cli(t, context.Background(), deps{}, nil, "pause", "--cluster", "b", "--admin", rr.admin)
+	if r.code != 0 || !strings.Contains(r.stdout, "paused") {
+		t.Fatalf("pause: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	produceEvents(t, k, "b", 10, &seq)
+	st = waitLag(10, "paused")
+	if st.OldestUnappliedAt == nil || st.OldestUnappliedSeconds < 1 {
+		t.Fatalf("paused status: oldest unapplied %v (%fs), want about 2s ago", st.OldestUnappliedAt, st.OldestUnappliedSeconds)
+	}
+	produceEvents(t, k, "c", 10, &seq)
+	st = waitLag(20, "paused")
+	var sum int64
+	for _, p := range st.Partitions {
+		sum += p.Lag
+		if p.Lag > 0 && p.OldestUnappliedAt == nil {
+			t.Fatalf("partition %d lags %d without an oldest unapplied time", p.Partition, p.Lag)
+		}
+	}
+	if sum != 20 {
+		t.Fatalf("partition lags sum to %d, want 20", sum)
+	}
+	text := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.admin)
+	if text.code != 0 || !strings.Contains(text.stdout, "paused") || !strings.Contains(text.stdout, "fanout-replicator-b") {
+		t.Fatalf("status text: exit %d\n%s%s", text.code, text.stdout, text.stderr)
+	}
+
+	r = cli(t, context.Background(), deps{}, nil, "resume", "--cluster", "b", "--admin", rr.admin)
+	if r.code != 0 || !strings.Contains(r.stdout, "running") {
+		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	st = waitLag(0, "running")
+	if st.OldestUnappliedAt != nil {
+		t.Fatalf("caught up again, but an oldest unapplied event at %v", st.OldestUnappliedAt)
+	}
+
+	// Without --admin, from Kafka alone (group discovery); and an admin that does not
+	// answer is a partial failure.
+	var out struct {
+		Targets []targetStatus `json:"targets"`
+	}
+	cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers)
+	if len(out.Targets) != 1 || out.Targets[0].Group != "fanout-replicator-b" || out.Targets[0].Replicator != nil {
+		t.Fatalf("status from Kafka alone: %+v", out)
+	}
+	r = cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--cluster", "b", "--admin", "127.0.0.1:1")
+	if r.code != 1 || !strings.Contains(r.stdout, "unreachable") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("status with a dead admin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
