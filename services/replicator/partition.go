@@ -389,16 +389,7 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		p.body = p.reusableBody()
 		for _, i := range sent {
 			it := &p.items[i]
-			meta := bulk.Meta{
-				Action:      it.action,
-				Index:       it.index,
-				ID:          it.op.GetId(),
-				HasID:       true,
-				Routing:     it.op.GetRouting(),
-				Version:     it.op.GetReplicationVersion(),
-				HasVersion:  true,
-				VersionType: "external",
-			}
+			meta := opMeta(it.index, it.op)
 			p.body = bulk.AppendItem(p.body, &meta, it.op.GetSource())
 		}
 		answer, status, connErr, err := p.send(p.body)
@@ -598,30 +589,16 @@ func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, 
 // judge records each sent item's status from the answer. It fails, and nothing of
 // the answer counts, when the answer does not account for every item in order.
 func (p *partition) judge(pending []int, answer []byte) error {
-	n := 0
-	_, err := bulk.ParseResponse(answer, func(i int, res *bulk.ItemResult) error {
-		if i >= len(pending) {
-			return fmt.Errorf("%w: more items than the %d sent", errAnswer, len(pending))
-		}
-		it := &p.items[pending[i]]
-		if res.ID != "" && res.ID != it.op.GetId() {
-			return fmt.Errorf("%w: item %d is about _id %q, sent %q", errAnswer, i, res.ID, it.op.GetId())
-		}
-		it.status = res.Status
-		if res.Status < 200 || res.Status >= 300 {
-			it.errType, it.errMsg = res.ErrorType, res.ErrorReason
-		}
-		n = i + 1
-		return nil
-	})
+	err := judgeAnswer(answer, len(pending), func(k int) string { return p.items[pending[k]].op.GetId() },
+		func(k int, res *bulk.ItemResult) {
+			it := &p.items[pending[k]]
+			it.status = res.Status
+			if res.Status < 200 || res.Status >= 300 {
+				it.errType, it.errMsg = res.ErrorType, res.ErrorReason
+			}
+		})
 	if err != nil {
-		if errors.Is(err, errAnswer) {
-			return fmt.Errorf("judging _bulk answer from %s: %w", p.r.cfg.Target.Name, err)
-		}
-		return fmt.Errorf("judging _bulk answer from %s: %w: %w", p.r.cfg.Target.Name, errAnswer, err)
-	}
-	if n != len(pending) {
-		return fmt.Errorf("judging _bulk answer from %s: %w: %d items for %d operations", p.r.cfg.Target.Name, errAnswer, n, len(pending))
+		return fmt.Errorf("judging _bulk answer from %s: %w", p.r.cfg.Target.Name, err)
 	}
 	return nil
 }
