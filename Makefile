@@ -35,7 +35,7 @@ bench: ## Run the benchmarks and print one `BENCH <name> <value> <unit>` line pe
 .PHONY: build
 build: ## Build the service binaries into ./bin.
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./services/fanoutctl/cmd/...
+	$(GO) build -o $(BIN)/ ./services/proxy/cmd/... ./services/replicator/cmd/... ./services/fanoutctl/cmd/...
 
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy and generated-code checks.
