@@ -24,7 +24,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/services/proxy"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
@@ -201,46 +201,9 @@ func (rr *runningReplicator) stop(t testing.TB) {
 // returns the proxy's URL.
 func startProxy(t testing.TB, k *kafkatest.Cluster, primary *emulator) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
+	cfg := proxytest.Config(primary.url, k.Addrs(), opsTopic)
 	cfg.MetricsListen = ""
-	cfg.Primary.Endpoints = []string{primary.url}
-	cfg.Primary.Timeout = 30 * time.Second
-	cfg.Kafka.Brokers = k.Addrs()
-	cfg.Publish.Topic = opsTopic
-	// lz4 (the default) takes a 4 MiB buffer per batch from a sync.Pool, which the race
-	// detector mostly empties: under -race that alone makes tests much slower.
-	cfg.Publish.Compression = "snappy"
-	cfg.Publish.Timeout = 10 * time.Second
-	cfg.Limits.ShutdownTimeout = 5 * time.Second
-	cfg.Limits.ReadinessInterval = time.Second
-	p, err := proxy.New(cfg, proxy.Deps{Logger: testLogger(), Listener: ln})
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("proxy Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("proxy did not stop within 15s")
-		}
-	})
-	u := p.URL()
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	return u
+	return proxytest.Start(t, cfg, testLogger()).URL()
 }
 
 // cliResult is one in-process run of the CLI.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 )
 
 func TestMain(m *testing.M) {
@@ -66,16 +66,11 @@ func startEnv(t *testing.T, proxies int, opts ...envOpt) *env {
 }
 
 func (e *env) config() proxy.Config {
-	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.MetricsListen = "127.0.0.1:0"
-	cfg.Primary.Endpoints = []string{e.primaryURL}
+	cfg := proxytest.Config(e.primaryURL, e.kafka.Addrs(), topic)
+	// The proxy's own tests keep the production codec.
+	cfg.Publish.Compression = proxy.DefaultConfig().Publish.Compression
 	cfg.Primary.Timeout = 10 * time.Second
-	cfg.Kafka.Brokers = e.kafka.Addrs()
-	cfg.Publish.Topic = topic
 	cfg.Publish.Timeout = 3 * time.Second
-	cfg.Limits.ShutdownTimeout = 5 * time.Second
-	cfg.Limits.ReadinessInterval = 100 * time.Millisecond
 	return cfg
 }
 
@@ -92,44 +87,14 @@ func startEmulator(t *testing.T, name string) (*searchemu.Cluster, *searchemu.Se
 	return c, srv, srv.URL()
 }
 
-// startProxy runs a proxy until the test ends.
+// startProxy runs a proxy until the test ends, logging with -v.
 func startProxy(t *testing.T, cfg proxy.Config) *proxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
 		logOut = os.Stderr
 	}
-	p, err := proxy.New(cfg, proxy.Deps{
-		Logger:          slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Listener:        ln,
-		MetricsListener: mln,
-	})
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("proxy Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("proxy did not stop within 15s")
-		}
-	})
-	return p
+	return proxytest.Start(t, cfg, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 func (e *env) url() string { return e.proxies[0].URL() }
