@@ -50,7 +50,7 @@ proto: ## Regenerate pkg/opspb from proto/ (pinned buf + protoc-gen-go).
 
 .PHONY: integration
 integration: ## End-to-end suites; the Docker backend runs only where a Docker engine answers.
-	$(GO) test $(TEST_FLAGS) -tags integration ./integration/...
+	$(GO) test $(TEST_FLAGS) -v ./integration/...
 
 .PHONY: tidy
 tidy: ## go mod tidy every module (tools/ is pinned by hand: see tools/go.mod).
