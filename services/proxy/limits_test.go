@@ -1,0 +1,154 @@
+package proxy_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/services/proxy"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+)
+
+func do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestBodiesAndLimits: oversized, compressed and undecodable bodies get clear
+// Elasticsearch-shaped answers, and only applied writes publish.
+func TestBodiesAndLimits(t *testing.T) {
+	e := startEnv(t, 1, func(c *proxy.Config) { c.Limits.MaxBodyBytes = 4096 })
+	bulkOf := func(n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			b.WriteString("{\"index\":{\"_index\":\"lim\"}}\n{\"text\":\"" + strings.Repeat("x", 100) + "\"}\n")
+		}
+		return b.String()
+	}
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		_, _ = w.Write([]byte(s))
+		_ = w.Close()
+		return b.Bytes()
+	}
+	tests := []struct {
+		name     string
+		body     []byte
+		encoding string
+		chunked  bool
+		status   int
+		errType  string
+	}{
+		{name: "over the limit", body: []byte(bulkOf(50)), status: 413, errType: "content_too_long_exception"},
+		{name: "over the limit, chunked", body: []byte(bulkOf(50)), chunked: true, status: 413, errType: "content_too_long_exception"},
+		{name: "gzip over the limit once inflated", body: gz(bulkOf(50)), encoding: "gzip", status: 413, errType: "content_too_long_exception"},
+		{name: "gzip within the limit", body: gz(bulkOf(3)), encoding: "gzip", status: 200},
+		{name: "corrupt gzip", body: []byte("not gzip at all"), encoding: "gzip", status: 400, errType: "illegal_argument_exception"},
+		{name: "unknown encoding", body: []byte(bulkOf(1)), encoding: "br", status: 400, errType: "illegal_argument_exception"},
+	}
+	published := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rd io.Reader = bytes.NewReader(tt.body)
+			if tt.chunked {
+				rd = io.MultiReader(rd) // hides the length: sent chunked
+			}
+			req, _ := http.NewRequest(http.MethodPost, e.url()+"/_bulk", rd)
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			if tt.encoding != "" {
+				req.Header.Set("Content-Encoding", tt.encoding)
+			}
+			r := do(t, req)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if tt.errType != "" {
+				ans := r.json(t)
+				errObj, _ := ans["error"].(map[string]any)
+				if errObj["type"] != tt.errType || ans["status"] != float64(tt.status) {
+					t.Fatalf("error body %s", r.body)
+				}
+				return
+			}
+			published += 3
+		})
+	}
+	if ops := e.events(published+1, 500*time.Millisecond); len(ops) != published {
+		t.Fatalf("want %d events (the gzip bulk only), got %d", published, len(ops))
+	}
+}
+
+// TestConcurrencyLimit: past limits.max_concurrent_requests the proxy answers 429
+// rejected_execution_exception at once, which clients retry.
+func TestConcurrencyLimit(t *testing.T) {
+	e := startEnv(t, 1, func(c *proxy.Config) { c.Limits.MaxConcurrentRequests = 1 })
+	e.primary.SetFaults(searchemu.Faults{Latency: 500 * time.Millisecond})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		req, _ := http.NewRequest(http.MethodGet, e.url()+"/", nil)
+		_ = do(t, req)
+	}()
+	time.Sleep(150 * time.Millisecond) // the first request is waiting on the primary
+	r := send(t, http.MethodPut, e.url()+"/c/_doc/1", `{"a":1}`)
+	wg.Wait()
+	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "rejected_execution_exception") {
+		t.Fatalf("second request: %d %s", r.status, r.body)
+	}
+	e.noEvents()
+}
+
+// TestCredentials: the client's Authorization reaches the primary, unless the proxy
+// has credentials of its own, which then replace it.
+func TestCredentials(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	seen := make(chan string, 100)
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/some-index/_doc/1" { // not the readiness probe's GET /
+			seen <- r.Header.Get("Authorization")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"name":"fake"}`))
+	}))
+	t.Cleanup(primary.Close)
+	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
+
+	for _, tt := range []struct {
+		name, user, pass, client, want string
+	}{
+		{name: "client credentials pass through", client: basic("alice", "a"), want: basic("alice", "a")},
+		{name: "proxy credentials replace them", user: "fanout", pass: "f", client: basic("alice", "a"), want: basic("fanout", "f")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := proxytest.Config(primary.URL, k.Addrs(), topic)
+			cfg.MetricsListen = ""
+			cfg.Primary.Username, cfg.Primary.Password = tt.user, tt.pass
+			p := proxytest.Start(t, cfg, nil)
+			req, _ := http.NewRequest(http.MethodGet, p.URL()+"/some-index/_doc/1", nil)
+			req.Header.Set("Authorization", tt.client)
+			if r := do(t, req); r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if got := <-seen; got != tt.want {
+				t.Fatalf("the primary saw Authorization %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
