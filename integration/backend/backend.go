@@ -6,7 +6,6 @@
 package backend
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
 )
 
 // Backend is one Kafka cluster and a set of search clusters.
@@ -55,37 +55,31 @@ func Embedded(t *testing.T, cfg Config) *Backend {
 	k := kafkatest.NewCluster(t, opts...)
 	b := &Backend{Name: "embedded", KafkaAddrs: k.Addrs()}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	for i := 0; i <= cfg.Replicas; i++ {
 		name := "primary"
 		if i > 0 {
 			name = fmt.Sprintf("replica-%d", i)
 		}
-		c := searchemu.New(searchemu.Options{Name: name})
-		srv, err := c.Listen(ctx, "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("starting %s emulator: %v", name, err)
-		}
-		t.Cleanup(func() { _ = srv.Close() })
-		b.Emulators = append(b.Emulators, c)
+		e := emutest.Start(t, name)
+		b.Emulators = append(b.Emulators, e.Cluster)
 		if i == 0 {
-			b.Primary = srv.URL()
+			b.Primary = e.URL
 		} else {
-			b.Replicas = append(b.Replicas, srv.URL())
+			b.Replicas = append(b.Replicas, e.URL)
 		}
 	}
 	return b
 }
 
 // Client returns a search client for url with the client's own retries off, as fanout
-// owns retrying.
+// owns retrying; it is closed with the test (it polls the cluster until closed).
 func Client(t testing.TB, url string) *opensearch.Client {
 	t.Helper()
 	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{url}, DisableRetry: true})
 	if err != nil {
 		t.Fatalf("search client for %s: %v", url, err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 

@@ -12,24 +12,13 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 
 	"github.com/fanout-dev/fanout/pkg/converge"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
 )
 
 // emulator starts an in-memory cluster and returns a client for it.
 func emulator(t *testing.T) *opensearch.Client {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := searchemu.New(searchemu.Options{}).Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("starting emulator: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL()}, DisableRetry: true})
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	return c
+	return emutest.Start(t, "emulator").Client(t)
 }
 
 // do sends one request and fails the test unless the answer is 2xx.

@@ -24,6 +24,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
@@ -63,22 +64,13 @@ type emulator struct {
 
 func startEmulator(t testing.TB, name string, opts ...func(*searchemu.Options)) *emulator {
 	t.Helper()
-	o := searchemu.Options{Name: name}
-	for _, f := range opts {
-		f(&o)
-	}
-	c := searchemu.New(o)
-	srv, err := c.Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("starting %s emulator: %v", name, err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	cl, err := cluster.New(cluster.Config{Name: name, Endpoints: []string{srv.URL()}, Timeout: 30 * time.Second}, nil)
+	e := emutest.Start(t, name, opts...)
+	cl, err := cluster.New(cluster.Config{Name: name, Endpoints: []string{e.URL}, Timeout: 30 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Close() })
-	return &emulator{Cluster: c, url: srv.URL(), client: cl}
+	return &emulator{Cluster: e.Cluster, url: e.URL, client: cl}
 }
 
 // do sends one request to the emulator and returns status and body.

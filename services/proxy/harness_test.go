@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 )
@@ -76,15 +76,8 @@ func (e *env) config() proxy.Config {
 
 func startEmulator(t *testing.T, name string) (*searchemu.Cluster, *searchemu.Server, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	c := searchemu.New(searchemu.Options{Name: name})
-	srv, err := c.Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("starting %s emulator: %v", name, err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return c, srv, srv.URL()
+	e := emutest.Start(t, name)
+	return e.Cluster, e.Server, e.URL
 }
 
 // startProxy runs a proxy until the test ends, logging with -v.

@@ -1,0 +1,27 @@
+package emutest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStart(t *testing.T) {
+	e := emutest.Start(t, "bed", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch7 })
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil)
+	resp, err := e.Client(t).Perform(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		t.Fatalf("GET / on %s: %d %v", e.URL, resp.StatusCode, resp.Header)
+	}
+}
