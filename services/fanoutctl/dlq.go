@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/services/replicator"
 )
 
 // dlqFlags are the command line of dlq list and dlq show.
@@ -373,7 +373,7 @@ func printRecord(w io.Writer, d *dlqRecord, preview int, now time.Time) {
 	}
 	var hs []string
 	for _, k := range sortedKeys(d.Headers) {
-		if !replicator.IsDeadLetterHeader(k) {
+		if !kafkax.IsDeadLetterHeader(k) {
 			hs = append(hs, k+"="+d.Headers[k])
 		}
 	}

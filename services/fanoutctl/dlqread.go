@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
@@ -233,7 +234,7 @@ func (r *dlqReader) doneReading() bool {
 // dlqEntry is one dead-letter record, decoded as far as it goes.
 type dlqEntry struct {
 	rec   *kgo.Record
-	dl    replicator.DeadLetter
+	dl    kafkax.DeadLetter
 	dlErr error // the dead-letter headers are missing or malformed
 	op    *opspb.Operation
 	opErr error // the value is not a valid event (a poison record)
@@ -243,7 +244,7 @@ type dlqEntry struct {
 
 func parseEntry(rec *kgo.Record) *dlqEntry {
 	en := &dlqEntry{rec: rec}
-	en.dl, en.dlErr = replicator.ParseDeadLetter(rec.Headers)
+	en.dl, en.dlErr = kafkax.ParseDeadLetter(rec.Headers)
 	en.op, en.opErr = event.Decode(rec)
 	if en.op != nil {
 		en.index, en.id = en.op.GetIndex(), en.op.GetId()

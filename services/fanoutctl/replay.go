@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
@@ -301,7 +302,7 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 		switch {
 		case en.opErr != nil:
 			// A poison record stays poison: back to the DLQ, counted as a failure.
-			st.failClass, st.failType, st.failReason = replicator.ClassPoison, poisonType(en.opErr), en.opErr.Error()
+			st.failClass, st.failType, st.failReason = kafkax.ClassPoison, poisonType(en.opErr), en.opErr.Error()
 		case !replicator.Included(en.index, rp.s.cfg.Indices.Include, rp.s.cfg.Indices.Exclude):
 			st.res.Outcome = outcomeSkipped
 		default:
@@ -333,7 +334,7 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 			r := res[i]
 			if r.err != nil {
 				st.op = nil
-				st.failClass, st.failType, st.failReason = replicator.ClassRejected, r.errType, r.err.Error()
+				st.failClass, st.failType, st.failReason = kafkax.ClassRejected, r.errType, r.err.Error()
 				continue
 			}
 			st.op, st.how = r.op, r.how
@@ -369,7 +370,7 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 		for i, st := range toApply {
 			st.res = res[i]
 			if res[i].Outcome == outcomeFailed {
-				st.failClass, st.failType, st.failReason, st.failStatus = replicator.ClassRejected, res[i].ErrorType, res[i].Reason, res[i].Status
+				st.failClass, st.failType, st.failReason, st.failStatus = kafkax.ClassRejected, res[i].ErrorType, res[i].Reason, res[i].Status
 				if st.failType == "" {
 					st.failType = "http_" + strconv.Itoa(res[i].Status)
 				}
@@ -442,7 +443,7 @@ func (rp *replayer) republish(ctx context.Context, failed []*step) error {
 		dl := en.dl
 		if en.dlErr != nil {
 			// Not a complete dead-letter record: say at least where it is now.
-			dl = replicator.DeadLetter{SourceTopic: en.rec.Topic, SourcePartition: en.rec.Partition, SourceOffset: en.rec.Offset}
+			dl = kafkax.DeadLetter{SourceTopic: en.rec.Topic, SourcePartition: en.rec.Partition, SourceOffset: en.rec.Offset}
 		}
 		dl.Class, dl.ErrorType, dl.Reason, dl.HTTPStatus = st.failClass, st.failType, st.failReason, st.failStatus
 		dl.Attempts++
@@ -451,7 +452,7 @@ func (rp *replayer) republish(ctx context.Context, failed []*step) error {
 			dl.FirstFailure = now
 		}
 		dl.LastFailure = now
-		recs[i] = replicator.NewDeadLetterRecord(en.rec.Topic, en.rec, dl)
+		recs[i] = kafkax.NewDeadLetterRecord(en.rec.Topic, en.rec, dl)
 		rp.rep.Failed++
 		if len(rp.rep.Failures) < maxListed {
 			rp.rep.Failures = append(rp.rep.Failures, replayFailure{

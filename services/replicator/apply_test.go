@@ -13,6 +13,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
@@ -147,7 +148,7 @@ func TestPoisonRecords(t *testing.T) {
 	}
 	wantTypes := []string{"undecodable_value", "unknown_schema"}
 	for i, rec := range dlq {
-		dl, err := replicator.ParseDeadLetter(rec.Headers)
+		dl, err := kafkax.ParseDeadLetter(rec.Headers)
 		if err != nil {
 			t.Fatalf("dead-letter headers of record %d: %v", i, err)
 		}
@@ -155,7 +156,7 @@ func TestPoisonRecords(t *testing.T) {
 		if string(rec.Key) != string(src.Key) || string(rec.Value) != string(src.Value) {
 			t.Errorf("record %d: key/value %q/%q, want the original %q/%q", i, rec.Key, rec.Value, src.Key, src.Value)
 		}
-		if dl.Class != replicator.ClassPoison || dl.ErrorType != wantTypes[i] || dl.Attempts != 0 || dl.HTTPStatus != 0 ||
+		if dl.Class != kafkax.ClassPoison || dl.ErrorType != wantTypes[i] || dl.Attempts != 0 || dl.HTTPStatus != 0 ||
 			dl.Cluster != "b" || dl.SourceTopic != topic || dl.SourcePartition != 0 || dl.SourceOffset != int64(i+1) {
 			t.Errorf("record %d: dead letter %+v", i, dl)
 		}
@@ -224,12 +225,12 @@ func TestMappingConflictDLQ(t *testing.T) {
 			t.Errorf("docs/%s dead-lettered, but its document is fine", o.GetId())
 		}
 		delete(bad, o.GetId())
-		dl, err := replicator.ParseDeadLetter(rec.Headers)
+		dl, err := kafkax.ParseDeadLetter(rec.Headers)
 		if err != nil {
 			t.Fatal(err)
 		}
 		src := offsets[string(rec.Key)]
-		if dl.Class != replicator.ClassRejected || dl.ErrorType != "mapper_parsing_exception" || dl.HTTPStatus != 400 ||
+		if dl.Class != kafkax.ClassRejected || dl.ErrorType != "mapper_parsing_exception" || dl.HTTPStatus != 400 ||
 			dl.Attempts != 3 || dl.Cluster != "b" || dl.SourceTopic != topic ||
 			dl.SourcePartition != src.Partition || dl.SourceOffset != src.Offset {
 			t.Errorf("docs/%s: dead letter %+v, want rejected mapper_parsing_exception 400 after 3 attempts from %d/%d",
@@ -443,11 +444,11 @@ func TestRequestTooLarge(t *testing.T) {
 	if len(dlq) != 1 {
 		t.Fatalf("%d dead-letter records, want the huge document", len(dlq))
 	}
-	dl, err := replicator.ParseDeadLetter(dlq[0].Headers)
+	dl, err := kafkax.ParseDeadLetter(dlq[0].Headers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.HTTPStatus != 413 || dl.Class != replicator.ClassRejected || dl.Attempts != 3 || string(dlq[0].Key) != "docs/huge" {
+	if dl.HTTPStatus != 413 || dl.Class != kafkax.ClassRejected || dl.Attempts != 3 || string(dlq[0].Key) != "docs/huge" {
 		t.Errorf("dead letter %+v for key %s", dl, dlq[0].Key)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
 
@@ -313,7 +314,7 @@ func (p *partition) take() bool {
 type deadEntry struct {
 	rec       *kgo.Record
 	index, id string // "" for poison records
-	dl        DeadLetter
+	dl        kafkax.DeadLetter
 }
 
 // process resolves every record of p.batch: applied, stale, skipped, or
@@ -364,8 +365,8 @@ func (p *partition) poison(rec *kgo.Record, err error, now time.Time) deadEntry 
 	if errors.As(err, &pe) {
 		typ = string(pe.Reason)
 	}
-	return deadEntry{rec: rec, dl: DeadLetter{
-		Class: ClassPoison, ErrorType: typ, Reason: err.Error(),
+	return deadEntry{rec: rec, dl: kafkax.DeadLetter{
+		Class: kafkax.ClassPoison, ErrorType: typ, Reason: err.Error(),
 		Cluster: p.r.cfg.Target.Name, SourceTopic: rec.Topic, SourcePartition: rec.Partition, SourceOffset: rec.Offset,
 		FirstFailure: now, LastFailure: now,
 	}}
@@ -533,8 +534,8 @@ func (p *partition) rejected(it *item) deadEntry {
 	if typ == "" {
 		typ = "http_" + strconv.Itoa(it.status)
 	}
-	return deadEntry{rec: it.rec, index: it.op.GetIndex(), id: it.op.GetId(), dl: DeadLetter{
-		Class: ClassRejected, ErrorType: typ, Reason: it.errMsg, HTTPStatus: it.status, Attempts: it.attempts,
+	return deadEntry{rec: it.rec, index: it.op.GetIndex(), id: it.op.GetId(), dl: kafkax.DeadLetter{
+		Class: kafkax.ClassRejected, ErrorType: typ, Reason: it.errMsg, HTTPStatus: it.status, Attempts: it.attempts,
 		Cluster: p.r.cfg.Target.Name, SourceTopic: it.rec.Topic, SourcePartition: it.rec.Partition, SourceOffset: it.rec.Offset,
 		FirstFailure: it.first, LastFailure: it.last,
 	}}
@@ -615,7 +616,7 @@ func (p *partition) deadLetter(dead []deadEntry) bool {
 		var wg sync.WaitGroup
 		wg.Add(len(dead))
 		for i := range dead {
-			rec := NewDeadLetterRecord(topic, dead[i].rec, dead[i].dl)
+			rec := kafkax.NewDeadLetterRecord(topic, dead[i].rec, dead[i].dl)
 			r.producer.Produce(p.ctx, rec, func(_ *kgo.Record, err error) {
 				errs[i] = err
 				wg.Done()

@@ -1,4 +1,4 @@
-package replicator_test
+package kafkax_test
 
 import (
 	"strings"
@@ -7,37 +7,37 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 )
 
 func TestDeadLetterRoundTrip(t *testing.T) {
 	first := time.Date(2026, 11, 22, 1, 2, 3, 456789000, time.UTC)
 	tests := []struct {
 		name string
-		dl   replicator.DeadLetter
+		dl   kafkax.DeadLetter
 	}{
-		{name: "rejected", dl: replicator.DeadLetter{
-			Class: replicator.ClassRejected, ErrorType: "mapper_parsing_exception",
+		{name: "rejected", dl: kafkax.DeadLetter{
+			Class: kafkax.ClassRejected, ErrorType: "mapper_parsing_exception",
 			Reason: "failed to parse field [n] of type [long] in document with id '7'", HTTPStatus: 400, Attempts: 3,
 			Cluster: "b", SourceTopic: "fanout.ops", SourcePartition: 11, SourceOffset: 123456789012,
 			FirstFailure: first, LastFailure: first.Add(250 * time.Millisecond),
 		}},
-		{name: "poison has no status", dl: replicator.DeadLetter{
-			Class: replicator.ClassPoison, ErrorType: "unknown_schema", Reason: "poison record (unknown_schema): fanout-schema \"2\"",
+		{name: "poison has no status", dl: kafkax.DeadLetter{
+			Class: kafkax.ClassPoison, ErrorType: "unknown_schema", Reason: "poison record (unknown_schema): fanout-schema \"2\"",
 			Cluster: "b", SourceTopic: "fanout.ops", SourceOffset: 0, FirstFailure: first, LastFailure: first,
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &kgo.Record{Key: []byte("idx/7"), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "fanout-schema", Value: []byte("1")}}}
-			rec := replicator.NewDeadLetterRecord("fanout.ops.dlq.b", src, tt.dl)
+			rec := kafkax.NewDeadLetterRecord("fanout.ops.dlq.b", src, tt.dl)
 			if rec.Topic != "fanout.ops.dlq.b" || string(rec.Key) != "idx/7" || string(rec.Value) != "v" {
 				t.Fatalf("record %+v", rec)
 			}
 			if rec.Headers[0].Key != "fanout-schema" {
 				t.Errorf("original headers not first: %v", rec.Headers)
 			}
-			got, err := replicator.ParseDeadLetter(rec.Headers)
+			got, err := kafkax.ParseDeadLetter(rec.Headers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,17 +51,17 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 			// Dead-lettered again after a replay: one set of headers, the new one.
 			again := tt.dl
 			again.Attempts = 9
-			rec2 := replicator.NewDeadLetterRecord("t", rec, again)
+			rec2 := kafkax.NewDeadLetterRecord("t", rec, again)
 			n := 0
 			for _, h := range rec2.Headers {
-				if h.Key == replicator.HeaderAttempts {
+				if h.Key == kafkax.HeaderAttempts {
 					n++
 				}
 			}
 			if n != 1 {
 				t.Errorf("%d attempts headers after a second dead-lettering", n)
 			}
-			if got2, _ := replicator.ParseDeadLetter(rec2.Headers); got2.Attempts != 9 {
+			if got2, _ := kafkax.ParseDeadLetter(rec2.Headers); got2.Attempts != 9 {
 				t.Errorf("attempts %d, want 9", got2.Attempts)
 			}
 		})
@@ -69,7 +69,7 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 }
 
 func TestDeadLetterHeaderNames(t *testing.T) {
-	dl := replicator.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
+	dl := kafkax.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
 		Cluster: "b", SourceTopic: "s", SourcePartition: 1, SourceOffset: 2, FirstFailure: time.Unix(0, 0), LastFailure: time.Unix(1, 0)}
 	want := map[string]string{
 		"fanout-error-class": "rejected", "fanout-error-type": "t", "fanout-error-reason": "r", "fanout-http-status": "400",
@@ -79,7 +79,7 @@ func TestDeadLetterHeaderNames(t *testing.T) {
 	got := map[string]string{}
 	for _, h := range dl.Headers() {
 		got[h.Key] = string(h.Value)
-		if !replicator.IsDeadLetterHeader(h.Key) {
+		if !kafkax.IsDeadLetterHeader(h.Key) {
 			t.Errorf("IsDeadLetterHeader(%q) = false", h.Key)
 		}
 	}
@@ -94,16 +94,16 @@ func TestDeadLetterHeaderNames(t *testing.T) {
 }
 
 func TestDeadLetterLongReasonTruncated(t *testing.T) {
-	dl := replicator.DeadLetter{Reason: strings.Repeat("é", 5000)}
+	dl := kafkax.DeadLetter{Reason: strings.Repeat("é", 5000)}
 	for _, h := range dl.Headers() {
-		if h.Key == replicator.HeaderErrorReason && len(h.Value) > 4100 {
+		if h.Key == kafkax.HeaderErrorReason && len(h.Value) > 4100 {
 			t.Errorf("reason header is %d bytes", len(h.Value))
 		}
 	}
 }
 
 func TestParseDeadLetterErrors(t *testing.T) {
-	full := replicator.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
+	full := kafkax.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
 		Cluster: "b", SourceTopic: "s", FirstFailure: time.Unix(0, 0), LastFailure: time.Unix(1, 0)}.Headers()
 	without := func(key string) []kgo.RecordHeader {
 		var out []kgo.RecordHeader
@@ -136,7 +136,7 @@ func TestParseDeadLetterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := replicator.ParseDeadLetter(tt.headers)
+			_, err := kafkax.ParseDeadLetter(tt.headers)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to name %s", err, tt.want)
 			}
@@ -147,7 +147,7 @@ func TestParseDeadLetterErrors(t *testing.T) {
 // FuzzParseDeadLetter: headers are untrusted bytes (anyone can write to a topic); the
 // parser must never panic, and what it accepts must render back to the same values.
 func FuzzParseDeadLetter(f *testing.F) {
-	dl := replicator.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
+	dl := kafkax.DeadLetter{Class: "rejected", ErrorType: "t", Reason: "r", HTTPStatus: 400, Attempts: 3,
 		Cluster: "b", SourceTopic: "s", SourcePartition: 1, SourceOffset: 2, FirstFailure: time.Unix(0, 0), LastFailure: time.Unix(1, 5)}
 	hs := dl.Headers()
 	f.Add(string(hs[3].Value), string(hs[8].Value), string(hs[9].Value), string(hs[10].Value))
@@ -155,11 +155,11 @@ func FuzzParseDeadLetter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status, offset, first, last string) {
 		in := append([]kgo.RecordHeader(nil), hs...)
 		in[3].Value, in[8].Value, in[9].Value, in[10].Value = []byte(status), []byte(offset), []byte(first), []byte(last)
-		got, err := replicator.ParseDeadLetter(in)
+		got, err := kafkax.ParseDeadLetter(in)
 		if err != nil {
 			return
 		}
-		again, err := replicator.ParseDeadLetter(got.Headers())
+		again, err := kafkax.ParseDeadLetter(got.Headers())
 		if err != nil {
 			t.Fatalf("re-parsing rendered headers: %v", err)
 		}
