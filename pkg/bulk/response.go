@@ -19,7 +19,10 @@ type ItemResult struct {
 	Error       []byte // raw "error" value, nil if none
 	GetFound    bool
 	GetSource   []byte // raw get._source, nil if absent
-	GetSpan     [2]int // byte offsets [start,end) in the parsed body of the "get" member plus one
+	// GetSourceSpan is where GetSource lies in the parsed body, [start,end); {0,0} if
+	// absent. A proxy replaces it to filter the document it shows a client.
+	GetSourceSpan [2]int
+	GetSpan       [2]int // byte offsets [start,end) in the parsed body of the "get" member plus one
 	// adjacent comma, so that removing it leaves valid JSON; {0,0} if absent
 }
 
@@ -575,7 +578,11 @@ func (p *rparser) getValue(r *ItemResult) error {
 		case "found":
 			r.GetFound, err = p.boolValue()
 		case "_source":
-			r.GetSource, err = p.rawValue()
+			p.ws()
+			start := p.i
+			if r.GetSource, err = p.rawValue(); err == nil {
+				r.GetSourceSpan = [2]int{start, start + len(r.GetSource)}
+			}
 		default:
 			err = p.skipValue()
 		}

@@ -109,12 +109,15 @@ func TestParseResponse(t *testing.T) {
 			}
 			for i := range got {
 				g := got[i]
-				span := g.GetSpan
-				g.GetSpan = [2]int{}
+				span, srcSpan := g.GetSpan, g.GetSourceSpan
+				g.GetSpan, g.GetSourceSpan = [2]int{}, [2]int{}
 				if !reflect.DeepEqual(g, tt.want[i]) {
 					t.Errorf("item %d:\n got %+v\nwant %+v", i, g, tt.want[i])
 				}
 				checkGetSpan(t, body, span, g.GetSource != "")
+				if g.GetSource != "" && string(body[srcSpan[0]:srcSpan[1]]) != g.GetSource {
+					t.Errorf("item %d: GetSourceSpan %v locates %q, not get._source", i, srcSpan, body[srcSpan[0]:srcSpan[1]])
+				}
 			}
 		})
 	}
@@ -201,8 +204,11 @@ func TestParseWriteResponse(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := copyResult(&r)
-			span := got.GetSpan
-			got.GetSpan = [2]int{}
+			span, srcSpan := got.GetSpan, got.GetSourceSpan
+			got.GetSpan, got.GetSourceSpan = [2]int{}, [2]int{}
+			if got.GetSource != "" && string(body[srcSpan[0]:srcSpan[1]]) != got.GetSource {
+				t.Errorf("GetSourceSpan %v locates %q, not get._source", srcSpan, body[srcSpan[0]:srcSpan[1]])
+			}
 			if tt.want.Error == "" && got.Error != "" {
 				if !json.Valid([]byte(got.Error)) || !strings.Contains(got.Error, `"root_cause"`) {
 					t.Errorf("raw error %s", got.Error)

@@ -109,18 +109,6 @@ func planBulk(r *http.Request, body []byte) *plan {
 	return pl
 }
 
-// offsetIn returns where sub starts inside body, or -1 when it does not alias body.
-func offsetIn(body, sub []byte) int {
-	if len(sub) == 0 || len(body) == 0 {
-		return -1
-	}
-	off := cap(body) - cap(sub)
-	if off < 0 || off > len(body) || &body[:off+1][off] != &sub[0] {
-		return -1
-	}
-	return off
-}
-
 // planDoc plans a single-document write. For an update the query asks for the full
 // document (`_source=true`) and a `_source` in the body, which would win over the
 // query, is taken out; what the client asked for is restored in the answer.
@@ -389,15 +377,11 @@ func shapeGet(body []byte, res *bulk.ItemResult, want sourcefilter.Want) (edit, 
 	if res.GetSource == nil {
 		return edit{}, false, nil
 	}
-	off := offsetIn(body, res.GetSource)
-	if off < 0 {
-		return edit{}, false, errors.New("locating get._source in the answer")
-	}
 	filtered, err := want.Filter(res.GetSource)
 	if err != nil {
 		return edit{}, false, fmt.Errorf("filtering get._source: %w", err)
 	}
-	return edit{start: off, end: off + len(res.GetSource), with: filtered}, true, nil
+	return edit{start: res.GetSourceSpan[0], end: res.GetSourceSpan[1], with: filtered}, true, nil
 }
 
 // readBody reads a write's body within limits.max_body_bytes, inflating gzip. It
