@@ -1,0 +1,63 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+)
+
+// TestPythonElasticsearchClient: Elastic's own Python client (7.17, Debian's
+// python3-elasticsearch) refuses any server that does not answer as Elasticsearch. In
+// front of an Elasticsearch 7 primary, the proxy must pass that through and replicate
+// what the client writes. Skipped, with the reason, where the client is not installed.
+func TestPythonElasticsearchClient(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import elasticsearch.helpers").Run(); err != nil {
+		t.Skip("Debian's python3-elasticsearch is not installed (apt-get install python3-elasticsearch): skipping the Python client test")
+	}
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 4))
+	primary := emutest.Start(t, "es7", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch7 })
+	cfg := proxytest.Config(primary.URL, k.Addrs(), topic)
+	cfg.MetricsListen = ""
+	p := proxytest.Start(t, cfg, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/python/es_client.py")
+	cmd.Env = append(os.Environ(), "PROXY_URL="+p.URL(), "DOCS=2000")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var summary struct {
+		Version           string
+		OK, Errors, Count int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &summary); err != nil {
+		t.Fatalf("python client said: %s", out)
+	}
+	if !strings.HasPrefix(summary.Version, "7.") || summary.OK != 2000 || summary.Count != 1999 {
+		t.Fatalf("python client: %+v", summary)
+	}
+
+	recs := k.Consume(t, topic, 2002, 20*time.Second)
+	ops := decodeAll(t, recs)
+	kinds := map[opspb.Kind]int{}
+	for _, op := range ops {
+		kinds[op.GetKind()]++
+	}
+	if len(ops) != 2002 || kinds[opspb.Kind_KIND_INDEX] != 2001 || kinds[opspb.Kind_KIND_DELETE] != 1 {
+		t.Fatalf("want 2,000 index + 1 update + 1 delete events, got %d: %v", len(ops), kinds)
+	}
+}
