@@ -408,3 +408,20 @@ func TestGracefulShutdownCommits(t *testing.T) {
 		t.Errorf("count: %d %s", code, body)
 	}
 }
+
+// TestElasticsearch7Target: replicas may run another vendor. An OpenSearch primary is
+// replicated into an Elasticsearch 7 target (whose answers carry _type and its own
+// exception names), with 429s on some items, and converges.
+func TestElasticsearch7Target(t *testing.T) {
+	pl := startPipeline(t, 4)
+	target := startEmulator(t, "es7", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch7 })
+	target.SetFaults(searchemu.Faults{BulkItem429Ratio: 0.05})
+	r := startReplicator(t, testConfig(pl.kafka, target, "es7"))
+	w := newWorkload(pl.proxy, 500, 100)
+	w.run(t, nil, 3_000, 2, 0, 11)
+	waitCaughtUp(t, pl.kafka, r.Group(), time.Minute)
+	assertConverged(t, pl.primary, target, nil)
+	if got := r.ops(t, "dlq"); got != 0 {
+		t.Errorf("%v records dead-lettered", got)
+	}
+}
