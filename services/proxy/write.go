@@ -407,7 +407,18 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]by
 		writeError(w, r, http.StatusBadRequest, errBadRequest, "unsupported Content-Encoding ["+enc+"]; use gzip or none")
 		return nil, false
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 512), limit)+1))
+	if src == r.Body && r.ContentLength >= 0 {
+		// The usual case: a sized, uncompressed body, read in one exact buffer.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+			return nil, false
+		}
+		p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(len(body)))
+		return body, true
+	}
+	// Chunked or compressed: grow as it comes (bytes.Buffer wants 512 spare bytes).
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), limit)+bytes.MinRead))
 	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
@@ -459,11 +470,25 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readAnswer(resp)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the primary's answer: %w", err)
 	}
 	return resp, body, nil
+}
+
+// readAnswer reads a whole answer into a buffer sized by Content-Length when the
+// cluster sent one: a bulk answer runs to hundreds of KiB, which io.ReadAll would reach
+// by doubling, copying and clearing its buffer a dozen times.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= 1<<30 {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // primaryFailed answers a write whose primary call failed. A refused connection means
