@@ -56,8 +56,12 @@ func ExactVersions(v DocVersion) int64 { return v.Version }
 // Options configure a comparison.
 type Options struct {
 	// Indices to compare, as named on the primary. Empty means every index the primary
-	// lists, except hidden ones (names starting with ".").
+	// lists, except hidden ones (names starting with ".") and those Include refuses.
 	Indices []string
+	// Include, when set, chooses which of the primary's listed indices are compared
+	// (a replica that replicates only some indices). Extra replica indices are then not
+	// reported: the replica may hold indices of its own.
+	Include func(index string) bool
 	// ReplicaIndex maps a primary index name to the replica's; nil keeps the name.
 	ReplicaIndex func(string) string
 	// ExpectVersion, when set, also compares the replica's _version with the one it
@@ -106,7 +110,7 @@ type Report struct {
 	Different int      `json:"different"` // source, version or routing
 	Diffs     []Diff   `json:"diffs,omitempty"`
 	// ExtraIndices are replica indices that no compared primary index maps to; only
-	// filled when Options.Indices is empty.
+	// filled when Options.Indices and Options.Include are both unset.
 	ExtraIndices []string `json:"extra_indices,omitempty"`
 
 	maxDiffs int
@@ -172,6 +176,11 @@ func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Opti
 		if indices, err = p.indices(ctx); err != nil {
 			return nil, err
 		}
+		if opts.Include != nil {
+			indices = slices.DeleteFunc(indices, func(ix string) bool { return !opts.Include(ix) })
+		}
+	}
+	if len(opts.Indices) == 0 && opts.Include == nil {
 		replicaIndices, err := r.indices(ctx)
 		if err != nil {
 			return nil, err

@@ -212,6 +212,12 @@ func TestCompare(t *testing.T) {
 			want:    converge.Report{ExtraIndices: []string{"other"}},
 		},
 		{
+			name:    "include filter skips an index and extra indices",
+			primary: append(append([]doc{}, base...), doc{index: "private", id: "p", source: `{}`}),
+			replica: append(append([]doc{}, base...), doc{index: "own", id: "x", source: `{}`}),
+			opts:    converge.Options{Include: func(ix string) bool { return ix != "private" }},
+		},
+		{
 			name:    "diffs capped, counts exact",
 			primary: base,
 			opts:    converge.Options{Indices: []string{"t"}, MaxDiffs: 3},

@@ -62,6 +62,7 @@ commands:
   dlq list         dead-letter records grouped by error type and index
   dlq show         dead-letter records with their headers and document
   dlq replay       apply dead-letter records to their target again
+  verify           compare a target with the primary, document by document
 
 Run 'fanoutctl <command> -h' for a command's flags. Exit codes: 0 ok, 1 failure or
 partial failure, 2 usage or configuration error.`
@@ -131,6 +132,8 @@ func run(ctx context.Context, args []string, e *env) error {
 		return sub("dlq", map[string]func(context.Context, []string, *env) error{
 			"list": runDLQList, "show": runDLQShow, "replay": runDLQReplay,
 		})
+	case "verify":
+		return runVerify(ctx, rest, e)
 	case "help":
 		fmt.Fprintln(e.stdout, usage)
 		return nil
