@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
@@ -65,12 +64,7 @@ type emulator struct {
 func startEmulator(t testing.TB, name string, opts ...func(*searchemu.Options)) *emulator {
 	t.Helper()
 	e := emutest.Start(t, name, opts...)
-	cl, err := cluster.New(cluster.Config{Name: name, Endpoints: []string{e.URL}, Timeout: 30 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	return &emulator{Cluster: e.Cluster, url: e.URL, client: cl}
+	return &emulator{Cluster: e.Cluster, url: e.URL, client: e.Client(t)}
 }
 
 // do sends one request to the emulator and returns status and body.

@@ -1,17 +1,14 @@
 package proxy_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/testproc"
 	"github.com/fanout-dev/fanout/services/proxy"
 )
 
@@ -45,8 +43,7 @@ func runInfra() {
 		os.Exit(1)
 	}
 	defer kafka.Close()
-	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"primary": primary.URL(), "kafka": kafka.ListenAddrs()})
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	testproc.Serve(map[string]any{"primary": primary.URL(), "kafka": kafka.ListenAddrs()})
 }
 
 type infra struct {
@@ -56,39 +53,8 @@ type infra struct {
 
 func startInfra(b *testing.B) infra {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), infraEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		b.Fatalf("infra process: %v", err)
-	}
 	var in infra
-	if err := json.Unmarshal(line, &in); err != nil {
-		b.Fatalf("infra process said %q: %v", line, err)
-	}
+	testproc.Start(b, infraEnv, "1", &in)
 	return in
 }
 

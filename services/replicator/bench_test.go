@@ -1,7 +1,6 @@
 package replicator_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -31,6 +29,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/pkg/testproc"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
@@ -108,8 +107,7 @@ func runInfra() {
 		fail(err)
 	}
 	addrs.ProduceSec = time.Since(start).Seconds()
-	_ = out.Encode(addrs)
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	testproc.Serve(addrs)
 }
 
 // preload produces ops INDEX events of ~1 KiB documents, lz4-compressed like the
@@ -234,38 +232,10 @@ func benchOps(b *testing.B, env string, def int) int {
 func startInfra(b *testing.B, spec infraSpec) infraAddrs {
 	b.Helper()
 	js, _ := json.Marshal(spec)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), infraEnv+"="+string(js))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		b.Fatalf("infra process: %v", err)
-	}
 	var in infraAddrs
-	if err := json.Unmarshal(line, &in); err != nil || in.Err != "" {
-		b.Fatalf("infra process said %q: %v", line, err)
+	testproc.Start(b, infraEnv, string(js), &in)
+	if in.Err != "" {
+		b.Fatalf("infra process: %s", in.Err)
 	}
 	b.Logf("backlog of %d records produced in %.1fs", spec.Ops, in.ProduceSec)
 	return in

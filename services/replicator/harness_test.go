@@ -27,7 +27,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkatest"
@@ -73,12 +72,7 @@ type emulator struct {
 func startEmulator(t testing.TB, name string, opts ...func(*searchemu.Options)) *emulator {
 	t.Helper()
 	e := emutest.Start(t, name, opts...)
-	cl, err := cluster.New(cluster.Config{Name: name, Endpoints: []string{e.URL}, Timeout: 30 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	return &emulator{Cluster: e.Cluster, srv: e.Server, url: e.URL, client: cl}
+	return &emulator{Cluster: e.Cluster, srv: e.Server, url: e.URL, client: e.Client(t)}
 }
 
 // testConfig is a replicator configuration for tests: fast commits, retries and lag
