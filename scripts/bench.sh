@@ -13,7 +13,7 @@ BENCH_LOG=${BENCH_LOG:-$(mktemp -t fanout-bench.XXXXXX)}
 table=(
   "./pkg/bulk        BenchmarkScanner        MB/s     bulk_scanner_mb_per_s            MB/s"
   "./pkg/bulk        BenchmarkParseResponse  items/s  bulk_response_items_per_s        items/s"
-  "./pkg/searchemu   BenchmarkBulk           docs/s   searchemu_bulk_docs_per_s        docs/s"
+  "./testbed/searchemu BenchmarkBulk         docs/s   searchemu_bulk_docs_per_s        docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_docs/s      proxy_docs_per_s       docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  direct_docs/s     direct_docs_per_s      docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy/direct      proxy_vs_direct_ratio  ratio"

@@ -12,9 +12,9 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 )
 
 // Backend is one Kafka cluster and a set of search clusters.

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/replicator"
 )

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 )
 
 // buildBinary builds the real fanoutctl binary into a temporary directory.

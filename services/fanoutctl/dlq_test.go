@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // dlqBed is a primary behind the proxy and one target, "b", whose "books" index is

@@ -17,6 +17,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/fanout-dev/fanout/testbed v0.0.0
 	github.com/fatih/structs v1.1.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
@@ -47,3 +48,5 @@ replace (
 	github.com/fanout-dev/fanout/services/proxy => ../proxy
 	github.com/fanout-dev/fanout/services/replicator => ../replicator
 )
+
+replace github.com/fanout-dev/fanout/testbed => ../../testbed

@@ -21,9 +21,9 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 	"github.com/fanout-dev/fanout/services/replicator"
 )

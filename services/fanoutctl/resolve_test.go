@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestReplayResolvesAgainstPrimary: dead-lettered events whose document changed on the

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 )
 
 // TestTopicsCreate: the dry run creates nothing; the run creates the ops and DLQ

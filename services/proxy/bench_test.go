@@ -18,8 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/testproc"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/testproc"
 	"github.com/fanout-dev/fanout/services/proxy"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
 )
 

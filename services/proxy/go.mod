@@ -16,6 +16,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/fanout-dev/fanout/testbed v0.0.0
 	github.com/fatih/structs v1.1.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
@@ -40,3 +41,5 @@ require (
 
 // Sibling modules of the workspace, so that `go mod tidy` works without go.work.
 replace github.com/fanout-dev/fanout/pkg => ../../pkg
+
+replace github.com/fanout-dev/fanout/testbed => ../../testbed

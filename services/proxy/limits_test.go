@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 )

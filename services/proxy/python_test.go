@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 )
 

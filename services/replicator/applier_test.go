@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 

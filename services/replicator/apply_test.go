@@ -12,10 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 

@@ -28,8 +28,8 @@ import (
 	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/testproc"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/testproc"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 

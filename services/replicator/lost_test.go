@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/fanout-dev/fanout/pkg/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 )
 
 // TestLostPartitionsAreNotCommitted: when the group coordinator fences the member (a

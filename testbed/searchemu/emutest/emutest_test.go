@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
-	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,4 +1,4 @@
-// Package conformance_test proves pkg/searchemu faithful to the OpenSearch 2.x behaviour
+// Package conformance_test proves testbed/searchemu faithful to the OpenSearch 2.x behaviour
 // described in /work/shared/opensearch-api.md. Every expectation here is taken from that
 // reference, never from the emulator's code: when the two disagree the test fails and the
 // failure message names the reference section, the expected value and what came back.
@@ -24,7 +24,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // emu is one emulator cluster served on 127.0.0.1 plus a client pointed at it.

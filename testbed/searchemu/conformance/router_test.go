@@ -7,7 +7,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestRouterEnvelopes covers §0: router-level simple envelopes, content types and HEAD.

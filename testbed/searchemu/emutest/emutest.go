@@ -8,7 +8,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // Emulator is a cluster served on 127.0.0.1 until the test ends.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestSingleDocWrites covers the §4 write rows: index with and without id, _create,

@@ -12,7 +12,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 
 	"github.com/fanout-dev/fanout/pkg/converge"
-	"github.com/fanout-dev/fanout/pkg/searchemu/emutest"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 )
 
 // emulator starts an in-memory cluster and returns a client for it.

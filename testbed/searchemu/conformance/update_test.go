@@ -10,7 +10,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // update sends POST /{index}/_update/{id} with the client's UpdateReq.

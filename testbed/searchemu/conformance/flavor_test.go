@@ -8,7 +8,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestFlavorElasticsearch7 covers the §7 ES 7.x column the emulator's Elasticsearch7

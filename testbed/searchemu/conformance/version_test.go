@@ -9,7 +9,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
-	"github.com/fanout-dev/fanout/pkg/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 const vce = "version_conflict_engine_exception"

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/fanout-dev/fanout/pkg/testproc"
+	"github.com/fanout-dev/fanout/testbed/testproc"
 )
 
 const marker = "FANOUT_TESTPROC_CHILD"
