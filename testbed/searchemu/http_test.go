@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,6 +358,34 @@ func TestYAMLBodies(t *testing.T) {
 	_, src := send("GET", "/y/_source/1", "application/json", "")
 	if src != `{"a":1,"b":{"c":"x","d":["one","two","3"]},"list":[{"k":"v","n":2.5},{"k":"w"}],"nothing":null}` {
 		t.Fatalf("yaml converted to: %s", src)
+	}
+	for i, tt := range []struct {
+		name, body, want string
+		code             int
+	}{
+		{"block scalars are strings", "lit: |\n  two\n  lines\nfold: >\n  one\n  line\n", `{"lit":"two\nlines\n","fold":"one line\n"}`, 201},
+		{"jackson booleans, not yaml 1.1 ones", "a: yes\nb: TRUE\nc: 0x1f\nd: -7\ne: 1e3\n", `{"a":"yes","b":true,"c":"0x1f","d":-7,"e":1000.0}`, 201},
+		{"quoted scalars stay strings", "a: 'true'\nb: \"1\"\n", `{"a":"true","b":"1"}`, 201},
+		{"aliases are refused", "a: &x 1\nb: *x\n", "", 400},
+		{"two documents are refused", "a: 1\n---\nb: 2\n", "", 400},
+		{"broken yaml is a parse error", "a: [1, 2\n", "", 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ix := "/yaml-" + strconv.Itoa(i) // a fresh mapping per case
+			code, body := send("PUT", ix+"/_doc/t", "application/yaml", tt.body)
+			if code != tt.code {
+				t.Fatalf("status %d, want %d: %s", code, tt.code, body)
+			}
+			if tt.code != 201 {
+				if !strings.Contains(body, `"type":"parse_exception"`) {
+					t.Fatalf("refusal is not a parse_exception: %s", body)
+				}
+				return
+			}
+			if _, src := send("GET", ix+"/_source/t", "application/json", ""); src != tt.want {
+				t.Fatalf("converted to %s, want %s", src, tt.want)
+			}
+		})
 	}
 	if code, _ := send("POST", "/_bulk", "application/yaml", "a: 1\n"); code != 406 {
 		t.Fatalf("yaml bulk must be 406, got %d", code)
