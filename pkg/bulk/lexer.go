@@ -127,9 +127,6 @@ func (l *lexer) reset(b []byte) {
 	l.comments = 0
 }
 
-// depth is the number of open objects and arrays.
-func (l *lexer) depth() int { return len(l.ctx) }
-
 // next reads the next token, like JsonParser.nextToken.
 func (l *lexer) next() tok {
 	switch {
