@@ -210,11 +210,7 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
-	ign, allow, perr := rq.indicesOptions()
-	if perr != nil {
-		return errResp(perr)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optForbidClosed)
 	if rerr != nil {
 		return errResp(rerr)
 	}

@@ -236,30 +236,18 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 	return resp
 }
 
-// resolveSingle resolves a read target that must be one index.
+// resolveSingle resolves a read target that must be one index, as
+// concreteSingleIndex does with GetRequest's strictSingleIndexNoExpandForbidClosed options:
+// no wildcards, an alias must point to one index, a closed index is refused.
 func (c *Cluster) resolveSingle(name string) (*index, *esError) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if ix := c.indices[name]; ix != nil {
-		return ix, nil
+	ixs, err := c.resolveExpr(name, optSingleIndex)
+	if err != nil {
+		return nil, err
 	}
-	var found []*index
-	for _, ix := range c.indices {
-		if _, ok := ix.aliases[name]; ok {
-			found = append(found, ix)
-		}
+	if len(ixs) != 1 {
+		return nil, errIllegalArg("unable to return a single index as the index and options provided got resolved to multiple indices")
 	}
-	switch len(found) {
-	case 0:
-		return nil, errIndexNotFound(name)
-	case 1:
-		return found[0], nil
-	}
-	names := make([]string, len(found))
-	for i, ix := range found {
-		names[i] = ix.name
-	}
-	return nil, errIllegalArg("alias [" + name + "] has more than one index associated with it [" + strings.Join(names, ", ") + "], can't execute a single index op")
+	return ixs[0], nil
 }
 
 // appendGetBody renders a GET response body (GetResult.toXContent).

@@ -163,41 +163,24 @@ func (rq *request) indicesOptions() (ignoreUnavailable, allowNoIndices bool, err
 	return
 }
 
-// handleDeleteIndex serves DELETE /{index}.
+// handleDeleteIndex serves DELETE /{index} (RestDeleteIndexAction,
+// TransportDeleteIndexAction): the expression is resolved with DeleteIndexRequest's
+// options — open and closed indices, aliases treated as missing — and nothing is deleted
+// unless all of it resolves. action.destructive_requires_name defaults to false in
+// OpenSearch 2.x, so wildcards and _all are allowed.
 func handleDeleteIndex(c *Cluster, rq *request) *response {
 	if err := c.readOnlyErr(); err != nil {
 		return errResp(err)
 	}
-	expr := rq.path["index"]
-	ign, allow, perr := rq.indicesOptions()
-	if perr != nil {
-		return errResp(perr)
+	o, err := rq.indicesOpts(optDeleteIndex)
+	if err != nil {
+		return errResp(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var targets []*index
-	for _, part := range strings.Split(expr, ",") {
-		if part == "_all" || strings.Contains(part, "*") {
-			for n, ix := range c.indices {
-				if part == "_all" || wildcardMatch(part, n) {
-					targets = append(targets, ix)
-				}
-			}
-			continue
-		}
-		if ix := c.indices[part]; ix != nil {
-			targets = append(targets, ix)
-			continue
-		}
-		if c.aliasExistsLocked(part) {
-			return errResp(errIllegalArg("The provided expression [" + part + "] matches an alias, specify the corresponding concrete indices instead."))
-		}
-		if !ign {
-			return errResp(errIndexNotFound(part))
-		}
-	}
-	if len(targets) == 0 && !allow && !ign {
-		return errResp(errIndexNotFound(expr))
+	targets, rerr := c.concreteIndicesLocked(splitExpr(rq.path["index"]), o)
+	if rerr != nil {
+		return errResp(rerr)
 	}
 	for _, ix := range targets {
 		c.deleteIndexLocked(ix)
@@ -207,12 +190,11 @@ func handleDeleteIndex(c *Cluster, rq *request) *response {
 
 // handleIndexExists serves HEAD /{index}.
 func handleIndexExists(c *Cluster, rq *request) *response {
-	ign, allow, err := rq.indicesOptions()
-	if err != nil {
-		return &response{status: 400}
+	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	if rerr != nil {
+		return &response{status: rerr.status}
 	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
-	if rerr != nil || len(ixs) == 0 {
+	if len(ixs) == 0 {
 		return &response{status: 404}
 	}
 	return &response{status: 200}
@@ -310,11 +292,7 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 
 // handleGetIndex serves GET /{index}.
 func handleGetIndex(c *Cluster, rq *request) *response {
-	ign, allow, err := rq.indicesOptions()
-	if err != nil {
-		return errResp(err)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -340,11 +318,7 @@ func handleGetIndex(c *Cluster, rq *request) *response {
 
 // handleGetMapping serves GET /_mapping and /{index}/_mapping.
 func handleGetMapping(c *Cluster, rq *request) *response {
-	ign, allow, err := rq.indicesOptions()
-	if err != nil {
-		return errResp(err)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -376,11 +350,7 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 	if isTypedMapping(body) {
 		return errResp(errIllegalArg("Types cannot be provided in put mapping requests"))
 	}
-	ign, allow, perr := rq.indicesOptions()
-	if perr != nil {
-		return errResp(perr)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optUpdateMeta)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -420,11 +390,7 @@ func shardsTotals(ixs []*index) (total, primaries int) {
 
 // handleRefresh serves /_refresh, /{index}/_refresh, /_flush and /{index}/_flush.
 func handleRefresh(c *Cluster, rq *request) *response {
-	ign, allow, err := rq.indicesOptions()
-	if err != nil {
-		return errResp(err)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optForbidClosed)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -690,11 +656,7 @@ func handleRoot(c *Cluster, rq *request) *response {
 
 // handleGetSettings serves GET /_settings, /{index}/_settings.
 func handleGetSettings(c *Cluster, rq *request) *response {
-	ign, allow, err := rq.indicesOptions()
-	if err != nil {
-		return errResp(err)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optGetSettings)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -746,11 +708,7 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	}
 	upd := map[string]string{}
 	flattenSettings("", body, upd)
-	ign, allow, perr := rq.indicesOptions()
-	if perr != nil {
-		return errResp(perr)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optUpdateMeta)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -783,6 +741,7 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 			ix.settings[k] = v
 		}
 	}
+	c.state.changed()
 	return jsonResp(200, []byte(`{"acknowledged":true}`))
 }
 

@@ -35,6 +35,10 @@ func (c *Cluster) routes() *router {
 	rt.add("HEAD", "/{index}", handleIndexExists, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "human", "cluster_manager_timeout")...)
 	rt.add("GET", "/{index}", handleGetIndex, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
 
+	stateParams := withParams(indicesOptParams, "timeout", "master_timeout", "cluster_manager_timeout", "wait_for_active_shards")
+	rt.add("POST", "/{index}/_close", handleCloseIndex, stateParams...)
+	rt.add("POST", "/{index}/_open", handleOpenIndex, stateParams...)
+
 	mappingGet := withParams(indicesOptParams, "local", "master_timeout", "cluster_manager_timeout")
 	rt.add("GET", "/_mapping", handleGetMapping, mappingGet...)
 	rt.add("GET", "/{index}/_mapping", handleGetMapping, mappingGet...)

@@ -782,11 +782,7 @@ func handleSearch(c *Cluster, rq *request) *response {
 		sets = p.sets
 		prefix = append(appendJSONString([]byte(`"pit_id":`), p.id), ',')
 	} else {
-		ign, allow, perr := rq.indicesOptions()
-		if perr != nil {
-			return errResp(perr)
-		}
-		ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+		ixs, rerr := c.resolveIndices(rq, optForbidClosed)
 		if rerr != nil {
 			return errResp(rerr)
 		}
@@ -1030,11 +1026,7 @@ func handleCount(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
-	ign, allow, perr := rq.indicesOptions()
-	if perr != nil {
-		return errResp(perr)
-	}
-	ixs, rerr := c.resolveRead(rq.path["index"], ign, allow)
+	ixs, rerr := c.resolveIndices(rq, optForbidClosed)
 	if rerr != nil {
 		return errResp(rerr)
 	}

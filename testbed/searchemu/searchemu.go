@@ -119,6 +119,9 @@ type Cluster struct {
 
 	ctxOnce sync.Once
 	ctxs    *searchContexts
+
+	// state wakes requests waiting for index metadata to change (health, active shards).
+	state stateNotifier
 }
 
 // New creates an empty cluster.

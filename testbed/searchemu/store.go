@@ -50,6 +50,8 @@ type indexKnobs struct {
 	depthLimit       int
 	blockWrite       bool
 	blockReadOnly    bool
+	// closed is the index state (IndexMetadata.State.CLOSE), set by _close and _open.
+	closed bool
 }
 
 func (ix *index) k() *indexKnobs { return ix.knobs.Load() }
@@ -424,6 +426,7 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	ix.mapping.Store(m)
 	c.indices[name] = ix
+	c.state.changed()
 	return ix, nil
 }
 
@@ -542,7 +545,12 @@ func (c *Cluster) aliasExistsLocked(name string) bool {
 func (c *Cluster) resolveWrite(name string) (*index, *esError) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.resolveWriteLocked(name)
+	ix, err := c.resolveWriteLocked(name)
+	if err == nil && ix.isClosed() {
+		// TransportBulkAction refuses writes to a closed index (IndexClosedException).
+		return nil, errIndexClosed(ix)
+	}
+	return ix, err
 }
 
 func (c *Cluster) resolveWriteLocked(name string) (*index, *esError) {
@@ -580,90 +588,10 @@ func (c *Cluster) isAlias(name string) bool {
 	return c.aliasExistsLocked(name)
 }
 
-// resolveRead resolves an index expression (comma list, wildcards, aliases, _all) to
-// concrete indices, in name order. Missing concrete names fail unless ignoreUnavailable.
+// resolveRead resolves an index expression with strictExpandOpen-like options and the
+// given ignore_unavailable / allow_no_indices (see resolve.go).
 func (c *Cluster) resolveRead(expr string, ignoreUnavailable, allowNoIndices bool) ([]*index, *esError) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	seen := map[string]*index{}
-	if expr == "" || expr == "_all" || expr == "*" {
-		for n, ix := range c.indices {
-			seen[n] = ix
-		}
-	} else {
-		for _, part := range strings.Split(expr, ",") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			exclude := false
-			if strings.HasPrefix(part, "-") && len(seen) > 0 {
-				exclude = true
-				part = part[1:]
-			}
-			matched := false
-			if strings.Contains(part, "*") {
-				for n, ix := range c.indices {
-					if wildcardMatch(part, n) {
-						matched = true
-						if exclude {
-							delete(seen, n)
-						} else {
-							seen[n] = ix
-						}
-					}
-					for a := range ix.aliases {
-						if wildcardMatch(part, a) {
-							if exclude {
-								delete(seen, n)
-							} else {
-								seen[n] = ix
-							}
-						}
-					}
-				}
-				_ = matched
-				continue
-			}
-			if part == "_all" {
-				for n, ix := range c.indices {
-					seen[n] = ix
-				}
-				continue
-			}
-			if ix := c.indices[part]; ix != nil {
-				if exclude {
-					delete(seen, part)
-				} else {
-					seen[part] = ix
-				}
-				continue
-			}
-			found := false
-			for n, ix := range c.indices {
-				if _, ok := ix.aliases[part]; ok {
-					found = true
-					if exclude {
-						delete(seen, n)
-					} else {
-						seen[n] = ix
-					}
-				}
-			}
-			if !found && !ignoreUnavailable && !exclude {
-				return nil, errIndexNotFound(part)
-			}
-		}
-	}
-	out := make([]*index, 0, len(seen))
-	for _, ix := range seen {
-		out = append(out, ix)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	if len(out) == 0 && !allowNoIndices {
-		return nil, errIndexNotFound(expr)
-	}
-	return out, nil
+	return c.resolveExpr(expr, indicesOptions{ignoreUnavailable: ignoreUnavailable, allowNoIndices: allowNoIndices, expandOpen: true})
 }
 
 // wildcardMatch matches simple '*' patterns (Regex.simpleMatch).
@@ -692,6 +620,7 @@ func wildcardMatch(pattern, s string) bool {
 // deleteIndex removes an index; writes in flight against it fail.
 func (c *Cluster) deleteIndexLocked(ix *index) {
 	delete(c.indices, ix.name)
+	c.state.changed()
 	ix.mu.Lock()
 	ix.deleted = true
 	ix.mu.Unlock()
