@@ -434,13 +434,6 @@ func format1Decimals(v float64, suffix string) string {
 	return p[:ix] + string(fraction) + suffix
 }
 
-func indexHealth(ix *index) string {
-	if ix.k().replicas > 0 {
-		return "yellow"
-	}
-	return "green"
-}
-
 // handleCatIndices serves GET /_cat/indices[/{index}].
 func handleCatIndices(c *Cluster, rq *request) *response {
 	ixs, rerr := c.resolveRead(rq.path["index"], false, true)
@@ -540,99 +533,6 @@ func handleCatIndices(c *Cluster, rq *request) *response {
 		sb.WriteByte('\n')
 	}
 	return &response{status: 200, body: []byte(sb.String()), ctype: "text/plain; charset=UTF-8"}
-}
-
-// handleHealth serves GET /_cluster/health[/{index}].
-func handleHealth(c *Cluster, rq *request) *response {
-	var ixs []*index
-	missing := false
-	if expr := rq.path["index"]; expr != "" {
-		var err *esError
-		ixs, err = c.resolveRead(expr, false, true)
-		if err != nil {
-			missing = true
-		}
-	} else {
-		ixs, _ = c.resolveRead("", false, true)
-	}
-	primaries, active, unassigned := 0, 0, 0
-	for _, ix := range ixs {
-		primaries += ix.k().shards
-		active += ix.k().shards
-		unassigned += ix.k().shards * ix.k().replicas
-	}
-	status := "green"
-	if unassigned > 0 {
-		status = "yellow"
-	}
-	if missing {
-		status = "red"
-	}
-	rank := map[string]int{"green": 0, "yellow": 1, "red": 2}
-	timedOut := false
-	if w, ok := rq.query["wait_for_status"]; ok {
-		r, valid := rank[w]
-		if !valid {
-			return errResp(errIllegalArg("unknown cluster health status [" + w + "]"))
-		}
-		if rank[status] > r {
-			timedOut = true
-		}
-	}
-	if missing {
-		timedOut = true
-	}
-	pct := 100.0
-	if active+unassigned > 0 {
-		pct = float64(active) / float64(active+unassigned) * 100
-	}
-	b := []byte(`{"cluster_name":`)
-	b = appendJSONString(b, c.opts.Name)
-	b = append(b, `,"status":"`...)
-	b = append(b, status...)
-	b = append(b, `","timed_out":`...)
-	b = strconv.AppendBool(b, timedOut)
-	b = append(b, `,"number_of_nodes":1,"number_of_data_nodes":1`...)
-	if c.opts.Flavor == OpenSearch2 {
-		b = append(b, `,"discovered_master":true,"discovered_cluster_manager":true`...)
-	}
-	b = append(b, `,"active_primary_shards":`...)
-	b = strconv.AppendInt(b, int64(primaries), 10)
-	b = append(b, `,"active_shards":`...)
-	b = strconv.AppendInt(b, int64(active), 10)
-	b = append(b, `,"relocating_shards":0,"initializing_shards":0,"unassigned_shards":`...)
-	b = strconv.AppendInt(b, int64(unassigned), 10)
-	b = append(b, `,"delayed_unassigned_shards":0,"number_of_pending_tasks":0,"number_of_in_flight_fetch":0,"task_max_waiting_in_queue_millis":0,"active_shards_percent_as_number":`...)
-	b = append(b, javaDouble(pct)...)
-	if lvl := rq.query["level"]; lvl == "indices" || lvl == "shards" {
-		b = append(b, `,"indices":{`...)
-		for i, ix := range ixs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, ix.name)
-			b = append(b, `:{"status":"`...)
-			b = append(b, indexHealth(ix)...)
-			b = append(b, `","number_of_shards":`...)
-			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
-			b = append(b, `,"number_of_replicas":`...)
-			b = strconv.AppendInt(b, int64(ix.k().replicas), 10)
-			b = append(b, `,"active_primary_shards":`...)
-			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
-			b = append(b, `,"active_shards":`...)
-			b = strconv.AppendInt(b, int64(ix.k().shards), 10)
-			b = append(b, `,"relocating_shards":0,"initializing_shards":0,"unassigned_shards":`...)
-			b = strconv.AppendInt(b, int64(ix.k().shards*ix.k().replicas), 10)
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
-	b = append(b, '}')
-	code := 200
-	if timedOut {
-		code = 408
-	}
-	return jsonResp(code, b)
 }
 
 // handleRoot serves GET / and HEAD /.
