@@ -26,6 +26,8 @@ type request struct {
 	query   map[string]string
 	body    []byte
 	start   time.Time
+	// accept is the Accept header (the _cat APIs choose their output format by it).
+	accept string
 }
 
 func (rq *request) param(k string) (string, bool) {
@@ -305,6 +307,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		uri:     r.RequestURI,
 		body:    buf.Bytes(),
 		start:   time.Now(),
+		accept:  r.Header.Get("Accept"),
 	}
 	if rq.uri == "" {
 		rq.uri = r.URL.RequestURI()

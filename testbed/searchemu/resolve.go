@@ -53,10 +53,12 @@ var (
 // the default), expand_wildcards through WildcardStates.parseParameter.
 func (rq *request) indicesOpts(def indicesOptions) (indicesOptions, *esError) {
 	o := def
+	// ignore_throttled is parsed and checked; the emulator has no throttled indices.
+	var ignoreThrottled bool
 	for _, p := range []struct {
 		name string
 		dst  *bool
-	}{{"ignore_unavailable", &o.ignoreUnavailable}, {"allow_no_indices", &o.allowNoIndices}} {
+	}{{"ignore_unavailable", &o.ignoreUnavailable}, {"allow_no_indices", &o.allowNoIndices}, {"ignore_throttled", &ignoreThrottled}} {
 		v, ok := rq.query[p.name]
 		if !ok || v == "" {
 			continue

@@ -89,11 +89,11 @@ func (c *Cluster) routes() *router {
 		rt.add("DELETE", "/_pit", handleDeletePITES)
 	}
 
-	catParams := []string{"format", "h", "v", "s", "help", "bytes", "health", "pri", "local", "master_timeout", "cluster_manager_timeout", "expand_wildcards", "time", "include_unloaded_segments"}
+	catParams := []string{"format", "h", "v", "s", "help", "bytes", "health", "pri", "local", "master_timeout", "cluster_manager_timeout", "expand_wildcards", "allow_no_indices", "ignore_unavailable", "ignore_throttled", "time", "ts", "size", "include_unloaded_segments"}
 	rt.add("GET", "/_cat/indices", handleCatIndices, catParams...)
 	rt.add("GET", "/_cat/indices/{index}", handleCatIndices, catParams...)
 
-	healthParams := []string{"level", "local", "master_timeout", "cluster_manager_timeout", "timeout", "wait_for_active_shards", "wait_for_nodes", "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "wait_for_status", "expand_wildcards", "awareness_attribute", "ensure_node_commissioned"}
+	healthParams := []string{"level", "local", "master_timeout", "cluster_manager_timeout", "timeout", "wait_for_active_shards", "wait_for_nodes", "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "wait_for_status", "expand_wildcards", "allow_no_indices", "ignore_unavailable", "awareness_attribute", "ensure_node_commissioned"}
 	rt.add("GET", "/_cluster/health", handleHealth, healthParams...)
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
 
