@@ -11,7 +11,7 @@ var (
 	indexParams  = []string{"routing", "pipeline", "timeout", "refresh", "version", "version_type", "op_type", "if_seq_no", "if_primary_term", "wait_for_active_shards", "require_alias"}
 	deleteParams = []string{"routing", "timeout", "refresh", "version", "version_type", "if_seq_no", "if_primary_term", "wait_for_active_shards"}
 	updateParams = []string{"routing", "timeout", "refresh", "retry_on_conflict", "_source", "_source_includes", "_source_excludes", "if_seq_no", "if_primary_term", "wait_for_active_shards", "require_alias", "lang", "version", "version_type"}
-	getParams    = []string{"routing", "preference", "realtime", "refresh", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type"}
+	getParams    = []string{"routing", "preference", "realtime", "refresh", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type", "fields"}
 	mgetParams   = []string{"routing", "preference", "realtime", "refresh", "stored_fields", "_source", "_source_includes", "_source_excludes"}
 )
 
@@ -250,73 +250,25 @@ func (c *Cluster) resolveSingle(name string) (*index, *esError) {
 	return ixs[0], nil
 }
 
-// appendGetBody renders a GET response body (GetResult.toXContent).
-func (c *Cluster) appendGetBody(b []byte, ix *index, id string, d *doc, f *fetchSource) []byte {
-	b = append(b, `{"_index":`...)
-	b = appendJSONString(b, ix.name)
-	b = c.appendDocType(b)
-	b = append(b, `,"_id":`...)
-	b = appendJSONString(b, id)
-	if d == nil {
-		return append(b, `,"found":false}`...)
-	}
-	b = append(b, `,"_version":`...)
-	b = strconv.AppendInt(b, d.version, 10)
-	b = append(b, `,"_seq_no":`...)
-	b = strconv.AppendInt(b, d.seqNo, 10)
-	b = append(b, `,"_primary_term":`...)
-	b = strconv.AppendInt(b, d.primaryTerm, 10)
-	if d.hasRouting {
-		b = append(b, `,"_routing":`...)
-		b = appendJSONString(b, d.routing)
-	}
-	b = append(b, `,"found":true`...)
-	if f == nil || f.fetch {
-		b = append(b, `,"_source":`...)
-		b = append(b, renderSource(d, f)...)
-	}
-	return append(b, '}')
-}
-
-// getVersionCheck applies ?version on GET (realtime get with a version).
-func getVersionCheck(rq *request, ix *index, id string, d *doc) *esError {
-	v, ok, err := rq.paramLong("version", matchAny)
-	if err != nil {
-		return err
-	}
-	if !ok || d == nil {
-		return nil
-	}
-	vt, verr := parseVersionType(rq.query["version_type"])
-	if verr != nil {
-		return verr
-	}
-	switch vt {
-	case vtInternal:
-		if v != d.version {
-			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is different than the one provided ["+itoa(v)+"]")
-		}
-	case vtExternal:
-		if d.version >= v {
-			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is higher or equal to the one provided ["+itoa(v)+"]")
-		}
-	case vtExternalGTE:
-		if d.version > v {
-			return errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is higher than the one provided ["+itoa(v)+"]")
-		}
-	}
-	return nil
-}
-
-// handleGet serves GET and HEAD /{index}/_doc/{id}.
+// handleGet serves GET and HEAD /{index}/_doc/{id} (RestGetAction, GetRequest.validate,
+// ShardGetService).
 func handleGet(c *Cluster, rq *request) *response {
+	g, gerr := getSpecFromParams(rq, true)
+	if gerr != nil {
+		return errResp(gerr)
+	}
 	ix, err := c.resolveSingle(rq.path["index"])
 	if err != nil {
 		return errResp(err)
 	}
 	id := rq.path["id"]
 	d := ix.get(id)
-	if err := getVersionCheck(rq, ix, id, d); err != nil {
+	if d != nil {
+		if err := g.checkStoredFields(ix); err != nil {
+			return errResp(err)
+		}
+	}
+	if err := g.checkVersion(ix, id, d); err != nil {
 		return errResp(err)
 	}
 	status := 200
@@ -326,18 +278,22 @@ func handleGet(c *Cluster, rq *request) *response {
 	if rq.method == "HEAD" {
 		return &response{status: status}
 	}
-	return jsonResp(status, c.appendGetBody(nil, ix, id, d, fetchFromParams(rq)))
+	return jsonResp(status, c.appendGetBody(nil, ix, id, d, g))
 }
 
 // handleGetSource serves GET and HEAD /{index}/_source/{id}.
 func handleGetSource(c *Cluster, rq *request) *response {
+	g, gerr := getSpecFromParams(rq, true)
+	if gerr != nil {
+		return errResp(gerr)
+	}
 	ix, err := c.resolveSingle(rq.path["index"])
 	if err != nil {
 		return errResp(err)
 	}
 	id := rq.path["id"]
 	d := ix.get(id)
-	if err := getVersionCheck(rq, ix, id, d); err != nil {
+	if err := g.checkVersion(ix, id, d); err != nil {
 		return errResp(err)
 	}
 	if d == nil {
@@ -352,18 +308,137 @@ func handleGetSource(c *Cluster, rq *request) *response {
 	return jsonResp(200, append([]byte(nil), renderSource(d, fetchFromParams(rq))...))
 }
 
-// mgetItem is one requested document.
+// mgetItem is one requested document (MultiGetRequest.Item).
 type mgetItem struct {
-	index, id string
-	hasIndex  bool
-	hasID     bool
-	fetch     *fetchSource
+	index, id  string
+	hasIndex   bool
+	hasID      bool
+	routing    string
+	hasRouting bool
+	get        getSpec
 }
 
-// handleMget serves GET/POST /_mget and /{index}/_mget.
+// parseMgetDoc reads one element of "docs" as MultiGetRequest.parseDocuments does. Value
+// members: _index, _id, routing, stored_fields, version, version_type, _source; "fields"
+// is a parsing_exception; any other value member fails the request. The 2.x parser has no
+// _routing, _version or _type. It does not skip an unknown object member: reading on, it
+// takes that object's end for the document's and then meets a token that is not an
+// object, so the request fails; an unknown array fails on its first value.
+func parseMgetDoc(body []byte, o *jsonObj, def mgetItem) (mgetItem, *esError) {
+	it := def
+	it.get.storedFields = append([]string(nil), def.get.storedFields...)
+	// doc is the item's own _source context; until a _source member sets it the request's
+	// default applies (FetchSourceContext.FETCH_SOURCE as a sentinel).
+	var doc *fetchSource
+	base := func() fetchSource {
+		if doc != nil {
+			return *doc
+		}
+		return fetchSource{fetch: true}
+	}
+	unknown := func(k string) *esError {
+		return errParse("failed to parse multi get request. unknown field [" + k + "]")
+	}
+	for _, dm := range o.m {
+		switch v := dm.v.(type) {
+		case *jsonObj:
+			if dm.k != "_source" {
+				return it, errIllegalArg("docs array element should include an object")
+			}
+			f, err := fetchFromJSON(v)
+			if err != nil {
+				return it, err
+			}
+			f.fetch = base().fetch
+			doc = f
+			continue
+		case []any:
+			switch dm.k {
+			case "fields":
+				return it, errParsing("Unsupported field [fields] used, expected [stored_fields] instead", body, dm.voff)
+			case "stored_fields":
+				it.get.storedFields, it.get.hasStored = nil, true
+				for _, e := range v {
+					s, _ := scalarString(e)
+					it.get.storedFields = append(it.get.storedFields, s)
+				}
+			case "_source":
+				f, err := fetchFromJSON(v)
+				if err != nil {
+					return it, err
+				}
+				cur := base()
+				f.fetch, f.excludes = cur.fetch, cur.excludes
+				doc = f
+			default:
+				if len(v) > 0 {
+					switch v[0].(type) {
+					case *jsonObj, []any:
+					default:
+						return it, unknown(dm.k)
+					}
+				}
+			}
+			continue
+		}
+		s, _ := scalarString(dm.v)
+		switch dm.k {
+		case "_index":
+			it.index, it.hasIndex = s, true
+		case "_id":
+			it.id, it.hasID = s, true
+		case "routing":
+			it.routing, it.hasRouting = s, true
+		case "fields":
+			return it, errParsing("Unsupported field [fields] used, expected [stored_fields] instead", body, dm.voff)
+		case "stored_fields":
+			it.get.storedFields, it.get.hasStored = []string{s}, true
+		case "version":
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return it, errIllegalArgCause("For input string: \""+s+"\"", newErr(400, typeNumberFormat, `For input string: "`+s+`"`, false))
+			}
+			it.get.version = n
+		case "version_type":
+			vt, err := parseVersionType(s)
+			if err != nil {
+				return it, err
+			}
+			it.get.versionType = vt
+		case "_source":
+			switch x := dm.v.(type) {
+			case bool:
+				cur := base()
+				doc = &fetchSource{fetch: x, includes: cur.includes, excludes: cur.excludes}
+			case string:
+				cur := base()
+				doc = &fetchSource{fetch: cur.fetch, includes: []string{x}, excludes: cur.excludes}
+			default:
+				return it, errParse("illegal type for _source: [" + tokenOf(dm.v) + "]")
+			}
+		default:
+			return it, unknown(dm.k)
+		}
+	}
+	if doc != nil {
+		it.get.fetch = doc
+	}
+	return it, nil
+}
+
+// handleMget serves GET/POST /_mget and /{index}/_mget (RestMultiGetAction,
+// MultiGetRequest, TransportMultiGetAction): items fail one by one (missing or closed
+// index, version conflict) inside a 200 answer.
 func handleMget(c *Cluster, rq *request) *response {
 	defIndex := rq.path["index"]
-	defFetch := fetchFromParams(rq)
+	g, gerr := getSpecFromParams(rq, false)
+	if gerr != nil {
+		return errResp(gerr)
+	}
+	def := mgetItem{index: defIndex, hasIndex: defIndex != "", get: getSpec{storedFields: g.storedFields, hasStored: g.hasStored, fetch: g.fetch, version: matchAny, versionType: vtInternal}}
+	if v, ok := rq.query["routing"]; ok {
+		def.routing, def.hasRouting = v, true
+	}
 	var items []mgetItem
 	if len(rq.body) > 0 {
 		v, je := parseJSON(rq.body)
@@ -386,32 +461,15 @@ func handleMget(c *Cluster, rq *request) *response {
 					if !ok {
 						return errResp(errIllegalArg("docs array element should include an object"))
 					}
-					it := mgetItem{index: defIndex, hasIndex: defIndex != "", fetch: defFetch}
-					for _, dm := range o.m {
-						switch dm.k {
-						case "_index":
-							s, _ := dm.v.(string)
-							it.index, it.hasIndex = s, true
-						case "_id":
-							if s, ok := scalarString(dm.v); ok {
-								it.id, it.hasID = s, true
-							}
-						case "_source":
-							f, err := fetchFromJSON(dm.v)
-							if err != nil {
-								return errResp(err)
-							}
-							it.fetch = f
-						case "routing", "_routing", "stored_fields", "version", "version_type", "_type":
-						default:
-							return errResp(errParse("failed to parse multi get request. unknown field [" + dm.k + "]"))
-						}
+					it, err := parseMgetDoc(rq.body, o, def)
+					if err != nil {
+						return errResp(err)
 					}
 					items = append(items, it)
 				}
 			case "ids":
 				for _, e := range arr {
-					it := mgetItem{index: defIndex, hasIndex: defIndex != "", fetch: defFetch}
+					it := def
 					switch e.(type) {
 					case *jsonObj, []any:
 						return errResp(errIllegalArg("ids array element should only contain ids"))
@@ -446,20 +504,36 @@ func handleMget(c *Cluster, rq *request) *response {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		ix, err := c.resolveSingle(it.index)
-		if err != nil {
-			b = append(b, `{"_index":`...)
-			b = appendJSONString(b, it.index)
-			b = c.appendDocType(b)
-			b = append(b, `,"_id":`...)
-			b = appendJSONString(b, it.id)
-			b = append(b, `,"error":`...)
-			b = err.appendFailure(b)
-			b = append(b, '}')
-			continue
-		}
-		b = c.appendGetBody(b, ix, it.id, ix.get(it.id), it.fetch)
+		b = c.appendMgetItem(b, &it)
 	}
 	b = append(b, `]}`...)
 	return jsonResp(200, b)
+}
+
+// appendMgetItem renders one _mget answer: a GET body, or the item's failure.
+func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
+	fail := func(err *esError) []byte {
+		b = append(b, `{"_index":`...)
+		b = appendJSONString(b, it.index)
+		b = c.appendDocType(b)
+		b = append(b, `,"_id":`...)
+		b = appendJSONString(b, it.id)
+		b = append(b, `,"error":`...)
+		b = err.appendFailure(b)
+		return append(b, '}')
+	}
+	ix, err := c.resolveSingle(it.index)
+	if err != nil {
+		return fail(err)
+	}
+	d := ix.get(it.id)
+	if d != nil {
+		if err := it.get.checkStoredFields(ix); err != nil {
+			return fail(err)
+		}
+	}
+	if err := it.get.checkVersion(ix, it.id, d); err != nil {
+		return fail(err)
+	}
+	return c.appendGetBody(b, ix, it.id, d, &it.get)
 }
