@@ -52,6 +52,7 @@ type searchReq struct {
 	sorts       []sortSpec
 	trackTotal  int // -1 omit, else the counting limit
 	fetch       *fetchSource
+	stored      *searchStored
 	version     bool
 	seqNo       bool
 	searchAfter []any
@@ -74,7 +75,7 @@ var unsupportedSearchKeys = map[string]bool{
 // ignoredSearchKeys change nothing the emulator returns.
 var ignoredSearchKeys = map[string]bool{
 	"timeout": true, "terminate_after": true, "stats": true, "profile": true, "explain": true,
-	"stored_fields": true, "ext": true, "_name": true,
+	"ext": true, "_name": true,
 }
 
 func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError) {
@@ -156,6 +157,12 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 					return nil, err
 				}
 				sr.fetch = f
+			case "stored_fields":
+				st, err := storedFieldsFromJSON(rq.body, m.v, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				sr.stored = st
 			case "version":
 				sr.version, _ = m.v.(bool)
 			case "seq_no_primary_term":
@@ -242,6 +249,13 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 	}
 	if f := fetchFromParams(rq); f != nil {
 		sr.fetch = f
+	}
+	if v, ok := rq.query["stored_fields"]; ok {
+		st, err := parseStoredFields(splitExpr(v))
+		if err != nil {
+			return nil, err
+		}
+		sr.stored = st
 	}
 	if v, ok := rq.query["track_total_hits"]; ok {
 		switch v {
@@ -798,6 +812,9 @@ func handleSearch(c *Cluster, rq *request) *response {
 	if err := c.checkSorts(ixs, sr.sorts); err != nil {
 		return errResp(err)
 	}
+	if err := sr.checkStoredFields(c, ixs); err != nil {
+		return errResp(err)
+	}
 	res := c.runSearch(sets, sr)
 	hits := res.hits
 	var warn [][2]string
@@ -981,8 +998,12 @@ func (c *Cluster) appendHit(b []byte, h *hit, sr *searchReq, scored bool) []byte
 	b = append(b, `{"_index":`...)
 	b = appendJSONString(b, h.ix.name)
 	b = c.appendDocType(b)
-	b = append(b, `,"_id":`...)
-	b = appendJSONString(b, d.id)
+	// stored_fields=_none_ loads no stored field at all, _id and _routing included.
+	loads := sr.stored == nil || !sr.stored.none
+	if loads {
+		b = append(b, `,"_id":`...)
+		b = appendJSONString(b, d.id)
+	}
 	if sr.version {
 		b = append(b, `,"_version":`...)
 		b = strconv.AppendInt(b, d.version, 10)
@@ -999,14 +1020,15 @@ func (c *Cluster) appendHit(b []byte, h *hit, sr *searchReq, scored bool) []byte
 	} else {
 		b = append(b, "null"...)
 	}
-	if d.hasRouting {
+	if d.hasRouting && loads {
 		b = append(b, `,"_routing":`...)
 		b = appendJSONString(b, d.routing)
 	}
-	if sr.fetch == nil || sr.fetch.fetch {
+	if f := sr.hitSource(); f.fetch {
 		b = append(b, `,"_source":`...)
-		b = append(b, renderSource(d, sr.fetch)...)
+		b = append(b, renderSource(d, f)...)
 	}
+	b = appendHitFields(b, sr.hitFields(h))
 	if len(sr.sorts) > 0 {
 		b = append(b, `,"sort":[`...)
 		for k, s := range sr.sorts {

@@ -177,3 +177,47 @@ func TestMgetDocKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestStoredFieldsSearch follows StoredFieldsContext, SearchService.parseSource and
+// FetchPhase.createStoredFieldsVisitor: stored_fields drops _source unless it is asked for
+// or listed, _none_ drops _id and _routing too.
+func TestStoredFieldsSearch(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "s", `{"mappings":{"properties":{"foo":{"type":"keyword","store":true},"fob":{"type":"long","store":true},"plain":{"type":"keyword"}}}}`)
+	e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "s", DocumentID: "1", Body: strings.NewReader(`{"foo":"bar","fob":7,"plain":"p"}`), Params: opensearchapi.IndexParams{Routing: "r1", Refresh: "true"}})
+	search := func(t *testing.T, body, query string) *resp {
+		return e.raw(t, http.MethodPost, "/s/_search?"+query, body)
+	}
+	cases := []struct {
+		name, body, query, hit string
+	}{
+		{"one field", "", "stored_fields=foo", `{"_index":"s","_id":"1","_score":1.0,"_routing":"r1","fields":{"foo":["bar"]}}`},
+		{"wildcard and _source", `{"stored_fields":["fo*","_source"]}`, "", `{"_index":"s","_id":"1","_score":1.0,"_routing":"r1","_source":{"foo":"bar","fob":7,"plain":"p"},"fields":{"fob":[7],"foo":["bar"]}}`},
+		{"not stored", `{"stored_fields":"plain"}`, "", `{"_index":"s","_id":"1","_score":1.0,"_routing":"r1"}`},
+		{"_none_", "", "stored_fields=_none_", `{"_index":"s","_score":1.0}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := search(t, tc.body, tc.query)
+			if wantStatus(t, r, 200) {
+				got := rawAt(t, r.Body, "hits", "hits", 0)
+				if !jsonEq(t, got, []byte(tc.hit)) {
+					t.Errorf("hit want %s, got %s", tc.hit, got)
+				}
+				wantKeys(t, got, keys(t, []byte(tc.hit)))
+			}
+		})
+	}
+	t.Run("_none_ with _source", func(t *testing.T) {
+		r := search(t, "", "stored_fields=_none_&_source=true")
+		wantStatus(t, r, 400)
+		if got := str(t, r.Body, "error", "root_cause", 0, "reason"); got != "`stored_fields` cannot be disabled if _source is requested" {
+			t.Errorf("root cause: %q", got)
+		}
+	})
+	t.Run("_none_ with other fields", func(t *testing.T) {
+		r := search(t, "", "stored_fields=_none_,foo")
+		wantError(t, r, 400, "illegal_argument_exception", "cannot combine _none_ with other fields")
+	})
+}
