@@ -31,7 +31,7 @@ type healthReq struct {
 	waitNodes     string
 }
 
-func parseHealthReq(rq *request) (*healthReq, *esError) {
+func (c *Cluster) parseHealthReq(rq *request) (*healthReq, *esError) {
 	h := &healthReq{indices: splitExpr(rq.path["index"])}
 	o, err := rq.indicesOpts(optLenientExpandHidden)
 	if err != nil {
@@ -44,7 +44,7 @@ func parseHealthReq(rq *request) (*healthReq, *esError) {
 		case "GREEN", "YELLOW", "RED":
 			h.waitStatus = strings.ToLower(up)
 		default:
-			return nil, errIllegalArg("No enum constant org.opensearch.cluster.health.ClusterHealthStatus." + up)
+			return nil, errIllegalArg("No enum constant " + c.javaPackage() + ".cluster.health.ClusterHealthStatus." + up)
 		}
 	}
 	for _, k := range []string{"wait_for_no_relocating_shards", "wait_for_no_initializing_shards"} {
@@ -64,11 +64,19 @@ func parseHealthReq(rq *request) (*healthReq, *esError) {
 		switch strings.ToUpper(v) {
 		case "IMMEDIATE", "URGENT", "HIGH", "NORMAL", "LOW", "LANGUID":
 		default:
-			return nil, errIllegalArg("No enum constant org.opensearch.common.Priority." + strings.ToUpper(v))
+			return nil, errIllegalArg("No enum constant " + c.javaPackage() + ".common.Priority." + strings.ToUpper(v))
 		}
 	}
 	h.waitNodes = rq.query["wait_for_nodes"]
 	return h, nil
+}
+
+// javaPackage is the product's root Java package, which enum errors name.
+func (c *Cluster) javaPackage() string {
+	if c.opts.Flavor == Elasticsearch7 {
+		return "org.elasticsearch"
+	}
+	return "org.opensearch"
 }
 
 // health is one evaluation of ClusterHealthResponse for the emulator's state.
@@ -189,7 +197,7 @@ func nodesMatch(expr string, n int) (bool, *esError) {
 // conditions are re-evaluated on every index change until they hold or the timeout
 // (default 30s) passes; a timed-out answer is 408 with "timed_out":true.
 func handleHealth(c *Cluster, rq *request) *response {
-	h, err := parseHealthReq(rq)
+	h, err := c.parseHealthReq(rq)
 	if err != nil {
 		return errResp(err)
 	}

@@ -25,6 +25,12 @@
 //     if_seq_no/if_primary_term mismatches still answer 409;
 //   - YAML bodies are converted for a common subset; SMILE and CBOR bodies are accepted
 //     media types but answer 400.
+//   - one node: replicas are never assigned, so health is yellow with replicas and a wait
+//     for all shard copies (wait_for_active_shards=all) runs into its timeout;
+//   - _close does not wait for writes already past index resolution; _cat/indices renders
+//     the statistics columns it does not model (caches, merges, segments, timings…) empty;
+//   - stored_fields values are read from the source, not re-typed by the field mapper
+//     (a stored date comes back as written, not in the field's format).
 //
 // Faults (down, unavailable, latency, 429s, read-only) can be injected from Go and over
 // HTTP (/_emu/faults); an operation log per index (OpLog, /_emu/oplog/{index}) records
