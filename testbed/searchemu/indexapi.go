@@ -85,6 +85,9 @@ func parseAliases(v any) (map[string]*aliasMeta, *esError) {
 				case "search_routing":
 					a.searchRouting, _ = p.v.(string)
 				case "is_hidden":
+					if b, ok := p.v.(bool); ok {
+						a.isHidden = &b
+					}
 				default:
 					return nil, errIllegalArg("Unknown field [" + p.k + "] in alias [" + m.k + "]")
 				}
@@ -284,6 +287,10 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 		if a.isWriteIndex != nil {
 			add("is_write_index")
 			b = strconv.AppendBool(b, *a.isWriteIndex)
+		}
+		if a.isHidden != nil {
+			add("is_hidden")
+			b = strconv.AppendBool(b, *a.isHidden)
 		}
 		b = append(b, '}')
 	}
@@ -600,6 +607,10 @@ func handleAliases(c *Cluster, rq *request) *response {
 			case "is_write_index":
 				if b, ok := m.v.(bool); ok {
 					meta.isWriteIndex = &b
+				}
+			case "is_hidden":
+				if b, ok := m.v.(bool); ok {
+					meta.isHidden = &b
 				}
 			case "filter":
 				meta.filter = m.v

@@ -387,6 +387,7 @@ func (c *Cluster) expandWildcardLocked(pattern string, o indicesOptions, matched
 		}
 	}
 	aliases := map[string][]*index{}
+	hiddenAlias := map[string]bool{}
 	for _, ix := range c.indices {
 		if wildcardMatch(pattern, ix.name) {
 			take(ix.name, []*index{ix}, ix.hidden())
@@ -394,14 +395,19 @@ func (c *Cluster) expandWildcardLocked(pattern string, o indicesOptions, matched
 		if o.ignoreAliases {
 			continue
 		}
-		for a := range ix.aliases {
+		for a, meta := range ix.aliases {
 			if wildcardMatch(pattern, a) {
 				aliases[a] = append(aliases[a], ix)
+				// An alias is hidden when its is_hidden is true (all its indices agree,
+				// MetadataIndexAliasesService validates that).
+				if meta.isHidden != nil && *meta.isHidden {
+					hiddenAlias[a] = true
+				}
 			}
 		}
 	}
 	for a, members := range aliases {
-		take(a, members, false)
+		take(a, members, hiddenAlias[a])
 	}
 	return out
 }

@@ -58,6 +58,7 @@ func (ix *index) k() *indexKnobs { return ix.knobs.Load() }
 
 type aliasMeta struct {
 	isWriteIndex  *bool
+	isHidden      *bool
 	filter        any
 	routing       string
 	indexRouting  string

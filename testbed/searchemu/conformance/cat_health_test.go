@@ -219,3 +219,36 @@ func TestClusterHealthLevelsAndWaits(t *testing.T) {
 		wantError(t, r, 400, "illegal_argument_exception", "No enum constant org.opensearch.cluster.health.ClusterHealthStatus.BOGUS")
 	})
 }
+
+// TestCatIndicesHidden follows rest-api-spec cat.indices/20_hidden.yml: hidden indices and
+// aliases are left out of wildcards unless expand_wildcards includes hidden or the pattern
+// and the name both start with a dot; named ones are always resolved.
+func TestCatIndicesHidden(t *testing.T) {
+	t.Parallel()
+	row := func(name string) string {
+		return `^green open ` + regexp.QuoteMeta(name) + ` [A-Za-z0-9_-]{22} 1 0 0 0 \d+(\.\d+)?(kb|b) \d+(\.\d+)?(kb|b)\n$`
+	}
+	settings := `"settings":{"number_of_shards":"1","number_of_replicas":"0","index":{"hidden":true}}`
+	cases := []struct {
+		name, index, body string
+		req               opensearchapi.CatIndicesReq
+		want              string
+	}{
+		{"default hides a hidden index", "index1", `{` + settings + `}`, opensearchapi.CatIndicesReq{}, `^$`},
+		{"expand_wildcards=all shows it", "index1", `{` + settings + `}`, opensearchapi.CatIndicesReq{Params: opensearchapi.CatIndicesParams{ExpandWildcards: "all"}}, row("index1")},
+		{"a dot pattern shows a dot-hidden index", ".index1", `{` + settings + `}`, opensearchapi.CatIndicesReq{Indices: []string{".*"}}, row(".index1")},
+		{"a visible alias does not match i*", "index1", `{` + settings + `,"aliases":{"alias1":{}}}`, opensearchapi.CatIndicesReq{Indices: []string{"i*"}}, `^$`},
+		{"open,hidden", "index1", `{` + settings + `,"aliases":{"alias1":{}}}`, opensearchapi.CatIndicesReq{Params: opensearchapi.CatIndicesParams{ExpandWildcards: "open,hidden"}}, row("index1")},
+		{"named through a visible alias", "index1", `{` + settings + `,"aliases":{"alias1":{}}}`, opensearchapi.CatIndicesReq{Indices: []string{"alias1"}}, row("index1")},
+		{"a hidden alias is hidden from *", "index1", `{` + settings + `,"aliases":{"alias1":{"is_hidden":true}}}`, opensearchapi.CatIndicesReq{}, `^$`},
+		{"named through a hidden alias", "index1", `{` + settings + `,"aliases":{"alias1":{"is_hidden":true}}}`, opensearchapi.CatIndicesReq{Indices: []string{"alias1"}}, row("index1")},
+		{"a dot pattern matches a dot-hidden alias", "index1", `{` + settings + `,"aliases":{".alias1":{"is_hidden":true}}}`, opensearchapi.CatIndicesReq{Indices: []string{".*"}}, row("index1")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEmu(t, searchemu.Options{})
+			e.createIndex(t, tc.index, tc.body)
+			wantText(t, e.catText(t, tc.req, nil), tc.want)
+		})
+	}
+}
