@@ -252,3 +252,47 @@ func TestCatIndicesHidden(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterHealthIndicesOptions follows rest-api-spec cluster.health/30_indices_options.yml
+// and the closed-index case of 10_basic.yml (closed indices are replicated and counted).
+func TestClusterHealthIndicesOptions(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "index-1", `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
+	e.createIndex(t, "index-2", `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
+	e.do(t, http.MethodPost, opensearchapi.IndicesCloseReq{Index: "index-2"})
+	cases := []struct {
+		expand  string
+		active  int64
+		present []string
+	}{
+		{"open", 1, []string{"index-1"}},
+		{"closed", 2, []string{"index-2"}},
+		{"all", 3, []string{"index-1", "index-2"}},
+		{"none", 0, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expand, func(t *testing.T) {
+			r := e.do(t, http.MethodGet, opensearchapi.ClusterHealthReq{Indices: []string{"index-*"}, Params: opensearchapi.ClusterHealthParams{Level: "indices", ExpandWildcards: tc.expand}})
+			if !wantStatus(t, r, 200) {
+				return
+			}
+			wantJSON(t, r.Body, `"green"`, "status")
+			if got := num(t, r.Body, "active_shards"); got != tc.active {
+				t.Errorf("active_shards want %d, got %d", tc.active, got)
+			}
+			got := keys(t, rawAt(t, r.Body, "indices"))
+			if strings.Join(got, ",") != strings.Join(tc.present, ",") {
+				t.Errorf("indices want %v, got %v", tc.present, got)
+			}
+		})
+	}
+	t.Run("a closed index with replicas stays yellow", func(t *testing.T) {
+		e.createIndex(t, "index-3", `{"settings":{"number_of_replicas":50}}`)
+		e.do(t, http.MethodPost, opensearchapi.IndicesCloseReq{Index: "index-3"})
+		r := e.do(t, http.MethodGet, opensearchapi.ClusterHealthReq{Indices: []string{"index-3"}})
+		if wantStatus(t, r, 200) {
+			wantJSON(t, r.Body, `"yellow"`, "status")
+		}
+	})
+}
