@@ -142,6 +142,10 @@ func (c *Cluster) setClosedLocked(ix *index, closed bool) {
 // documents, sequence numbers and tombstones; reads and writes to them answer
 // index_closed_exception until they are opened again.
 func handleCloseIndex(c *Cluster, rq *request) *response {
+	if rq.path["index"] == "" {
+		// CloseIndexRequest / OpenIndexRequest.validate
+		return errResp(errValidation([]string{"index is missing"}))
+	}
 	if err := c.readOnlyErr(); err != nil {
 		return errResp(err)
 	}
@@ -204,6 +208,10 @@ func handleCloseIndex(c *Cluster, rq *request) *response {
 // wildcards expand to closed indices by default, wait_for_active_shards defaults to one
 // active copy per shard.
 func handleOpenIndex(c *Cluster, rq *request) *response {
+	if rq.path["index"] == "" {
+		// CloseIndexRequest / OpenIndexRequest.validate
+		return errResp(errValidation([]string{"index is missing"}))
+	}
 	if err := c.readOnlyErr(); err != nil {
 		return errResp(err)
 	}

@@ -38,6 +38,8 @@ func (c *Cluster) routes() *router {
 	stateParams := withParams(indicesOptParams, "timeout", "master_timeout", "cluster_manager_timeout", "wait_for_active_shards")
 	rt.add("POST", "/{index}/_close", handleCloseIndex, stateParams...)
 	rt.add("POST", "/{index}/_open", handleOpenIndex, stateParams...)
+	rt.add("POST", "/_close", handleCloseIndex, stateParams...)
+	rt.add("POST", "/_open", handleOpenIndex, stateParams...)
 
 	mappingGet := withParams(indicesOptParams, "local", "master_timeout", "cluster_manager_timeout")
 	rt.add("GET", "/_mapping", handleGetMapping, mappingGet...)

@@ -257,6 +257,12 @@ func TestOpenClose(t *testing.T) {
 		}
 	})
 
+	t.Run("no index", func(t *testing.T) {
+		for _, p := range []string{"/_close", "/_open"} {
+			r := e.raw(t, http.MethodPost, p, "")
+			wantError(t, r, 400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+		}
+	})
 	t.Run("open of a missing index", func(t *testing.T) {
 		r := e.do(t, http.MethodPost, opensearchapi.IndicesOpenReq{Index: "nope"})
 		wantError(t, r, 404, "index_not_found_exception", "no such index [nope]")
