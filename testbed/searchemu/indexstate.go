@@ -151,7 +151,7 @@ func handleCloseIndex(c *Cluster, rq *request) *response {
 	}
 	wait := activeShardCount(0) // CloseIndexRequest waits for no shards by default
 	if v, ok := rq.query["wait_for_active_shards"]; ok {
-		if v == "index-setting" {
+		if strings.EqualFold(v, "index-setting") {
 			wait = activeDefault
 		} else {
 			w, err := parseActiveShardCount(v)
