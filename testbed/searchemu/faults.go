@@ -79,6 +79,21 @@ func (c *Cluster) SetDownFor(d time.Duration) {
 	c.syncServers()
 }
 
+// refuseNewConnections closes every server's listener but keeps its open connections,
+// so that the answer to the request taking the cluster down still reaches its client
+// while any dial made after that answer is refused; syncServers then closes the rest.
+func (c *Cluster) refuseNewConnections() {
+	c.srvMu.Lock()
+	defer c.srvMu.Unlock()
+	for s := range c.servers {
+		s.mu.Lock()
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+		s.mu.Unlock()
+	}
+}
+
 func (c *Cluster) syncServers() {
 	c.srvMu.Lock()
 	servers := make([]*Server, 0, len(c.servers))
@@ -98,6 +113,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	srv    *http.Server
+	ln     net.Listener // srv's listener, to refuse new connections ahead of srv.Close
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
@@ -164,11 +180,11 @@ func (s *Server) startLocked(ln net.Listener) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.c.log.Warn("searchemu: serve stopped", "addr", s.addr, "err", err)
 		}
 	}()
@@ -316,6 +332,9 @@ func (c *Cluster) serveEmu(w http.ResponseWriter, r *http.Request, path string) 
 			shown := f
 			if downFor > 0 {
 				shown.Down = true
+			}
+			if shown.Down {
+				c.refuseNewConnections()
 			}
 			writeResponse(w, r, jsonResp(200, faultsJSON(shown)), false)
 			if fl, ok := w.(http.Flusher); ok {

@@ -216,8 +216,9 @@ func TestDownRefusesConnectionsAndComesBack(t *testing.T) {
 		t.Fatalf("back up on the same port: %d %v", code, err)
 	}
 
-	// down_for over HTTP answers, goes down, and comes back by itself
-	req, _ := http.NewRequest("PUT", srv.URL()+"/_emu/faults", strings.NewReader(`{"down_for":"300ms"}`))
+	// down_for over HTTP answers, goes down, and comes back by itself. The window is long
+	// enough that a loaded machine still checks the refusal inside it.
+	req, _ := http.NewRequest("PUT", srv.URL()+"/_emu/faults", strings.NewReader(`{"down_for":"2s"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -227,7 +228,7 @@ func TestDownRefusesConnectionsAndComesBack(t *testing.T) {
 	if !dialRefused(addr) {
 		t.Fatal("down_for: connections must be refused")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for dialRefused(addr) {
 		if time.Now().After(deadline) {
 			t.Fatal("down_for: server did not come back")
