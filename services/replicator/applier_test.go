@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestApplier: the apply path fanoutctl replays with judges items as replication does.

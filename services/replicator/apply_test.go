@@ -12,11 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestApplyIndexDeleteRouting: INDEX and DELETE events reach the target with their
@@ -25,6 +25,7 @@ import (
 func TestApplyIndexDeleteRouting(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
 	target := startEmulator(t, "b")
+	createIndex(t, target, "logs")
 	cfg := testConfig(k, target, "b")
 	cfg.Indices.Exclude = []string{"secret-*"}
 	r := startReplicator(t, cfg)
@@ -33,8 +34,11 @@ func TestApplyIndexDeleteRouting(t *testing.T) {
 		op(opspb.Kind_KIND_INDEX, "logs", "1", "", 1, `{"msg":"one"}`),
 		op(opspb.Kind_KIND_INDEX, "logs", "2", "tenant-7", 1, `{"msg":"two"}`),
 		op(opspb.Kind_KIND_INDEX, "logs", "3", "", 1, `{"msg":"three"}`),
+		op(opspb.Kind_KIND_INDEX, "logs", "4", "tenant-9", 1, `{"msg":"four"}`),
 		op(opspb.Kind_KIND_INDEX, "logs", "1", "", 2, `{"msg":"one again"}`),
+		op(opspb.Kind_KIND_INDEX, "logs", "2", "tenant-7", 2, `{"msg":"two again"}`),
 		op(opspb.Kind_KIND_DELETE, "logs", "3", "", 2, ""),
+		op(opspb.Kind_KIND_DELETE, "logs", "4", "tenant-9", 2, ""),
 		op(opspb.Kind_KIND_INDEX, "secret-1", "x", "", 1, `{"msg":"not for b"}`),
 		// A delete of a document the target never had is resolved, not an error.
 		op(opspb.Kind_KIND_DELETE, "logs", "never", "", 5, ""),
@@ -46,11 +50,18 @@ func TestApplyIndexDeleteRouting(t *testing.T) {
 		t.Errorf("logs/1 = %+v, want version %d with the second source", d1, int64(1<<event.SeqNoBits|2))
 	}
 	d2 := getDoc(t, target, "logs", "2", "tenant-7")
-	if !d2.Found || d2.Routing != "tenant-7" {
-		t.Errorf("logs/2 = %+v, want routing tenant-7", d2)
+	if !d2.Found || d2.Routing != "tenant-7" || d2.Version != 1<<event.SeqNoBits|2 || !strings.Contains(string(d2.Source), "two again") {
+		t.Errorf("logs/2 = %+v, want routing tenant-7 and the second source", d2)
 	}
 	if d3 := getDoc(t, target, "logs", "3", ""); d3.Found {
 		t.Errorf("logs/3 still there after its delete: %+v", d3)
+	}
+	if d4 := getDoc(t, target, "logs", "4", "tenant-9"); d4.Found {
+		t.Errorf("routed logs/4 still there after its delete: %+v", d4)
+	}
+	httpDo(t, "POST", target.url+"/logs/_refresh", "") // _count searches refreshed data only
+	if code, body := httpDo(t, "GET", target.url+"/logs/_count", ""); code != 200 || !strings.Contains(string(body), `"count":2`) {
+		t.Errorf("logs count: %d %s, want 2 documents (1 and 2)", code, body)
 	}
 	if code, _ := httpDo(t, "GET", target.url+"/secret-1/_doc/x", ""); code != 404 {
 		t.Errorf("excluded index secret-1 reached the target: GET answered %d", code)
@@ -58,7 +69,7 @@ func TestApplyIndexDeleteRouting(t *testing.T) {
 	want := `
 # HELP fanout_replicator_ops_total Operations by outcome: applied, stale (target had newer), retried (per attempt), dlq, skipped (index not replicated).
 # TYPE fanout_replicator_ops_total counter
-fanout_replicator_ops_total{cluster="b",result="applied"} 6
+fanout_replicator_ops_total{cluster="b",result="applied"} 9
 fanout_replicator_ops_total{cluster="b",result="dlq"} 0
 fanout_replicator_ops_total{cluster="b",result="retried"} 0
 fanout_replicator_ops_total{cluster="b",result="skipped"} 1
@@ -73,15 +84,15 @@ fanout_replicator_inflight_bulks{cluster="b"} 0
 # TYPE fanout_replicator_paused gauge
 fanout_replicator_paused{cluster="b"} 0
 `
-	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(want), "fanout_replicator_ops_total",
+	if err := testutil.GatherAndCompare(r.Registry, strings.NewReader(want), "fanout_replicator_ops_total",
 		"fanout_replicator_target_up", "fanout_replicator_inflight_bulks", "fanout_replicator_paused"); err != nil {
 		t.Error(err)
 	}
 	waitFor(t, 5*time.Second, "lag 0 on every partition", func() bool {
-		return metricValue(t, r.reg, "fanout_replicator_lag_records", nil) == 0 &&
-			metricValue(t, r.reg, "fanout_replicator_lag_seconds", nil) == 0
+		return r.Metric(t, "fanout_replicator_lag_records", nil) == 0 &&
+			r.Metric(t, "fanout_replicator_lag_seconds", nil) == 0
 	})
-	if n := testutil.CollectAndCount(r.reg, "fanout_replicator_lag_records"); n != 2 {
+	if n := testutil.CollectAndCount(r.Registry, "fanout_replicator_lag_records"); n != 2 {
 		t.Errorf("%d lag series, want one per partition", n)
 	}
 }
@@ -93,9 +104,10 @@ func TestNewestFirst(t *testing.T) {
 		t.Run("same batch "+strconv.FormatBool(sameBatch), func(t *testing.T) {
 			k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
 			target := startEmulator(t, "b")
+			createIndex(t, target, "docs")
 			r := startReplicator(t, testConfig(k, target, "b"))
-			newer := op(opspb.Kind_KIND_INDEX, "docs", "a", "", 9, `{"v":"newer"}`)
-			older := op(opspb.Kind_KIND_INDEX, "docs", "a", "", 4, `{"v":"older"}`)
+			newer := op(opspb.Kind_KIND_INDEX, "docs", "a", "u1", 9, `{"v":"newer"}`)
+			older := op(opspb.Kind_KIND_INDEX, "docs", "a", "u1", 4, `{"v":"older"}`)
 			if sameBatch {
 				k.ProduceSync(t, encode(t, newer, older)...)
 			} else {
@@ -104,14 +116,14 @@ func TestNewestFirst(t *testing.T) {
 				k.ProduceSync(t, encode(t, older)...)
 			}
 			waitCaughtUp(t, k, r.Group(), 20*time.Second)
-			d := getDoc(t, target, "docs", "a", "")
+			d := getDoc(t, target, "docs", "a", "u1")
 			if !d.Found || d.Version != newer.ReplicationVersion || !strings.Contains(string(d.Source), "newer") {
 				t.Fatalf("docs/a = %+v, want the newer version %d", d, newer.ReplicationVersion)
 			}
-			if got := r.ops(t, "stale"); got != 1 {
+			if got := r.Ops(t, "stale"); got != 1 {
 				t.Errorf("stale = %v, want 1", got)
 			}
-			if got := r.ops(t, "applied"); got != 1 {
+			if got := r.Ops(t, "applied"); got != 1 {
 				t.Errorf("applied = %v, want 1", got)
 			}
 			log := target.OpLog("docs")
@@ -128,6 +140,7 @@ func TestNewestFirst(t *testing.T) {
 func TestPoisonRecords(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
 	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
 	r := startReplicator(t, testConfig(k, target, "b"))
 
 	good := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"ok":1}`), op(opspb.Kind_KIND_INDEX, "docs", "2", "", 1, `{"ok":2}`))
@@ -167,7 +180,7 @@ func TestPoisonRecords(t *testing.T) {
 			t.Errorf("record %d: the original headers were dropped: %v", i, rec.Headers)
 		}
 	}
-	if got := r.ops(t, "dlq"); got != 2 {
+	if got := r.Ops(t, "dlq"); got != 2 {
 		t.Errorf("dlq = %v, want 2", got)
 	}
 }
@@ -187,9 +200,7 @@ func hdr(r *kgo.Record, key string) string {
 func TestMappingConflictDLQ(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
 	target := startEmulator(t, "b")
-	if code, body := httpDo(t, "PUT", target.url+"/docs", `{"mappings":{"properties":{"n":{"type":"long"}}}}`); code != 200 {
-		t.Fatalf("creating the target index: %d %s", code, body)
-	}
+	createIndex(t, target, "docs", `{"properties":{"n":{"type":"long"}}}`)
 	r := startReplicator(t, testConfig(k, target, "b"))
 
 	var ops []*opspb.Operation
@@ -201,7 +212,11 @@ func TestMappingConflictDLQ(t *testing.T) {
 			src = `{"n":"not a number ` + id + `"}`
 			bad[id] = true
 		}
-		ops = append(ops, op(opspb.Kind_KIND_INDEX, "docs", id, "", 1, src))
+		routing := ""
+		if i%4 == 1 {
+			routing = "r" + id[len(id)-1:]
+		}
+		ops = append(ops, op(opspb.Kind_KIND_INDEX, "docs", id, routing, 1, src))
 	}
 	recs := encode(t, ops...)
 	before := time.Now()
@@ -244,9 +259,9 @@ func TestMappingConflictDLQ(t *testing.T) {
 	if len(bad) > 0 {
 		t.Errorf("not dead-lettered: %v", bad)
 	}
-	for i := 0; i < 200; i++ {
-		id := strconv.Itoa(i)
-		d := getDoc(t, target, "docs", id, "")
+	for i, o := range ops {
+		id := o.GetId()
+		d := getDoc(t, target, "docs", id, o.GetRouting())
 		if d.Found == (i%23 == 5) {
 			t.Errorf("docs/%s found=%v", id, d.Found)
 		}
@@ -257,10 +272,10 @@ func TestMappingConflictDLQ(t *testing.T) {
 	if d := getDoc(t, target, "docs", "late", ""); !d.Found {
 		t.Error("docs/late not applied after the rejections")
 	}
-	if got, want := r.ops(t, "dlq"), float64(len(dlq)); got != want {
+	if got, want := r.Ops(t, "dlq"), float64(len(dlq)); got != want {
 		t.Errorf("dlq = %v, want %v", got, want)
 	}
-	if got := r.ops(t, "retried"); got != float64(2*len(dlq)) {
+	if got := r.Ops(t, "retried"); got != float64(2*len(dlq)) {
 		t.Errorf("retried = %v, want %d (two retries per rejected item before the DLQ)", got, 2*len(dlq))
 	}
 }
@@ -269,6 +284,7 @@ func TestMappingConflictDLQ(t *testing.T) {
 func TestStatusPauseResume(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 3))
 	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
 	r := startReplicator(t, testConfig(k, target, "b"))
 	base := r.MetricsURL()
 
@@ -315,14 +331,12 @@ func TestStatusPauseResume(t *testing.T) {
 		}
 		return true
 	})
-	if metricValue(t, r.reg, "fanout_replicator_paused", nil) != 1 {
+	if r.Metric(t, "fanout_replicator_paused", nil) != 1 {
 		t.Error("fanout_replicator_paused is not 1 while paused")
 	}
 	k.ProduceSync(t, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "2", "", 1, `{"a":2}`))...)
-	time.Sleep(500 * time.Millisecond)
-	if d := getDoc(t, target, "docs", "2", ""); d.Found {
-		t.Fatal("docs/2 applied while paused")
-	}
+	// Once the replicator's high watermark counts docs/2, a running partition would
+	// apply it; a paused one keeps it as lag.
 	waitFor(t, 5*time.Second, "lag while paused", func() bool {
 		lag := int64(0)
 		for _, p := range status().Partitions {
@@ -330,6 +344,9 @@ func TestStatusPauseResume(t *testing.T) {
 		}
 		return lag == 1
 	})
+	if d := getDoc(t, target, "docs", "2", ""); d.Found {
+		t.Fatal("docs/2 applied while paused")
+	}
 
 	if code, body := httpDo(t, "POST", base+"/admin/resume", ""); code != 200 {
 		t.Fatalf("resume: %d %s", code, body)
@@ -351,15 +368,16 @@ func TestStatusPauseResume(t *testing.T) {
 func TestRevokeCommits(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 4))
 	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
 	cfg := testConfig(k, target, "b")
 	cfg.Consume.CommitInterval = time.Hour // only revoke and shutdown commit
 	var ids []string
 	for i := 0; i < 400; i++ {
 		ids = append(ids, strconv.Itoa(i))
 	}
-	k.ProduceSync(t, encode(t, opsFor("docs", ids)...)...)
+	k.ProduceSync(t, encode(t, routedOpsFor("docs", ids)...)...)
 	a := startReplicator(t, cfg)
-	waitFor(t, 20*time.Second, "all applied by the first member", func() bool { return a.ops(t, "applied") == 400 })
+	waitFor(t, 20*time.Second, "all applied by the first member", func() bool { return a.Ops(t, "applied") == 400 })
 	b := startReplicator(t, cfg)
 	waitFor(t, 20*time.Second, "partitions shared, their offsets known", func() bool {
 		ps := b.Status().Partitions
@@ -380,9 +398,13 @@ func TestRevokeCommits(t *testing.T) {
 	if committed != 2 {
 		t.Errorf("b started %d of its 2 partitions at their end: %+v", committed, b.Status().Partitions)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := b.ops(t, "applied") + b.ops(t, "stale"); got != 0 {
-		t.Errorf("the newcomer re-applied %v records", got)
+	// Anything b re-delivered would come before the markers on its partitions.
+	markers := produceToEach(t, k, 4, "docs")
+	waitFor(t, 20*time.Second, "the markers resolved on every partition", func() bool {
+		return a.Ops(t, "applied")+b.Ops(t, "applied") == float64(400+len(markers)) && allResolved(4, a, b)
+	})
+	if got := b.Ops(t, "stale"); got != 0 || b.Ops(t, "applied") != 2 {
+		t.Errorf("the newcomer re-applied %v records and applied %v, want only its 2 markers", got, b.Ops(t, "applied"))
 	}
 }
 
@@ -392,6 +414,7 @@ func TestRevokeCommits(t *testing.T) {
 func TestDLQWriteFailureBlocks(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
 	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
 	cfg := testConfig(k, target, "b")
 	cfg.Retry.Initial = 200 * time.Millisecond
 	good := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"ok":1}`))
@@ -400,7 +423,7 @@ func TestDLQWriteFailureBlocks(t *testing.T) {
 	fault := k.FailProduce(0, kerr.InvalidRecord) // every produce request fails until removed
 	r := startReplicator(t, cfg)
 	waitFor(t, 20*time.Second, "failed dead-letter writes", func() bool {
-		return metricValue(t, r.reg, "fanout_replicator_dlq_produce_errors_total", nil) >= 2
+		return r.Metric(t, "fanout_replicator_dlq_produce_errors_total", nil) >= 2
 	})
 	st := r.Status().Partitions[0]
 	if st.State != "blocked" || !strings.Contains(st.LastError, "dead-letter") {
@@ -425,6 +448,7 @@ func TestDLQWriteFailureBlocks(t *testing.T) {
 func TestRequestTooLarge(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
 	target := startEmulator(t, "b", func(o *searchemu.Options) { o.MaxBodyBytes = 64 << 10 })
+	createIndex(t, target, "docs")
 	r := startReplicator(t, testConfig(k, target, "b"))
 	var ids []string
 	for i := 0; i < 300; i++ {

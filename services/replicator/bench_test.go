@@ -28,9 +28,10 @@ import (
 	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/testbed/testproc"
-	"github.com/fanout-dev/fanout/services/replicator"
 )
 
 // The benchmarks run their infrastructure (kfake holding the backlog, the searchemu
@@ -313,9 +314,9 @@ func drain(b *testing.B, cfg replicator.Config, ops int) (time.Duration, int64) 
 	}
 	// Every record must have been applied (or found stale): a fast replicator that
 	// drops documents proves nothing.
-	applied := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "applied"})
-	stale := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "stale"})
-	if dlq := metricValue(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "dlq"}); dlq != 0 || applied+stale < float64(ops) {
+	applied := replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "applied"})
+	stale := replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "stale"})
+	if dlq := replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "dlq"}); dlq != 0 || applied+stale < float64(ops) {
 		b.Fatalf("%v applied, %v stale, %v dead-lettered of %d", applied, stale, dlq, ops)
 	}
 	return elapsed, peak

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,14 +161,17 @@ func TestMainRunsAndStops(t *testing.T) {
 	k := kafkatestCluster(t)
 	target := startEmulator(t, "b")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan int, 1)
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	go func() {
 		done <- replicator.Main(ctx, []string{"--target-name", "b", "--target", target.url,
 			"--kafka-brokers", strings.Join(k.Addrs(), ","), "--metrics-listen", "127.0.0.1:0"},
 			[]string{"FANOUT_LIMITS_SHUTDOWN_TIMEOUT=2s", "FANOUT_CONSUME_REBALANCE_TIMEOUT=5s"}, &out, &errb)
 	}()
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 20*time.Second, "the start line on stderr", func() bool {
+		return strings.Contains(errb.String(), "fanout-replicator running")
+	})
 	cancel()
 	select {
 	case code := <-done:
@@ -177,7 +181,22 @@ func TestMainRunsAndStops(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Main did not return after cancel")
 	}
-	if !strings.Contains(errb.String(), "fanout-replicator running") {
-		t.Errorf("stderr lacks the start line: %s", errb.String())
-	}
+}
+
+// lockedBuffer is a bytes.Buffer that a running Main writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/fanout-dev/fanout/pkg v0.0.0
-	github.com/fanout-dev/fanout/services/proxy v0.0.0
 	github.com/opensearch-project/opensearch-go/v4 v4.8.1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
@@ -43,10 +42,7 @@ require (
 )
 
 // Sibling modules of the workspace, so that `go mod tidy` works without go.work. The
-// proxy is a test dependency: the end-to-end tests produce events through it.
-replace (
-	github.com/fanout-dev/fanout/pkg => ../../pkg
-	github.com/fanout-dev/fanout/services/proxy => ../proxy
-)
+// proxy is not one of them: the suites that write through it are in integration/.
+replace github.com/fanout-dev/fanout/pkg => ../../pkg
 
 replace github.com/fanout-dev/fanout/testbed => ../../testbed
