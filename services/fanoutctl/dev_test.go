@@ -99,27 +99,26 @@ func TestDevStackSubprocess(t *testing.T) {
 		}
 	}
 
-	var body strings.Builder
-	for i := 0; i < 20; i++ {
-		fmt.Fprintf(&body, "{\"index\":{\"_index\":\"books\",\"_id\":\"%d\"}}\n{\"title\":\"book %d\"}\n", i, i)
+	// The stack's clusters are in memory: create the index with several shards on each
+	// before the first write, as an operator would.
+	for _, name := range []string{"primary", "replica-1", "replica-2"} {
+		(&emulator{url: endpoints[name]}).createIndex(t, "books")
 	}
-	code, answer := httpDo(t, http.MethodPost, endpoints["proxy"]+"/_bulk?refresh=true", body.String())
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, fmt.Sprint(i))
+	}
+	body := bulkBody("books", ids, func(id string) string { return fmt.Sprintf(`{"title":"book %s"}`, id) })
+	code, answer := httpDo(t, http.MethodPost, endpoints["proxy"]+"/_bulk?refresh=true", body)
 	if code != http.StatusOK || strings.Contains(answer, `"errors":true`) {
 		t.Fatalf("bulk through the proxy: %d %s", code, answer)
 	}
 	written := time.Now()
 	for _, replica := range []string{"replica-1", "replica-2"} {
-		deadline := written.Add(5 * time.Second)
-		for {
+		waitFor(t, time.Until(written.Add(5*time.Second)), replica+" to hold the 20 documents 5s after the write", func() bool {
 			c, b := httpDo(t, http.MethodGet, endpoints[replica]+"/books/_count", "")
-			if c == http.StatusOK && strings.Contains(b, `"count":20`) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not hold the 20 documents 5s after the write: %d %s\nstderr: %s", replica, c, b, stderr.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return c == http.StatusOK && strings.Contains(b, `"count":20`)
+		})
 	}
 	t.Logf("both replicas have the bulk %s after the write", time.Since(written).Round(time.Millisecond))
 
@@ -174,6 +173,9 @@ func TestDevWithExternalClusters(t *testing.T) {
 	k := kafkatest.NewCluster(t)
 	primary := startEmulator(t, "ext-primary")
 	r1, r2 := startEmulator(t, "ext-1"), startEmulator(t, "ext-2")
+	for _, e := range []*emulator{primary, r1, r2} {
+		e.createIndex(t, "books")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
@@ -193,13 +195,13 @@ func TestDevWithExternalClusters(t *testing.T) {
 		endpoints["kafka"] != strings.Join(k.Addrs(), ",") || strings.Contains(out.String(), "in memory") {
 		t.Fatalf("endpoints %v in:\n%s", endpoints, out.String())
 	}
-	code, answer := httpDo(t, http.MethodPut, endpoints["proxy"]+"/books/_doc/1?refresh=true", `{"title":"Dune"}`)
+	code, answer := httpDo(t, http.MethodPut, endpoints["proxy"]+"/books/_doc/1?routing=k1&refresh=true", `{"title":"Dune"}`)
 	if code != http.StatusCreated {
 		t.Fatalf("write through the proxy: %d %s", code, answer)
 	}
 	for _, r := range []*emulator{r1, r2} {
 		waitFor(t, 10*time.Second, "the document on "+r.url, func() bool {
-			_, _, ok := r.doc(t, "books", "1")
+			_, _, ok := r.doc(t, "books", "1", "k1")
 			return ok
 		})
 	}

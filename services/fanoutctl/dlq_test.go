@@ -27,11 +27,9 @@ func newDLQBed(t *testing.T, targetOpts ...func(*searchemu.Options)) *dlqBed {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 4), kafkatest.WithTopic(opsTopic+".dlq.b", 4))
 	b := &dlqBed{k: k, brokers: strings.Join(k.Addrs(), ",")}
 	b.primary = startEmulator(t, "primary")
+	b.primary.createIndex(t, "books")
 	b.target = startEmulator(t, "b", targetOpts...)
-	if code, body := b.target.do(t, http.MethodPut, "/books",
-		`{"mappings":{"dynamic":"strict","properties":{"title":{"type":"text"}}}}`); code != http.StatusOK {
-		t.Fatalf("creating the strict index: %d %s", code, body)
-	}
+	b.target.createIndex(t, "books", `{"dynamic":"strict","properties":{"title":{"type":"text"}}}`)
 	b.proxyURL = startProxy(t, k, b.primary)
 	startReplicator(t, replicatorConfig(k, b.target, "b"))
 	return b
@@ -88,7 +86,7 @@ func TestDLQRoundTrip(t *testing.T) {
 		bulkBody("books", fine, func(id string) string { return fmt.Sprintf(`{"title":"book %s"}`, id) }))
 	b.waitDLQ(t, 20)
 	waitFor(t, 10*time.Second, "the accepted documents on the target", func() bool {
-		_, _, ok := b.target.doc(t, "books", fine[len(fine)-1])
+		_, _, ok := b.target.doc(t, "books", fine[len(fine)-1], routingOf(fine[len(fine)-1]))
 		return ok
 	})
 
@@ -179,7 +177,7 @@ func TestDLQRoundTrip(t *testing.T) {
 		t.Fatalf("resumed replay: %+v, want 10 selected: 5 applied, 5 stale", rep)
 	}
 	for _, id := range rejected {
-		if _, _, ok := b.target.doc(t, "books", id); !ok {
+		if _, _, ok := b.target.doc(t, "books", id, routingOf(id)); !ok {
 			t.Fatalf("books/%s not on the target after the replay", id)
 		}
 	}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,20 +19,16 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
 	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
-	"github.com/fanout-dev/fanout/services/proxy/proxytest"
-	"github.com/fanout-dev/fanout/services/replicator"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The HTTP clients keep idle connections' goroutines until they time out.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 const opsTopic = "fanout.ops"
@@ -47,12 +41,7 @@ func testLogger() *slog.Logger {
 }
 
 // testKafkaOpts make clients quick to notice new topics and to retry.
-func testKafkaOpts() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.MetadataMinAge(kafkatest.TestRetryBackoff),
-		kgo.RetryBackoffFn(func(int) time.Duration { return kafkatest.TestRetryBackoff }),
-	}
-}
+func testKafkaOpts() []kgo.Opt { return replicatortest.KafkaOpts() }
 
 // emulator is a searchemu cluster served on 127.0.0.1.
 type emulator struct {
@@ -94,10 +83,15 @@ func httpDo(t testing.TB, method, url, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// doc reads a document: its source, _version, and whether it exists.
-func (em *emulator) doc(t testing.TB, index, id string) (map[string]any, int64, bool) {
+// doc reads a document stored with routing ("" for none): its source, _version, and
+// whether it exists.
+func (em *emulator) doc(t testing.TB, index, id, routing string) (map[string]any, int64, bool) {
 	t.Helper()
-	code, body := em.do(t, http.MethodGet, "/"+index+"/_doc/"+id, "")
+	path := "/" + index + "/_doc/" + id
+	if routing != "" {
+		path += "?routing=" + routing
+	}
+	code, body := em.do(t, http.MethodGet, path, "")
 	if code == http.StatusNotFound {
 		return nil, 0, false
 	}
@@ -113,74 +107,20 @@ func (em *emulator) doc(t testing.TB, index, id string) (map[string]any, int64, 
 }
 
 // replicatorConfig is a replicator configuration for tests: fast commits, retries and
-// lag readings.
+// lag readings, and one attempt per rejected item, so that rejections reach the DLQ at
+// once.
 func replicatorConfig(k *kafkatest.Cluster, target *emulator, name string) replicator.Config {
-	cfg := replicator.DefaultConfig()
-	cfg.MetricsListen = ""
-	cfg.Target.Name = name
-	cfg.Target.Endpoints = []string{target.url}
-	cfg.Target.Timeout = 10 * time.Second
-	cfg.Kafka.Brokers = k.Addrs()
-	cfg.Consume.Topics = []string{opsTopic}
-	cfg.Consume.CommitInterval = 100 * time.Millisecond
-	cfg.Consume.LagInterval = 200 * time.Millisecond
-	cfg.Consume.FetchMaxWait = 100 * time.Millisecond
-	cfg.Consume.SessionTimeout = 6 * time.Second
-	cfg.Consume.RebalanceTimeout = 8 * time.Second
-	cfg.Retry.Initial = 10 * time.Millisecond
+	cfg := replicatortest.Config(name, target.url, k.Addrs(), opsTopic)
 	cfg.Retry.Max = 200 * time.Millisecond
 	cfg.Retry.ItemAttempts = 1
-	cfg.Limits.ShutdownTimeout = 5 * time.Second
-	cfg.Limits.BulkTimeout = 10 * time.Second
-	cfg.Limits.ProbeInterval = 100 * time.Millisecond
-	cfg.Log.Level = "warn"
 	return cfg
 }
 
-// runningReplicator is a replicator started by startReplicator; admin is its admin
-// base URL.
-type runningReplicator struct {
-	*replicator.Replicator
-	admin  string
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-func startReplicator(t testing.TB, cfg replicator.Config) *runningReplicator {
+// startReplicator runs a replicator until the test ends; its admin routes are on
+// MetricsURL.
+func startReplicator(t testing.TB, cfg replicator.Config) *replicatortest.Running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := replicator.New(cfg, replicator.Deps{Logger: testLogger(), MetricsListener: ln, KafkaOpts: testKafkaOpts()})
-	if err != nil {
-		_ = ln.Close()
-		t.Fatalf("replicator.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rr := &runningReplicator{Replicator: r, admin: r.MetricsURL(), cancel: cancel, done: make(chan error, 1)}
-	if !strings.Contains(rr.admin, "://") {
-		rr.admin = "http://" + rr.admin
-	}
-	go func() { rr.done <- r.Run(ctx) }()
-	t.Cleanup(func() { rr.stop(t) })
-	return rr
-}
-
-func (rr *runningReplicator) stop(t testing.TB) {
-	t.Helper()
-	rr.once.Do(func() {
-		rr.cancel()
-		select {
-		case err := <-rr.done:
-			if err != nil {
-				t.Errorf("replicator Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("replicator did not stop within 30s")
-		}
-	})
+	return replicatortest.Start(t, cfg, testLogger())
 }
 
 // startProxy runs the ingest proxy in front of primary until the test ends; it
@@ -230,13 +170,7 @@ func cliJSON(t testing.TB, want int, v any, d deps, args ...string) cliResult {
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	replicatortest.WaitFor(t, timeout, what, cond)
 }
 
 // replicaVersion is the _version a replica holds for a primary document.
@@ -262,11 +196,43 @@ func assertConverged(t testing.TB, primary, replica *emulator) {
 	}
 }
 
-// bulkBody renders index operations of docs (id → JSON source) on index.
+// shards is the number of primary shards of the indices the tests create: several, so
+// that a document looked up, replayed or deleted without its routing would be missed on
+// a real cluster.
+const shards = 3
+
+// createIndex creates index on em with shards primary shards and the given mappings
+// (JSON; none for dynamic ones).
+func (em *emulator) createIndex(t testing.TB, index string, mappings ...string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"settings":{"number_of_shards":%d}`, shards)
+	for _, m := range mappings {
+		body += `,"mappings":` + m
+	}
+	if code, ans := em.do(t, http.MethodPut, "/"+index, body+"}"); code != http.StatusOK {
+		t.Fatalf("creating %s on %s: %d %s", index, em.url, code, ans)
+	}
+}
+
+// routingOf is the routing of the documents bulkBody writes: ids ending in an odd digit
+// are routed, always the same way.
+func routingOf(id string) string {
+	if last := id[len(id)-1]; last >= '0' && last <= '9' && (last-'0')%2 == 1 {
+		return "k" + string(last)
+	}
+	return ""
+}
+
+// bulkBody renders index operations of docs (id → JSON source) on index, with the
+// routing of routingOf.
 func bulkBody(index string, ids []string, source func(id string) string) string {
 	var b strings.Builder
 	for _, id := range ids {
-		fmt.Fprintf(&b, "{\"index\":{\"_index\":%q,\"_id\":%q}}\n%s\n", index, id, source(id))
+		routing := ""
+		if r := routingOf(id); r != "" {
+			routing = fmt.Sprintf(`,"routing":%q`, r)
+		}
+		fmt.Fprintf(&b, "{\"index\":{\"_index\":%q,\"_id\":%q%s}}\n%s\n", index, id, routing, source(id))
 	}
 	return b.String()
 }

@@ -21,22 +21,23 @@ func TestReplayResolvesAgainstPrimary(t *testing.T) {
 	// updated: rejected twice (price), its current state is the second.
 	// overtaken: rejected, then updated without price: the target applied the update.
 	// deleted: rejected, then deleted on the primary; the target applied the delete.
-	b.write(t, `{"index":{"_index":"books","_id":"updated"}}
+	// updated and deleted are routed: the replay must look them up with their routing.
+	b.write(t, `{"index":{"_index":"books","_id":"updated","routing":"u1"}}
 {"title":"first","price":1}
 {"index":{"_index":"books","_id":"overtaken"}}
 {"title":"first","price":1}
-{"index":{"_index":"books","_id":"deleted"}}
+{"index":{"_index":"books","_id":"deleted","routing":"d1"}}
 {"title":"first","price":1}
 `)
-	b.write(t, `{"index":{"_index":"books","_id":"updated"}}
+	b.write(t, `{"index":{"_index":"books","_id":"updated","routing":"u1"}}
 {"title":"second","price":2}
 {"index":{"_index":"books","_id":"overtaken"}}
 {"title":"second"}
-{"delete":{"_index":"books","_id":"deleted"}}
+{"delete":{"_index":"books","_id":"deleted","routing":"d1"}}
 `)
 	b.waitDLQ(t, 4)
 	waitFor(t, 10*time.Second, "the update and the delete applied on the target", func() bool {
-		src, _, ok := b.target.doc(t, "books", "overtaken")
+		src, _, ok := b.target.doc(t, "books", "overtaken", "")
 		if !ok || src["title"] != "second" {
 			return false
 		}
@@ -47,7 +48,7 @@ func TestReplayResolvesAgainstPrimary(t *testing.T) {
 		}
 		return false
 	})
-	if _, _, ok := b.target.doc(t, "books", "deleted"); ok {
+	if _, _, ok := b.target.doc(t, "books", "deleted", "d1"); ok {
 		t.Fatal("the deleted document is on the target before the replay")
 	}
 
@@ -59,10 +60,10 @@ func TestReplayResolvesAgainstPrimary(t *testing.T) {
 	if rep.Selected != 4 || rep.Applied != 2 || rep.Stale != 2 || rep.Failed != 0 || rep.ResolvedDeleted != 1 {
 		t.Fatalf("replay: %+v, want 4 selected: 2 applied, 2 stale, 1 resolved as a delete", rep)
 	}
-	if src, _, ok := b.target.doc(t, "books", "updated"); !ok || src["title"] != "second" {
+	if src, _, ok := b.target.doc(t, "books", "updated", "u1"); !ok || src["title"] != "second" {
 		t.Fatalf("books/updated on the target: %v %v, want the primary's second version", ok, src)
 	}
-	if _, _, ok := b.target.doc(t, "books", "deleted"); ok {
+	if _, _, ok := b.target.doc(t, "books", "deleted", "d1"); ok {
 		t.Fatal("the replay resurrected books/deleted")
 	}
 	assertConverged(t, b.primary, b.target)
@@ -70,7 +71,7 @@ func TestReplayResolvesAgainstPrimary(t *testing.T) {
 	// The counter-proof: the recorded events would have resurrected the deleted
 	// document, since the target no longer remembers the delete.
 	cliJSON(t, 0, &rep, deps{}, b.replayArgs("--from-start", "--as-recorded")...)
-	if src, _, ok := b.target.doc(t, "books", "deleted"); !ok || src["title"] != "first" {
+	if src, _, ok := b.target.doc(t, "books", "deleted", "d1"); !ok || src["title"] != "first" {
 		t.Fatalf("--as-recorded did not resurrect books/deleted (%v %v): the scenario does not test what it claims", ok, src)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 )
 
 // produceEvents writes n INDEX events for index/ids prefix-0..n-1, as the proxy would.
@@ -26,7 +26,8 @@ func produceEvents(t *testing.T, k *kafkatest.Cluster, prefix string, n int, seq
 		if err != nil {
 			t.Fatal(err)
 		}
-		op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: "lag", Id: fmt.Sprintf("%s-%d", prefix, i),
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: "lag", Id: id, Routing: routingOf(id),
 			Source: []byte(fmt.Sprintf(`{"n":%d}`, i)), ReplicationVersion: v, Version: 1, SeqNo: &s, PrimaryTerm: &term,
 			AcceptedAt: timestamppb.New(time.Now().Add(-2 * time.Second)), SourceCluster: "primary"}
 		if recs[i], err = event.Encode(opsTopic, op); err != nil {
@@ -41,6 +42,7 @@ func produceEvents(t *testing.T, k *kafkatest.Cluster, prefix string, n int, seq
 func TestStatusLagWhilePaused(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 3))
 	target := startEmulator(t, "b")
+	target.createIndex(t, "lag")
 	rr := startReplicator(t, replicatorConfig(k, target, "b"))
 	brokers := strings.Join(k.Addrs(), ",")
 	var seq int64
@@ -50,7 +52,7 @@ func TestStatusLagWhilePaused(t *testing.T) {
 		var out struct {
 			Targets []targetStatus `json:"targets"`
 		}
-		cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers, "--admin", rr.admin)
+		cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers, "--admin", rr.MetricsURL())
 		if len(out.Targets) != 1 || out.Targets[0].Cluster != "b" || out.Targets[0].Replicator == nil {
 			t.Fatalf("status: %+v, want target b with its replicator", out)
 		}
@@ -72,7 +74,7 @@ func TestStatusLagWhilePaused(t *testing.T) {
 		t.Fatalf("caught-up status: %+v", st)
 	}
 
-	r := cli(t, context.Background(), deps{}, nil, "pause", "--cluster", "b", "--admin", rr.admin)
+	r := cli(t, context.Background(), deps{}, nil, "pause", "--cluster", "b", "--admin", rr.MetricsURL())
 	if r.code != 0 || !strings.Contains(r.stdout, "paused") {
 		t.Fatalf("pause: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -93,12 +95,12 @@ func TestStatusLagWhilePaused(t *testing.T) {
 	if sum != 20 {
 		t.Fatalf("partition lags sum to %d, want 20", sum)
 	}
-	text := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.admin)
+	text := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.MetricsURL())
 	if text.code != 0 || !strings.Contains(text.stdout, "paused") || !strings.Contains(text.stdout, "fanout-replicator-b") {
 		t.Fatalf("status text: exit %d\n%s%s", text.code, text.stdout, text.stderr)
 	}
 
-	r = cli(t, context.Background(), deps{}, nil, "resume", "--cluster", "b", "--admin", rr.admin)
+	r = cli(t, context.Background(), deps{}, nil, "resume", "--cluster", "b", "--admin", rr.MetricsURL())
 	if r.code != 0 || !strings.Contains(r.stdout, "running") {
 		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -15,10 +15,16 @@ import (
 // their replication versions, and 1, naming the documents, when it does not.
 func TestVerify(t *testing.T) {
 	primary, target := startEmulator(t, "primary"), startEmulator(t, "dr")
+	primary.createIndex(t, "books")
+	target.createIndex(t, "books-dr")
 	// The primary's writes, copied to the target as a replicator would: renamed index,
-	// external version = the replication version of the primary's answer.
+	// external version = the replication version of the primary's answer, same routing.
 	for i := 0; i < 30; i++ {
-		status, body := primary.do(t, http.MethodPut, fmt.Sprintf("/books/_doc/%d", i), fmt.Sprintf(`{"n":%d}`, i))
+		path, routing := fmt.Sprintf("/books/_doc/%d", i), ""
+		if r := routingOf(fmt.Sprint(i)); r != "" {
+			path, routing = path+"?routing="+r, "&routing="+r
+		}
+		status, body := primary.do(t, http.MethodPut, path, fmt.Sprintf(`{"n":%d}`, i))
 		if status != 201 {
 			t.Fatalf("primary: %d %s", status, body)
 		}
@@ -31,7 +37,7 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status, body := target.do(t, http.MethodPut, fmt.Sprintf("/books-dr/_doc/%d?version=%d&version_type=external", i, v), fmt.Sprintf(`{"n":%d}`, i)); status != 201 {
+		if status, body := target.do(t, http.MethodPut, fmt.Sprintf("/books-dr/_doc/%d?version=%d&version_type=external%s", i, v, routing), fmt.Sprintf(`{"n":%d}`, i)); status != 201 {
 			t.Fatalf("target: %d %s", status, body)
 		}
 	}
@@ -47,8 +53,9 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("in step: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
-	// A changed document, a delete that never arrived, and a write that never arrived.
-	target.do(t, http.MethodPut, "/books-dr/_doc/3?version=99999999999999&version_type=external", `{"n":-3}`)
+	// A changed (routed) document, a delete that never arrived, and a write that never
+	// arrived.
+	target.do(t, http.MethodPut, "/books-dr/_doc/3?routing="+routingOf("3")+"&version=99999999999999&version_type=external", `{"n":-3}`)
 	primary.do(t, http.MethodDelete, "/books/_doc/4", "")
 	primary.do(t, http.MethodPut, "/books/_doc/new", `{"n":99}`)
 	r = cli(t, t.Context(), deps{}, env, args...)
