@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
 )
 
 // TestPipeline runs the whole of fanout on every backend: clients write through the
@@ -28,49 +28,41 @@ func TestPipeline(t *testing.T) {
 		px := proxytest.Start(t, proxytest.Config(b.Primary, b.KafkaAddrs, opsTopic), nil)
 
 		renames := []string{"{index}", "{index}-dr"}
+		createIndex(t, ctx, b.Primary, "pipe")
 		for i, url := range b.Replicas {
-			cfg := replicator.DefaultConfig()
-			cfg.MetricsListen = ""
-			cfg.Target.Name = fmt.Sprintf("replica-%d", i+1)
-			cfg.Target.Endpoints = []string{url}
-			cfg.Kafka.Brokers = b.KafkaAddrs
-			cfg.Consume.Topics = []string{opsTopic}
+			createIndex(t, ctx, url, replicator.RenameIndex(renames[i], "pipe"))
+			cfg := replicatortest.Config(fmt.Sprintf("replica-%d", i+1), url, b.KafkaAddrs, opsTopic)
 			cfg.Consume.CommitInterval = 200 * time.Millisecond
-			cfg.Consume.FetchMaxWait = 100 * time.Millisecond
 			cfg.Indices.Rename = renames[i]
-			cfg.Log.Level = "warn"
-			r, err := replicator.New(cfg, replicator.Deps{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rctx, stop := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- r.Run(rctx) }()
-			t.Cleanup(func() {
-				stop()
-				if err := <-done; err != nil {
-					t.Errorf("replicator %d: %v", i+1, err)
-				}
-			})
+			replicatortest.Start(t, cfg, nil)
 		}
 
-		// A workload with every kind of write on overlapping ids, in bulks and singly.
+		// A workload with every kind of write on overlapping ids, in bulks and singly;
+		// every third document routed, its updates and deletes with the same routing.
 		rng := rand.New(rand.NewPCG(7, 11))
 		for round := 0; round < 30; round++ {
 			var body strings.Builder
 			for i := 0; i < 50; i++ {
 				id := rng.IntN(300)
+				meta := fmt.Sprintf(`"_index":"pipe","_id":"%d"`, id)
+				if id%3 == 0 {
+					meta += fmt.Sprintf(`,"routing":"r%d"`, id%5)
+				}
 				switch rng.IntN(10) {
 				case 0, 1:
-					fmt.Fprintf(&body, "{\"delete\":{\"_index\":\"pipe\",\"_id\":\"%d\"}}\n", id)
+					fmt.Fprintf(&body, "{\"delete\":{%s}}\n", meta)
 				case 2, 3, 4:
-					fmt.Fprintf(&body, "{\"update\":{\"_index\":\"pipe\",\"_id\":\"%d\"}}\n{\"doc\":{\"n\":%d,\"round\":%d},\"doc_as_upsert\":true}\n", id, rng.IntN(1000), round)
+					fmt.Fprintf(&body, "{\"update\":{%s}}\n{\"doc\":{\"n\":%d,\"round\":%d},\"doc_as_upsert\":true}\n", meta, rng.IntN(1000), round)
 				default:
-					fmt.Fprintf(&body, "{\"index\":{\"_index\":\"pipe\",\"_id\":\"%d\"}}\n{\"n\":%d,\"name\":\"doc %d\",\"round\":%d}\n", id, rng.IntN(1000), id, round)
+					fmt.Fprintf(&body, "{\"index\":{%s}}\n{\"n\":%d,\"name\":\"doc %d\",\"round\":%d}\n", meta, rng.IntN(1000), id, round)
 				}
 			}
 			post(t, ctx, px.URL()+"/_bulk", body.String())
-			post(t, ctx, fmt.Sprintf("%s/pipe/_doc/single-%d", px.URL(), round%5), fmt.Sprintf(`{"n":%d,"round":%d}`, round, round))
+			single := fmt.Sprintf("%s/pipe/_doc/single-%d", px.URL(), round%5)
+			if round%5 < 2 {
+				single += fmt.Sprintf("?routing=s%d", round%5)
+			}
+			post(t, ctx, single, fmt.Sprintf(`{"n":%d,"round":%d}`, round, round))
 		}
 		post(t, ctx, b.Primary+"/_refresh", "")
 
@@ -84,19 +76,14 @@ func TestPipeline(t *testing.T) {
 			opts := converge.Options{Indices: []string{"pipe"}, Refresh: true, ExpectVersion: version,
 				ReplicaIndex: func(ix string) string { return replicator.RenameIndex(renames[i], ix) }}
 			var rep *converge.Report
-			for {
+			deadline, _ := ctx.Deadline()
+			replicatortest.WaitFor(t, time.Until(deadline), fmt.Sprintf("replica-%d to converge", i+1), func() bool {
 				var err error
 				if rep, err = converge.Compare(ctx, primary, replica, opts); err != nil {
 					t.Fatal(err)
 				}
-				if rep.Converged() || ctx.Err() != nil {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if !rep.Converged() || rep.Compared == 0 {
-				t.Fatalf("replica-%d did not converge: %v", i+1, rep)
-			}
+				return rep.Converged() && rep.Compared > 0
+			})
 			t.Logf("replica-%d (%s) converged: %d documents", i+1, renames[i], rep.Compared)
 		}
 	})

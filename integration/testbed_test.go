@@ -31,26 +31,31 @@ func TestTestBedRoundTrip(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		primary, replica := backend.Client(t, b.Primary), backend.Client(t, b.Replicas[0])
+		createIndex(t, ctx, b.Primary, "bed")
+		createIndex(t, ctx, b.Replicas[0], "bed")
 
-		// Writes on the primary: creates, updates (full document back), deletes.
+		// Writes on the primary: creates, updates (full document back), deletes; every
+		// fourth document routed, its update and delete with the same routing.
 		var body strings.Builder
 		for i := 0; i < 300; i++ {
-			fmt.Fprintf(&body, "{\"index\":{\"_index\":\"bed\",\"_id\":\"%d\"}}\n{\"n\":%d,\"name\":\"doc %d\"}\n", i, i, i)
+			fmt.Fprintf(&body, "{\"index\":{\"_index\":\"bed\",\"_id\":\"%d\"%s}}\n{\"n\":%d,\"name\":\"doc %d\"}\n", i, routed(i), i, i)
 		}
 		for i := 3; i < 300; i += 3 { // not 0: n = -0 would be a noop
-			fmt.Fprintf(&body, "{\"update\":{\"_index\":\"bed\",\"_id\":\"%d\",\"_source\":true}}\n{\"doc\":{\"n\":%d}}\n", i, -i)
+			fmt.Fprintf(&body, "{\"update\":{\"_index\":\"bed\",\"_id\":\"%d\"%s,\"_source\":true}}\n{\"doc\":{\"n\":%d}}\n", i, routed(i), -i)
 		}
 		for i := 1; i < 300; i += 10 {
-			fmt.Fprintf(&body, "{\"delete\":{\"_index\":\"bed\",\"_id\":\"%d\"}}\n", i)
+			fmt.Fprintf(&body, "{\"delete\":{\"_index\":\"bed\",\"_id\":\"%d\"%s}}\n", i, routed(i))
 		}
 		answer := post(t, ctx, b.Primary+"/_bulk?refresh=true", body.String())
 
 		// Events from the answers, as the proxy builds them.
 		var recs []*kgo.Record
 		var payloads [][]byte
+		var routings []string
 		sc := bulk.NewBytesScanner([]byte(body.String()))
 		for sc.Next() {
 			payloads = append(payloads, append([]byte(nil), sc.Item().Payload...))
+			routings = append(routings, sc.Item().Routing)
 		}
 		if err := sc.Err(); err != nil {
 			t.Fatal(err)
@@ -64,7 +69,7 @@ func TestTestBedRoundTrip(t *testing.T) {
 				return err
 			}
 			seq, term := r.SeqNo, r.PrimaryTerm
-			op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: r.Index, Id: r.ID, ReplicationVersion: v,
+			op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: r.Index, Id: r.ID, Routing: routings[i], ReplicationVersion: v,
 				Version: r.Version, SeqNo: &seq, PrimaryTerm: &term, SourceCluster: "primary"}
 			switch {
 			case r.Result == "deleted":
@@ -102,7 +107,7 @@ func TestTestBedRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("decoding: %v", err)
 				}
-				m := bulk.Meta{Action: bulk.ActionIndex, Index: op.GetIndex(), ID: op.GetId(), HasID: true,
+				m := bulk.Meta{Action: bulk.ActionIndex, Index: op.GetIndex(), ID: op.GetId(), HasID: true, Routing: op.GetRouting(),
 					Version: op.GetReplicationVersion(), HasVersion: true, VersionType: "external"}
 				if op.GetKind() == opspb.Kind_KIND_DELETE {
 					m.Action = bulk.ActionDelete
@@ -132,8 +137,8 @@ func TestTestBedRoundTrip(t *testing.T) {
 			t.Fatalf("replica after replay: %v", rep)
 		}
 
-		// A divergence on purpose: the checker must see it.
-		post(t, ctx, b.Replicas[0]+"/bed/_doc/5?version=99999999999999&version_type=external&refresh=true", `{"n":-5,"name":"tampered"}`)
+		// A divergence on purpose, on a routed document: the checker must see it.
+		post(t, ctx, b.Replicas[0]+"/bed/_doc/8?routing=u1&version=99999999999999&version_type=external&refresh=true", `{"n":-8,"name":"tampered"}`)
 		rep, err = converge.Compare(ctx, primary, replica, converge.Options{Refresh: true, ExpectVersion: replicationVersion})
 		if err != nil {
 			t.Fatal(err)
@@ -142,6 +147,38 @@ func TestTestBedRoundTrip(t *testing.T) {
 			t.Fatalf("want exactly one differing document, got %v", rep)
 		}
 	})
+}
+
+// shards is the number of primary shards of the indices the suites create: several, so
+// that a routed document looked up, updated or deleted without its routing would be
+// missed or doubled.
+const shards = 3
+
+// routed returns the routing field of document i's action lines: every fourth document
+// is routed, always the same way (a document's writes must all carry its routing).
+func routed(i int) string {
+	if i%4 != 0 {
+		return ""
+	}
+	return fmt.Sprintf(`,"routing":"u%d"`, i%7)
+}
+
+// createIndex creates index on the cluster at url with shards primary shards.
+func createIndex(t *testing.T, ctx context.Context, url, index string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url+"/"+index, strings.NewReader(fmt.Sprintf(`{"settings":{"number_of_shards":%d}}`, shards)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("creating %s on %s: %d %s", index, url, resp.StatusCode, b)
+	}
 }
 
 func post(t *testing.T, ctx context.Context, url, body string) []byte {

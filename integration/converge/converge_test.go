@@ -46,9 +46,40 @@ type doc struct {
 	version                    int64 // external version on the replica; 0 = internal
 }
 
-// load bulk-writes docs, 1,000 per request.
+// shards is the number of primary shards of the indices load creates: several, so that
+// a checker that looked documents up without their routing would miss routed ones on a
+// real cluster.
+const shards = 3
+
+// createIndices creates, with shards primary shards, each index of docs that c does not
+// hold yet.
+func createIndices(t *testing.T, c *opensearch.Client, docs []doc) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if seen[d.index] {
+			continue
+		}
+		seen[d.index] = true
+		req, err := http.NewRequest(http.MethodHead, "/"+d.index, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Perform(req)
+		if err != nil {
+			t.Fatalf("HEAD /%s: %v", d.index, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			do(t, c, http.MethodPut, "/"+d.index, fmt.Sprintf(`{"settings":{"number_of_shards":%d}}`, shards))
+		}
+	}
+}
+
+// load bulk-writes docs, 1,000 per request, into indices of several shards.
 func load(t *testing.T, c *opensearch.Client, docs []doc) {
 	t.Helper()
+	createIndices(t, c, docs)
 	var b strings.Builder
 	flush := func() {
 		if b.Len() > 0 {
@@ -72,11 +103,15 @@ func load(t *testing.T, c *opensearch.Client, docs []doc) {
 	flush()
 }
 
+// corpus is n documents of index; every fourth one (i%4 == 3) routed.
 func corpus(index string, n int) []doc {
 	docs := make([]doc, n)
 	for i := range docs {
 		docs[i] = doc{index: index, id: fmt.Sprintf("doc-%05d", i),
 			source: fmt.Sprintf(`{"n":%d,"name":"item %d","tags":["a","b"],"nested":{"x":%d}}`, i, i, i%7)}
+		if i%4 == 3 {
+			docs[i].routing = fmt.Sprintf("u%d", i%5)
+		}
 	}
 	return docs
 }
@@ -103,12 +138,16 @@ func TestFindsOneChangeAmongTenThousand(t *testing.T) {
 		t.Fatalf("identical clusters: want converged with 10000 compared, got %v", rep)
 	}
 
-	// One field of one document changes on the replica only.
+	// One field of one routed document changes on the replica only (written with its
+	// routing, so it replaces the document).
 	changed := docs[6543]
+	if changed.routing == "" || docs[43].routing == "" {
+		t.Fatal("the changed and the deleted document must be routed ones")
+	}
 	changed.source = strings.Replace(changed.source, `"nested":{"x":5}`, `"nested":{"x":6}`, 1)
 	load(t, r, []doc{changed})
-	// One document is deleted on the primary only: the delete never arrived.
-	do(t, p, http.MethodDelete, "/books/_doc/doc-00042", "")
+	// One routed document is deleted on the primary only: the delete never arrived.
+	do(t, p, http.MethodDelete, "/books/_doc/doc-00043?routing="+docs[43].routing, "")
 
 	rep := compare(t, p, r, converge.Options{PageSize: 700})
 	if rep.Converged() {
@@ -119,7 +158,7 @@ func TestFindsOneChangeAmongTenThousand(t *testing.T) {
 	}
 	want := map[string]converge.Diff{
 		"doc-06543": {Kind: converge.Source, Index: "books", ReplicaIndex: "books", ID: "doc-06543", Detail: "fields differ: nested.x"},
-		"doc-00042": {Kind: converge.Extra, Index: "books", ReplicaIndex: "books", ID: "doc-00042"},
+		"doc-00043": {Kind: converge.Extra, Index: "books", ReplicaIndex: "books", ID: "doc-00043"},
 	}
 	for _, d := range rep.Diffs {
 		if want[d.ID] != d {
