@@ -339,13 +339,15 @@ func (w *workload) send(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// httpDo sends one request and returns the status and body.
+// httpDo sends one request and returns the status and body. The connection closes with
+// the answer: no idle keep-alive connection (and its two goroutines) outlives the test.
 func httpDo(t testing.TB, method, u, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, bytes.NewReader([]byte(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Close = true
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -68,6 +68,9 @@ func httpDo(t testing.TB, method, url, body string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The connection closes with the answer: no idle keep-alive connection (and its
+	// two goroutines) outlives the test.
+	req.Close = true
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 		if strings.HasSuffix(strings.SplitN(url, "?", 2)[0], "_bulk") {

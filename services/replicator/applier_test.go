@@ -2,7 +2,7 @@ package replicator_test
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,13 +23,9 @@ func TestApplier(t *testing.T) {
 	}
 	defer srv.Close()
 	// A strict mapping makes one document a permanent rejection.
-	req, _ := http.NewRequest(http.MethodPut, srv.URL()+"/logs-dr", strings.NewReader(`{"mappings":{"dynamic":"strict","properties":{"n":{"type":"long"}}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if code, body := httpDo(t, http.MethodPut, srv.URL()+"/logs-dr", fmt.Sprintf(`{"settings":{"number_of_shards":%d},"mappings":{"dynamic":"strict","properties":{"n":{"type":"long"}}}}`, shards)); code != http.StatusOK {
+		t.Fatalf("creating logs-dr: %d %s", code, body)
 	}
-	resp.Body.Close()
 
 	cfg := replicator.DefaultConfig()
 	cfg.Target.Name, cfg.Target.Endpoints = "dr", []string{srv.URL()}
@@ -65,12 +61,7 @@ func TestApplier(t *testing.T) {
 	if res[0].TargetIndex != "logs-dr" || res[2].ErrorType != "strict_dynamic_mapping_exception" || res[2].Status != 400 {
 		t.Errorf("results %+v", res)
 	}
-	get, err := http.Get(srv.URL() + "/logs-dr/_doc/1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(get.Body)
-	get.Body.Close()
+	_, body := httpDo(t, http.MethodGet, srv.URL()+"/logs-dr/_doc/1", "")
 	if !strings.Contains(string(body), `"_version":10`) || !strings.Contains(string(body), `{"n":1}`) {
 		t.Errorf("target holds %s", body)
 	}

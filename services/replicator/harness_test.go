@@ -138,15 +138,10 @@ func getDoc(t testing.TB, e *emulator, index, id, routing string) doc {
 	if routing != "" {
 		u += "?routing=" + url.QueryEscape(routing)
 	}
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, b := httpDo(t, http.MethodGet, u, "")
 	var d doc
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 && resp.StatusCode != 404 {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	if code != 200 && code != 404 {
+		t.Fatalf("GET %s: %d %s", u, code, b)
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("GET %s: %v: %s", u, err, b)
@@ -173,12 +168,15 @@ func createIndex(t testing.TB, e *emulator, index string, mappings ...string) {
 	}
 }
 
+// httpDo sends one request and returns the status and body. The connection closes with
+// the answer: no idle keep-alive connection (and its two goroutines) outlives the test.
 func httpDo(t testing.TB, method, u, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Close = true
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
