@@ -199,7 +199,20 @@ func handleBulk(c *Cluster, rq *request) *response {
 		}
 	}
 
-	// 4. execute in order
+	// 4. the routing checks TransportBulkAction makes on every item before any runs
+	for i := range items {
+		it := &items[i]
+		if it.done || createErrs[it.op.index] != nil {
+			continue
+		}
+		if ix, rerr := c.resolveWrite(it.op.index); rerr == nil {
+			if err := c.wholeRequestRoutingError(ix, &it.op); err != nil {
+				return errResp(err)
+			}
+		}
+	}
+
+	// 5. execute in order
 	f := c.faults.Load()
 	resolved := map[string]*index{}
 	resolveErrs := map[string]*esError{}
@@ -238,7 +251,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 		it.done = true
 	}
 
-	// 5. render
+	// 6. render
 	anyErr := false
 	for i := range items {
 		if items[i].result.err != nil {

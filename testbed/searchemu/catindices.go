@@ -142,7 +142,7 @@ func handleCatIndices(c *Cluster, rq *request) *response {
 			row["status"] = catStr("close")
 		} else {
 			ix.mu.RLock()
-			count := len(ix.docs)
+			count := ix.docCountLocked()
 			deleted := ix.liveTombstones(c, now)
 			size := ix.srcBytes + int64(count)*64
 			ix.mu.RUnlock()

@@ -214,7 +214,10 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
-	sets := liveSets(ixs)
+	sets, terr := searchSets(rq, ixs)
+	if terr != nil {
+		return errResp(terr)
+	}
 	now := c.now()
 	ctxs := c.contexts()
 	ctxs.mu.Lock()
@@ -226,10 +229,7 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 		// Elasticsearch 7.10: POST /{index}/_pit answers {"id":"…"}
 		return jsonResp(200, append(appendJSONString([]byte(`{"id":`), id), '}'))
 	}
-	shards := 0
-	for _, ix := range ixs {
-		shards += ix.k().shards
-	}
+	shards := len(sets)
 	b := appendJSONString([]byte(`{"pit_id":`), id)
 	b = append(b, `,"_shards":{"total":`...)
 	b = strconv.AppendInt(b, int64(shards), 10)

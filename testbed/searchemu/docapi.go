@@ -221,6 +221,9 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	if err := c.wholeRequestRoutingError(ix, op); err != nil {
+		return errResp(err)
+	}
 	r := c.execute(ix, op)
 	if r.err != nil {
 		return errResp(r.err)
@@ -262,7 +265,11 @@ func handleGet(c *Cluster, rq *request) *response {
 		return errResp(err)
 	}
 	id := rq.path["id"]
-	d := ix.get(id)
+	shard, err := c.getShard(rq, ix, id)
+	if err != nil {
+		return errResp(err)
+	}
+	d := ix.get(shard, id)
 	if d != nil {
 		if err := g.checkStoredFields(ix); err != nil {
 			return errResp(err)
@@ -292,7 +299,11 @@ func handleGetSource(c *Cluster, rq *request) *response {
 		return errResp(err)
 	}
 	id := rq.path["id"]
-	d := ix.get(id)
+	shard, err := c.getShard(rq, ix, id)
+	if err != nil {
+		return errResp(err)
+	}
+	d := ix.get(shard, id)
 	if err := g.checkVersion(ix, id, d); err != nil {
 		return errResp(err)
 	}
@@ -512,9 +523,9 @@ func handleMget(c *Cluster, rq *request) *response {
 
 // appendMgetItem renders one _mget answer: a GET body, or the item's failure.
 func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
-	fail := func(err *esError) []byte {
+	failIn := func(index string, err *esError) []byte {
 		b = append(b, `{"_index":`...)
-		b = appendJSONString(b, it.index)
+		b = appendJSONString(b, index)
 		b = c.appendDocType(b)
 		b = append(b, `,"_id":`...)
 		b = appendJSONString(b, it.id)
@@ -522,11 +533,17 @@ func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
 		b = err.appendFailure(b)
 		return append(b, '}')
 	}
+	fail := func(err *esError) []byte { return failIn(it.index, err) }
 	ix, err := c.resolveSingle(it.index)
 	if err != nil {
 		return fail(err)
 	}
-	d := ix.get(it.id)
+	// TransportMultiGetAction: a missing required routing fails the item only, naming the
+	// concrete index
+	if !it.hasRouting && ix.mapping.Load().routingRequired() {
+		return failIn(ix.name, c.errRoutingMissing(ix, it.id))
+	}
+	d := ix.get(ix.shardFor(it.id, it.routing, it.hasRouting), it.id)
 	if d != nil {
 		if err := it.get.checkStoredFields(ix); err != nil {
 			return fail(err)

@@ -378,6 +378,8 @@ func (c *Cluster) serveEmu(w http.ResponseWriter, r *http.Request, path string) 
 			b = appendJSONString(b, e.VersionType)
 			b = append(b, `,"at":`...)
 			b = appendJSONString(b, e.At.UTC().Format(time.RFC3339Nano))
+			b = append(b, `,"shard":`...)
+			b = strconv.AppendInt(b, int64(e.Shard), 10)
 			b = append(b, '}')
 		}
 		writeResponse(w, r, jsonResp(200, append(b, ']')), false)

@@ -493,7 +493,7 @@ func handleGetSettings(c *Cluster, rq *request) *response {
 	return jsonResp(200, append(b, '}'))
 }
 
-var staticSettings = map[string]bool{"index.number_of_shards": true, "index.uuid": true, "index.creation_date": true, "index.provided_name": true, "index.version.created": true}
+var staticSettings = map[string]bool{"index.number_of_shards": true, "index.number_of_routing_shards": true, "index.routing_partition_size": true, "index.uuid": true, "index.creation_date": true, "index.provided_name": true, "index.version.created": true}
 
 // handlePutSettings serves PUT /_settings, /{index}/_settings.
 func handlePutSettings(c *Cluster, rq *request) *response {

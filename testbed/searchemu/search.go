@@ -451,8 +451,10 @@ type hit struct {
 	ix    *index
 	d     *doc
 	score float64
-	order int // global doc order for tie breaks
-	keys  []sortVal
+	order int // global doc order for tie breaks: by shard set, then doc order
+	// shardDoc is the doc's position within its shard (the _doc sort value).
+	shardDoc int
+	keys     []sortVal
 }
 
 // sortVal is one sort value: numeric (n), string (s), or missing.
@@ -495,7 +497,7 @@ func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
 	case sortScore:
 		return sortVal{n: h.score, typ: "_score"}
 	case sortDoc:
-		return sortVal{i: int64(h.order), isInt: true, n: float64(h.order), typ: "_doc"}
+		return sortVal{i: int64(h.shardDoc), isInt: true, n: float64(h.shardDoc), typ: "_doc"}
 	case sortID:
 		return sortVal{str: true, s: h.d.id, typ: "_id"}
 	}
@@ -745,26 +747,25 @@ func (c *Cluster) checkSorts(ixs []*index, sorts []sortSpec) *esError {
 	return nil
 }
 
-// docSet is the documents of one index a search runs over: a live snapshot, or the one a
+// docSet is the documents of one shard a search runs over: a live snapshot, or the one a
 // point in time or scroll pinned.
 type docSet struct {
-	ix   *index
-	docs []*doc
+	ix    *index
+	shard int
+	docs  []*doc
 }
 
-func liveSets(ixs []*index) []docSet {
-	out := make([]docSet, len(ixs))
-	for i, ix := range ixs {
-		out[i] = docSet{ix: ix, docs: ix.snapshot()}
-	}
-	return out
-}
-
+// setIndices returns the distinct indices of the sets, in name order.
 func setIndices(sets []docSet) []*index {
-	out := make([]*index, len(sets))
-	for i, s := range sets {
-		out[i] = s.ix
+	var out []*index
+	seen := map[*index]bool{}
+	for _, s := range sets {
+		if !seen[s.ix] {
+			seen[s.ix] = true
+			out = append(out, s.ix)
+		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
 
@@ -800,7 +801,10 @@ func handleSearch(c *Cluster, rq *request) *response {
 		if rerr != nil {
 			return errResp(rerr)
 		}
-		sets = liveSets(ixs)
+		var terr *esError
+		if sets, terr = searchSets(rq, ixs); terr != nil {
+			return errResp(terr)
+		}
 	}
 	ixs := setIndices(sets)
 	for _, ix := range ixs {
@@ -856,9 +860,7 @@ func (c *Cluster) warning(msg string) string {
 func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
 	hits, total := c.collect(sets, sr)
 	res := searchResult{total: total, maxScore: math.NaN(), scored: len(sr.sorts) == 0 || sr.trackScores}
-	for _, s := range sets {
-		res.shards += s.ix.k().shards
-	}
+	res.shards = len(sets)
 	for _, s := range sr.sorts {
 		if s.kind == sortScore {
 			res.scored = true
@@ -966,7 +968,7 @@ func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
 	for _, set := range sets {
 		ix := set.ix
 		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now}
-		for _, d := range set.docs {
+		for pos, d := range set.docs {
 			order++
 			ok, score := sr.q.match(ec, d)
 			if !ok {
@@ -980,7 +982,7 @@ func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
 			if sr.minScore != nil && score < *sr.minScore {
 				continue
 			}
-			h := hit{ix: ix, d: d, score: score, order: order}
+			h := hit{ix: ix, d: d, score: score, order: order, shardDoc: pos + 1}
 			if len(sr.sorts) > 0 {
 				h.keys = make([]sortVal, len(sr.sorts))
 				for k, s := range sr.sorts {
@@ -1060,11 +1062,12 @@ func handleCount(c *Cluster, rq *request) *response {
 		sr.minScore = &f
 	}
 	sr.sorts = nil
-	_, total := c.collect(liveSets(ixs), sr)
-	shards := 0
-	for _, ix := range ixs {
-		shards += ix.k().shards
+	sets, terr := searchSets(rq, ixs)
+	if terr != nil {
+		return errResp(terr)
 	}
+	_, total := c.collect(sets, sr)
+	shards := len(sets)
 	b := []byte(`{"count":`)
 	b = strconv.AppendInt(b, int64(total), 10)
 	b = append(b, `,"_shards":{"total":`...)

@@ -10,8 +10,12 @@
 //
 //   - every write is immediately visible to search and count (the emulator refreshes on
 //     every write); refresh=true still reports "forced_refresh":true;
-//   - every index is one shard holding all documents (number_of_shards is recorded and
-//     reported in _shards, but _seq_no is per index) and the primary term is always 1;
+//   - an index has number_of_shards primary shards and documents are placed on them by
+//     OpenSearch's own routing function (murmur3 of the routing or the id,
+//     routing_num_shards, routing_partition_size); _seq_no counts per shard, every
+//     lookup and write by id goes to the shard its routing names, and searches reach the
+//     shards their routing and preference=_shards name. There is one node and no replica
+//     copies, so the primary term is always 1 and the other preferences change nothing;
 //   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), match
 //     scores the fraction of query terms found, bool sums its must/should scores, filter
 //     and must_not contribute nothing; ties break in index order;

@@ -1,7 +1,6 @@
 package searchemu
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,8 +8,8 @@ import (
 	"time"
 )
 
-// index is one index: a single shard holding documents, tombstones, the sequence-number
-// counter and the operation log, guarded by mu. The mapping is a copy-on-write snapshot
+// index is one index: its shards (documents, tombstones and a sequence-number counter
+// each) and the operation log, guarded by mu. The mapping is a copy-on-write snapshot
 // readable without the lock.
 type index struct {
 	name    string
@@ -28,11 +27,12 @@ type index struct {
 	// aliases are guarded by the cluster lock.
 	aliases map[string]*aliasMeta
 
+	// routing places documents on shards; fixed at creation.
+	routing routingTable
+
 	mu        sync.RWMutex
 	deleted   bool
-	docs      map[string]*doc
-	tombs     map[string]tombstone
-	nextSeq   int64
+	shards    []shard // number_of_shards of them
 	lastPrune time.Time
 	oplog     []OpLogEntry
 	srcBytes  int64
@@ -140,6 +140,7 @@ func versionTypeName(vt string) string {
 
 // writeReq is one engine-level index or delete operation.
 type writeReq struct {
+	shard       int // the shard the routing placed it on
 	id          string
 	src         []byte // index: the source to store (owned by the store after success)
 	routing     string
@@ -162,15 +163,15 @@ type writeRes struct {
 	shards  bool // false for noop (all-zero _shards)
 }
 
-// current returns the live doc and the version the engine compares against (a live doc's,
-// else an unexpired tombstone's, else -1).
-func (ix *index) current(id string, now time.Time, gc time.Duration) (*doc, int64, bool) {
-	if d := ix.docs[id]; d != nil {
+// current returns the shard's live doc and the version the engine compares against (a
+// live doc's, else an unexpired tombstone's, else -1).
+func (sh *shard) current(id string, now time.Time, gc time.Duration) (*doc, int64, bool) {
+	if d := sh.docs[id]; d != nil {
 		return d, d.version, true
 	}
-	if t, ok := ix.tombs[id]; ok {
+	if t, ok := sh.tombs[id]; ok {
 		if now.Sub(t.at) > gc {
-			delete(ix.tombs, id)
+			delete(sh.tombs, id)
 			return nil, -1, false
 		}
 		return nil, t.version, true
@@ -189,16 +190,16 @@ func (ix *index) gcDeletes(c *Cluster) time.Duration {
 func (ix *index) checkVersion(r *writeReq, d *doc, cur int64, found bool) *esError {
 	if r.ifSeqNo != unassignedSeq {
 		if d == nil {
-			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. but no document was found")
+			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. but no document was found").onShard(r.shard)
 		}
 		if d.seqNo != r.ifSeqNo || d.primaryTerm != r.ifTerm {
-			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. current document has seqNo ["+itoa(d.seqNo)+"] and primary term ["+itoa(d.primaryTerm)+"]")
+			return errVersionConflict(ix, r.id, "required seqNo ["+itoa(r.ifSeqNo)+"], primary term ["+itoa(r.ifTerm)+"]. current document has seqNo ["+itoa(d.seqNo)+"] and primary term ["+itoa(d.primaryTerm)+"]").onShard(r.shard)
 		}
 		return nil
 	}
 	if r.create {
 		if d != nil {
-			return errVersionConflict(ix, r.id, "document already exists (current version ["+itoa(d.version)+"])")
+			return errVersionConflict(ix, r.id, "document already exists (current version ["+itoa(d.version)+"])").onShard(r.shard)
 		}
 		return nil
 	}
@@ -208,11 +209,11 @@ func (ix *index) checkVersion(r *writeReq, d *doc, cur int64, found bool) *esErr
 	switch r.versionType {
 	case vtExternal:
 		if cur >= r.version {
-			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher or equal to the one provided ["+itoa(r.version)+"]")
+			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher or equal to the one provided ["+itoa(r.version)+"]").onShard(r.shard)
 		}
 	case vtExternalGTE:
 		if cur > r.version {
-			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher than the one provided ["+itoa(r.version)+"]")
+			return errVersionConflict(ix, r.id, "current version ["+itoa(cur)+"] is higher than the one provided ["+itoa(r.version)+"]").onShard(r.shard)
 		}
 	}
 	return nil
@@ -230,16 +231,17 @@ func nextVersion(r *writeReq, cur int64, found bool) int64 {
 	return cur + 1
 }
 
-// applyIndexLocked applies an index/create; ix.mu must be held.
+// applyIndexLocked applies an index/create on the request's shard; ix.mu must be held.
 func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (writeRes, *esError) {
 	ix.maybePrune(c, now)
-	d, cur, found := ix.current(r.id, now, ix.gcDeletes(c))
+	sh := &ix.shards[r.shard]
+	d, cur, found := sh.current(r.id, now, ix.gcDeletes(c))
 	if err := ix.checkVersion(r, d, cur, found); err != nil {
 		return writeRes{}, err
 	}
 	v := nextVersion(r, cur, found)
-	seq := ix.nextSeq
-	ix.nextSeq++
+	seq := sh.nextSeq
+	sh.nextSeq++
 	nd := &doc{id: r.id, src: r.src, version: v, seqNo: seq, primaryTerm: primaryTerm, routing: r.routing, hasRouting: r.hasRouting}
 	if r.parsed != nil {
 		nd.parsed.Store(r.parsed)
@@ -249,34 +251,36 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 		res.result, res.status = "updated", 200
 		ix.srcBytes -= int64(len(d.src))
 	}
-	ix.docs[r.id] = nd
+	sh.docs[r.id] = nd
 	ix.srcBytes += int64(len(nd.src))
-	delete(ix.tombs, r.id)
-	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now})
+	delete(sh.tombs, r.id)
+	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
 
-// applyDeleteLocked applies a delete (writing a tombstone even for a missing id).
+// applyDeleteLocked applies a delete on the request's shard (writing a tombstone even for
+// a missing id).
 func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writeRes, *esError) {
 	ix.maybePrune(c, now)
-	d, cur, found := ix.current(r.id, now, ix.gcDeletes(c))
+	sh := &ix.shards[r.shard]
+	d, cur, found := sh.current(r.id, now, ix.gcDeletes(c))
 	if err := ix.checkVersion(r, d, cur, found); err != nil {
 		return writeRes{}, err
 	}
 	v := nextVersion(r, cur, found)
-	seq := ix.nextSeq
-	ix.nextSeq++
+	seq := sh.nextSeq
+	sh.nextSeq++
 	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true}
 	if d == nil {
 		res.result, res.status = "not_found", 404
 	} else {
 		ix.srcBytes -= int64(len(d.src))
-		delete(ix.docs, r.id)
+		delete(sh.docs, r.id)
 	}
 	if ix.gcDeletes(c) > 0 {
-		ix.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
+		sh.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
 	}
-	ix.oplog = append(ix.oplog, OpLogEntry{Op: "delete", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now})
+	ix.oplog = append(ix.oplog, OpLogEntry{Op: "delete", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
 
@@ -284,13 +288,16 @@ func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writ
 // does, so memory stays bounded; lookups check expiry exactly.
 func (ix *index) maybePrune(c *Cluster, now time.Time) {
 	gc := ix.gcDeletes(c)
-	if len(ix.tombs) == 0 || now.Sub(ix.lastPrune) < gc/4 {
+	if now.Sub(ix.lastPrune) < gc/4 {
 		return
 	}
 	ix.lastPrune = now
-	for id, t := range ix.tombs {
-		if now.Sub(t.at) > gc {
-			delete(ix.tombs, id)
+	for i := range ix.shards {
+		tombs := ix.shards[i].tombs
+		for id, t := range tombs {
+			if now.Sub(t.at) > gc {
+				delete(tombs, id)
+			}
 		}
 	}
 }
@@ -299,30 +306,14 @@ func (ix *index) maybePrune(c *Cluster, now time.Time) {
 func (ix *index) liveTombstones(c *Cluster, now time.Time) int {
 	gc := ix.gcDeletes(c)
 	n := 0
-	for _, t := range ix.tombs {
-		if now.Sub(t.at) <= gc {
-			n++
+	for i := range ix.shards {
+		for _, t := range ix.shards[i].tombs {
+			if now.Sub(t.at) <= gc {
+				n++
+			}
 		}
 	}
 	return n
-}
-
-// snapshot returns the live docs in index order (_doc order: by last write).
-func (ix *index) snapshot() []*doc {
-	ix.mu.RLock()
-	out := make([]*doc, 0, len(ix.docs))
-	for _, d := range ix.docs {
-		out = append(out, d)
-	}
-	ix.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].seqNo < out[j].seqNo })
-	return out
-}
-
-func (ix *index) get(id string) *doc {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.docs[id]
 }
 
 // ---- index lifecycle ----
@@ -388,8 +379,6 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		uuid:     c.randomUUID(),
 		created:  c.now(),
 		settings: map[string]string{},
-		docs:     map[string]*doc{},
-		tombs:    map[string]tombstone{},
 		aliases:  map[string]*aliasMeta{},
 	}
 	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20}
@@ -414,6 +403,17 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	if err := knobs.apply(ix.settings); err != nil {
 		return nil, err
+	}
+	rt, err := newRoutingTable(name, ix.settings, knobs.shards)
+	if err != nil {
+		return nil, err
+	}
+	ix.routing = rt
+	ix.shards = newShards(knobs.shards)
+	if req != nil && req.mapping != nil {
+		if err := ix.checkPartitionedMapping(m); err != nil {
+			return nil, err
+		}
 	}
 	ix.knobs.Store(&knobs)
 	ix.settings["index.number_of_shards"] = strconv.Itoa(knobs.shards)
@@ -450,6 +450,9 @@ func (ix *indexKnobs) apply(s map[string]string) *esError {
 	if n, ok, err := intSetting("index.number_of_shards", 1); err != nil {
 		return err
 	} else if ok {
+		if n > maxShards {
+			return errIllegalArg("Failed to parse value [" + s["index.number_of_shards"] + "] for setting [index.number_of_shards] must be <= " + strconv.Itoa(maxShards))
+		}
 		ix.shards = n
 	}
 	if n, ok, err := intSetting("index.number_of_replicas", 0); err != nil {
@@ -636,6 +639,8 @@ type OpLogEntry struct {
 	PrimaryTerm int64
 	VersionType string
 	At          time.Time
+	// Shard is the shard the routing placed the write on; SeqNo counts per shard.
+	Shard int
 }
 
 // OpLog returns a copy of the index's operation log in apply order, or nil when the index

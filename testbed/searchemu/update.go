@@ -12,25 +12,30 @@ import (
 // lock for the whole read-modify-write means concurrent updates never conflict spuriously,
 // so retry_on_conflict never has anything to retry; explicit if_seq_no/if_primary_term
 // mismatches still answer 409.
+//
+// The update runs on the shard its routing (or, without one, its id) names, as
+// TransportUpdateAction does; a document stored there under a routing keeps that routing
+// when the request has none (UpdateHelper.calculateRouting).
 func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte, *esError) {
 	u := op.upd
+	shard := ix.shardFor(op.id, op.routing, op.hasRouting)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.deleted {
 		return writeRes{}, nil, errIndexNotFound(ix.name)
 	}
-	d := ix.docs[op.id]
+	d := ix.shards[shard].docs[op.id]
 	if op.ifSeqNo != unassignedSeq {
 		if d == nil {
-			return writeRes{}, nil, c.errDocumentMissing(ix, op.id)
+			return writeRes{}, nil, c.errDocumentMissing(ix, op.id).onShard(shard)
 		}
 		if d.seqNo != op.ifSeqNo || d.primaryTerm != op.ifTerm {
-			return writeRes{}, nil, errVersionConflict(ix, op.id, "required seqNo ["+itoa(op.ifSeqNo)+"], primary term ["+itoa(op.ifTerm)+"]. current document has seqNo ["+itoa(d.seqNo)+"] and primary term ["+itoa(d.primaryTerm)+"]")
+			return writeRes{}, nil, errVersionConflict(ix, op.id, "required seqNo ["+itoa(op.ifSeqNo)+"], primary term ["+itoa(op.ifTerm)+"]. current document has seqNo ["+itoa(d.seqNo)+"] and primary term ["+itoa(d.primaryTerm)+"]").onShard(shard)
 		}
 	}
 	if d == nil {
 		if u.Upsert == nil && !u.DocAsUpsert {
-			return writeRes{}, nil, c.errDocumentMissing(ix, op.id)
+			return writeRes{}, nil, c.errDocumentMissing(ix, op.id).onShard(shard)
 		}
 		if u.ScriptedUpsert && u.Script != nil {
 			return writeRes{}, nil, scriptError(u.Script)
@@ -47,7 +52,7 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 		if err := ix.checkAndPublishLocked(src, op.id); err != nil {
 			return writeRes{}, nil, err
 		}
-		wr := writeReq{id: op.id, src: src, routing: op.routing, hasRouting: op.hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: unassignedSeq, create: true}
+		wr := writeReq{shard: shard, id: op.id, src: src, routing: op.routing, hasRouting: op.hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: unassignedSeq, create: true}
 		if o, ok := v.(*jsonObj); ok {
 			wr.parsed = o
 		}
@@ -82,7 +87,8 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 	if !hasRouting && d.hasRouting {
 		routing, hasRouting = d.routing, true
 	}
-	wr := writeReq{id: op.id, src: src, routing: routing, hasRouting: hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: d.seqNo, ifTerm: d.primaryTerm, parsed: merged}
+	// The kept routing names the shard the document was found on: it was placed there by it.
+	wr := writeReq{shard: ix.shardFor(op.id, routing, hasRouting), id: op.id, src: src, routing: routing, hasRouting: hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: d.seqNo, ifTerm: d.primaryTerm, parsed: merged}
 	res, err := ix.applyIndexLocked(c, &wr, now)
 	if err != nil {
 		return writeRes{}, nil, err

@@ -96,6 +96,12 @@ func (op *docOp) pipelineMissing() bool {
 // pipeline and auto-create handling.
 func (c *Cluster) execute(ix *index, op *docOp) opResult {
 	r := opResult{key: op.action.String(), index: ix.name, id: op.id, ix: ix}
+	op.normaliseRouting()
+	// TransportBulkAction checks the routing before the shard (and its blocks) is reached.
+	if !op.hasRouting && ix.mapping.Load().routingRequired() {
+		r.err = c.errRoutingMissing(ix, op.id)
+		return r
+	}
 	if ix.k().blockWrite {
 		r.err = errIndexBlockWrite(ix.name)
 		return r
@@ -118,10 +124,10 @@ func (c *Cluster) execute(ix *index, op *docOp) opResult {
 		}
 		src := make([]byte, len(op.payload))
 		copy(src, op.payload)
-		wr := writeReq{id: op.id, src: src, routing: op.routing, hasRouting: op.hasRouting, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm, create: op.action == bulk.ActionCreate}
+		wr := writeReq{shard: ix.shardFor(op.id, op.routing, op.hasRouting), id: op.id, src: src, routing: op.routing, hasRouting: op.hasRouting, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm, create: op.action == bulk.ActionCreate}
 		r.res, r.err = c.indexDoc(ix, &wr, now)
 	case bulk.ActionDelete:
-		wr := writeReq{id: op.id, routing: op.routing, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm}
+		wr := writeReq{shard: ix.shardFor(op.id, op.routing, op.hasRouting), id: op.id, routing: op.routing, hasRouting: op.hasRouting, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm}
 		ix.mu.Lock()
 		if ix.deleted {
 			ix.mu.Unlock()
@@ -152,6 +158,9 @@ func (c *Cluster) indexDoc(ix *index, wr *writeReq, now time.Time) (writeRes, *e
 				return writeRes{}, err
 			}
 			if err := updated.checkLimits(ix); err != nil {
+				return writeRes{}, err
+			}
+			if err := ix.checkPartitionedMapping(updated); err != nil {
 				return writeRes{}, err
 			}
 		}
@@ -190,6 +199,9 @@ func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 		return err
 	}
 	if err := updated.checkLimits(ix); err != nil {
+		return err
+	}
+	if err := ix.checkPartitionedMapping(updated); err != nil {
 		return err
 	}
 	ix.mapping.Store(updated)

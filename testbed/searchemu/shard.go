@@ -1,0 +1,71 @@
+package searchemu
+
+import (
+	"slices"
+	"strconv"
+)
+
+// maxShards is the upper bound of index.number_of_shards (IndexMetadata's
+// INDEX_NUMBER_OF_SHARDS_SETTING, es.index.max_number_of_shards default).
+const maxShards = 1024
+
+// shard is one primary shard: its live documents, its tombstones and its own
+// sequence-number counter (a local checkpoint per shard, as the engine keeps). The index
+// lock guards it.
+type shard struct {
+	docs    map[string]*doc
+	tombs   map[string]tombstone
+	nextSeq int64
+}
+
+func newShards(n int) []shard {
+	out := make([]shard, n)
+	for i := range out {
+		out[i] = shard{docs: map[string]*doc{}, tombs: map[string]tombstone{}}
+	}
+	return out
+}
+
+// shardFor is the shard a document with this id and routing lives on.
+func (ix *index) shardFor(id, routing string, hasRouting bool) int {
+	return ix.routing.shardOf(id, routing, hasRouting)
+}
+
+// get returns the live document with this id on one shard.
+func (ix *index) get(shard int, id string) *doc {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.shards[shard].docs[id]
+}
+
+// shardSnapshot returns one shard's live docs in its doc order (by last write).
+func (ix *index) shardSnapshot(n int) []*doc {
+	ix.mu.RLock()
+	docs := ix.shards[n].docs
+	out := make([]*doc, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d)
+	}
+	ix.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *doc) int { return cmpInt(a.seqNo, b.seqNo) })
+	return out
+}
+
+// docCountLocked counts the live documents of every shard; ix.mu must be held.
+func (ix *index) docCountLocked() int {
+	n := 0
+	for i := range ix.shards {
+		n += len(ix.shards[i].docs)
+	}
+	return n
+}
+
+// onShard sets the shard of an engine exception's metadata (see shardMeta).
+func (e *esError) onShard(n int) *esError {
+	for i := range e.meta {
+		if e.meta[i].k == "shard" {
+			e.meta[i].v = strconv.Itoa(n)
+		}
+	}
+	return e
+}
