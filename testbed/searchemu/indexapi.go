@@ -378,6 +378,9 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 		if err := m.checkLimits(ix); err != nil {
 			return errResp(err)
 		}
+		if err := ix.checkPartitionedMapping(m); err != nil {
+			return errResp(err)
+		}
 		updated[i] = m
 	}
 	for i, ix := range ixs {
