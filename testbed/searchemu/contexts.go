@@ -214,7 +214,7 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
-	sets, terr := searchSets(rq, ixs)
+	sets, terr := c.searchSets(rq, ixs)
 	if terr != nil {
 		return errResp(terr)
 	}

@@ -538,12 +538,17 @@ func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
 	if err != nil {
 		return fail(err)
 	}
-	// TransportMultiGetAction: a missing required routing fails the item only, naming the
-	// concrete index
-	if !it.hasRouting && ix.mapping.Load().routingRequired() {
+	// TransportMultiGetAction: the alias's routing applies, and a bad or missing required
+	// routing fails the item only (an alias refusal names the index as given, a missing
+	// routing the concrete index)
+	routing, hasRouting, aerr := c.aliasIndexRouting(it.index, ix, it.routing, it.hasRouting)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	if !hasRouting && ix.mapping.Load().routingRequired() {
 		return failIn(ix.name, c.errRoutingMissing(ix, it.id))
 	}
-	d := ix.get(ix.shardFor(it.id, it.routing, it.hasRouting), it.id)
+	d := ix.get(ix.shardFor(it.id, routing, hasRouting), it.id)
 	if d != nil {
 		if err := it.get.checkStoredFields(ix); err != nil {
 			return fail(err)

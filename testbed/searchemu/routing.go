@@ -335,20 +335,26 @@ func (c *Cluster) wholeRequestRoutingError(ix *index, op *docOp) *esError {
 	if op.hasID || (op.action != bulk.ActionIndex && op.action != bulk.ActionCreate) {
 		return nil
 	}
-	if op.hasRouting && op.routing != "" {
-		return nil
+	has := op.hasRouting && op.routing != ""
+	if _, aliased, err := c.aliasIndexRouting(op.index, ix, op.routing, has); err == nil {
+		has = aliased
 	}
-	if ix.mapping.Load().routingRequired() {
+	if !has && ix.mapping.Load().routingRequired() {
 		return errRoutingMissingNullID()
 	}
 	return nil
 }
 
 // getShard is the shard a realtime get reads (TransportGetAction.resolveRequest): the
-// routing parameter's, else the id's; an index whose mapping requires routing refuses a
+// routing of the alias it was addressed to, else the routing parameter's, else the id's;
+// an index whose mapping requires routing refuses a
 // get without one. GetRequest keeps an empty routing as given, so ?routing= hashes "".
 func (c *Cluster) getShard(rq *request, ix *index, id string) (int, *esError) {
 	routing, has := rq.query["routing"]
+	routing, has, err := c.aliasIndexRouting(rq.path["index"], ix, routing, has)
+	if err != nil {
+		return 0, err
+	}
 	if !has && ix.mapping.Load().routingRequired() {
 		return 0, c.errRoutingMissing(ix, id)
 	}
@@ -356,21 +362,23 @@ func (c *Cluster) getShard(rq *request, ix *index, id string) (int, *esError) {
 }
 
 // searchSets snapshots the shards a search, count or point in time reaches: every shard
-// of each index, or those its routing parameter names, narrowed by preference=_shards.
+// of each index, or those its routing (the parameter's, or its aliases' search routing)
+// names, narrowed by preference=_shards.
 // They come in the order the query phase's merge breaks ties in — by shard id, then index
 // name (ShardId.compareTo, as GroupShardsIterator.sortAndCreate orders shard iterators) —
 // and within a shard by doc order, so that the merged hits are deterministic.
-func searchSets(rq *request, ixs []*index) ([]docSet, *esError) {
+func (c *Cluster) searchSets(rq *request, ixs []*index) ([]docSet, *esError) {
 	pref, err := parsePreference(rq.query["preference"])
 	if err != nil {
 		return nil, err
 	}
 	rv, hasRouting := rq.query["routing"]
-	routing := parseSearchRouting(rv)
+	rmap := c.searchRoutingMap(rq.path["index"], parseSearchRouting(rv), hasRouting)
 	targets := make([]shardTargets, len(ixs))
 	maxShard := 0
 	for i, ix := range ixs {
-		targets[i] = ix.searchTargets(routing, hasRouting, pref)
+		routing, routed := rmap[ix.name]
+		targets[i] = ix.searchTargets(routing, routed, pref)
 		if ix.routing.shards > maxShard {
 			maxShard = ix.routing.shards
 		}

@@ -802,7 +802,7 @@ func handleSearch(c *Cluster, rq *request) *response {
 			return errResp(rerr)
 		}
 		var terr *esError
-		if sets, terr = searchSets(rq, ixs); terr != nil {
+		if sets, terr = c.searchSets(rq, ixs); terr != nil {
 			return errResp(terr)
 		}
 	}
@@ -1062,7 +1062,7 @@ func handleCount(c *Cluster, rq *request) *response {
 		sr.minScore = &f
 	}
 	sr.sorts = nil
-	sets, terr := searchSets(rq, ixs)
+	sets, terr := c.searchSets(rq, ixs)
 	if terr != nil {
 		return errResp(terr)
 	}

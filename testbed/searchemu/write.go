@@ -97,7 +97,14 @@ func (op *docOp) pipelineMissing() bool {
 func (c *Cluster) execute(ix *index, op *docOp) opResult {
 	r := opResult{key: op.action.String(), index: ix.name, id: op.id, ix: ix}
 	op.normaliseRouting()
-	// TransportBulkAction checks the routing before the shard (and its blocks) is reached.
+	// TransportBulkAction resolves and checks the routing before the shard (and its
+	// blocks) is reached.
+	routing, hasRouting, err := c.aliasIndexRouting(op.index, ix, op.routing, op.hasRouting)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	op.routing, op.hasRouting = routing, hasRouting
 	if !op.hasRouting && ix.mapping.Load().routingRequired() {
 		r.err = c.errRoutingMissing(ix, op.id)
 		return r

@@ -662,3 +662,79 @@ func TestRoutingSingleShard(t *testing.T) {
 		t.Errorf("on one shard a delete with another routing deletes: %s", d)
 	}
 }
+
+// TestRoutingAliases covers routing aliases (Metadata.resolveWriteIndexRouting,
+// resolveIndexRouting, IndexNameExpressionResolver.resolveSearchRouting): writes and gets
+// through the alias take its index routing and refuse another, searches through it reach
+// the shards of its search routing.
+func TestRoutingAliases(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createBWCIndex(t, "al", "")
+	r := e.raw(t, http.MethodPost, e.url+"/_aliases", `{"actions":[{"add":{"index":"al","alias":"ra","routing":"`+onShard1+`"}},{"add":{"index":"al","alias":"plain"}}]}`)
+	if !wantStatus(t, r, 200) {
+		return
+	}
+	conflict := "Alias [ra] has index routing associated with it [" + onShard1 + "], and was provided with routing value [" + onShard7 + "], rejecting operation"
+
+	t.Run("writes and gets through the alias take its routing", func(t *testing.T) {
+		w := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "ra", DocumentID: onShard3, Body: strings.NewReader(`{"via":"alias"}`), Params: opensearchapi.IndexParams{Refresh: "true"}})
+		if !wantStatus(t, w, 201) {
+			return
+		}
+		if got := w.Header.Get("Location"); got != "/al/_doc/"+onShard3+"?routing="+onShard1 {
+			t.Errorf("Location want the alias routing, got %q", got)
+		}
+		g := e.do(t, http.MethodGet, opensearchapi.DocumentGetReq{Index: "al", DocumentID: onShard3, Params: opensearchapi.DocumentGetParams{Routing: onShard1}})
+		if wantStatus(t, g, 200) {
+			wantJSON(t, g.Body, `"`+onShard1+`"`, "_routing")
+		}
+		if g := e.get(t, "ra", onShard3); wantStatus(t, g, 200) {
+			wantJSON(t, g.Body, `{"via":"alias"}`, "_source")
+		}
+		// the plain name reads the id's shard (3), where nothing is stored
+		wantStatus(t, e.get(t, "al", onShard3), 404)
+		mg := e.do(t, http.MethodPost, opensearchapi.MGetReq{Body: strings.NewReader(`{"docs":[{"_index":"ra","_id":"` + onShard3 + `"},{"_index":"ra","_id":"` + onShard3 + `","routing":"` + onShard7 + `"}]}`)})
+		if wantStatus(t, mg, 200) {
+			wantJSON(t, mg.Body, `true`, "docs", 0, "found")
+			wantJSON(t, mg.Body, `"`+conflict+`"`, "docs", 1, "error", "reason")
+			wantJSON(t, mg.Body, `"ra"`, "docs", 1, "_index") // TransportMultiGetAction: item.index()
+		}
+	})
+
+	t.Run("another routing through the alias is refused", func(t *testing.T) {
+		w := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "ra", DocumentID: "x", Body: strings.NewReader(`{}`), Params: opensearchapi.IndexParams{Routing: onShard7}})
+		wantError(t, w, 400, "illegal_argument_exception", conflict)
+		g := e.do(t, http.MethodGet, opensearchapi.DocumentGetReq{Index: "ra", DocumentID: "x", Params: opensearchapi.DocumentGetParams{Routing: onShard7}})
+		wantError(t, g, 400, "illegal_argument_exception", conflict)
+		b := e.bulk(t, "", `{"delete":{"_index":"ra","_id":"x","routing":"`+onShard7+`"}}`+"\n"+`{"delete":{"_index":"ra","_id":"x","routing":"`+onShard1+`"}}`+"\n", opensearchapi.BulkParams{})
+		if wantStatus(t, b, 200) {
+			wantItemError(t, b, 0, "delete", 400, "illegal_argument_exception", conflict)
+			wantItem(t, b, 1, "delete", 404, "not_found")
+		}
+	})
+
+	t.Run("searches through the alias reach its routing's shards", func(t *testing.T) {
+		tests := []struct {
+			name, index string
+			routing     []string
+			shards      int64
+		}{
+			{"the routing alias", "ra", nil, 1},
+			{"the routing alias with its own routing", "ra", []string{onShard1}, 1},
+			// an empty intersection of alias and parameter routing drops the routing map
+			{"the routing alias with another routing", "ra", []string{onShard7}, 8},
+			{"an alias without routing", "plain", nil, 8},
+			{"an alias without routing takes the parameter", "plain", []string{onShard7}, 1},
+			{"the index named directly wins", "al,ra", nil, 8},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := e.search(t, tc.index, `{}`, opensearchapi.SearchParams{Routing: tc.routing})
+				if wantStatus(t, s, 200) {
+					wantJSON(t, s.Body, strconv.FormatInt(tc.shards, 10), "_shards", "total")
+				}
+			})
+		}
+	})
+}
