@@ -159,9 +159,10 @@ func newRoutingTable(name string, s map[string]string, shards int) (routingTable
 		if err != nil {
 			return rt, err
 		}
-		// IndexMetadata.Builder.build
+		// IndexMetadata.Builder.build. The bound is the routing shards even though the
+		// 2.x message says "shards" (OpenSearch's main branch now says "routing shards").
 		if n != 1 && n >= rt.routingShards {
-			return rt, errIllegalArg("routing partition size [" + strconv.Itoa(n) + "] should be a positive number less than the number of routing shards [" + strconv.Itoa(rt.routingShards) + "] for [" + name + "]")
+			return rt, errIllegalArg("routing partition size [" + strconv.Itoa(n) + "] should be a positive number less than the number of shards [" + strconv.Itoa(rt.routingShards) + "] for [" + name + "]")
 		}
 		rt.partition = n
 	}

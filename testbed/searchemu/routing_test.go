@@ -140,7 +140,7 @@ func TestRoutingTableValidation(t *testing.T) {
 		{"routing shards below shards", 8, map[string]string{"index.number_of_routing_shards": "4"}, "index.number_of_routing_shards [4] must be >= index.number_of_shards [8]"},
 		{"routing shards not a multiple", 2, map[string]string{"index.number_of_routing_shards": "3"}, "the number of source shards [2] must be a factor of [3]"},
 		{"partition size zero", 2, map[string]string{"index.routing_partition_size": "0"}, "Failed to parse value [0] for setting [index.routing_partition_size] must be >= 1"},
-		{"partition size not below routing shards", 2, map[string]string{"index.number_of_routing_shards": "4", "index.routing_partition_size": "4"}, "routing partition size [4] should be a positive number less than the number of routing shards [4] for [test]"},
+		{"partition size not below routing shards", 2, map[string]string{"index.number_of_routing_shards": "4", "index.routing_partition_size": "4"}, "routing partition size [4] should be a positive number less than the number of shards [4] for [test]"},
 		{"partition size below the default routing shards", 2, map[string]string{"index.routing_partition_size": "3"}, ""},
 		{"equal routing shards", 3, map[string]string{"index.number_of_routing_shards": "3"}, ""},
 	}

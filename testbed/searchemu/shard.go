@@ -6,7 +6,7 @@ import (
 )
 
 // maxShards is the upper bound of index.number_of_shards (IndexMetadata's
-// INDEX_NUMBER_OF_SHARDS_SETTING, es.index.max_number_of_shards default).
+// INDEX_NUMBER_OF_SHARDS_SETTING: the opensearch.index.max_number_of_shards default).
 const maxShards = 1024
 
 // shard is one primary shard: its live documents, its tombstones and its own

@@ -497,7 +497,7 @@ func TestRoutingSettings(t *testing.T) {
 	}{
 		{"routing shards below shards", `{"settings":{"index.number_of_shards":8,"index.number_of_routing_shards":4}}`, "index.number_of_routing_shards [4] must be >= index.number_of_shards [8]"},
 		{"routing shards not a multiple", `{"settings":{"index.number_of_shards":2,"index.number_of_routing_shards":3}}`, "the number of source shards [2] must be a factor of [3]"},
-		{"partition not below routing shards", `{"settings":{"index.number_of_shards":2,"index.number_of_routing_shards":4,"index.routing_partition_size":4},"mappings":{"_routing":{"required":true}}}`, "routing partition size [4] should be a positive number less than the number of routing shards [4] for [bad]"},
+		{"partition not below routing shards", `{"settings":{"index.number_of_shards":2,"index.number_of_routing_shards":4,"index.routing_partition_size":4},"mappings":{"_routing":{"required":true}}}`, "routing partition size [4] should be a positive number less than the number of shards [4] for [bad]"},
 		{"partition without required routing", `{"settings":{"index.number_of_shards":3,"index.routing_partition_size":2},"mappings":{"properties":{"a":{"type":"keyword"}}}}`, "mapping type [_doc] must have routing required for partitioned index [bad]"},
 		{"too many shards", `{"settings":{"index.number_of_shards":1025}}`, "Failed to parse value [1025] for setting [index.number_of_shards] must be <= 1024"},
 	}
