@@ -276,8 +276,9 @@ func parseSearchRouting(v string) []string {
 // answer on a one-node cluster; the other named preferences (_local, _primary, _replica,
 // _only_local, _prefer_nodes:…, _only_nodes:…) and custom strings pick among copies of a
 // shard, of which the emulator has one. An unknown name starting with '_' is refused
-// as Preference.parse refuses it.
-func parsePreference(v string) (*shardPref, *esError) {
+// as Preference.parse refuses it; Elasticsearch 7 no longer knows _primary, _replica,
+// _primary_first and _replica_first.
+func parsePreference(v string, es7 bool) (*shardPref, *esError) {
 	if v == "" || v[0] != '_' {
 		return nil, nil
 	}
@@ -287,8 +288,12 @@ func parsePreference(v string) (*shardPref, *esError) {
 	}
 	if name != "_shards" {
 		switch name {
-		case "_prefer_nodes", "_local", "_primary", "_replica", "_primary_first", "_replica_first", "_only_local", "_only_nodes":
+		case "_prefer_nodes", "_local", "_only_local", "_only_nodes":
 			return nil, nil
+		case "_primary", "_replica", "_primary_first", "_replica_first":
+			if !es7 {
+				return nil, nil
+			}
 		}
 		return nil, errIllegalArg("no Preference for [" + name + "]")
 	}
@@ -301,7 +306,7 @@ func parsePreference(v string) (*shardPref, *esError) {
 		tail := rest[i+1:]
 		rest = rest[:i]
 		if tail != "" {
-			if _, err := parsePreference(tail); err != nil {
+			if _, err := parsePreference(tail, es7); err != nil {
 				return nil, err
 			}
 		}
@@ -369,7 +374,7 @@ func (c *Cluster) getShard(rq *request, ix *index, id string) (int, *esError) {
 // name (ShardId.compareTo, as GroupShardsIterator.sortAndCreate orders shard iterators) —
 // and within a shard by doc order, so that the merged hits are deterministic.
 func (c *Cluster) searchSets(rq *request, ixs []*index) ([]docSet, *esError) {
-	pref, err := parsePreference(rq.query["preference"])
+	pref, err := parsePreference(rq.query["preference"], c.opts.Flavor == Elasticsearch7)
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,7 @@ func TestRoutingTableValidation(t *testing.T) {
 func TestParsePreference(t *testing.T) {
 	tests := []struct {
 		pref    string
+		es7     bool
 		allowed []int
 		denied  []int
 		errType string
@@ -176,10 +177,13 @@ func TestParsePreference(t *testing.T) {
 		{pref: "_shards:x", errType: typeNumberFormat},
 		{pref: "_nope", errType: typeIllegalArgument},
 		{pref: "_shards:1|_nope", errType: typeIllegalArgument},
+		{pref: "_primary", allowed: []int{0, 1}},
+		{pref: "_primary", es7: true, errType: typeIllegalArgument},
+		{pref: "_shards", errType: "string_index_out_of_bounds_exception"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pref, func(t *testing.T) {
-			p, err := parsePreference(tc.pref)
+			p, err := parsePreference(tc.pref, tc.es7)
 			if tc.errType != "" {
 				if err == nil || err.typ != tc.errType {
 					t.Fatalf("want %s, got %v", tc.errType, err)
