@@ -302,25 +302,26 @@ func TestRoutingSeqNoPerShard(t *testing.T) {
 	e := newEmu(t, searchemu.Options{})
 	e.createBWCIndex(t, "s", "")
 	tests := []struct {
-		name, id string
-		seq      int64
+		name, op, id string
+		status       int
+		seq          int64
 	}{
-		{"first on shard 1", "sEERfFzPSI", 0},
-		{"first on shard 7", "cNRiIrjzYd", 0},
-		{"second on shard 1", "yCdyocKWou", 1},
-		{"first on shard 3", "cnepjZhQnb", 0},
-		{"third on shard 1 (an update)", "sEERfFzPSI", 2},
-		{"second on shard 7 (a delete)", "cNRiIrjzYd", 1},
+		{"first on shard 1", "index", "sEERfFzPSI", 201, 0},
+		{"first on shard 7", "index", "cNRiIrjzYd", 201, 0},
+		{"second on shard 1", "index", "yCdyocKWou", 201, 1},
+		{"first on shard 3", "index", "cnepjZhQnb", 201, 0},
+		{"third on shard 1 (an update)", "index", "sEERfFzPSI", 200, 2},
+		{"second on shard 7 (a delete)", "delete", "cNRiIrjzYd", 200, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var r *resp
-			if strings.Contains(tc.name, "delete") {
+			if tc.op == "delete" {
 				r = e.do(t, http.MethodDelete, opensearchapi.DocumentDeleteReq{Index: "s", DocumentID: tc.id})
 			} else {
 				r = e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "s", DocumentID: tc.id, Body: strings.NewReader(`{}`)})
 			}
-			if wantStatus(t, r, map[bool]int{true: 200, false: 201}[strings.Contains(tc.name, "update") || strings.Contains(tc.name, "delete")]) {
+			if wantStatus(t, r, tc.status) {
 				if got := num(t, r.Body, "_seq_no"); got != tc.seq {
 					t.Errorf("_seq_no = %d, want %d", got, tc.seq)
 				}
