@@ -229,3 +229,25 @@ func FuzzMurmur3String(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePreference feeds arbitrary preference parameters (untrusted URL input) to the
+// parser: it must answer a preference or an error, never panic, and a _shards list it
+// accepts must name only the shards it parsed.
+func FuzzParsePreference(f *testing.F) {
+	for _, s := range []string{"", "_shards", "_shards:", "_shards:1,2|_local", "_shards:|", "_only_nodes:a,b", "_x", "custom", "_shards:-1"} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, s string, es7 bool) {
+		p, err := parsePreference(s, es7)
+		if err != nil {
+			if p != nil {
+				t.Errorf("parsePreference(%q) returned both a preference and %v", s, err)
+			}
+			return
+		}
+		if p != nil && len(s) < len("_shards:") {
+			t.Errorf("parsePreference(%q) limited shards without a _shards: prefix", s)
+		}
+		_ = parseSearchRouting(s)
+	})
+}
