@@ -272,30 +272,19 @@ func parseSearchRouting(v string) []string {
 	return parts
 }
 
-// parsePreference reads the preference parameter. Only _shards changes which shards
-// answer on a one-node cluster; the other named preferences (_local, _primary, _replica,
-// _only_local, _prefer_nodes:…, _only_nodes:…) and custom strings pick among copies of a
-// shard, of which the emulator has one. An unknown name starting with '_' is refused
-// as Preference.parse refuses it; Elasticsearch 7 no longer knows _primary, _replica,
-// _primary_first and _replica_first.
+// parsePreference reads the preference parameter as preferenceActiveShardIterator does.
+// Only _shards changes which shards answer on a one-node cluster; the other named
+// preferences (_local, _primary, _replica, _only_local, _prefer_nodes:…, _only_nodes:…)
+// and custom strings pick among copies of a shard, of which the emulator has one. An
+// unknown name starting with '_' is refused as Preference.parse refuses it;
+// Elasticsearch 7 no longer knows _primary, _replica, _primary_first and _replica_first.
 func parsePreference(v string, es7 bool) (*shardPref, *esError) {
 	if v == "" || v[0] != '_' {
 		return nil, nil
 	}
-	name := v
-	if i := strings.IndexByte(v, ':'); i >= 0 {
-		name = v[:i]
-	}
+	name := preferenceName(v)
 	if name != "_shards" {
-		switch name {
-		case "_prefer_nodes", "_local", "_only_local", "_only_nodes":
-			return nil, nil
-		case "_primary", "_replica", "_primary_first", "_replica_first":
-			if !es7 {
-				return nil, nil
-			}
-		}
-		return nil, errIllegalArg("no Preference for [" + name + "]")
+		return nil, checkPreferenceName(name, es7)
 	}
 	if len(v) <= len("_shards") {
 		// preference.substring(length + 1) past the end of "_shards"
@@ -303,27 +292,51 @@ func parsePreference(v string, es7 bool) (*shardPref, *esError) {
 	}
 	rest := v[len("_shards")+1:]
 	if i := strings.IndexByte(rest, '|'); i >= 0 {
+		// what follows the bar is parsed as a preference of its own, custom strings included
 		tail := rest[i+1:]
 		rest = rest[:i]
 		if tail != "" {
-			if _, err := parsePreference(tail, es7); err != nil {
-				return nil, err
+			switch tn := preferenceName(tail); tn {
+			case "_shards":
+				return nil, errIllegalArg("unknown preference [SHARDS]")
+			default:
+				if err := checkPreferenceName(tn, es7); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 	p := &shardPref{ids: map[int]bool{}}
-	for _, id := range strings.Split(rest, ",") {
-		id = strings.TrimSpace(id)
-		if id == "" {
-			continue
-		}
-		n, err := strconv.Atoi(id)
+	// Strings.splitStringByCommaToArray, then Integer.parseInt of each id
+	for _, id := range parseSearchRouting(rest) {
+		n, err := strconv.ParseInt(id, 10, 32)
 		if err != nil {
 			return nil, newErr(400, typeNumberFormat, `For input string: "`+id+`"`, false)
 		}
-		p.ids[n] = true
+		p.ids[int(n)] = true
 	}
 	return p, nil
+}
+
+// preferenceName is the preference type of a preference string (Preference.parse).
+func preferenceName(v string) string {
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// checkPreferenceName refuses a preference type Preference.parse does not know.
+func checkPreferenceName(name string, es7 bool) *esError {
+	switch name {
+	case "_prefer_nodes", "_local", "_only_local", "_only_nodes":
+		return nil
+	case "_primary", "_replica", "_primary_first", "_replica_first":
+		if !es7 {
+			return nil
+		}
+	}
+	return errIllegalArg("no Preference for [" + name + "]")
 }
 
 // normaliseRouting drops an empty routing: IndexRequest, DeleteRequest and UpdateRequest

@@ -180,6 +180,11 @@ func TestParsePreference(t *testing.T) {
 		{pref: "_primary", allowed: []int{0, 1}},
 		{pref: "_primary", es7: true, errType: typeIllegalArgument},
 		{pref: "_shards", errType: "string_index_out_of_bounds_exception"},
+		{pref: "_shards:1|custom", errType: typeIllegalArgument},
+		{pref: "_shards:1|_shards:2", errType: typeIllegalArgument},
+		{pref: "_shards:1, 2", errType: typeNumberFormat},
+		{pref: "_shards:", denied: []int{0, 1}},
+		{pref: "_shards:99999999999", errType: typeNumberFormat},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pref, func(t *testing.T) {

@@ -617,6 +617,9 @@ func TestRoutingSearchShards(t *testing.T) {
 		wantError(t, r, 400, "number_format_exception", `For input string: "x"`)
 		r = e.search(t, "q", `{}`, opensearchapi.SearchParams{Preference: "_bogus"})
 		wantError(t, r, 400, "illegal_argument_exception", "no Preference for [_bogus]")
+		// after the bar Preference.parse reads a preference type, so a custom string fails
+		r = e.search(t, "q", `{}`, opensearchapi.SearchParams{Preference: "_shards:1|custom"})
+		wantError(t, r, 400, "illegal_argument_exception", "no Preference for [custom]")
 	})
 
 	t.Run("shard counts in cat indices and health", func(t *testing.T) {
