@@ -69,3 +69,24 @@ func (e *esError) onShard(n int) *esError {
 	}
 	return e
 }
+
+// maxShardsPerNode is cluster.max_shards_per_node's default; the emulated cluster has one
+// data node, so it is also the cluster's limit.
+const maxShardsPerNode = 1000
+
+// checkShardLimitLocked is ShardLimitValidator.validateShardLimit: an index whose shard
+// copies (primaries and replicas, assigned or not) would take the open indices past the
+// limit is refused. c.mu must be held.
+func (c *Cluster) checkShardLimitLocked(shards, replicas int) *esError {
+	open := 0
+	for _, ix := range c.indices {
+		k := ix.k()
+		open += k.shards * (1 + k.replicas)
+	}
+	add := shards * (1 + replicas)
+	if open+add <= maxShardsPerNode {
+		return nil
+	}
+	reason := "Validation Failed: 1: this action would add [" + strconv.Itoa(add) + "] total shards, but this cluster currently has [" + strconv.Itoa(open) + "]/[" + strconv.Itoa(maxShardsPerNode) + "] maximum shards open;"
+	return newErr(400, "validation_exception", reason, false)
+}

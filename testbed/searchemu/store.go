@@ -408,6 +408,9 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkShardLimitLocked(knobs.shards, knobs.replicas); err != nil {
+		return nil, err
+	}
 	ix.routing = rt
 	ix.shards = newShards(knobs.shards)
 	if req != nil && req.mapping != nil {

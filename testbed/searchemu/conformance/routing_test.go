@@ -742,3 +742,22 @@ func TestRoutingAliases(t *testing.T) {
 		}
 	})
 }
+
+// TestShardLimit covers ShardLimitValidator: cluster.max_shards_per_node (1000 on the one
+// data node) counts every shard copy of the open indices, unassigned replicas included,
+// and refuses an index that would pass it, whether created or auto-created.
+func TestShardLimit(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "big", `{"settings":{"index.number_of_shards":499}}`)                              // 998 copies
+	e.createIndex(t, "exact", `{"settings":{"index.number_of_shards":2,"index.number_of_replicas":0}}`) // 1000: at the limit
+	const full = "Validation Failed: 1: this action would add [%d] total shards, but this cluster currently has [1000]/[1000] maximum shards open;"
+	r := e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "more", Body: strings.NewReader(`{"settings":{"index.number_of_replicas":0}}`)})
+	wantError(t, r, 400, "validation_exception", fmt.Sprintf(full, 1))
+	b := e.bulk(t, "", "{\"index\":{\"_index\":\"auto\",\"_id\":\"1\"}}\n{}\n", opensearchapi.BulkParams{})
+	if wantStatus(t, b, 200) {
+		wantItemError(t, b, 0, "index", 400, "validation_exception", fmt.Sprintf(full, 2))
+	}
+	wantStatus(t, e.do(t, http.MethodDelete, opensearchapi.IndicesDeleteReq{Indices: []string{"exact"}}), 200)
+	e.createIndex(t, "fits", `{"settings":{"index.number_of_shards":1}}`)
+}
