@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -335,7 +336,7 @@ func TestFaultsHTTPEndpoint(t *testing.T) {
 		if !wantStatus(t, r, 200) {
 			return
 		}
-		if !e.cluster.Faults().ReadOnly {
+		if !waitFaults(e, func(f searchemu.Faults) bool { return f.ReadOnly }) {
 			t.Errorf("PUT read_only:true must set Faults().ReadOnly")
 		}
 		g := e.raw(t, http.MethodGet, "/_emu/faults", "")
@@ -355,7 +356,7 @@ func TestFaultsHTTPEndpoint(t *testing.T) {
 		if !wantStatus(t, r, 200) {
 			return
 		}
-		if !e.cluster.Faults().Unavailable {
+		if !waitFaults(e, func(f searchemu.Faults) bool { return f.Unavailable }) {
 			t.Errorf("PUT unavailable:true must set Faults().Unavailable")
 		}
 		wantStatus(t, e.raw(t, http.MethodGet, "/", ""), 503)
@@ -370,8 +371,8 @@ func TestFaultsHTTPEndpoint(t *testing.T) {
 		if !wantStatus(t, r, 200) {
 			return
 		}
-		if got := e.cluster.Faults().Latency; got != 200*time.Millisecond {
-			t.Errorf("PUT latency \"200ms\" must set Faults().Latency to 200ms, got %v", got)
+		if !waitFaults(e, func(f searchemu.Faults) bool { return f.Latency == 200*time.Millisecond }) {
+			t.Errorf("PUT latency \"200ms\" must set Faults().Latency to 200ms, got %v", e.cluster.Faults().Latency)
 		}
 		start := time.Now()
 		e.raw(t, http.MethodGet, "/", "")
@@ -389,4 +390,18 @@ func TestFaultsHTTPEndpoint(t *testing.T) {
 			t.Errorf("GET must show Go-set read_only: %s", g.Body)
 		}
 	})
+}
+
+// waitFaults waits until the cluster's faults satisfy ok: /_emu/faults applies a change
+// only after its answer is on the wire (so that Down can close that very connection), so
+// the client may read the answer before the change lands.
+func waitFaults(e *emu, ok func(searchemu.Faults) bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok(e.cluster.Faults()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
 }
