@@ -219,11 +219,23 @@ func TestCompare(t *testing.T) {
 			kinds:   []converge.Kind{converge.Source},
 		},
 		{
-			name:    "routing differs",
+			// u1 and u3 both route to shard 1 of 3: the lookup with the primary's routing
+			// finds the replica's document, stored under another routing
+			name:    "routing differs on the same shard",
 			primary: []doc{{index: "t", id: "1", routing: "u1", source: `{}`}},
-			replica: []doc{{index: "t", id: "1", routing: "u2", source: `{}`}},
+			replica: []doc{{index: "t", id: "1", routing: "u3", source: `{}`}},
 			want:    converge.Report{Different: 1},
 			kinds:   []converge.Kind{converge.Routing},
+		},
+		{
+			// u1 routes to shard 1, u2 to shard 2: each side's lookup with its own routing
+			// reaches a shard of the other side that does not hold the id, as on a real
+			// cluster
+			name:    "routing differs across shards",
+			primary: []doc{{index: "t", id: "1", routing: "u1", source: `{}`}},
+			replica: []doc{{index: "t", id: "1", routing: "u2", source: `{}`}},
+			want:    converge.Report{Missing: 1, Extra: 1},
+			kinds:   []converge.Kind{converge.Missing, converge.Extra},
 		},
 		{
 			name:    "same routing",
