@@ -271,7 +271,13 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, r, errResp(c.errRejected("coordinating", 0)), false)
 		return
 	}
-	if r.ContentLength > c.maxBody {
+	// http.max_content_length applies to the decoded body (the aggregator sits behind the
+	// decompressor), so the wire length only decides for identity bodies.
+	body, decoded, derr := bodyDecoder(r)
+	if derr != nil {
+		c.abortCorrupt(r, derr)
+	}
+	if !decoded && r.ContentLength > c.maxBody {
 		c.tooLarge(w)
 		return
 	}
@@ -282,10 +288,13 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			bodyPool.Put(buf)
 		}
 	}()
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 && !decoded {
 		buf.Grow(int(r.ContentLength))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, c.maxBody+1))
+	n, err := buf.ReadFrom(io.LimitReader(body, c.maxBody+1))
+	if err != nil && decoded {
+		c.abortCorrupt(r, err)
+	}
 	if err != nil {
 		// the client went away or sent a broken body; nothing sensible to answer
 		var mbe *http.MaxBytesError
@@ -331,6 +340,15 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.headers = append(resp.headers, [2]string{"X-Opaque-Id", id})
 	}
 	writeResponse(w, r, resp, pretty)
+}
+
+// abortCorrupt drops the connection without an answer, as OpenSearch does when the
+// decompressor throws: the DecoderException reaches AbstractHttpServerTransport.onException,
+// which logs "caught exception while handling client http traffic, closing connection"
+// and closes the channel.
+func (c *Cluster) abortCorrupt(r *http.Request, err error) {
+	c.log.Warn("searchemu: closing connection on an undecodable request body", "method", r.Method, "uri", r.RequestURI, "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 func (c *Cluster) tooLarge(w http.ResponseWriter) {

@@ -36,10 +36,13 @@
 //   - stored_fields values are read from the source, not re-typed by the field mapper
 //     (a stored date comes back as written, not in the field's format).
 //
+// Randomness (fault draws, generated ids) comes from a per-cluster source seeded by
+// Options.Seed; cluster, node and index uuids do not: they are drawn from crypto/rand, so
+// that two clusters in one process never share a cluster_uuid or an index uuid.
+//
 // Faults (down, unavailable, latency, 429s, read-only) can be injected from Go and over
 // HTTP (/_emu/faults); an operation log per index (OpLog, /_emu/oplog/{index}) records
-// every applied write. Randomness (fault draws, uuids, generated ids) comes from a
-// per-cluster source seeded by Options.Seed.
+// every applied write.
 package searchemu
 
 import (
@@ -82,8 +85,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the emulator's own diagnostics; optional.
 	Logger *slog.Logger
-	// Seed seeds the cluster's random source (fault draws, uuids, generated ids), so that
-	// runs are reproducible; 0 uses a fixed default seed.
+	// Seed seeds the cluster's random source (fault draws, generated ids), so that runs
+	// are reproducible; 0 uses a fixed default seed. Uuids do not come from it.
 	Seed uint64
 	// MaxBodyBytes caps request bodies (http.max_content_length); default 100 MiB.
 	MaxBodyBytes int64
@@ -203,18 +206,6 @@ func (c *Cluster) randBytes(n int) []byte {
 		b[i] = byte(c.rng.Uint32())
 	}
 	return b
-}
-
-const urlSafeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-// randomUUID returns a 22-character URL-safe base64 id like the server's index uuids.
-func (c *Cluster) randomUUID() string {
-	b := c.randBytes(16)
-	out := make([]byte, 22)
-	for i := range out {
-		out[i] = urlSafeAlphabet[int(b[i%16]^byte(i*37))&63]
-	}
-	return string(out)
 }
 
 // autoID returns a 20-character URL-safe base64 id laid out like the server's
