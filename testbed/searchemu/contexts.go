@@ -225,7 +225,7 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	id := c.contextID("pit", ctxs.seq)
 	ctxs.pits[id] = &pitCtx{id: id, sets: sets, created: now, keep: keep, expires: now.Add(keep)}
 	ctxs.mu.Unlock()
-	if c.opts.Flavor == Elasticsearch7 {
+	if c.opts.Flavor.elastic() {
 		// Elasticsearch 7.10: POST /{index}/_pit answers {"id":"…"}
 		return jsonResp(200, append(appendJSONString([]byte(`{"id":`), id), '}'))
 	}

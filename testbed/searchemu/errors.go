@@ -202,7 +202,7 @@ func (c *Cluster) errDocumentMissing(ix *index, id string) *esError {
 }
 
 func (c *Cluster) rejectedType() string {
-	if c.opts.Flavor == Elasticsearch7 {
+	if c.opts.Flavor.elastic() {
 		return "es_rejected_execution_exception"
 	}
 	return "rejected_execution_exception"

@@ -73,7 +73,7 @@ func (c *Cluster) parseHealthReq(rq *request) (*healthReq, *esError) {
 
 // javaPackage is the product's root Java package, which enum errors name.
 func (c *Cluster) javaPackage() string {
-	if c.opts.Flavor == Elasticsearch7 {
+	if c.opts.Flavor.elastic() {
 		return "org.elasticsearch"
 	}
 	return "org.opensearch"
@@ -222,7 +222,7 @@ func handleHealth(c *Cluster, rq *request) *response {
 	b = append(b, `","timed_out":`...)
 	b = strconv.AppendBool(b, timedOut)
 	b = append(b, `,"number_of_nodes":1,"number_of_data_nodes":1`...)
-	if c.opts.Flavor == OpenSearch2 {
+	if !c.opts.Flavor.elastic() {
 		b = append(b, `,"discovered_master":true,"discovered_cluster_manager":true`...)
 	}
 	b = append(b, `,"active_primary_shards":`...)

@@ -28,6 +28,8 @@ type request struct {
 	start   time.Time
 	// accept is the Accept header (the _cat APIs choose their output format by it).
 	accept string
+	// es8 is what the Elasticsearch 8 flavour negotiated from the media type headers.
+	es8 *es8Negotiation
 }
 
 func (rq *request) param(k string) (string, bool) {
@@ -241,7 +243,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeResponse(w, r, errResp(e), false)
 		}
 	}()
-	if c.opts.Flavor == Elasticsearch7 {
+	if c.opts.Flavor.elastic() {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	}
 	rawPath := r.URL.EscapedPath()
@@ -321,6 +323,14 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rq.uri == "" {
 		rq.uri = r.URL.RequestURI()
 	}
+	if c.opts.Flavor == Elasticsearch8 {
+		neg, err := negotiateES8(r.Header, n > 0)
+		if err != nil {
+			writeResponse(w, r, errResp(err), false)
+			return
+		}
+		rq.es8 = neg
+	}
 	pretty := false
 	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	rq.query = map[string]string{}
@@ -335,6 +345,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := c.dispatch(r, rq, qerr)
 	if fp, ok := rq.query["filter_path"]; ok && fp != "" && len(resp.body) > 0 && (resp.ctype == "" || strings.HasPrefix(resp.ctype, "application/json")) {
 		resp.body = applyFilterPath(resp.body, fp)
+	}
+	if rq.es8 != nil && resp.ctype == "" {
+		resp.ctype = rq.es8.responseType()
 	}
 	if id := r.Header.Get("X-Opaque-Id"); id != "" {
 		resp.headers = append(resp.headers, [2]string{"X-Opaque-Id", id})
@@ -414,7 +427,11 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 		}
 	}
 	if len(rq.body) > 0 {
-		kind, resp := checkContentType(r.Header.Values("Content-Type"))
+		ctValues := r.Header.Values("Content-Type")
+		if rq.es8 != nil && rq.es8.content != nil && rq.es8.content.vendor() {
+			ctValues = []string{rq.es8.content.base()}
+		}
+		kind, resp := checkContentType(ctValues)
 		if resp != nil {
 			return resp
 		}
@@ -567,7 +584,7 @@ func writeResponse(w http.ResponseWriter, r *http.Request, resp *response, prett
 	if ct == "" {
 		ct = jsonContentType
 	}
-	if pretty && strings.HasPrefix(ct, "application/json") && len(body) > 0 {
+	if pretty && (strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, vndPrefix+"json")) && len(body) > 0 {
 		body = appendPretty(nil, body)
 	}
 	h.Set("Content-Type", ct)

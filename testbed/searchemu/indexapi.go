@@ -444,7 +444,8 @@ func format1Decimals(v float64, suffix string) string {
 	return p[:ix] + string(fraction) + suffix
 }
 
-// handleRoot serves GET / and HEAD /.
+// handleRoot serves GET / and HEAD / (RestMainAction; the version object is the
+// flavour's product, see flavor.go).
 func handleRoot(c *Cluster, rq *request) *response {
 	if rq.method == "HEAD" {
 		return &response{status: 200}
@@ -455,11 +456,12 @@ func handleRoot(c *Cluster, rq *request) *response {
 	b = appendJSONString(b, c.opts.Name)
 	b = append(b, `,"cluster_uuid":`...)
 	b = appendJSONString(b, c.uuid)
-	if c.opts.Flavor == Elasticsearch7 {
-		b = append(b, `,"version":{"number":"`+esVersion+`","build_flavor":"default","build_type":"tar","build_hash":"747e1cc71def077253878a59143c1f785afa92b9","build_date":"2021-01-13T00:42:12.435326Z","build_snapshot":false,"lucene_version":"8.7.0","minimum_wire_compatibility_version":"6.8.0","minimum_index_compatibility_version":"6.0.0-beta1"},"tagline":"You Know, for Search"}`...)
-		return jsonResp(200, b)
-	}
-	b = append(b, `,"version":{"distribution":"opensearch","number":"`+osVersion+`","build_type":"tar","build_hash":"4dcad6dd4d8fb1d1a5a6d1e6e3f3bd4fe5b7e4b2","build_date":"2023-10-13T02:55:55.511945994Z","build_snapshot":false,"lucene_version":"9.7.0","minimum_wire_compatibility_version":"7.10.0","minimum_index_compatibility_version":"7.0.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}`...)
+	p := c.product()
+	b = append(b, `,"version":`...)
+	b = p.appendVersion(b)
+	b = append(b, `,"tagline":`...)
+	b = appendJSONString(b, p.tagline)
+	b = append(b, '}')
 	return jsonResp(200, b)
 }
 

@@ -81,7 +81,7 @@ func (c *Cluster) routes() *router {
 	rt.add("POST", "/_search/scroll/{scroll_id}", handleScroll, scrollParams...)
 	rt.add("DELETE", "/_search/scroll", handleClearScroll, "scroll_id")
 	rt.add("DELETE", "/_search/scroll/{scroll_id}", handleClearScroll, "scroll_id")
-	if c.opts.Flavor == OpenSearch2 {
+	if !c.opts.Flavor.elastic() {
 		rt.add("POST", "/{index}/_search/point_in_time", handleCreatePIT, withParams(indicesOptParams, "keep_alive", "preference", "routing", "allow_partial_pit_creation")...)
 		rt.add("GET", "/_search/point_in_time/_all", handleListPITs)
 		rt.add("DELETE", "/_search/point_in_time", handleDeletePITs)

@@ -725,6 +725,9 @@ func appendSortValue(b []byte, s sortSpec, v sortVal) []byte {
 // fields without unmapped_type fail).
 func (c *Cluster) checkSorts(ixs []*index, sorts []sortSpec) *esError {
 	for _, s := range sorts {
+		if s.kind == sortID && c.opts.Flavor == Elasticsearch8 && len(ixs) > 0 {
+			return shardFailure(c, ixs, errIDFieldData())
+		}
 		if s.kind != sortField {
 			continue
 		}
@@ -849,10 +852,8 @@ func handleSearch(c *Cluster, rq *request) *response {
 
 // warning renders a deprecation Warning header value (RFC 7234 code 299) as the node does.
 func (c *Cluster) warning(msg string) string {
-	agent := "OpenSearch-" + osVersion + "-4dcad6dd4d8fb1d1a5a6d1e6e3f3bd4fe5b7e4b2"
-	if c.opts.Flavor == Elasticsearch7 {
-		agent = "Elasticsearch-" + esVersion + "-747e1cc71def077253878a59143c1f785afa92b9"
-	}
+	p := c.product()
+	agent := p.name + "-" + p.number + "-" + p.buildHash
 	return "299 " + agent + ` "` + strings.ReplaceAll(msg, `"`, `\"`) + `"`
 }
 

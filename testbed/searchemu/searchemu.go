@@ -60,10 +60,22 @@ type Flavor int
 const (
 	// OpenSearch2 answers as OpenSearch 2.11.
 	OpenSearch2 Flavor = iota
-	// Elasticsearch7 answers as Elasticsearch 7.10: "_type":"_doc" in document responses,
+	// Elasticsearch7 answers as Elasticsearch 7.10: "_type" in document responses, the
+	// typed document endpoints (/{index}/{type}/{id}) with their deprecation warnings,
 	// es_rejected_execution_exception, typed document-missing reasons, the ES root info and
 	// the X-Elastic-Product header.
 	Elasticsearch7
+	// Elasticsearch8 answers as Elasticsearch 8.15: no "_type", the X-Elastic-Product
+	// header, REST API compatibility media types (compatible-with=8 and =7), sorting and
+	// aggregating on _id refused (indices.id_field_data.enabled is false), the ES 8 root
+	// info.
+	Elasticsearch8
+	// OpenSearch1 is OpenSearch2 answering GET / (and the deprecation warning agent) as
+	// OpenSearch 1.3; no other 1.x difference is modelled.
+	OpenSearch1
+	// OpenSearch3 is OpenSearch2 answering GET / (and the deprecation warning agent) as
+	// OpenSearch 3.0; no other 3.x difference is modelled.
+	OpenSearch3
 )
 
 // Options configures a Cluster. The zero value is a default OpenSearch 2.x node.
@@ -95,8 +107,6 @@ type Options struct {
 const (
 	defaultMaxBody   = 100 << 20
 	defaultGCDeletes = 60 * time.Second
-	osVersion        = "2.11.0"
-	esVersion        = "7.10.2"
 )
 
 // Cluster is one emulated single-node cluster. It is an http.Handler; Listen serves it on
