@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -30,6 +31,8 @@ type request struct {
 	accept string
 	// es8 is what the Elasticsearch 8 flavour negotiated from the media type headers.
 	es8 *es8Negotiation
+	// local is the address of the socket the request arrived on ("" if unknown).
+	local string
 }
 
 func (rq *request) param(k string) (string, bool) {
@@ -322,6 +325,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rq.uri == "" {
 		rq.uri = r.URL.RequestURI()
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		rq.local = a.String()
 	}
 	if c.opts.Flavor == Elasticsearch8 {
 		neg, err := negotiateES8(r.Header, n > 0)

@@ -9,6 +9,12 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/", handleRoot)
 	rt.add("HEAD", "/", handleRoot)
 
+	nodesParams := []string{"timeout", "flat_settings"}
+	rt.add("GET", "/_nodes", handleNodesInfo, nodesParams...)
+	rt.add("GET", "/_nodes/{node_id}", handleNodesInfo, nodesParams...)
+	rt.add("GET", "/_nodes/{node_id}/{metric}", handleNodesInfo, nodesParams...)
+	rt.add("GET", "/_nodes/{node_id}/info/{metric}", handleNodesInfo, nodesParams...)
+
 	rt.add("POST", "/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/_bulk", handleBulk, bulkParams...)
 	rt.add("POST", "/{index}/_bulk", handleBulk, bulkParams...)
