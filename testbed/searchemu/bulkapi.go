@@ -3,6 +3,7 @@ package searchemu
 import (
 	"bytes"
 	"strconv"
+	"strings"
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
 )
@@ -35,6 +36,8 @@ type bulkItem struct {
 	op     docOp
 	result opResult
 	done   bool
+	// nameErr is the failure to resolve the item's date math index name.
+	nameErr *esError
 }
 
 // handleBulk serves POST|PUT /_bulk and /{index}/_bulk. Like the server it frames the
@@ -80,6 +83,14 @@ func handleBulk(c *Cluster, rq *request) *response {
 		op.index = it.Index
 		if op.index == "" {
 			op.index = defIndex
+		}
+		var nameErr *esError
+		if strings.HasPrefix(op.index, "<") {
+			if name, derr := resolveDateMath(op.index, c.now()); derr != nil {
+				nameErr = derr
+			} else {
+				op.index = name
+			}
 		}
 		op.id, op.hasID = it.ID, it.HasID
 		switch {
@@ -157,7 +168,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 				}
 			}
 		}
-		items = append(items, bulkItem{op: op})
+		items = append(items, bulkItem{op: op, nameErr: nameErr})
 	}
 	if serr := sc.Err(); serr != nil {
 		return errResp(fromBulkError(serr))
@@ -181,6 +192,10 @@ func handleBulk(c *Cluster, rq *request) *response {
 	for i := range items {
 		it := &items[i]
 		op := &it.op
+		if it.nameErr != nil {
+			it.fail(it.nameErr, op.index)
+			continue
+		}
 		if op.pipelineMissing() {
 			it.fail(errIllegalArg("pipeline with id ["+op.pipeline+"] does not exist"), op.index)
 			continue

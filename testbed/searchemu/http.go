@@ -466,6 +466,15 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 	if len(unknown) > 0 {
 		return errResp(errIllegalArg(unrecognizedParams(rq.rawPath, unknown, ep.params)))
 	}
+	// date math in the path's index expressions resolves before any index is looked up
+	// (the resolver heads every resolution chain)
+	if ix, ok := rq.path["index"]; ok {
+		name, err := c.resolveDateMathList(ix)
+		if err != nil {
+			return errResp(err)
+		}
+		rq.path["index"] = name
+	}
 	return ep.fn(c, rq)
 }
 
