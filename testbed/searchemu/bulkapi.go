@@ -38,6 +38,8 @@ type bulkItem struct {
 	done   bool
 	// nameErr is the failure to resolve the item's date math index name.
 	nameErr *esError
+	// docType is the Elasticsearch 7 type of the item ("" is _doc).
+	docType string
 }
 
 // handleBulk serves POST|PUT /_bulk and /{index}/_bulk. Like the server it frames the
@@ -76,6 +78,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 		opts = append(opts, bulk.WithLegacyParser())
 	}
 	sc := bulk.NewBytesScanner(rq.body, opts...)
+	typesUsed := false // a typed URL or a _type on an action line (Elasticsearch 7)
 	items := make([]bulkItem, 0, bytes.Count(rq.body, []byte{'\n'})/2+1)
 	for sc.Next() {
 		it := sc.Item()
@@ -168,7 +171,14 @@ func handleBulk(c *Cluster, rq *request) *response {
 				}
 			}
 		}
-		items = append(items, bulkItem{op: op, nameErr: nameErr})
+		docType := it.Type
+		if docType == "" {
+			docType = rq.path["type"]
+		}
+		if docType != "" {
+			typesUsed = true
+		}
+		items = append(items, bulkItem{op: op, nameErr: nameErr, docType: docType})
 	}
 	if serr := sc.Err(); serr != nil {
 		return errResp(fromBulkError(serr))
@@ -257,6 +267,12 @@ func handleBulk(c *Cluster, rq *request) *response {
 				continue
 			}
 		}
+		if c.opts.Flavor == Elasticsearch7 {
+			if terr := c.checkBulkType(ix, op.action.String(), op.id, it.docType); terr != nil {
+				it.fail(terr, ix.name)
+				continue
+			}
+		}
 		if f.BulkItem429Ratio > 0 && c.randFloat() < f.BulkItem429Ratio {
 			it.fail(c.errRejected("primary", len(op.payload)), ix.name)
 			continue
@@ -264,6 +280,13 @@ func handleBulk(c *Cluster, rq *request) *response {
 		it.result = c.execute(ix, op)
 		it.result.idNull = !op.hasID
 		it.done = true
+		if c.opts.Flavor == Elasticsearch7 && (it.result.err == nil || it.result.err.status == 404) {
+			t := it.docType
+			if t == "" {
+				t = "_doc"
+			}
+			c.docTypes.LoadOrStore(ix.uuid, t)
+		}
 	}
 
 	// 6. render
@@ -281,6 +304,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 	b = append(b, `,"items":[`...)
 	for i := range items {
 		r := &items[i].result
+		r.docType = items[i].docType
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -298,7 +322,11 @@ func handleBulk(c *Cluster, rq *request) *response {
 		b = append(b, `}}`...)
 	}
 	b = append(b, `]}`...)
-	return jsonResp(200, b)
+	resp := jsonResp(200, b)
+	if typesUsed && c.opts.Flavor == Elasticsearch7 {
+		resp.headers = append(resp.headers, [2]string{"Warning", c.warning(typesBulkWarning)})
+	}
+	return resp
 }
 
 // fail records a failure decided before execution.

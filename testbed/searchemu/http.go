@@ -146,6 +146,7 @@ type route struct {
 
 type router struct {
 	routes []*route
+	trie   *trieNode // built on first lookup, once every route is added
 }
 
 // methodOrder is RestRequest.Method's declaration order.
@@ -191,43 +192,37 @@ type match struct {
 	params map[string]string
 }
 
-// find returns the routes matching the path, most specific first (explicit segments win
-// over wildcards, as in the server's PathTrie).
+// find returns the routes matching the path in the order the server's RestController
+// tries them: one per PathTrie matching mode (see pathtrie.go), duplicates dropped.
 func (rt *router) find(segs []string) []match {
-	var out []match
-	for _, r := range rt.routes {
-		if len(r.segs) != len(segs) {
-			continue
-		}
-		ok := true
-		var params map[string]string
-		for i, s := range r.segs {
-			if strings.HasPrefix(s, "{") {
-				if params == nil {
-					params = map[string]string{}
-				}
-				params[s[1:len(s)-1]] = segs[i]
-				continue
-			}
-			if s != segs[i] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			out = append(out, match{r: r, params: params})
+	if rt.trie == nil {
+		rt.trie = &trieNode{}
+		for _, r := range rt.routes {
+			rt.trie.insert(r.segs, r)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].r.segs, out[j].r.segs
-		for k := range a {
-			wa, wb := strings.HasPrefix(a[k], "{"), strings.HasPrefix(b[k], "{")
-			if wa != wb {
-				return !wa
+	if len(segs) == 0 {
+		for _, r := range rt.routes {
+			if len(r.segs) == 0 {
+				return []match{{r: r}}
 			}
 		}
-		return false
-	})
+		return nil
+	}
+	var out []match
+	for mode := explicitNodesOnly; mode <= wildcardNodesAllowed; mode++ {
+		r := rt.trie.retrieve(segs, 0, mode)
+		if r == nil {
+			continue
+		}
+		dup := false
+		for _, m := range out {
+			dup = dup || m.r == r
+		}
+		if !dup {
+			out = append(out, match{r: r, params: r.params(segs)})
+		}
+	}
 	return out
 }
 

@@ -20,13 +20,19 @@ func (c *Cluster) routes() *router {
 	rt.add("POST", "/{index}/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/{index}/_bulk", handleBulk, bulkParams...)
 
-	rt.add("PUT", "/{index}/_doc/{id}", handleIndex, indexParams...)
-	rt.add("POST", "/{index}/_doc/{id}", handleIndex, indexParams...)
-	rt.add("POST", "/{index}/_doc", handleAutoID, indexParams...)
-	rt.add("PUT", "/{index}/_create/{id}", handleCreate, indexParams...)
-	rt.add("POST", "/{index}/_create/{id}", handleCreate, indexParams...)
-	rt.add("DELETE", "/{index}/_doc/{id}", handleDelete, deleteParams...)
-	rt.add("POST", "/{index}/_update/{id}", handleUpdate, updateParams...)
+	// writes through the typeless routes fix an Elasticsearch 7 index's type as _doc
+	writeFn := func(fn handlerFunc) handlerFunc { return fn }
+	if c.opts.Flavor == Elasticsearch7 {
+		writeFn = typelessES7
+		c.typedRoutes(rt)
+	}
+	rt.add("PUT", "/{index}/_doc/{id}", writeFn(handleIndex), indexParams...)
+	rt.add("POST", "/{index}/_doc/{id}", writeFn(handleIndex), indexParams...)
+	rt.add("POST", "/{index}/_doc", writeFn(handleAutoID), indexParams...)
+	rt.add("PUT", "/{index}/_create/{id}", writeFn(handleCreate), indexParams...)
+	rt.add("POST", "/{index}/_create/{id}", writeFn(handleCreate), indexParams...)
+	rt.add("DELETE", "/{index}/_doc/{id}", writeFn(handleDelete), deleteParams...)
+	rt.add("POST", "/{index}/_update/{id}", writeFn(handleUpdate), updateParams...)
 	rt.add("GET", "/{index}/_doc/{id}", handleGet, getParams...)
 	rt.add("HEAD", "/{index}/_doc/{id}", handleGet, getParams...)
 	rt.add("GET", "/{index}/_source/{id}", handleGetSource, getParams...)

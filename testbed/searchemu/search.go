@@ -1000,7 +1000,7 @@ func (c *Cluster) appendHit(b []byte, h *hit, sr *searchReq, scored bool) []byte
 	d := h.d
 	b = append(b, `{"_index":`...)
 	b = appendJSONString(b, h.ix.name)
-	b = c.appendDocType(b)
+	b = c.appendDocTypeOf(b, c.indexDocType(h.ix))
 	// stored_fields=_none_ loads no stored field at all, _id and _routing included.
 	loads := sr.stored == nil || !sr.stored.none
 	if loads {

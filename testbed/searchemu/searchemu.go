@@ -145,6 +145,9 @@ type Cluster struct {
 
 	// state wakes requests waiting for index metadata to change (health, active shards).
 	state stateNotifier
+
+	// docTypes maps an index uuid to its Elasticsearch 7 mapping type (typed.go).
+	docTypes sync.Map
 }
 
 // New creates an empty cluster.

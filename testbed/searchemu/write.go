@@ -42,6 +42,8 @@ type opResult struct {
 	err    *esError
 	get    []byte // rendered "get" object content, nil if none
 	forced bool
+	// docType is the Elasticsearch 7 "_type" the request named ("" is _doc).
+	docType string
 }
 
 func (c *Cluster) errRejected(kind string, bytes int) *esError {
@@ -216,9 +218,17 @@ func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 }
 
 // appendDocType writes the "_type" member of Elasticsearch 7 responses.
-func (c *Cluster) appendDocType(b []byte) []byte {
+func (c *Cluster) appendDocType(b []byte) []byte { return c.appendDocTypeOf(b, "") }
+
+// appendDocTypeOf writes the "_type" member of Elasticsearch 7 responses for a request
+// (or index) of type t; "" is _doc.
+func (c *Cluster) appendDocTypeOf(b []byte, t string) []byte {
 	if c.opts.Flavor == Elasticsearch7 {
-		b = append(b, `,"_type":"_doc"`...)
+		if t == "" {
+			t = "_doc"
+		}
+		b = append(b, `,"_type":`...)
+		b = appendJSONString(b, t)
 	}
 	return b
 }
@@ -228,7 +238,7 @@ func (c *Cluster) appendDocType(b []byte) []byte {
 func (c *Cluster) appendWriteBody(b []byte, r *opResult) []byte {
 	b = append(b, `"_index":`...)
 	b = appendJSONString(b, r.index)
-	b = c.appendDocType(b)
+	b = c.appendDocTypeOf(b, r.docType)
 	b = append(b, `,"_id":`...)
 	b = appendJSONString(b, r.id)
 	b = append(b, `,"_version":`...)
@@ -264,7 +274,7 @@ func (c *Cluster) appendWriteBody(b []byte, r *opResult) []byte {
 func (c *Cluster) appendFailureItem(b []byte, r *opResult) []byte {
 	b = append(b, `"_index":`...)
 	b = appendJSONString(b, r.index)
-	b = c.appendDocType(b)
+	b = c.appendDocTypeOf(b, r.docType)
 	b = append(b, `,"_id":`...)
 	if r.idNull {
 		b = append(b, "null"...)
