@@ -44,6 +44,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"status", "--frob"}, code: 2, stderr: "flag provided but not defined: -frob"},
 		{name: "stray argument", args: []string{"status", "extra"}, code: 2, stderr: "unexpected arguments: extra"},
 		{name: "bad output", args: []string{"status", "-o", "yaml"}, code: 2, stderr: "-o must be table or json"},
+		{name: "dev bad flavor", args: []string{"dev", "--flavor", "solr"}, code: 2, stderr: `dev: --flavor "solr": want one of opensearch2, opensearch1`},
 		{name: "missing config file", args: []string{"status", "--config", filepath.Join(dir, "nope.yaml")}, code: 2, stderr: "nope.yaml"},
 		{name: "unknown config key", args: []string{"status", "--config", unknownKey}, code: 2, stderr: "unknown key target.endpointz"},
 		{name: "bad yaml", args: []string{"status", "--config", badYAML}, code: 2, stderr: "bad.yaml"},

@@ -32,6 +32,7 @@ type devConfig struct {
 	primary     string
 	replicaURLs listFlag
 	verbose     bool
+	flavor      searchemu.Flavor
 }
 
 // devStack is what runDev started, for printing.
@@ -63,9 +64,15 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&cfg.primary, "primary", "", "use this primary cluster (`URL`) instead of an embedded one")
 	fs.Var(&cfg.replicaURLs, "replica", "use this replica cluster (`URL`) instead of embedded ones; repeat for several")
 	fs.BoolVar(&cfg.verbose, "v", false, "log at info level (default: warnings only)")
+	flavor := fs.String("flavor", searchemu.OpenSearch2.String(), "product the embedded clusters answer as (`name`: "+flavorNames()+")")
 	if err := parse(fs, args, nil); err != nil {
 		return err
 	}
+	f, ferr := searchemu.ParseFlavor(*flavor)
+	if ferr != nil {
+		return usagef("dev: --flavor %q: want one of %s", *flavor, flavorNames())
+	}
+	cfg.flavor = f
 	if len(cfg.replicaURLs) > 0 {
 		cfg.replicas = len(cfg.replicaURLs)
 	}
@@ -130,7 +137,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	clusterCtx := context.WithoutCancel(ctx)
 	st.primaryURL = cfg.primary
 	if st.primaryURL == "" {
-		primary, err := searchemu.New(searchemu.Options{Name: "primary", Logger: log}).
+		primary, err := searchemu.New(searchemu.Options{Name: "primary", Logger: log, Flavor: cfg.flavor}).
 			Listen(clusterCtx, fmt.Sprintf("127.0.0.1:%d", port(1)))
 		if err != nil {
 			return fmt.Errorf("starting the primary cluster: %w", err)
@@ -146,7 +153,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 			st.replicaURLs = append(st.replicaURLs, cfg.replicaURLs[i])
 			continue
 		}
-		srv, err := searchemu.New(searchemu.Options{Name: name, Logger: log}).
+		srv, err := searchemu.New(searchemu.Options{Name: name, Logger: log, Flavor: cfg.flavor}).
 			Listen(clusterCtx, fmt.Sprintf("127.0.0.1:%d", port(i+2)))
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
@@ -318,4 +325,13 @@ func metricsPort(basePort, i int) int {
 		return 0
 	}
 	return 9464 + i
+}
+
+// flavorNames lists the emulator's flavours for --flavor.
+func flavorNames() string {
+	var names []string
+	for _, f := range searchemu.Flavors() {
+		names = append(names, f.String())
+	}
+	return strings.Join(names, ", ")
 }

@@ -36,6 +36,11 @@ func Start(t testing.TB, name string, opts ...func(*searchemu.Options)) *Emulato
 	return &Emulator{Cluster: c, Server: srv, URL: srv.URL()}
 }
 
+// WithFlavor makes the cluster answer as flavor f (Start's default is OpenSearch2).
+func WithFlavor(f searchemu.Flavor) func(*searchemu.Options) {
+	return func(o *searchemu.Options) { o.Flavor = f }
+}
+
 // Client returns an opensearch-go client for the emulator with the library's retries
 // off (fanout decides what to retry), closed when the test ends: the client polls the
 // cluster in the background until closed.
