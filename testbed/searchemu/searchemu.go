@@ -34,7 +34,14 @@
 //   - _close does not wait for writes already past index resolution; _cat/indices renders
 //     the statistics columns it does not model (caches, merges, segments, timings…) empty;
 //   - stored_fields values are read from the source, not re-typed by the field mapper
-//     (a stored date comes back as written, not in the field's format).
+//     (a stored date comes back as written, not in the field's format);
+//   - request bodies in gzip or deflate are decoded as Netty's decompressor does (other
+//     codings pass through undecoded, where Netty can also decode br, snappy and zstd);
+//   - the nodes info API (_nodes) describes the one node with its http, transport and os
+//     sections only; the node's HTTP publish address is the address the request reached;
+//   - the OpenSearch1 and OpenSearch3 flavours differ from OpenSearch2 in GET / and the
+//     deprecation warning agent only; the Elasticsearch8 flavour accepts compatible-with=7
+//     but answers as 8.x (no REST API v7 compatibility behaviour is modelled).
 //
 // Randomness (fault draws, generated ids) comes from a per-cluster source seeded by
 // Options.Seed; cluster, node and index uuids do not: they are drawn from crypto/rand, so
