@@ -31,28 +31,35 @@ var errCorruptBody = errors.New("searchemu: corrupt compressed request body")
 //
 // ok is false when the body is used as it is.
 func bodyDecoder(r *http.Request) (rd io.Reader, ok bool, err error) {
-	enc := strings.TrimSpace(r.Header.Get("Content-Encoding"))
-	switch strings.ToLower(enc) {
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	if enc != "gzip" && enc != "x-gzip" && enc != "deflate" && enc != "x-deflate" {
+		return r.Body, false, nil
+	}
+	// an empty body stays empty: the decoder is never fed (JdkZlibDecoder returns on an
+	// unreadable buffer), so a bodiless GET with a coding header is a bodiless GET
+	body := bufio.NewReader(r.Body)
+	if _, err := body.Peek(1); err != nil {
+		return body, false, nil
+	}
+	switch enc {
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
+		zr, err := gzip.NewReader(body)
 		if err != nil {
 			return nil, true, fmt.Errorf("%w: gzip header: %w", errCorruptBody, err)
 		}
 		zr.Multistream(false)
 		return zr, true, nil
-	case "deflate", "x-deflate":
-		br := bufio.NewReader(r.Body)
-		head, err := br.Peek(2)
+	default: // deflate, x-deflate
+		head, err := body.Peek(2)
 		if err == nil && isZlibHeader(head) {
-			zr, err := zlib.NewReader(br)
+			zr, err := zlib.NewReader(body)
 			if err != nil {
 				return nil, true, fmt.Errorf("%w: zlib header: %w", errCorruptBody, err)
 			}
 			return zr, true, nil
 		}
-		return flate.NewReader(br), true, nil
+		return flate.NewReader(body), true, nil
 	}
-	return r.Body, false, nil
 }
 
 // isZlibHeader is ZlibDecoder's looksLikeZlib: CM 8 (deflate), a window of at most 32K

@@ -299,3 +299,12 @@ func (c *Cluster) appendNodeInfo(b []byte, n nodeInfo, want func(string) bool, h
 	}
 	return append(b, '}')
 }
+
+// handleNodesUnsupported answers the nodes stats, usage and hot threads APIs
+// (RestNodesStatsAction, RestNodesUsageAction, RestNodesHotThreadsAction), which the
+// emulator has nothing true to report for.
+func handleNodesUnsupported(api string) handlerFunc {
+	return func(c *Cluster, rq *request) *response {
+		return errResp(errIllegalArg("[searchemu] the nodes " + api + " API is not supported by the emulator"))
+	}
+}

@@ -14,6 +14,17 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_nodes/{node_id}", handleNodesInfo, nodesParams...)
 	rt.add("GET", "/_nodes/{node_id}/{metric}", handleNodesInfo, nodesParams...)
 	rt.add("GET", "/_nodes/{node_id}/info/{metric}", handleNodesInfo, nodesParams...)
+	// the other _nodes APIs have routes of their own, which the emulator refuses rather
+	// than let /_nodes/stats read as a nodes info request for a node named "stats"
+	for _, api := range []string{"stats", "usage", "hot_threads"} {
+		fn := handleNodesUnsupported(api)
+		rt.add("GET", "/_nodes/"+api, fn)
+		rt.add("GET", "/_nodes/{node_id}/"+api, fn)
+		if api != "hot_threads" {
+			rt.add("GET", "/_nodes/"+api+"/{metric}", fn)
+			rt.add("GET", "/_nodes/{node_id}/"+api+"/{metric}", fn)
+		}
+	}
 
 	rt.add("POST", "/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/_bulk", handleBulk, bulkParams...)

@@ -120,6 +120,11 @@ func TestCompressedRequestBodies(t *testing.T) {
 		})
 	}
 
+	t.Run("an empty body with a coding header is an empty body", func(t *testing.T) {
+		r := e.sendEncoded(t, http.MethodGet, "/", "application/json", "gzip", nil)
+		wantStatus(t, r, 200)
+	})
+
 	t.Run("only the first gzip member is read", func(t *testing.T) {
 		r := e.sendEncoded(t, http.MethodPut, "/enc/_doc/multi", "application/json", "gzip", gzipped(t, `{"first":1}`, `garbage that is never read`))
 		if wantStatus(t, r, 201) {

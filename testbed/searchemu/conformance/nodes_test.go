@@ -148,6 +148,15 @@ func TestNodesInfoAPI(t *testing.T) {
 		})
 	}
 
+	t.Run("nodes stats is its own API", func(t *testing.T) {
+		for _, p := range []string{"/_nodes/stats", "/_nodes/_local/stats/jvm", "/_nodes/usage", "/_nodes/hot_threads"} {
+			r := e.raw(t, http.MethodGet, p, "")
+			if r.Status == 200 && has(r.Body, "nodes") && !has(r.Body, "nodes", id) {
+				t.Errorf("%s must not read as nodes info of an unknown node: %s", p, r)
+			}
+		}
+	})
+
 	t.Run("unknown parameter", func(t *testing.T) {
 		r := e.raw(t, http.MethodGet, "/_nodes/http?bogus=1", "")
 		wantError(t, r, 400, "illegal_argument_exception", "request [/_nodes/http] contains unrecognized parameter: [bogus]")
