@@ -225,11 +225,20 @@ func handleCreatePIT(c *Cluster, rq *request) *response {
 	id := c.contextID("pit", ctxs.seq)
 	ctxs.pits[id] = &pitCtx{id: id, sets: sets, created: now, keep: keep, expires: now.Add(keep)}
 	ctxs.mu.Unlock()
-	if c.opts.Flavor.elastic() {
+	if c.opts.Flavor == Elasticsearch7 {
 		// Elasticsearch 7.10: POST /{index}/_pit answers {"id":"…"}
 		return jsonResp(200, append(appendJSONString([]byte(`{"id":`), id), '}'))
 	}
 	shards := len(sets)
+	if c.opts.Flavor == Elasticsearch8 {
+		// Elasticsearch 8's OpenPointInTimeResponse adds the broadcast shards header
+		b := appendJSONString([]byte(`{"id":`), id)
+		b = append(b, `,"_shards":{"total":`...)
+		b = strconv.AppendInt(b, int64(shards), 10)
+		b = append(b, `,"successful":`...)
+		b = strconv.AppendInt(b, int64(shards), 10)
+		return jsonResp(200, append(b, `,"skipped":0,"failed":0}}`...))
+	}
 	b := appendJSONString([]byte(`{"pit_id":`), id)
 	b = append(b, `,"_shards":{"total":`...)
 	b = strconv.AppendInt(b, int64(shards), 10)

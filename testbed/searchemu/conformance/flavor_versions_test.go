@@ -211,6 +211,14 @@ func TestFlavorElasticsearch8(t *testing.T) {
 		}
 	})
 
+	t.Run("open point in time answers id and _shards", func(t *testing.T) {
+		r := e.raw(t, http.MethodPost, "/t8/_pit?keep_alive=1m", "")
+		if wantStatus(t, r, 200) {
+			wantKeys(t, r.Body, []string{"id", "_shards"})
+			wantJSON(t, r.Body, `{"total":1,"successful":1,"skipped":0,"failed":0}`, "_shards")
+		}
+	})
+
 	t.Run("OpenSearch 2 still sorts on _id, with a deprecation warning", func(t *testing.T) {
 		o := newEmu(t, searchemu.Options{})
 		o.put(t, "t", "1", `{}`)
