@@ -31,10 +31,13 @@ func (c *Cluster) routes() *router {
 	rt.add("POST", "/{index}/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/{index}/_bulk", handleBulk, bulkParams...)
 
-	// writes through the typeless routes fix an Elasticsearch 7 index's type as _doc
+	// writes and mappings through the typeless routes fix an Elasticsearch 7 index's
+	// type as _doc
 	writeFn := func(fn handlerFunc) handlerFunc { return fn }
+	mappingFn := writeFn
 	if c.opts.Flavor == Elasticsearch7 {
 		writeFn = typelessES7
+		mappingFn = typelessMappingES7
 		c.typedRoutes(rt)
 	}
 	rt.add("PUT", "/{index}/_doc/{id}", writeFn(handleIndex), indexParams...)
@@ -53,7 +56,7 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/{index}/_mget", handleMget, mgetParams...)
 	rt.add("POST", "/{index}/_mget", handleMget, mgetParams...)
 
-	rt.add("PUT", "/{index}", handleCreateIndex, withParams(createIndexParams, "include_type_name")...)
+	rt.add("PUT", "/{index}", mappingFn(handleCreateIndex), withParams(createIndexParams, "include_type_name")...)
 	rt.add("DELETE", "/{index}", handleDeleteIndex, withParams(indicesOptParams, cmParams...)...)
 	rt.add("HEAD", "/{index}", handleIndexExists, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "human", "cluster_manager_timeout")...)
 	rt.add("GET", "/{index}", handleGetIndex, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
@@ -68,8 +71,8 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_mapping", handleGetMapping, mappingGet...)
 	rt.add("GET", "/{index}/_mapping", handleGetMapping, mappingGet...)
 	mappingPut := withParams(indicesOptParams, "timeout", "master_timeout", "cluster_manager_timeout", "write_index_only")
-	rt.add("PUT", "/{index}/_mapping", handlePutMapping, mappingPut...)
-	rt.add("POST", "/{index}/_mapping", handlePutMapping, mappingPut...)
+	rt.add("PUT", "/{index}/_mapping", mappingFn(handlePutMapping), mappingPut...)
+	rt.add("POST", "/{index}/_mapping", mappingFn(handlePutMapping), mappingPut...)
 
 	rt.add("GET", "/_settings", handleGetSettings, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)
 	rt.add("GET", "/{index}/_settings", handleGetSettings, withParams(indicesOptParams, "local", "flat_settings", "include_defaults", "master_timeout", "cluster_manager_timeout")...)

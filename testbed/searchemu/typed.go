@@ -66,6 +66,33 @@ func typelessES7(fn handlerFunc) handlerFunc {
 	}
 }
 
+// typelessMappingES7 wraps index creation and put mapping of the Elasticsearch7
+// flavour: a mapping given without a type is the _doc type's.
+func typelessMappingES7(fn handlerFunc) handlerFunc {
+	return func(c *Cluster, rq *request) *response {
+		resp := fn(c, rq)
+		if resp.status != 200 {
+			return resp
+		}
+		hasMapping := strings.HasSuffix(rq.rawPath, "/_mapping")
+		if !hasMapping {
+			if v, err := parseJSON(rq.body); err == nil {
+				if o, ok := v.(*jsonObj); ok {
+					for _, m := range o.m {
+						hasMapping = hasMapping || m.k == "mappings"
+					}
+				}
+			}
+		}
+		if hasMapping {
+			for _, name := range splitComma(rq.path["index"]) {
+				c.fixDocType(name, "_doc")
+			}
+		}
+		return resp
+	}
+}
+
 // typed wraps a typeless handler for a typed route.
 func typed(fn handlerFunc, kind typedKind) handlerFunc {
 	return func(c *Cluster, rq *request) *response {

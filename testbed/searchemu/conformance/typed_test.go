@@ -151,6 +151,16 @@ func TestTypedEndpointsElasticsearch7(t *testing.T) {
 		wantError(t, r, 400, "illegal_argument_exception", "Rejecting mapping update to [t3] as the final mapping would have more than 1 type: [_doc, doc]")
 	})
 
+	t.Run("a typeless mapping fixes _doc", func(t *testing.T) {
+		e.createIndex(t, "t6", `{"mappings":{"properties":{"f":{"type":"keyword"}}}}`)
+		r := e.raw(t, http.MethodPut, "/t6/doc/1", `{}`)
+		wantError(t, r, 400, "illegal_argument_exception", "Rejecting mapping update to [t6] as the final mapping would have more than 1 type: [_doc, doc]")
+		e.createIndex(t, "t7", "")
+		if r := e.raw(t, http.MethodPut, "/t7/doc/1", `{}`); r.Status != 201 {
+			t.Errorf("an index created without mappings takes the first type: %s", r)
+		}
+	})
+
 	t.Run("bulk with a typed URL and _type on action lines", func(t *testing.T) {
 		r := e.raw(t, http.MethodPost, "/t4/doc/_bulk", "{\"index\":{\"_id\":\"1\"}}\n{}\n", "application/x-ndjson")
 		if wantStatus(t, r, 200) {
