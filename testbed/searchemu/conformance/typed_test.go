@@ -220,9 +220,17 @@ func TestTypedEndpointsAbsentOutsideES7(t *testing.T) {
 		t.Run(f.String(), func(t *testing.T) {
 			t.Parallel()
 			e := newEmu(t, searchemu.Options{Flavor: f})
-			r := e.raw(t, http.MethodPut, "/t/doc/1", `{}`)
-			wantSimpleErrorNoStatus(t, r, 400, "no handler found for uri [/t/doc/1] and method [PUT]")
-			r = e.raw(t, http.MethodPost, "/t/_doc/_bulk", `{"a":1}`)
+			for _, c := range []struct{ method, path, body string }{
+				{http.MethodPut, "/t/doc/1", `{}`},
+				{http.MethodGet, "/t/doc/1", ""},
+				{http.MethodDelete, "/t/doc/1", ""},
+				{http.MethodPost, "/t/doc/1/_update", `{"doc":{}}`},
+				{http.MethodPost, "/t/doc/_bulk", "{\"index\":{}}\n{}\n"},
+			} {
+				r := e.raw(t, c.method, c.path, c.body)
+				wantSimpleErrorNoStatus(t, r, 400, "no handler found for uri ["+c.path+"] and method ["+c.method+"]")
+			}
+			r := e.raw(t, http.MethodPost, "/t/_doc/_bulk", `{"a":1}`)
 			if wantStatus(t, r, 201) && str(t, r.Body, "_id") != "_bulk" {
 				t.Errorf("want a document with id _bulk: %s", r.Body)
 			}
