@@ -146,7 +146,9 @@ type route struct {
 
 type router struct {
 	routes []*route
-	trie   *trieNode // built on first lookup, once every route is added
+	// trie is built on the first lookup, once every route is added.
+	trieOnce sync.Once
+	trie     *trieNode
 }
 
 // methodOrder is RestRequest.Method's declaration order.
@@ -195,12 +197,12 @@ type match struct {
 // find returns the routes matching the path in the order the server's RestController
 // tries them: one per PathTrie matching mode (see pathtrie.go), duplicates dropped.
 func (rt *router) find(segs []string) []match {
-	if rt.trie == nil {
+	rt.trieOnce.Do(func() {
 		rt.trie = &trieNode{}
 		for _, r := range rt.routes {
 			rt.trie.insert(r.segs, r)
 		}
-	}
+	})
 	if len(segs) == 0 {
 		for _, r := range rt.routes {
 			if len(r.segs) == 0 {
