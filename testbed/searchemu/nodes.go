@@ -16,7 +16,10 @@ import (
 // server/src/main/java/org/opensearch/rest/action/admin/cluster/RestNodesInfoAction.java;
 // the body follows RestActions.NodesResponseRestListener (the "_nodes" header and
 // cluster_name) and NodesInfoResponse.toXContent (the node members and their order).
-// Node selection is DiscoveryNodes.resolveNodes. Of the info sections the emulator
+// Node selection is DiscoveryNodes.resolveNodes. The Elasticsearch flavours follow
+// elastic/elasticsearch's NodesInfoResponse of the 8.x line stored for reference (the
+// same members plus build_flavor; later 8.x releases add transport_version,
+// index_version and component_versions, which are not rendered). Of the info sections the emulator
 // renders http, transport and os; the others it has nothing true to say about (settings,
 // process, jvm, thread_pool, plugins, ingest, aggregations, indices, search_pipelines)
 // are left out even when asked for.
