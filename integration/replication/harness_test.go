@@ -166,7 +166,7 @@ func assertConverged(t testing.TB, primary, replica *emulator, rename func(strin
 func dlqEmpty(t *testing.T, k *kafkatest.Cluster, cluster string) {
 	t.Helper()
 	dlq := replicator.DLQTopic("{topic}.dlq.{cluster}", topic, cluster)
-	if recs := k.Consume(t, dlq, 1, 500*time.Millisecond); len(recs) > 0 {
+	if recs := k.ConsumeAll(t, dlq, 10*time.Second); len(recs) > 0 {
 		t.Errorf("dead-letter topic of %s has records, e.g. headers %v", cluster, recs[0].Headers)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -161,6 +162,58 @@ func (c *Cluster) ProduceSync(t testing.TB, rs ...*kgo.Record) {
 	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatalf("kafkatest: producing %d records: %v", len(rs), err)
 	}
+}
+
+// ConsumeAll reads everything topic holds when it is called: it asks for the
+// partitions' end offsets first, then reads up to them, failing t when they are not
+// reached within timeout. Unlike Consume with a short window, it cannot miss a record
+// that was slow to arrive, so it is the way to check that nothing else is there. A
+// topic that does not exist holds nothing.
+func (c *Cluster) ConsumeAll(t testing.TB, topic string, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := c.newClient()
+	if err != nil {
+		t.Fatalf("kafkatest: creating admin client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		var ends kadm.ListedOffsets
+		ends, err = adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			n := 0
+			ends.Each(func(o kadm.ListedOffset) {
+				if s, ok := starts.Lookup(o.Topic, o.Partition); ok {
+					n += int(o.Offset - s.Offset)
+				}
+			})
+			cl.Close()
+			if n == 0 {
+				return nil
+			}
+			out := c.Consume(t, topic, n, time.Until(deadlineOf(ctx)))
+			if len(out) < n {
+				t.Fatalf("kafkatest: read %d of the %d records %s holds within %v", len(out), n, topic, timeout)
+			}
+			return out
+		}
+	}
+	cl.Close()
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil
+	}
+	t.Fatalf("kafkatest: listing offsets of %s: %v", topic, err)
+	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // Consume reads topic from its start, outside any consumer group, until it

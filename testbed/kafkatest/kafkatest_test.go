@@ -305,7 +305,7 @@ func TestFailProduce(t *testing.T) {
 			}
 			want = append(want, "second")
 			var got []string
-			for _, r := range c.Consume(t, topic, len(want)+1, 300*time.Millisecond) {
+			for _, r := range c.ConsumeAll(t, topic, 10*time.Second) {
 				got = append(got, string(r.Value))
 			}
 			slices.Sort(got)
@@ -342,7 +342,7 @@ func TestFailProduceUntilRemoved(t *testing.T) {
 	if err := cl.ProduceSync(ctx, kgo.StringRecord("kept")).FirstErr(); err != nil {
 		t.Fatalf("produce after Remove: %v", err)
 	}
-	got := c.Consume(t, topic, 2, 300*time.Millisecond)
+	got := c.ConsumeAll(t, topic, 10*time.Second)
 	if len(got) != 1 || string(got[0].Value) != "kept" {
 		t.Errorf("topic holds %d records (%v), want only \"kept\"", len(got), got)
 	}
@@ -393,5 +393,35 @@ func TestProduceSyncFailsTheTest(t *testing.T) {
 	defer ftb.mu.Unlock()
 	if !strings.Contains(ftb.msg, "MESSAGE_TOO_LARGE") {
 		t.Errorf("ProduceSync failed the test with %q, want the produce error", ftb.msg)
+	}
+}
+
+func TestConsumeAll(t *testing.T) {
+	const topic = "t"
+	c := NewCluster(t, WithTopic(topic, 3))
+	if got := c.ConsumeAll(t, topic, 10*time.Second); len(got) != 0 {
+		t.Fatalf("empty topic gave %d records", len(got))
+	}
+	if got := c.ConsumeAll(t, "missing", 10*time.Second); got != nil {
+		t.Fatalf("missing topic gave %d records", len(got))
+	}
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var want []string
+	for i := range 7 {
+		v := fmt.Sprintf("r%d", i)
+		want = append(want, v)
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, r := range c.ConsumeAll(t, topic, 10*time.Second) {
+		got = append(got, string(r.Value))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ConsumeAll = %v, want %v", got, want)
 	}
 }
