@@ -119,6 +119,15 @@ func parseEpoch(s string, mult float64) (int64, bool) {
 // parseISODate implements strict_date_optional_time:
 // yyyy[-MM[-dd[THH[:mm[:ss[.fraction]]][zone]]]].
 func parseISODate(s string) (int64, bool) {
+	t, ok := parseISOTime(s)
+	if !ok {
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
+// parseISOTime is parseISODate keeping the full (nanosecond) precision.
+func parseISOTime(s string) (time.Time, bool) {
 	p := 0
 	num := func(n int) (int, bool) {
 		if p+n > len(s) {
@@ -137,35 +146,35 @@ func parseISODate(s string) (int64, bool) {
 	}
 	year, ok := num(4)
 	if !ok {
-		return 0, false
+		return time.Time{}, false
 	}
 	month, day, hour, minute, sec, nanos := 1, 1, 0, 0, 0, 0
 	loc := time.UTC
 	if p < len(s) && s[p] == '-' {
 		p++
 		if month, ok = num(2); !ok {
-			return 0, false
+			return time.Time{}, false
 		}
 		if p < len(s) && s[p] == '-' {
 			p++
 			if day, ok = num(2); !ok {
-				return 0, false
+				return time.Time{}, false
 			}
 			if p < len(s) && s[p] == 'T' {
 				p++
 				if p < len(s) && s[p] >= '0' && s[p] <= '9' {
 					if hour, ok = num(2); !ok {
-						return 0, false
+						return time.Time{}, false
 					}
 					if p < len(s) && s[p] == ':' {
 						p++
 						if minute, ok = num(2); !ok {
-							return 0, false
+							return time.Time{}, false
 						}
 						if p < len(s) && s[p] == ':' {
 							p++
 							if sec, ok = num(2); !ok {
-								return 0, false
+								return time.Time{}, false
 							}
 							if p < len(s) && (s[p] == '.' || s[p] == ',') {
 								p++
@@ -176,7 +185,7 @@ func parseISODate(s string) (int64, bool) {
 									n++
 								}
 								if n == 0 {
-									return 0, false
+									return time.Time{}, false
 								}
 								for k := n; k < 9; k++ {
 									nanos *= 10
@@ -188,7 +197,7 @@ func parseISODate(s string) (int64, bool) {
 				if p < len(s) {
 					l, n, ok := parseZone(s[p:])
 					if !ok {
-						return 0, false
+						return time.Time{}, false
 					}
 					loc = l
 					p += n
@@ -197,13 +206,12 @@ func parseISODate(s string) (int64, bool) {
 		}
 	}
 	if p != len(s) {
-		return 0, false
+		return time.Time{}, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || sec > 59 {
-		return 0, false
+		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc)
-	return t.UnixMilli(), true
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc), true
 }
 
 func daysIn(year, month int) int {

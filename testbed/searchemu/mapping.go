@@ -454,24 +454,6 @@ func (m *mapper) fieldCount() int {
 	return n
 }
 
-// depth is the object depth of the deepest field (root children are at depth 1).
-func (m *mapper) maxDepth() (int, string) {
-	best, where := 0, ""
-	for _, c := range m.props {
-		if c.object {
-			d, w := c.maxDepth()
-			d++
-			if d > best {
-				best, where = d, w
-				if w == "" {
-					where = c.path
-				}
-			}
-		}
-	}
-	return best, where
-}
-
 // lookup resolves a full field path, including multi-fields ("title.keyword").
 func (m *mapping) lookup(path string) *mapper {
 	cur := m.root
@@ -697,13 +679,57 @@ func (m *mapping) applyDynamic(dyn []dynField) (*mapping, *esError) {
 	return out, nil
 }
 
-// checkLimits enforces index.mapping.total_fields.limit and index.mapping.depth.limit.
+// checkLimits enforces index.mapping.total_fields.limit, index.mapping.depth.limit and
+// index.mapping.nested_fields.limit in the order and words of MappingLookup.checkLimits
+// (an object at the root is at depth 2: its dots plus two).
 func (m *mapping) checkLimits(ix *index) *esError {
-	if n := m.root.fieldCount(); n > ix.k().totalFieldsLimit {
-		return errIllegalArg("Limit of total fields [" + strconv.Itoa(ix.k().totalFieldsLimit) + "] in index [" + ix.name + "] has been exceeded")
+	k := ix.k()
+	if n := m.root.fieldCount(); n > k.totalFieldsLimit {
+		return errIllegalArg("Limit of total fields [" + strconv.Itoa(k.totalFieldsLimit) + "] has been exceeded")
 	}
-	if d, where := m.root.maxDepth(); d > ix.k().depthLimit {
-		return errIllegalArg("Limit of mapping depth [" + strconv.Itoa(ix.k().depthLimit) + "] in index [" + ix.name + "] has been exceeded due to object field [" + where + "]")
+	if where := m.root.tooDeep(k.depthLimit); where != "" {
+		return errIllegalArg("Limit of mapping depth [" + strconv.Itoa(k.depthLimit) + "] has been exceeded due to object field [" + where + "]")
+	}
+	if n := m.root.nestedCount(); n > k.nestedFieldsLimit {
+		return errIllegalArg("Limit of nested fields [" + strconv.Itoa(k.nestedFieldsLimit) + "] has been exceeded")
 	}
 	return nil
+}
+
+// nestedCount counts the nested object mappers under m.
+func (m *mapper) nestedCount() int {
+	n := 0
+	for _, c := range m.props {
+		if c.typ == "nested" {
+			n++
+		}
+		if c.object {
+			n += c.nestedCount()
+		}
+	}
+	return n
+}
+
+// tooDeep returns the first object path, in sorted order, whose depth exceeds limit (the
+// server walks a hash map; sorted order names the outermost object for a single chain,
+// as it does).
+func (m *mapper) tooDeep(limit int) string {
+	var paths []string
+	var walk func(*mapper)
+	walk = func(o *mapper) {
+		for _, c := range o.props {
+			if c.object {
+				paths = append(paths, c.path)
+				walk(c)
+			}
+		}
+	}
+	walk(m)
+	sort.Strings(paths)
+	for _, p := range paths {
+		if strings.Count(p, ".")+2 > limit {
+			return p
+		}
+	}
+	return ""
 }

@@ -1,7 +1,6 @@
 package searchemu
 
 import (
-	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -375,15 +374,15 @@ func (ec *evalCtx) termMatches(f field, qv any, sv any, caseInsensitive bool) bo
 			return strings.EqualFold(qs, ss)
 		}
 		return qs == ss
-	case kindInt, kindFloat:
+	case kindInt:
+		return intFieldMatches(f.m.typ, qv, sv)
+	case kindFloat:
 		a, ok := toNumber(qv)
 		b, ok2 := toNumber(sv)
 		if !ok || !ok2 {
 			return false
 		}
-		if fieldKind(f.m.typ) == kindInt {
-			b = math.Trunc(b)
-		} else if f.m.typ == "float" {
+		if f.m.typ == "float" {
 			a, b = float64(float32(a)), float64(float32(b))
 		}
 		return a == b
@@ -434,7 +433,12 @@ func toBool(v any) (bool, bool) {
 	return false, false
 }
 
+// toDate converts a date value to the long the field indexes: epoch milliseconds for
+// date, nanoseconds for date_nanos (DateFieldMapper.Resolution).
 func (ec *evalCtx) toDate(m *mapper, v any) (int64, bool) {
+	if m.typ == "date_nanos" {
+		return ec.toDateNanos(m, v)
+	}
 	switch x := v.(type) {
 	case jsonNum:
 		if x.float {
@@ -612,14 +616,13 @@ func (ec *evalCtx) compareTyped(f field, sv, bound any, format string) (int, boo
 		kind = fieldKind(f.m.typ)
 	}
 	switch kind {
-	case kindInt, kindFloat:
+	case kindInt:
+		return intFieldCompare(f.m.typ, sv, bound)
+	case kindFloat:
 		a, ok := toNumber(sv)
 		b, ok2 := toNumber(bound)
 		if !ok || !ok2 {
 			return 0, false
-		}
-		if kind == kindInt {
-			a = math.Trunc(a)
 		}
 		return cmpFloat(a, b), true
 	case kindDate:
@@ -629,9 +632,9 @@ func (ec *evalCtx) compareTyped(f field, sv, bound any, format string) (int, boo
 		if format != "" {
 			if s, isStr := bound.(string); isStr {
 				if ms, okm := parseDateMath(s, ec.now); okm {
-					b, ok2 = ms, true
+					b, ok2 = dateMathIn(f.m, ms), true
 				} else {
-					b, ok2 = parseDate(format, s)
+					b, ok2 = parseDateIn(f.m, format, s)
 				}
 			}
 		}

@@ -464,6 +464,8 @@ type sortVal struct {
 	n       float64
 	i       int64
 	isInt   bool
+	u       uint64 // unsigned_long values (isU), compared and rendered exactly
+	isU     bool
 	s       string
 	typ     string // field type for rendering
 }
@@ -512,11 +514,11 @@ func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
 		var cand sortVal
 		switch kind {
 		case kindInt:
-			n, ok := toNumber(v)
+			c, ok := intSortVal(typ, v)
 			if !ok {
 				continue
 			}
-			cand = sortVal{i: int64(n), n: math.Trunc(n), isInt: true}
+			cand = c
 		case kindFloat:
 			n, ok := toNumber(v)
 			if !ok {
@@ -571,6 +573,9 @@ func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
 func compareSortVal(a, b sortVal) int {
 	if a.str || b.str {
 		return strings.Compare(a.s, b.s)
+	}
+	if a.isU && b.isU {
+		return cmpUint(a.u, b.u)
 	}
 	if a.isInt && b.isInt {
 		return cmpInt(a.i, b.i)
@@ -667,7 +672,13 @@ func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
 		}
 	}
 	switch fieldKind(typ) {
-	case kindInt, kindBool:
+	case kindInt:
+		if c, ok := intSortVal(typ, v); ok {
+			return c
+		}
+		n, _ := toNumber(v)
+		return sortVal{i: int64(n), n: math.Trunc(n), isInt: true}
+	case kindBool:
 		n, _ := toNumber(v)
 		if b, ok := v.(bool); ok {
 			n = float64(b2i(b))
@@ -678,6 +689,13 @@ func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
 		return sortVal{n: n}
 	case kindDate:
 		if m != nil {
+			// a number is the raw sort value as a hit carried it (millis for date,
+			// nanos for date_nanos: SearchAfterBuilder.convertValueFromSortType)
+			if n, ok := v.(jsonNum); ok {
+				if i, ok := n.int64(); ok {
+					return sortVal{i: i, n: float64(i), isInt: true}
+				}
+			}
 			ms, _ := ec.toDate(m, v)
 			return sortVal{i: ms, n: float64(ms), isInt: true}
 		}
@@ -696,6 +714,18 @@ func appendSortValue(b []byte, s sortSpec, v sortVal) []byte {
 		last := s.missing == nil || s.missing == "_last"
 		useMax := last != s.desc
 		switch fieldKind(v.typ) {
+		case kindInt:
+			if v.typ == "unsigned_long" {
+				// UnsignedLongValuesComparatorSource.missingObject: 0 or 2^64-1
+				if useMax {
+					return strconv.AppendUint(b, math.MaxUint64, 10)
+				}
+				return append(b, '0')
+			}
+			if useMax {
+				return strconv.AppendInt(b, math.MaxInt64, 10)
+			}
+			return strconv.AppendInt(b, math.MinInt64, 10)
 		case kindFloat:
 			if useMax {
 				return append(b, `"Infinity"`...)
@@ -713,6 +743,8 @@ func appendSortValue(b []byte, s sortSpec, v sortVal) []byte {
 		return appendJSONString(b, v.s)
 	case s.kind == sortScore:
 		return append(b, javaFloat(float32(v.n))...)
+	case v.isU:
+		return strconv.AppendUint(b, v.u, 10)
 	case v.isInt:
 		return strconv.AppendInt(b, v.i, 10)
 	case v.typ == "float" || v.typ == "half_float":
@@ -1077,4 +1109,36 @@ func handleCount(c *Cluster, rq *request) *response {
 	b = strconv.AppendInt(b, int64(shards), 10)
 	b = append(b, `,"skipped":0,"failed":0}}`...)
 	return jsonResp(200, b)
+}
+
+// intSortVal is the sort value of an integer field: the exact long (LongValuesComparatorSource)
+// or, for unsigned_long, the exact unsigned value rendered as a JSON number
+// (UnsignedLongValuesComparatorSource; SearchSortValues writes the BigInteger as is).
+func intSortVal(typ string, v any) (sortVal, bool) {
+	if typ == "unsigned_long" {
+		u, ok := unsignedLongValue(v)
+		if !ok {
+			return sortVal{}, false
+		}
+		return sortVal{u: u, isU: true, n: float64(u)}, true
+	}
+	i, ok := longValue(v)
+	if !ok {
+		n, okn := toNumber(v)
+		if !okn {
+			return sortVal{}, false
+		}
+		i = clampToLong(math.Trunc(n))
+	}
+	return sortVal{i: i, n: float64(i), isInt: true}, true
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -52,6 +52,11 @@ type indexKnobs struct {
 	blockReadOnly    bool
 	// closed is the index state (IndexMetadata.State.CLOSE), set by _close and _open.
 	closed bool
+
+	// nestedFieldsLimit and nestedObjectsLimit are index.mapping.nested_fields.limit and
+	// index.mapping.nested_objects.limit.
+	nestedFieldsLimit  int
+	nestedObjectsLimit int
 }
 
 func (ix *index) k() *indexKnobs { return ix.knobs.Load() }
@@ -381,7 +386,7 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		settings: map[string]string{},
 		aliases:  map[string]*aliasMeta{},
 	}
-	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20}
+	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20, nestedFieldsLimit: 50, nestedObjectsLimit: defaultNestedObjectsLimit}
 	m := newMapping()
 	if req != nil {
 		for k, v := range req.settings {
@@ -477,6 +482,16 @@ func (ix *indexKnobs) apply(s map[string]string) *esError {
 		return err
 	} else if ok {
 		ix.depthLimit = n
+	}
+	if n, ok, err := intSetting("index.mapping.nested_fields.limit", 0); err != nil {
+		return err
+	} else if ok {
+		ix.nestedFieldsLimit = n
+	}
+	if n, ok, err := intSetting("index.mapping.nested_objects.limit", 0); err != nil {
+		return err
+	} else if ok {
+		ix.nestedObjectsLimit = n
 	}
 	if v, ok := s["index.gc_deletes"]; ok {
 		d, err := parseTimeValue(v, "index.gc_deletes")

@@ -21,14 +21,28 @@ type docWalker struct {
 	dyn   []dynField
 	depth int
 	keys  [][]byte // duplicate-key detection, one frame per open object
+
+	// nestedLimit is index.mapping.nested_objects.limit; nested counts the nested
+	// objects (Lucene documents of their own) parsed so far.
+	nestedLimit, nested int
 }
 
 var walkerPool = sync.Pool{New: func() any { return &docWalker{keys: make([][]byte, 0, 64)} }}
 
-// walkSource checks src and returns the dynamic mappers it needs.
+// walkSource checks src and returns the dynamic mappers it needs, under the default
+// index limits.
 func walkSource(m *mapping, src []byte, id string) ([]dynField, *esError) {
+	return walkSourceLimited(m, src, id, defaultNestedObjectsLimit)
+}
+
+// walkSource checks src against m under the index's limits.
+func (ix *index) walkSource(m *mapping, src []byte, id string) ([]dynField, *esError) {
+	return walkSourceLimited(m, src, id, ix.k().nestedObjectsLimit)
+}
+
+func walkSourceLimited(m *mapping, src []byte, id string, nestedLimit int) ([]dynField, *esError) {
 	w := walkerPool.Get().(*docWalker)
-	*w = docWalker{src: src, id: id, m: m, keys: w.keys[:0]}
+	*w = docWalker{src: src, id: id, m: m, keys: w.keys[:0], nestedLimit: nestedLimit}
 	err := w.run()
 	dyn := w.dyn
 	// drop references into the request before pooling
@@ -546,6 +560,9 @@ func (w *docWalker) parseWith(m *mapper, key []byte) *esError {
 		}
 		switch c {
 		case '{':
+			if err := w.countNested(m); err != nil {
+				return err
+			}
 			eff := m.dynamic
 			if eff == "" {
 				eff = w.inheritedDynamic(m.path)
@@ -612,6 +629,9 @@ func (w *docWalker) objectArray(m *mapper, key []byte) *esError {
 		}
 		switch src[w.pos] {
 		case '{':
+			if err := w.countNested(m); err != nil {
+				return err
+			}
 			eff := m.dynamic
 			if eff == "" {
 				eff = w.inheritedDynamic(m.path)
@@ -788,7 +808,7 @@ func (w *docWalker) checkValue(m *mapper, t tok) *esError {
 			cause = errIllegalArg("'" + s + "' is not an IP string literal.")
 		}
 	}
-	if cause == nil || m.ignoreMalformed {
+	if cause == nil || (m.ignoreMalformed && !unsignedRangeCause(m, t, cause)) {
 		return nil
 	}
 	return errMapperParsing("failed to parse field ["+m.path+"] of type ["+m.typ+"] in document with id '"+w.id+"'. Preview of field's value: '"+w.preview(t)+"'", cause)
@@ -840,10 +860,13 @@ func (w *docWalker) checkInt(m *mapper, t tok) *esError {
 		if s == "" {
 			return nil
 		}
+		if m.typ == "unsigned_long" {
+			return checkUnsignedLong(t, w.src, s, m.coerce)
+		}
 		if !m.coerce {
 			return errIllegalArg(javaNumberClass(m.typ) + " value passed as String")
 		}
-		if m.typ == "long" || m.typ == "unsigned_long" || m.typ == "token_count" {
+		if m.typ == "long" || m.typ == "token_count" {
 			return javaToLong(s)
 		}
 		f, ok := javaParseDouble(s)
@@ -856,6 +879,9 @@ func (w *docWalker) checkInt(m *mapper, t tok) *esError {
 		}
 		return nil
 	case 'n':
+		if m.typ == "unsigned_long" {
+			return checkUnsignedLong(t, w.src, "", m.coerce)
+		}
 		raw := string(w.src[t.start:t.end])
 		if !t.float {
 			v, err := strconv.ParseInt(raw, 10, 64)
@@ -876,7 +902,7 @@ func (w *docWalker) checkInt(m *mapper, t tok) *esError {
 		f, _ := strconv.ParseFloat(raw, 64)
 		limit := float64(math.MaxInt64)
 		what := "long (-9223372036854775808 - 9223372036854775807)"
-		if m.typ != "long" && m.typ != "unsigned_long" && m.typ != "token_count" {
+		if m.typ != "long" && m.typ != "token_count" {
 			limit = float64(math.MaxInt32)
 			what = "int (-2147483648 - 2147483647)"
 		}
@@ -1087,11 +1113,18 @@ func (w *docWalker) checkDate(m *mapper, t tok) *esError {
 	format := m.format
 	if format == "" {
 		format = defaultDateFormat
+		if m.typ == "date_nanos" {
+			format = defaultDateNanosFormat
+		}
 	}
 	if !dateFormatKnown(format) {
 		return nil
 	}
-	if _, ok := parseDate(format, s); ok {
+	if m.typ == "date_nanos" {
+		if t, ok := parseDateTime(format, s); ok {
+			return nanosRangeCause(t)
+		}
+	} else if _, ok := parseDate(format, s); ok {
 		return nil
 	}
 	inner := "Failed to parse with all enclosed parsers"
@@ -1099,4 +1132,27 @@ func (w *docWalker) checkDate(m *mapper, t tok) *esError {
 		inner = "Text '" + s + "' could not be parsed at index 0"
 	}
 	return errIllegalArgCause("failed to parse date field ["+s+"] with format ["+format+"]", newErr(400, typeDateTimeParse, inner, false))
+}
+
+// unsignedRangeCause reports the unsigned_long range check of a number token, which the
+// server makes when it creates the Lucene fields, after (and so regardless of)
+// ignore_malformed (NumberFieldMapper.parseCreateField, Numbers.toUnsignedLongExact).
+func unsignedRangeCause(m *mapper, t tok, cause *esError) bool {
+	return m.typ == "unsigned_long" && t.kind == 'n' && strings.HasPrefix(cause.reason, "Value [")
+}
+
+// defaultNestedObjectsLimit is the default of index.mapping.nested_objects.limit.
+const defaultNestedObjectsLimit = 10000
+
+// countNested counts one nested object as ParseContext.InternalParseContext.addDoc does,
+// refusing the document once there are more than index.mapping.nested_objects.limit.
+func (w *docWalker) countNested(m *mapper) *esError {
+	if m.typ != "nested" {
+		return nil
+	}
+	w.nested++
+	if w.nested > w.nestedLimit {
+		return errMapperParsing("The number of nested documents has exceeded the allowed limit of ["+strconv.Itoa(w.nestedLimit)+"]. This limit can be set by changing the [index.mapping.nested_objects.limit] index level setting.", nil)
+	}
+	return nil
 }

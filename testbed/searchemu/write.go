@@ -156,7 +156,7 @@ func (c *Cluster) execute(ix *index, op *docOp) opResult {
 func (c *Cluster) indexDoc(ix *index, wr *writeReq, now time.Time) (writeRes, *esError) {
 	for {
 		base := ix.mapping.Load()
-		dyn, err := walkSource(base, wr.src, wr.id)
+		dyn, err := ix.walkSource(base, wr.src, wr.id)
 		if err != nil {
 			return writeRes{}, err
 		}
@@ -196,7 +196,7 @@ func (c *Cluster) indexDoc(ix *index, wr *writeReq, now time.Time) (writeRes, *e
 // fields; ix.mu must be held.
 func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 	base := ix.mapping.Load()
-	dyn, err := walkSource(base, src, id)
+	dyn, err := ix.walkSource(base, src, id)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,274 @@
+package conformance_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+)
+
+// The numbers cases follow OpenSearch's NumberFieldMapper (NumberType.LONG and
+// UNSIGNED_LONG: parse, termQuery, rangeQuery, createFields), org.opensearch.common.Numbers
+// (toUnsignedLong, toUnsignedLongExact), UnsignedLongValuesComparatorSource (missing values
+// 0 and 2^64-1), SearchSortValues (sort values written as the Long/BigInteger they are),
+// DateFieldMapper.Resolution.NANOSECONDS and DateUtils.toLong (date_nanos).
+
+// bulkIndex indexes docs (id → source) into index with refresh=true, requiring no errors.
+func (e *emu) bulkIndex(t testing.TB, index string, docs [][2]string) {
+	t.Helper()
+	var b strings.Builder
+	for _, d := range docs {
+		fmt.Fprintf(&b, "{\"index\":{\"_index\":%q,\"_id\":%q}}\n%s\n", index, d[0], d[1])
+	}
+	r := e.bulk(t, "", b.String(), opensearchapi.BulkParams{Refresh: "true"})
+	if r.Status != http.StatusOK || bytes.Contains(r.Body, []byte(`"errors":true`)) {
+		t.Fatalf("bulk setup: %s", r)
+	}
+}
+
+// rawSorts returns every hit's "sort" array as compact raw JSON text, so that numbers are
+// compared digit for digit rather than through float64.
+func rawSorts(t testing.TB, body []byte) []string {
+	t.Helper()
+	var hits []json.RawMessage
+	if err := json.Unmarshal(rawAt(t, body, "hits", "hits"), &hits); err != nil {
+		t.Fatalf("hits.hits is not an array: %s", truncate(body, 400))
+	}
+	out := make([]string, 0, len(hits))
+	for _, h := range hits {
+		var c bytes.Buffer
+		if err := json.Compact(&c, rawAt(t, h, "sort")); err != nil {
+			t.Fatalf("sort is not JSON: %v", err)
+		}
+		out = append(out, c.String())
+	}
+	return out
+}
+
+func wantSearch(t testing.TB, r *resp, ids []string, sorts []string) {
+	t.Helper()
+	if !wantStatus(t, r, 200) {
+		return
+	}
+	if got := hitIDs(t, r.Body); !reflect.DeepEqual(got, ids) {
+		t.Errorf("%s: hit ids want %v, got %v", r.desc, ids, got)
+	}
+	if sorts != nil {
+		if got := rawSorts(t, r.Body); !reflect.DeepEqual(got, sorts) {
+			t.Errorf("%s: sort values want %v, got %v", r.desc, sorts, got)
+		}
+	}
+}
+
+// wantCause asserts error.caused_by type and reason.
+func wantCause(t testing.TB, body []byte, typ, reason string, path ...any) {
+	t.Helper()
+	p := append(append([]any{}, path...), "caused_by")
+	if !has(body, p...) {
+		t.Errorf("no caused_by at %v in %s", path, truncate(body, 600))
+		return
+	}
+	if got := str(t, body, append(p, "type")...); got != typ {
+		t.Errorf("caused_by.type want %q, got %q", typ, got)
+	}
+	if got := str(t, body, append(p, "reason")...); got != reason {
+		t.Errorf("caused_by.reason\n want %q\n  got %q", reason, got)
+	}
+}
+
+func TestUnsignedLong(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "u", `{"mappings":{"properties":{"u":{"type":"unsigned_long"},"m":{"type":"unsigned_long","ignore_malformed":true}}}}`)
+	e.bulkIndex(t, "u", [][2]string{
+		{"max", `{"u":18446744073709551615}`},
+		{"zero", `{"u":0}`},
+		{"2^63", `{"u":9223372036854775808}`},
+		{"str", `{"u":"18446744073709551614"}`},
+		{"2^63-1", `{"u":9223372036854775807}`},
+		{"none", `{"other":1}`},
+	})
+
+	t.Run("values above 2^63 are stored as given", func(t *testing.T) {
+		if got := string(e.source(t, "u", "max")); got != `{"u":18446744073709551615}` {
+			t.Errorf("_source want the literal back, got %s", got)
+		}
+	})
+	t.Run("refused values", func(t *testing.T) {
+		cases := []struct {
+			name, doc, preview, cause string
+		}{
+			{"2^64", `{"u":18446744073709551616}`, "18446744073709551616", "Value [18446744073709551616] is out of range for an unsigned long"},
+			{"negative", `{"u":-1}`, "-1", "Value [-1] is out of range for an unsigned long"},
+			{"negative string", `{"u":"-1"}`, "-1", "Value [-1] is out of range for an unsigned long"},
+			{"string above 2^64", `{"u":"18446744073709551616"}`, "18446744073709551616", "Value [18446744073709551616] is out of range for an unsigned long"},
+			{"not a number", `{"u":"abc"}`, "abc", `For input string: "abc"`},
+			// the range check is made when the Lucene fields are created, after
+			// ignore_malformed had its say
+			{"ignore_malformed does not cover the range", `{"m":-5}`, "-5", "Value [-5] is out of range for an unsigned long"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "u", DocumentID: "bad", Body: strings.NewReader(tc.doc)})
+				field := "u"
+				if strings.HasPrefix(tc.doc, `{"m"`) {
+					field = "m"
+				}
+				wantError(t, r, 400, "mapper_parsing_exception", "failed to parse field ["+field+"] of type [unsigned_long] in document with id 'bad'. Preview of field's value: '"+tc.preview+"'")
+				wantCause(t, r.Body, iae, tc.cause, "error")
+			})
+		}
+	})
+	t.Run("ignore_malformed covers unparsable strings", func(t *testing.T) {
+		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "u", DocumentID: "m1", Body: strings.NewReader(`{"m":"abc"}`)})
+		wantStatus(t, r, 201)
+	})
+	t.Run("term and range are exact", func(t *testing.T) {
+		cases := []struct {
+			name, query string
+			ids         []string
+		}{
+			{"term max", `{"term":{"u":18446744073709551615}}`, []string{"max"}},
+			{"term string 2^63", `{"term":{"u":"9223372036854775808"}}`, []string{"2^63"}},
+			{"term 2^63-1", `{"term":{"u":9223372036854775807}}`, []string{"2^63-1"}},
+			{"term with a decimal part", `{"term":{"u":1.5}}`, []string{}},
+			{"range above 2^63", `{"range":{"u":{"gte":9223372036854775808}}}`, []string{"2^63", "max", "str"}},
+			{"range gt max-1", `{"range":{"u":{"gt":"18446744073709551614"}}}`, []string{"max"}},
+			{"range below 2^63", `{"range":{"u":{"lt":9223372036854775808}}}`, []string{"2^63-1", "zero"}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.search(t, "u", `{"query":`+tc.query+`,"sort":[{"_id":"asc"}]}`, opensearchapi.SearchParams{})
+				if wantStatus(t, r, 200) {
+					if got := hitIDs(t, r.Body); !reflect.DeepEqual(sorted(got), sorted(tc.ids)) {
+						t.Errorf("ids want %v, got %v", tc.ids, got)
+					}
+				}
+			})
+		}
+	})
+	t.Run("sort values are exact numbers", func(t *testing.T) {
+		r := e.search(t, "u", `{"query":{"match_all":{}},"sort":[{"u":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"zero", "2^63-1", "2^63", "str", "max", "none", "m1"},
+			[]string{"[0]", "[9223372036854775807]", "[9223372036854775808]", "[18446744073709551614]", "[18446744073709551615]", "[18446744073709551615]", "[18446744073709551615]"})
+		r = e.search(t, "u", `{"query":{"exists":{"field":"u"}},"sort":[{"u":"desc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"max", "str", "2^63", "2^63-1", "zero"}, nil)
+	})
+	t.Run("missing values sort as 0 when descending", func(t *testing.T) {
+		r := e.search(t, "u", `{"query":{"ids":{"values":["none","zero"]}},"sort":[{"u":"desc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"zero", "none"}, []string{"[0]", "[0]"})
+	})
+	t.Run("search_after an unsigned value", func(t *testing.T) {
+		r := e.search(t, "u", `{"query":{"exists":{"field":"u"}},"sort":[{"u":"asc"}],"search_after":[9223372036854775808]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"str", "max"}, []string{"[18446744073709551614]", "[18446744073709551615]"})
+	})
+}
+
+func TestLongNearMaxSortsExactly(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "l", `{"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	e.bulkIndex(t, "l", [][2]string{
+		{"b", `{"n":9223372036854775806}`},
+		{"c", `{"n":9223372036854775807}`},
+		{"a", `{"n":9223372036854775805}`},
+		{"s", `{"n":"9223372036854775804"}`},
+		{"min", `{"n":-9223372036854775808}`},
+	})
+	t.Run("ascending", func(t *testing.T) {
+		r := e.search(t, "l", `{"sort":[{"n":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"min", "s", "a", "b", "c"},
+			[]string{"[-9223372036854775808]", "[9223372036854775804]", "[9223372036854775805]", "[9223372036854775806]", "[9223372036854775807]"})
+	})
+	t.Run("descending", func(t *testing.T) {
+		r := e.search(t, "l", `{"sort":[{"n":"desc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"c", "b", "a", "s", "min"}, nil)
+	})
+	t.Run("term and range", func(t *testing.T) {
+		r := e.search(t, "l", `{"query":{"term":{"n":9223372036854775806}}}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"b"}, nil)
+		r = e.search(t, "l", `{"query":{"range":{"n":{"gt":9223372036854775805}}},"sort":[{"n":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"b", "c"}, nil)
+	})
+	t.Run("search_after", func(t *testing.T) {
+		r := e.search(t, "l", `{"sort":[{"n":"asc"}],"search_after":[9223372036854775805]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"b", "c"}, nil)
+	})
+}
+
+func TestDateNanos(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "dn", `{"mappings":{"properties":{"d":{"type":"date_nanos"},"ms":{"type":"date"}}}}`)
+	e.bulkIndex(t, "dn", [][2]string{
+		{"789", `{"d":"2024-05-01T12:00:00.123456789Z","ms":"2024-05-01T12:00:00.123456789Z"}`},
+		{"788", `{"d":"2024-05-01T12:00:00.123456788Z"}`},
+		{"epoch", `{"d":1714564800000}`},
+	})
+	t.Run("sort values are nanoseconds", func(t *testing.T) {
+		r := e.search(t, "dn", `{"sort":[{"d":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"epoch", "788", "789"},
+			[]string{"[1714564800000000000]", "[1714564800123456788]", "[1714564800123456789]"})
+	})
+	t.Run("date sort values stay milliseconds", func(t *testing.T) {
+		r := e.search(t, "dn", `{"query":{"ids":{"values":["789"]}},"sort":[{"ms":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"789"}, []string{"[1714564800123]"})
+	})
+	t.Run("term and range at nanosecond precision", func(t *testing.T) {
+		r := e.search(t, "dn", `{"query":{"term":{"d":"2024-05-01T12:00:00.123456789Z"}}}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"789"}, nil)
+		r = e.search(t, "dn", `{"query":{"range":{"d":{"gt":"2024-05-01T12:00:00.123456788Z"}}}}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"789"}, nil)
+		r = e.search(t, "dn", `{"query":{"range":{"d":{"lte":"2024-05-01T12:00:00.123456788Z"}}},"sort":[{"d":"asc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"epoch", "788"}, nil)
+	})
+	t.Run("search_after a nanosecond sort value", func(t *testing.T) {
+		r := e.search(t, "dn", `{"sort":[{"d":"asc"}],"search_after":[1714564800123456788]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"789"}, nil)
+	})
+	t.Run("before the epoch is refused", func(t *testing.T) {
+		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "dn", DocumentID: "old", Body: strings.NewReader(`{"d":"1969-12-31T23:59:59Z"}`)})
+		wantError(t, r, 400, "mapper_parsing_exception", "failed to parse field [d] of type [date_nanos] in document with id 'old'. Preview of field's value: '1969-12-31T23:59:59Z'")
+		wantCause(t, r.Body, iae, "date[1969-12-31T23:59:59Z] is before the epoch in 1970 and cannot be stored in nanosecond resolution", "error")
+	})
+}
+
+func TestMappingLimits(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	t.Run("nested_objects.limit refuses the document", func(t *testing.T) {
+		e.createIndex(t, "no", `{"settings":{"index.mapping.nested_objects.limit":2},"mappings":{"properties":{"items":{"type":"nested","properties":{"sub":{"type":"nested"}}}}}}`)
+		e.put(t, "no", "ok", `{"items":[{"a":1},{"a":2}]}`)
+		const reason = "The number of nested documents has exceeded the allowed limit of [2]. This limit can be set by changing the [index.mapping.nested_objects.limit] index level setting."
+		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "no", DocumentID: "3", Body: strings.NewReader(`{"items":[{"a":1},{"a":2},{"a":3}]}`)})
+		wantError(t, r, 400, "mapper_parsing_exception", reason)
+		// objects nested in nested objects are documents too
+		r = e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "no", DocumentID: "deep", Body: strings.NewReader(`{"items":[{"sub":[{"b":1},{"b":2}]}]}`)})
+		wantError(t, r, 400, "mapper_parsing_exception", reason)
+		r = e.bulk(t, "no", "{\"index\":{\"_id\":\"b\"}}\n{\"items\":[{},{},{}]}\n", opensearchapi.BulkParams{})
+		wantItemError(t, r, 0, "index", 400, "mapper_parsing_exception", reason)
+	})
+	t.Run("nested_fields.limit refuses the mapping", func(t *testing.T) {
+		r := e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "nf", Body: strings.NewReader(`{"settings":{"index.mapping.nested_fields.limit":1},"mappings":{"properties":{"a":{"type":"nested"},"b":{"type":"nested"}}}}`)})
+		wantError(t, r, 400, iae, "Limit of nested fields [1] has been exceeded")
+		e.createIndex(t, "nf", `{"settings":{"index.mapping.nested_fields.limit":1},"mappings":{"properties":{"a":{"type":"nested"}}}}`)
+		r = e.do(t, http.MethodPut, opensearchapi.MappingPutReq{Indices: []string{"nf"}, Body: strings.NewReader(`{"properties":{"b":{"type":"nested"}}}`)})
+		wantError(t, r, 400, iae, "Limit of nested fields [1] has been exceeded")
+	})
+	t.Run("depth counts a root object as two", func(t *testing.T) {
+		r := e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "dp", Body: strings.NewReader(`{"settings":{"index.mapping.depth.limit":1},"mappings":{"properties":{"a":{"properties":{"b":{"properties":{"c":{"type":"keyword"}}}}}}}}`)})
+		wantError(t, r, 400, iae, "Limit of mapping depth [1] has been exceeded due to object field [a]")
+	})
+	t.Run("total fields", func(t *testing.T) {
+		e.createIndex(t, "tf", `{"settings":{"index.mapping.total_fields.limit":1},"mappings":{"properties":{"a":{"type":"keyword"}}}}`)
+		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "tf", DocumentID: "1", Body: strings.NewReader(`{"b":"x"}`)})
+		wantError(t, r, 400, iae, "Limit of total fields [1] has been exceeded")
+	})
+}
