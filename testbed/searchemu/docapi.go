@@ -313,10 +313,18 @@ func handleGetSource(c *Cluster, rq *request) *response {
 		}
 		return errResp(newErr(404, typeResourceNotFound, "Document not found ["+ix.name+"]/["+id+"]", true))
 	}
+	sd, stored := ix.storedSource(d)
+	if !stored {
+		// RestGetSourceAction.checkResource: found, but no source stored
+		if rq.method == "HEAD" {
+			return &response{status: 404}
+		}
+		return errResp(newErr(404, typeResourceNotFound, "Source not found ["+ix.name+"]/["+id+"]", true))
+	}
 	if rq.method == "HEAD" {
 		return &response{status: 200}
 	}
-	return jsonResp(200, append([]byte(nil), renderSource(d, fetchFromParams(rq))...))
+	return jsonResp(200, append([]byte(nil), renderSource(sd, fetchFromParams(rq))...))
 }
 
 // mgetItem is one requested document (MultiGetRequest.Item).

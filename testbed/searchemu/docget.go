@@ -134,9 +134,9 @@ func (c *Cluster) appendGetBody(b []byte, ix *index, id string, d *doc, g *getSp
 		b = appendJSONString(b, d.routing)
 	}
 	b = append(b, `,"found":true`...)
-	if f.fetch {
+	if sd, stored := ix.storedSource(d); stored && f.fetch {
 		b = append(b, `,"_source":`...)
-		b = append(b, renderSource(d, f)...)
+		b = append(b, renderSource(sd, f)...)
 	}
 	if fields := storedValues(ix, d, g.storedFields); len(fields) > 0 {
 		names := make([]string, 0, len(fields))

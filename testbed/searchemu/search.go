@@ -1059,9 +1059,11 @@ func (c *Cluster) appendHit(b []byte, h *hit, sr *searchReq, scored bool) []byte
 		b = append(b, `,"_routing":`...)
 		b = appendJSONString(b, d.routing)
 	}
-	if f := sr.hitSource(); f.fetch {
-		b = append(b, `,"_source":`...)
-		b = append(b, renderSource(d, f)...)
+	if sd, stored := h.ix.storedSource(d); stored {
+		if f := sr.hitSource(); f.fetch {
+			b = append(b, `,"_source":`...)
+			b = append(b, renderSource(sd, f)...)
+		}
 	}
 	b = appendHitFields(b, sr.hitFields(h))
 	if len(sr.sorts) > 0 {

@@ -73,11 +73,16 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 	if !ok {
 		return writeRes{}, nil, errMapperParsing("failed to parse", errIllegalArg("doc must be an object"))
 	}
-	merged := deepCopy(d.source()).(*jsonObj)
+	// the update merges into the source as stored (UpdateHelper reads it back)
+	sd, stored := ix.storedSource(d)
+	if !stored {
+		return writeRes{}, nil, c.errSourceMissing(ix, op.id)
+	}
+	merged := deepCopy(sd.source()).(*jsonObj)
 	modified := mergeSource(merged, changes, u.DetectNoop)
 	if !modified && u.DetectNoop {
 		res := writeRes{result: "noop", status: 200, version: d.version, seqNo: d.seqNo, term: d.primaryTerm}
-		return res, updateGet(op.fetch, res, d.src, d.source()), nil
+		return res, updateGet(op.fetch, res, sd.src, sd.source()), nil
 	}
 	src := appendCanonical(nil, merged)
 	if err := ix.checkAndPublishLocked(src, op.id); err != nil {
