@@ -276,6 +276,9 @@ func (ec *evalCtx) resolve(name string) field {
 	switch name {
 	case "_id", "_index", "_routing":
 		return f
+	case "_seq_no":
+		f.m = seqNoMapper
+		return f
 	}
 	f.m = ec.m.lookup(name)
 	f.srcPath = name
@@ -296,6 +299,8 @@ func (ec *evalCtx) values(f field, d *doc) []any {
 			return []any{d.routing}
 		}
 		return nil
+	case "_seq_no":
+		return []any{jsonNum{raw: strconv.FormatInt(d.seqNo, 10)}}
 	}
 	if f.m == nil {
 		return nil
@@ -784,9 +789,11 @@ type existsQuery struct {
 }
 
 func (q *existsQuery) match(ec *evalCtx, d *doc) (bool, float64) {
-	switch q.name {
-	case "_id", "_index":
-		return true, q.boost
+	if ok, handled := metaExists(q.name, d); handled {
+		if ok {
+			return true, q.boost
+		}
+		return false, 0
 	}
 	m := ec.m.lookup(q.name)
 	if m == nil {

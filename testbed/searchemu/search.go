@@ -848,6 +848,9 @@ func handleSearch(c *Cluster, rq *request) *response {
 			return errResp(shardFailure(c, ixs, cause))
 		}
 	}
+	if err := c.checkQueries(ixs, sr); err != nil {
+		return errResp(err)
+	}
 	if err := c.checkSorts(ixs, sr.sorts); err != nil {
 		return errResp(err)
 	}
@@ -1097,6 +1100,9 @@ func handleCount(c *Cluster, rq *request) *response {
 		sr.minScore = &f
 	}
 	sr.sorts = nil
+	if err := c.checkQueries(ixs, sr); err != nil {
+		return errResp(err)
+	}
 	sets, terr := c.searchSets(rq, ixs)
 	if terr != nil {
 		return errResp(terr)
