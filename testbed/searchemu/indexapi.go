@@ -369,6 +369,12 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 			ix.mu.Unlock()
 		}
 	}()
+	// the update is parsed on its own before it is merged (MetadataMappingService:
+	// mapperService.parse, then existingMapper.merge), so a bad definition is reported
+	// before any conflict with the existing mapping
+	if _, err := parseMappingDef(body); err != nil {
+		return errResp(err)
+	}
 	updated := make([]*mapping, len(ixs))
 	for i, ix := range ixs {
 		m := ix.mapping.Load().clone()

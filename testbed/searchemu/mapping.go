@@ -359,7 +359,11 @@ func mergeMapper(old, upd *mapper) (*mapper, *esError) {
 		}
 		return nil, errIllegalArg("can't merge a non object mapping [" + old.path + "] with an object mapping")
 	}
-	if old.typ != upd.typ {
+	if old.object {
+		if err := objectMergeErr(old, upd); err != nil {
+			return nil, err
+		}
+	} else if old.typ != upd.typ {
 		return nil, errIllegalArg("mapper [" + old.path + "] cannot be changed from type [" + old.typ + "] to [" + upd.typ + "]")
 	}
 	out := old.clone()
@@ -381,9 +385,11 @@ func mergeMapper(old, upd *mapper) (*mapper, *esError) {
 		out.params = mergeParams(out.params, upd.params)
 		return out, nil
 	}
+	conflicts := fieldConflicts(old, upd)
 	out.params = mergeParams(out.params, upd.params)
 	out.ignoreAbove, out.ignoreMalformed, out.coerce, out.format = upd.ignoreAbove, upd.ignoreMalformed, upd.coerce, upd.format
-	for k, c := range upd.fields {
+	for _, k := range sortedKeys(upd.fields) {
+		c := upd.fields[k]
 		if out.fields == nil {
 			out.fields = map[string]*mapper{}
 		}
@@ -397,7 +403,19 @@ func mergeMapper(old, upd *mapper) (*mapper, *esError) {
 			out.fields[k] = c
 		}
 	}
+	if len(conflicts) > 0 {
+		return nil, errConflicts(old.path, conflicts)
+	}
 	return out, nil
+}
+
+func sortedKeys(m map[string]*mapper) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func mergeParams(old, upd []jsonMember) []jsonMember {
