@@ -298,6 +298,9 @@ func parseFieldDef(name, path string, def *jsonObj, multiField bool) (*mapper, *
 		}
 		return o, nil
 	}
+	if k, bad := unknownParam(typ, def); bad {
+		return nil, errMapperParsing("unknown parameter ["+k+"] on mapper ["+name+"] of type ["+typ+"]", nil)
+	}
 	f := newField(name, path, typ)
 	for _, mem := range def.m {
 		switch mem.k {

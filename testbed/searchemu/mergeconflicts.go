@@ -112,3 +112,57 @@ func fieldConflicts(old, upd *mapper) []string {
 func errConflicts(path string, conflicts []string) *esError {
 	return errIllegalArg("Mapper for [" + path + "] conflicts with existing mapper:\n\t" + strings.Join(conflicts, "\n\t"))
 }
+
+// fieldParams are the parameters each field type's builder declares
+// (ParametrizedFieldMapper.Builder.getParameters of KeywordFieldMapper, TextFieldMapper,
+// NumberFieldMapper, DateFieldMapper, BooleanFieldMapper); any other key is refused
+// ("unknown parameter [x] on mapper [f] of type [t]"), except "type", "fields", "copy_to"
+// and the parameters the builder tolerates with a deprecation warning. Types not listed
+// here accept any parameter.
+var fieldParams = declaredParams()
+
+func declaredParams() map[string]map[string]bool {
+	fieldParams := map[string]map[string]bool{}
+	set := func(names ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	number := set("index", "doc_values", "store", "skip_list", "ignore_malformed", "coerce", "null_value", "meta")
+	for _, t := range []string{"long", "integer", "short", "byte", "double", "float", "half_float", "unsigned_long"} {
+		fieldParams[t] = number
+	}
+	fieldParams["keyword"] = set("index", "doc_values", "store", "null_value", "eager_global_ordinals", "ignore_above",
+		"index_options", "norms", "similarity", "use_similarity", "normalizer", "split_queries_on_whitespace", "boost", "meta")
+	fieldParams["text"] = set("index", "store", "index_options", "norms", "term_vector", "analyzer", "search_analyzer",
+		"search_quote_analyzer", "similarity", "position_increment_gap", "fielddata", "fielddata_frequency_filter",
+		"eager_global_ordinals", "index_phrases", "index_prefixes", "boost", "meta")
+	date := set("index", "doc_values", "store", "format", "print_format", "locale", "null_value", "ignore_malformed", "boost", "meta")
+	fieldParams["date"], fieldParams["date_nanos"] = date, date
+	fieldParams["boolean"] = set("meta", "boost", "doc_values", "index", "null_value", "store")
+	return fieldParams
+}
+
+// tolerated are the keys every field builder accepts: its own structure, and
+// ParametrizedFieldMapper.Builder's DEPRECATED_PARAMS (ignored with a warning on indices
+// created before 8.0, which every OpenSearch 2.x index is).
+var tolerated = map[string]bool{
+	"type": true, "fields": true, "copy_to": true,
+	"store": true, "meta": true, "index": true, "doc_values": true, "boost": true, "index_options": true, "similarity": true,
+}
+
+// unknownParam returns the first parameter of def its type does not declare.
+func unknownParam(typ string, def *jsonObj) (string, bool) {
+	known, ok := fieldParams[typ]
+	if !ok {
+		return "", false
+	}
+	for _, mem := range def.m {
+		if !known[mem.k] && !tolerated[mem.k] {
+			return mem.k, true
+		}
+	}
+	return "", false
+}

@@ -52,6 +52,9 @@ func TestMappingUpdateErrors(t *testing.T) {
 		// parsed before it is merged, and not wrapped as index creation wraps it
 		{"bad definition before conflicts", `{"properties":{"n":{"type":"text"},"x":{"type":"foo"}}}`, 400, "mapper_parsing_exception", "No handler for type [foo] declared on field [x]"},
 		{"no type", `{"properties":{"x":{"index":false}}}`, 400, "mapper_parsing_exception", "No type specified for field [x]"},
+		{"unknown parameter", `{"properties":{"x":{"type":"keyword","ignore_abov":5}}}`, 400, "mapper_parsing_exception", "unknown parameter [ignore_abov] on mapper [x] of type [keyword]"},
+		{"unknown parameter of a multi-field", `{"properties":{"x":{"type":"text","fields":{"kw":{"type":"long","format":"x"}}}}}`, 400, "mapper_parsing_exception", "unknown parameter [format] on mapper [kw] of type [long]"},
+		{"a parameter of another type", `{"properties":{"x":{"type":"date","ignore_above":5}}}`, 400, "mapper_parsing_exception", "unknown parameter [ignore_above] on mapper [x] of type [date]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,10 +80,17 @@ func TestMappingUpdateErrors(t *testing.T) {
 			}
 		}
 	})
+	t.Run("deprecated parameters are tolerated", func(t *testing.T) {
+		r := putMapping(t, `{"properties":{"b":{"type":"long","boost":2,"similarity":"BM25"},"c":{"type":"keyword","copy_to":"b2"},"b2":{"type":"keyword"}}}`)
+		wantStatus(t, r, 200)
+	})
 	t.Run("index creation wraps parse errors", func(t *testing.T) {
 		r := e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "bad", Body: strings.NewReader(`{"mappings":{"properties":{"x":{"type":"foo"}}}}`)})
 		wantError(t, r, 400, "mapper_parsing_exception", "Failed to parse mapping [_doc]: No handler for type [foo] declared on field [x]")
 		wantCause(t, r.Body, "mapper_parsing_exception", "No handler for type [foo] declared on field [x]", "error")
+		r = e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "bad", Body: strings.NewReader(`{"mappings":{"properties":{"x":{"type":"long","analyzer":"standard"}}}}`)})
+		wantError(t, r, 400, "mapper_parsing_exception", "Failed to parse mapping [_doc]: unknown parameter [analyzer] on mapper [x] of type [long]")
+		wantCause(t, r.Body, "mapper_parsing_exception", "unknown parameter [analyzer] on mapper [x] of type [long]", "error")
 	})
 }
 
