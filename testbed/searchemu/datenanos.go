@@ -106,22 +106,6 @@ func parseDateNanos(format, s string) (int64, bool) {
 	return nanosOf(t)
 }
 
-// dateMathIn converts a date math result (milliseconds) to the field's resolution.
-func dateMathIn(m *mapper, ms int64) int64 {
-	if m != nil && m.typ == "date_nanos" {
-		return ms * 1e6
-	}
-	return ms
-}
-
-// parseDateIn parses a range bound given with an explicit format in the field's resolution.
-func parseDateIn(m *mapper, format, s string) (int64, bool) {
-	if m != nil && m.typ == "date_nanos" {
-		return parseDateNanos(format, s)
-	}
-	return parseDate(format, s)
-}
-
 // nanosRangeCause is DateUtils.toLong's refusal of an instant outside the nanosecond range.
 func nanosRangeCause(t time.Time) *esError {
 	if t.Before(time.Unix(0, 0)) {

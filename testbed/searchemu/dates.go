@@ -128,7 +128,27 @@ func parseISODate(s string) (int64, bool) {
 
 // parseISOTime is parseISODate keeping the full (nanosecond) precision.
 func parseISOTime(s string) (time.Time, bool) {
+	t, _, ok := parseISOTimeUnit(s)
+	return t, ok
+}
+
+// isoUnit is the smallest component an ISO date gives, which decides where rounding up
+// lands (a date with a fraction is exact).
+type isoUnit uint8
+
+const (
+	unitYear isoUnit = iota
+	unitMonth
+	unitDay
+	unitHour
+	unitMinute
+	unitSecond
+	unitFraction
+)
+
+func parseISOTimeUnit(s string) (time.Time, isoUnit, bool) {
 	p := 0
+	unit := unitYear
 	num := func(n int) (int, bool) {
 		if p+n > len(s) {
 			return 0, false
@@ -146,36 +166,41 @@ func parseISOTime(s string) (time.Time, bool) {
 	}
 	year, ok := num(4)
 	if !ok {
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
 	month, day, hour, minute, sec, nanos := 1, 1, 0, 0, 0, 0
 	loc := time.UTC
 	if p < len(s) && s[p] == '-' {
 		p++
 		if month, ok = num(2); !ok {
-			return time.Time{}, false
+			return time.Time{}, 0, false
 		}
+		unit = unitMonth
 		if p < len(s) && s[p] == '-' {
 			p++
 			if day, ok = num(2); !ok {
-				return time.Time{}, false
+				return time.Time{}, 0, false
 			}
+			unit = unitDay
 			if p < len(s) && s[p] == 'T' {
 				p++
 				if p < len(s) && s[p] >= '0' && s[p] <= '9' {
 					if hour, ok = num(2); !ok {
-						return time.Time{}, false
+						return time.Time{}, 0, false
 					}
+					unit = unitHour
 					if p < len(s) && s[p] == ':' {
 						p++
 						if minute, ok = num(2); !ok {
-							return time.Time{}, false
+							return time.Time{}, 0, false
 						}
+						unit = unitMinute
 						if p < len(s) && s[p] == ':' {
 							p++
 							if sec, ok = num(2); !ok {
-								return time.Time{}, false
+								return time.Time{}, 0, false
 							}
+							unit = unitSecond
 							if p < len(s) && (s[p] == '.' || s[p] == ',') {
 								p++
 								n := 0
@@ -185,8 +210,9 @@ func parseISOTime(s string) (time.Time, bool) {
 									n++
 								}
 								if n == 0 {
-									return time.Time{}, false
+									return time.Time{}, 0, false
 								}
+								unit = unitFraction
 								for k := n; k < 9; k++ {
 									nanos *= 10
 								}
@@ -197,7 +223,7 @@ func parseISOTime(s string) (time.Time, bool) {
 				if p < len(s) {
 					l, n, ok := parseZone(s[p:])
 					if !ok {
-						return time.Time{}, false
+						return time.Time{}, 0, false
 					}
 					loc = l
 					p += n
@@ -206,12 +232,12 @@ func parseISOTime(s string) (time.Time, bool) {
 		}
 	}
 	if p != len(s) {
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc), true
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc), unit, true
 }
 
 func daysIn(year, month int) int {

@@ -396,9 +396,7 @@ func (ec *evalCtx) termMatches(f field, qv any, sv any, caseInsensitive bool) bo
 		b, ok2 := toBool(sv)
 		return ok && ok2 && a == b
 	case kindDate:
-		a, ok := ec.toDate(f.m, qv)
-		b, ok2 := ec.toDate(f.m, sv)
-		return ok && ok2 && a == b
+		return ec.dateTermMatches(f.m, qv, sv)
 	case kindIP:
 		qs, _ := scalarString(qv)
 		ss, _ := scalarString(sv)
@@ -630,26 +628,6 @@ func (ec *evalCtx) compareTyped(f field, sv, bound any, format string) (int, boo
 			return 0, false
 		}
 		return cmpFloat(a, b), true
-	case kindDate:
-		a, ok := ec.toDate(f.m, sv)
-		var b int64
-		var ok2 bool
-		if format != "" {
-			if s, isStr := bound.(string); isStr {
-				if ms, okm := parseDateMath(s, ec.now); okm {
-					b, ok2 = dateMathIn(f.m, ms), true
-				} else {
-					b, ok2 = parseDateIn(f.m, format, s)
-				}
-			}
-		}
-		if !ok2 {
-			b, ok2 = ec.toDate(f.m, bound)
-		}
-		if !ok || !ok2 {
-			return 0, false
-		}
-		return cmpInt(a, b), true
 	case kindBool:
 		a, ok := toBool(sv)
 		b, ok2 := toBool(bound)
@@ -694,6 +672,9 @@ func cmpInt(a, b int64) int {
 }
 
 func (ec *evalCtx) inRange(f field, q *rangeQuery, sv any) bool {
+	if f.m != nil && fieldKind(f.m.typ) == kindDate {
+		return ec.dateInRange(f, q, sv)
+	}
 	vals := []any{sv}
 	if f.m != nil && (f.m.typ == "text" || f.m.typ == "match_only_text") {
 		s, _ := scalarString(sv)

@@ -272,3 +272,46 @@ func TestMappingLimits(t *testing.T) {
 		wantError(t, r, 400, iae, "Limit of total fields [1] has been exceeded")
 	})
 }
+
+// TestDateQueryRounding follows DateFieldType.termQuery/dateRangeQuery (bounds read
+// rounded down for gte/lt and up for gt/lte), JavaDateFormatter's round-up defaults and
+// EpochTime's epoch_millis round-up (999999 nanoseconds).
+func TestDateQueryRounding(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "dr", `{"mappings":{"properties":{"d":{"type":"date"},"dn":{"type":"date_nanos"}}}}`)
+	e.bulkIndex(t, "dr", [][2]string{
+		{"start", `{"d":"2024-05-01T00:00:00Z"}`},
+		{"end", `{"d":"2024-05-01T23:59:59.999Z"}`},
+		{"next", `{"d":"2024-05-02T00:00:00Z"}`},
+		{"n500", `{"dn":"2024-05-01T12:00:00.000000500Z"}`},
+		{"n1ms", `{"dn":"2024-05-01T12:00:00.001Z"}`},
+		{"n1s", `{"dn":"2024-05-01T12:00:01Z"}`},
+	})
+	cases := []struct {
+		name, query string
+		ids         []string
+	}{
+		{"term on a day matches the day", `{"term":{"d":"2024-05-01"}}`, []string{"end", "start"}},
+		{"lte a day includes it", `{"range":{"d":{"lte":"2024-05-01"}}}`, []string{"end", "start"}},
+		{"gt a day excludes it", `{"range":{"d":{"gt":"2024-05-01"}}}`, []string{"next"}},
+		{"lt a day", `{"range":{"d":{"lt":"2024-05-02"}}}`, []string{"end", "start"}},
+		{"gte a second", `{"range":{"d":{"gte":"2024-05-01T23:59:59"}}}`, []string{"end", "next"}},
+		{"lte a minute", `{"range":{"d":{"lte":"2024-05-01T00:00"}}}`, []string{"start"}},
+		{"term on a second of date_nanos", `{"term":{"dn":"2024-05-01T12:00:00Z"}}`, []string{"n1ms", "n500"}},
+		{"term on epoch millis of date_nanos", `{"term":{"dn":1714564800000}}`, []string{"n500"}},
+		{"term with a fraction is exact", `{"term":{"dn":"2024-05-01T12:00:00.000000500Z"}}`, []string{"n500"}},
+		{"gt a millisecond of date_nanos", `{"range":{"dn":{"gt":"2024-05-01T12:00:00.000Z"}}}`, []string{"n1ms", "n1s", "n500"}},
+		{"gt epoch millis of date_nanos", `{"range":{"dn":{"gt":1714564800000}}}`, []string{"n1ms", "n1s"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.search(t, "dr", `{"query":`+tc.query+`}`, opensearchapi.SearchParams{})
+			if wantStatus(t, r, 200) {
+				if got := sorted(hitIDs(t, r.Body)); !reflect.DeepEqual(got, tc.ids) {
+					t.Errorf("ids want %v, got %v", tc.ids, got)
+				}
+			}
+		})
+	}
+}
