@@ -763,6 +763,14 @@ func (c *Cluster) checkSorts(ixs []*index, sorts []sortSpec) *esError {
 		if s.kind != sortField {
 			continue
 		}
+		switch s.field {
+		case "_seq_no":
+			// SeqNoFieldType has long doc values to sort on
+			continue
+		case "_version":
+			// VersionFieldType has no fielddata (MappedFieldType.fielddataBuilder)
+			return shardFailure(c, ixs, errIllegalArg("Fielddata is not supported on field [_version] of type [_version]"))
+		}
 		for _, ix := range ixs {
 			m := ix.mapping.Load().lookup(s.field)
 			if m == nil {

@@ -17,7 +17,8 @@ import (
 // _field_names entry only when routed), SourceFieldType ("The _source field is not
 // searchable"), FieldNamesFieldType ("Cannot run exists query on _field_names"),
 // MappedFieldType.existsQuery/rangeQuery, and QueryShardContext.toQuery ("failed to
-// create query: …" around non-shard exceptions).
+// create query: …" around non-shard exceptions); sorting follows the fielddata each has
+// (SeqNoFieldType's long doc values; none for _version, MappedFieldType.fielddataBuilder).
 
 func TestMetadataFieldQueries(t *testing.T) {
 	t.Parallel()
@@ -59,6 +60,16 @@ func TestMetadataFieldQueries(t *testing.T) {
 		if wantStatus(t, r, 200) && num(t, r.Body, "count") != 1 {
 			t.Errorf("count want 1: %s", r.Body)
 		}
+	})
+
+	t.Run("sort on _seq_no", func(t *testing.T) {
+		r := e.search(t, "md", `{"sort":[{"_seq_no":"desc"}]}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"plain", "routed"}, []string{"[1]", "[0]"})
+	})
+	t.Run("sort on _version is refused", func(t *testing.T) {
+		r := e.search(t, "md", `{"sort":[{"_version":"asc"}]}`, opensearchapi.SearchParams{})
+		wantError(t, r, 400, "search_phase_execution_exception", "all shards failed")
+		wantCause(t, r.Body, iae, "Fielddata is not supported on field [_version] of type [_version]", "error")
 	})
 
 	refusals := []struct {
