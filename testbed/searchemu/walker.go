@@ -342,6 +342,17 @@ func (w *docWalker) member(obj *mapper, path, eff string, key []byte) *esError {
 			}
 			cur = c
 		}
+		// a dotted name cannot reach through a nested object (DocumentParser.getMapper)
+		for o, i := obj, 0; i < len(parts)-1 && o != nil; i++ {
+			c := o.props[parts[i]]
+			if c == nil || !c.object {
+				break
+			}
+			if c.typ == "nested" {
+				return errMapperParsing("Cannot add a value for field ["+name+"] since one of the intermediate objects is mapped as a nested object: ["+c.path+"]", nil)
+			}
+			o = c
+		}
 		if cur != nil {
 			if m := cur.props[parts[len(parts)-1]]; m != nil {
 				return w.parseWith(m, key)

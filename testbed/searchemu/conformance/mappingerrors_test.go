@@ -97,7 +97,7 @@ func TestMappingUpdateErrors(t *testing.T) {
 func TestDocumentMappingErrors(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t, searchemu.Options{})
-	e.createIndex(t, "de", `{"mappings":{"properties":{"n":{"type":"long"},"k":{"type":"keyword"},"o":{"properties":{"x":{"type":"keyword"}}}}}}`)
+	e.createIndex(t, "de", `{"mappings":{"properties":{"n":{"type":"long"},"k":{"type":"keyword"},"o":{"properties":{"x":{"type":"keyword"}}},"nest":{"type":"nested"}}}}`)
 	cases := []struct {
 		name, doc, typ, reason string
 		causeType, cause       string
@@ -106,6 +106,7 @@ func TestDocumentMappingErrors(t *testing.T) {
 		{"value for an object", `{"o":"str"}`, "mapper_parsing_exception", "object mapping for [o] tried to parse field [o] as object, but found a concrete value", "", ""},
 		{"dotted name under a field", `{"k.sub":1}`, "mapper_parsing_exception", "Could not dynamically add mapping for field [k.sub]. Existing mapping for [k] must be of type object but found [keyword].", "", ""},
 		{"dynamic conflict inside one document", `{"z":[1,"x"]}`, iae, "mapper [z] cannot be changed from type [long] to [text]", "", ""},
+		{"dotted name through a nested object", `{"nest.x":1}`, "mapper_parsing_exception", "Cannot add a value for field [nest.x] since one of the intermediate objects is mapped as a nested object: [nest]", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
