@@ -58,7 +58,10 @@ func unsignedLongValue(v any) (uint64, bool) {
 	case jsonNum:
 		if !x.float {
 			u, err := strconv.ParseUint(x.raw, 10, 64)
-			return u, err == nil
+			if err != nil {
+				return 0, false
+			}
+			return u, true
 		}
 		b, ok := jacksonBigInteger(x)
 		if !ok {
@@ -87,7 +90,10 @@ func longValue(v any) (int64, bool) {
 	case jsonNum:
 		if !x.float {
 			i, err := strconv.ParseInt(x.raw, 10, 64)
-			return i, err == nil
+			if err != nil {
+				return 0, false
+			}
+			return i, true
 		}
 		// Jackson's longValue on a double token: a narrowing cast, truncating
 		f, err := strconv.ParseFloat(x.raw, 64)
