@@ -103,14 +103,23 @@ func (q *existsQuery) check(ec *evalCtx) *esError {
 }
 
 func (q *termQuery) check(ec *evalCtx) *esError {
-	return checkMetaTerm(ec, q.f.name, []any{q.value})
+	if err := checkMetaTerm(ec, q.f.name, []any{q.value}); err != nil {
+		return err
+	}
+	return checkIntQuery(ec, q.f.name, []any{q.value}, true)
 }
 
 func (q *termsQuery) check(ec *evalCtx) *esError {
-	return checkMetaTerm(ec, q.f.name, q.values)
+	if err := checkMetaTerm(ec, q.f.name, q.values); err != nil {
+		return err
+	}
+	return checkIntQuery(ec, q.f.name, q.values, true)
 }
 
 func (q *rangeQuery) check(ec *evalCtx) *esError {
+	if err := checkIntQuery(ec, q.f.name, []any{q.gt, q.gte, q.lt, q.lte}, false); err != nil {
+		return err
+	}
 	switch q.f.name {
 	case "_version", "_source":
 		return failedToCreate(ec.ix, errIllegalArg("Field ["+q.f.name+"] of type ["+q.f.name+"] does not support range queries"))

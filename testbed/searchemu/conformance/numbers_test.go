@@ -315,3 +315,41 @@ func TestDateQueryRounding(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegerQueryValues follows NumberType.termQuery/rangeQuery: values are parsed when
+// the shard builds the query (hasDecimalPart, objectToLong, objectToUnsignedLong,
+// Numbers.toLong), and QueryShardContext.toQuery wraps what they throw.
+func TestIntegerQueryValues(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "iq", `{"mappings":{"properties":{"n":{"type":"long"},"i":{"type":"integer"},"u":{"type":"unsigned_long"}}}}`)
+	e.put(t, "iq", "1", `{"n":1,"i":1,"u":1}`)
+	refusals := []struct {
+		name, query, causeType, cause string
+	}{
+		{"not a number", `{"term":{"n":"abc"}}`, "number_format_exception", `For input string: "abc"`},
+		{"above a long", `{"term":{"n":9223372036854775808}}`, iae, "Value [9223372036854775808] is out of range for a long"},
+		{"above a long as a string", `{"term":{"n":"9223372036854775808"}}`, iae, "Value [9223372036854775808] is out of range for a long"},
+		{"above an integer", `{"term":{"i":2147483648}}`, iae, "Value [2147483648] is out of range for an integer"},
+		{"negative unsigned", `{"term":{"u":-1}}`, iae, "Value [-1] is out of range for an unsigned long"},
+		{"range bound above 2^64", `{"range":{"u":{"lte":18446744073709551616}}}`, iae, "Value [18446744073709551616] is out of range for an unsigned long"},
+		{"range bound not a number", `{"range":{"n":{"gte":"x"}}}`, "number_format_exception", `For input string: "x"`},
+		{"terms value", `{"terms":{"i":[1,"y"]}}`, "number_format_exception", `For input string: "y"`},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.search(t, "iq", `{"query":`+tc.query+`}`, opensearchapi.SearchParams{})
+			wantError(t, r, 400, "search_phase_execution_exception", "all shards failed")
+			wantCause(t, r.Body, "query_shard_exception", "failed to create query: "+tc.cause, "error")
+			wantCause(t, r.Body, tc.causeType, tc.cause, "error", "caused_by")
+		})
+	}
+	t.Run("a decimal part matches nothing", func(t *testing.T) {
+		r := e.search(t, "iq", `{"query":{"term":{"n":1.5}}}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{}, nil)
+	})
+	t.Run("a fractional range bound rounds", func(t *testing.T) {
+		r := e.search(t, "iq", `{"query":{"range":{"n":{"gt":0.5,"lt":1.5}}}}`, opensearchapi.SearchParams{})
+		wantSearch(t, r, []string{"1"}, nil)
+	})
+}
