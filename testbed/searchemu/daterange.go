@@ -183,3 +183,49 @@ func (ec *evalCtx) dateTermMatches(m *mapper, qv, sv any) bool {
 	lo, hi, ok := ec.dateQueryBounds(m, qv, "")
 	return ok && lo <= v && v <= hi
 }
+
+// checkDateQuery is the refusal of a date query value the field's format cannot parse:
+// JavaDateMathParser.parseDateTime's OpenSearchParseException around the formatter's
+// IllegalArgumentException, wrapped "failed to create query: …" by QueryShardContext.
+func checkDateQuery(ec *evalCtx, field string, values []any, format string) *esError {
+	if strings.HasPrefix(field, "_") {
+		return nil
+	}
+	m := ec.m.lookup(field)
+	if m == nil || m.object || fieldKind(m.typ) != kindDate {
+		return nil
+	}
+	if format == "" {
+		format = m.format
+	}
+	if format == "" {
+		format = defaultDateFormat
+		if m.typ == "date_nanos" {
+			format = defaultDateNanosFormat
+		}
+	}
+	if !dateFormatKnown(format) {
+		return nil
+	}
+	for _, v := range values {
+		s, ok := v.(string)
+		if !ok || strings.HasPrefix(s, "now") {
+			continue
+		}
+		if s == "" {
+			return failedToCreate(ec.ix, errParse("cannot parse empty date"))
+		}
+		if _, _, ok := parseDateBounds(format, s); ok {
+			continue
+		}
+		inner := "Failed to parse with all enclosed parsers"
+		if !strings.Contains(format, "||") {
+			inner = "Text '" + s + "' could not be parsed at index 0"
+		}
+		cause := errIllegalArgCause("failed to parse date field ["+s+"] with format ["+format+"]", newErr(400, typeDateTimeParse, inner, false))
+		pe := errParse("failed to parse date field [" + s + "] with format [" + format + "]: [" + cause.reason + "]")
+		pe.cause = cause
+		return failedToCreate(ec.ix, pe)
+	}
+	return nil
+}

@@ -106,18 +106,27 @@ func (q *termQuery) check(ec *evalCtx) *esError {
 	if err := checkMetaTerm(ec, q.f.name, []any{q.value}); err != nil {
 		return err
 	}
-	return checkIntQuery(ec, q.f.name, []any{q.value}, true)
+	if err := checkIntQuery(ec, q.f.name, []any{q.value}, true); err != nil {
+		return err
+	}
+	return checkDateQuery(ec, q.f.name, []any{q.value}, "")
 }
 
 func (q *termsQuery) check(ec *evalCtx) *esError {
 	if err := checkMetaTerm(ec, q.f.name, q.values); err != nil {
 		return err
 	}
-	return checkIntQuery(ec, q.f.name, q.values, true)
+	if err := checkIntQuery(ec, q.f.name, q.values, true); err != nil {
+		return err
+	}
+	return checkDateQuery(ec, q.f.name, q.values, "")
 }
 
 func (q *rangeQuery) check(ec *evalCtx) *esError {
 	if err := checkIntQuery(ec, q.f.name, []any{q.gt, q.gte, q.lt, q.lte}, false); err != nil {
+		return err
+	}
+	if err := checkDateQuery(ec, q.f.name, []any{q.gt, q.gte, q.lt, q.lte}, q.format); err != nil {
 		return err
 	}
 	switch q.f.name {

@@ -473,7 +473,8 @@ type sortVal struct {
 // shardFailure wraps a per-shard failure as the search phase does.
 func shardFailure(c *Cluster, ixs []*index, cause *esError) *esError {
 	e := newErr(cause.status, typeSearchPhase, "all shards failed", true)
-	e.rootCauses = []*esError{cause}
+	// SearchPhaseExecutionException.guessRootCauses: each failure's own root causes
+	e.rootCauses = cause.roots()
 	ex := []byte(`"phase":"query","grouped":true,"failed_shards":[`)
 	for i, ix := range ixs {
 		if i > 0 {

@@ -314,6 +314,22 @@ func TestDateQueryRounding(t *testing.T) {
 			}
 		})
 	}
+	// JavaDateMathParser.parseDateTime: OpenSearchParseException around the formatter's
+	// IllegalArgumentException, wrapped by QueryShardContext.toQuery
+	t.Run("an unparsable value fails the query", func(t *testing.T) {
+		const format = "strict_date_optional_time||epoch_millis"
+		inner := "failed to parse date field [soon] with format [" + format + "]"
+		r := e.search(t, "dr", `{"query":{"range":{"d":{"gte":"soon"}}}}`, opensearchapi.SearchParams{})
+		wantError(t, r, 400, "search_phase_execution_exception", "all shards failed")
+		outer := inner + ": [" + inner + "]"
+		wantCause(t, r.Body, "query_shard_exception", "failed to create query: "+outer, "error")
+		wantCause(t, r.Body, "parse_exception", outer, "error", "caused_by")
+		wantCause(t, r.Body, iae, inner, "error", "caused_by", "caused_by")
+		// root causes look through server exceptions only: the parse_exception
+		if got := str(t, r.Body, "error", "root_cause", 0, "type"); got != "parse_exception" {
+			t.Errorf("root_cause type want parse_exception, got %q", got)
+		}
+	})
 }
 
 // TestIntegerQueryValues follows NumberType.termQuery/rangeQuery: values are parsed when
