@@ -319,7 +319,11 @@ func handleGetSource(c *Cluster, rq *request) *response {
 		if rq.method == "HEAD" {
 			return &response{status: 404}
 		}
-		return errResp(newErr(404, typeResourceNotFound, "Source not found ["+ix.name+"]/["+id+"]", true))
+		where := "[" + ix.name + "]/[" + id + "]"
+		if c.opts.Flavor == Elasticsearch7 {
+			where = "[" + ix.name + "]/[_doc]/[" + id + "]" // 7.x names the type
+		}
+		return errResp(newErr(404, typeResourceNotFound, "Source not found "+where, true))
 	}
 	if rq.method == "HEAD" {
 		return &response{status: 200}

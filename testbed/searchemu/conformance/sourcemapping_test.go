@@ -102,3 +102,16 @@ func TestSourceIncludesExcludes(t *testing.T) {
 		}
 	})
 }
+
+// TestSourceDisabledElasticsearch7 follows the 7.10 messages, which name the type:
+// DocumentSourceMissingException(shardId, type, id) and RestGetSourceAction.checkResource.
+func TestSourceDisabledElasticsearch7(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{Flavor: searchemu.Elasticsearch7})
+	e.createIndex(t, "ns", `{"mappings":{"_source":{"enabled":false}}}`)
+	e.put(t, "ns", "1", `{"k":"a"}`)
+	r := e.update(t, "ns", "1", `{"doc":{"k":"b"}}`, opensearchapi.UpdateParams{})
+	wantError(t, r, 400, "document_source_missing_exception", "[_doc][1]: document source missing")
+	r = e.do(t, http.MethodGet, opensearchapi.DocumentSourceReq{Index: "ns", DocumentID: "1"})
+	wantError(t, r, 404, "resource_not_found_exception", "Source not found [ns]/[_doc]/[1]")
+}
