@@ -389,7 +389,13 @@ func mergeMapper(old, upd *mapper) (*mapper, *esError) {
 		return out, nil
 	}
 	conflicts := fieldConflicts(old, upd)
-	out.params = mergeParams(out.params, upd.params)
+	// the merged field takes the update's parameters: non-updateable ones must be equal
+	// and an updateable one the update leaves out returns to its default
+	// (ParametrizedFieldMapper.Builder.merge); multi-fields merge one by one
+	out.params = append([]jsonMember(nil), upd.params...)
+	if len(old.fields) > 0 && upd.fields == nil {
+		out.params = append(out.params, jsonMember{k: "fields"})
+	}
 	out.ignoreAbove, out.ignoreMalformed, out.coerce, out.format = upd.ignoreAbove, upd.ignoreMalformed, upd.coerce, upd.format
 	for _, k := range sortedKeys(upd.fields) {
 		c := upd.fields[k]

@@ -84,6 +84,20 @@ func TestMappingUpdateErrors(t *testing.T) {
 		r := putMapping(t, `{"properties":{"b":{"type":"long","boost":2,"similarity":"BM25"},"c":{"type":"keyword","copy_to":"b2"},"b2":{"type":"keyword"}}}`)
 		wantStatus(t, r, 200)
 	})
+	t.Run("an updateable parameter left out returns to its default", func(t *testing.T) {
+		r := putMapping(t, `{"properties":{"k":{"type":"keyword","index":false}}}`)
+		wantStatus(t, r, 200)
+		g := e.do(t, http.MethodGet, opensearchapi.MappingGetReq{Indices: []string{"me"}})
+		if wantStatus(t, g, 200) {
+			wantJSON(t, g.Body, `{"type":"keyword","index":false}`, "me", "mappings", "properties", "k")
+		}
+		// and the field indexes as its mapping now says: no ignore_above
+		e.put(t, "me", "long", `{"k":"a value longer than ten"}`)
+		s := e.search(t, "me", `{"query":{"exists":{"field":"k"}}}`, opensearchapi.SearchParams{})
+		if wantStatus(t, s, 200) && strings.Join(hitIDs(t, s.Body), ",") != "long" {
+			t.Errorf("hits want [long], got %v", hitIDs(t, s.Body))
+		}
+	})
 	t.Run("index creation wraps parse errors", func(t *testing.T) {
 		r := e.do(t, http.MethodPut, opensearchapi.IndicesCreateReq{Index: "bad", Body: strings.NewReader(`{"mappings":{"properties":{"x":{"type":"foo"}}}}`)})
 		wantError(t, r, 400, "mapper_parsing_exception", "Failed to parse mapping [_doc]: No handler for type [foo] declared on field [x]")
