@@ -64,7 +64,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 	if err := checkTimeout(rq); err != nil {
 		return errResp(err)
 	}
-	forced, err := rq.refreshPolicy()
+	pol, err := parseWriteRefresh(rq)
 	if err != nil {
 		return errResp(err)
 	}
@@ -289,6 +289,9 @@ func handleBulk(c *Cluster, rq *request) *response {
 		}
 	}
 
+	// 5. the refresh policy, per shard a shard-level write reached
+	forced := c.afterWrite(rq.ctx, pol, bulkReach(items))
+
 	// 6. render
 	anyErr := false
 	for i := range items {
@@ -314,7 +317,7 @@ func handleBulk(c *Cluster, rq *request) *response {
 		if r.err != nil {
 			b = c.appendFailureItem(b, r)
 		} else {
-			r.forced = forced
+			r.forced = forced[r.ref()]
 			b = c.appendWriteBody(b, r)
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(r.res.status), 10)

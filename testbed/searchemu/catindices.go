@@ -141,8 +141,8 @@ func handleCatIndices(c *Cluster, rq *request) *response {
 		if ix.isClosed() {
 			row["status"] = catStr("close")
 		} else {
+			count := ix.statsDocCount(now)
 			ix.mu.RLock()
-			count := ix.docCountLocked()
 			deleted := ix.liveTombstones(c, now)
 			size := ix.srcBytes + int64(count)*64
 			ix.mu.RUnlock()

@@ -182,7 +182,7 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 	if err := c.readOnlyErr(); err != nil {
 		return errResp(err)
 	}
-	forced, err := rq.refreshPolicy()
+	pol, err := parseWriteRefresh(rq)
 	if err != nil {
 		return errResp(err)
 	}
@@ -225,10 +225,11 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 		return errResp(err)
 	}
 	r := c.execute(ix, op)
+	forced := c.afterWrite(rq.ctx, pol, singleReach(op, &r))
 	if r.err != nil {
 		return errResp(r.err)
 	}
-	r.forced = forced
+	r.forced = forced[r.ref()]
 	b := append(make([]byte, 0, 256), '{')
 	b = c.appendWriteBody(b, &r)
 	b = append(b, '}')
@@ -269,7 +270,11 @@ func handleGet(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
-	d := ix.get(shard, id)
+	gm, merr := parseGetMode(rq)
+	if merr != nil {
+		return errResp(merr)
+	}
+	d := c.readDoc(ix, shard, id, gm)
 	if d != nil {
 		if err := g.checkStoredFields(ix); err != nil {
 			return errResp(err)
@@ -303,7 +308,11 @@ func handleGetSource(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
-	d := ix.get(shard, id)
+	gm, merr := parseGetMode(rq)
+	if merr != nil {
+		return errResp(merr)
+	}
+	d := c.readDoc(ix, shard, id, gm)
 	if err := g.checkVersion(ix, id, d); err != nil {
 		return errResp(err)
 	}
@@ -462,6 +471,10 @@ func handleMget(c *Cluster, rq *request) *response {
 	if v, ok := rq.query["routing"]; ok {
 		def.routing, def.hasRouting = v, true
 	}
+	gm, merr := parseGetMode(rq)
+	if merr != nil {
+		return errResp(merr)
+	}
 	var items []mgetItem
 	if len(rq.body) > 0 {
 		v, je := parseJSON(rq.body)
@@ -527,14 +540,14 @@ func handleMget(c *Cluster, rq *request) *response {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = c.appendMgetItem(b, &it)
+		b = c.appendMgetItem(b, &it, gm)
 	}
 	b = append(b, `]}`...)
 	return jsonResp(200, b)
 }
 
 // appendMgetItem renders one _mget answer: a GET body, or the item's failure.
-func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
+func (c *Cluster) appendMgetItem(b []byte, it *mgetItem, gm getMode) []byte {
 	failIn := func(index string, err *esError) []byte {
 		b = append(b, `{"_index":`...)
 		b = appendJSONString(b, index)
@@ -560,7 +573,7 @@ func (c *Cluster) appendMgetItem(b []byte, it *mgetItem) []byte {
 	if !hasRouting && ix.mapping.Load().routingRequired() {
 		return failIn(ix.name, c.errRoutingMissing(ix, it.id))
 	}
-	d := ix.get(ix.shardFor(it.id, routing, hasRouting), it.id)
+	d := c.readDoc(ix, ix.shardFor(it.id, routing, hasRouting), it.id, gm)
 	if d != nil {
 		if err := it.get.checkStoredFields(ix); err != nil {
 			return fail(err)

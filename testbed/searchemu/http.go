@@ -90,22 +90,6 @@ func (rq *request) paramInt(k string, def int) (int, *esError) {
 	return n, nil
 }
 
-// refreshPolicy parses ?refresh (WriteRequest.RefreshPolicy.parse); it reports whether
-// responses carry "forced_refresh":true.
-func (rq *request) refreshPolicy() (bool, *esError) {
-	v, ok := rq.query["refresh"]
-	if !ok {
-		return false, nil
-	}
-	switch v {
-	case "", "true":
-		return true, nil
-	case "false", "wait_for":
-		return false, nil
-	}
-	return false, errIllegalArg("Unknown value for refresh: [" + v + "].")
-}
-
 // response is what handlers return.
 type response struct {
 	status  int

@@ -305,6 +305,7 @@ func TestConcurrentWriters(t *testing.T) {
 			t.Fatalf("seq_no must be dense and in apply order: entry %d has %d", i, op.SeqNo)
 		}
 	}
+	h.must(200, "POST", "/shared/_refresh", "")
 	r := h.must(200, "GET", "/shared/_count", "")
 	if jfield(t, r.body, "count") != int64(workers*perWorker+1) {
 		t.Fatalf("count: %s", r.body)

@@ -410,6 +410,14 @@ func handleRefresh(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	flush := strings.HasSuffix(rq.rawPath, "/_flush")
+	for _, ix := range ixs {
+		if flush {
+			c.flushIndex(ix)
+		} else {
+			c.refreshIndex(ix)
+		}
+	}
 	total, ok := shardsTotals(ixs)
 	b := []byte(`{"_shards":{"total":`)
 	b = strconv.AppendInt(b, int64(total), 10)
@@ -552,8 +560,9 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 			return errResp(err)
 		}
 	}
+	now := c.now()
 	for i, ix := range ixs {
-		ix.knobs.Store(&knobs[i])
+		ix.setKnobs(&knobs[i], now)
 		for k, v := range upd {
 			ix.settings[k] = v
 		}

@@ -177,7 +177,7 @@ func TestScrollAndPIT(t *testing.T) {
 		t.Fatalf("scroll id first: %s", r.body)
 	}
 	all := hitIDs(t, r.body)
-	h.must(201, "PUT", "/s/_doc/late", `{"k":"z"}`)
+	h.must(201, "PUT", "/s/_doc/late?refresh=true", `{"k":"z"}`)
 	for {
 		r = h.must(200, "POST", "/_search/scroll", `{"scroll":"1m","scroll_id":"`+id+`"}`)
 		ids := hitIDs(t, r.body)
@@ -196,7 +196,7 @@ func TestScrollAndPIT(t *testing.T) {
 
 	r = h.must(200, "POST", "/s/_search/point_in_time?keep_alive=1m", "")
 	pit := jfield(t, r.body, "pit_id").(string)
-	h.must(201, "PUT", "/s/_doc/later", `{"k":"y"}`)
+	h.must(201, "PUT", "/s/_doc/later?refresh=true", `{"k":"y"}`)
 	r = h.must(200, "POST", "/_search", `{"pit":{"id":"`+pit+`","keep_alive":"1m"},"size":100}`)
 	if !strings.HasPrefix(r.body, `{"pit_id":`) || jfield(t, r.body, "hits.total.value") != int64(6) {
 		t.Fatalf("pit search: %s", r.body)

@@ -8,8 +8,12 @@
 // framed by pkg/bulk, the project's one parser of the format. Where the emulator
 // deliberately differs it says so:
 //
-//   - every write is immediately visible to search and count (the emulator refreshes on
-//     every write); refresh=true still reports "forced_refresh":true;
+//   - refresh is modelled (refresh.go): search, count, scroll, PIT and realtime=false GETs
+//     see only refreshed writes; refreshes run every index.refresh_interval (1s, -1 off)
+//     on the cluster clock (Options.Now), with search-idle skipping, and on _refresh,
+//     refresh=true and realtime=false&refresh=true GETs; refresh=wait_for waits for one;
+//     GET, mget and _source are realtime by default. A search on a search-idle shard
+//     refreshes at once where OpenSearch waits (up to one interval) for the next tick;
 //   - an index has number_of_shards primary shards and documents are placed on them by
 //     OpenSearch's own routing function (murmur3 of the routing or the id,
 //     routing_num_shards, routing_partition_size); _seq_no counts per shard, every
@@ -100,7 +104,9 @@ type Options struct {
 	// NumberOfReplicas is the default index.number_of_replicas; 0 means the server default
 	// of 1, a negative value means 0 replicas. It affects _shards.total and health colour.
 	NumberOfReplicas int
-	// Now is the clock used for tombstone expiry and the operation log; default time.Now.
+	// Now is the clock used for tombstone expiry, the operation log and the refresh
+	// schedule; default time.Now. A test clock may jump: refresh=wait_for requests look
+	// at it again every few milliseconds.
 	Now func() time.Time
 	// Logger receives the emulator's own diagnostics; optional.
 	Logger *slog.Logger

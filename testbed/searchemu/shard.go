@@ -31,33 +31,12 @@ func (ix *index) shardFor(id, routing string, hasRouting bool) int {
 	return ix.routing.shardOf(id, routing, hasRouting)
 }
 
-// get returns the live document with this id on one shard.
-func (ix *index) get(shard int, id string) *doc {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.shards[shard].docs[id]
-}
-
-// shardSnapshot returns one shard's live docs in its doc order (by last write).
+// shardSnapshot returns the docs a search of one shard sees (its refreshed view, see
+// refresh.go) in its doc order (by last write).
 func (ix *index) shardSnapshot(n int) []*doc {
-	ix.mu.RLock()
-	docs := ix.shards[n].docs
-	out := make([]*doc, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d)
-	}
-	ix.mu.RUnlock()
+	out := ix.searchable(n)
 	slices.SortFunc(out, func(a, b *doc) int { return cmpInt(a.seqNo, b.seqNo) })
 	return out
-}
-
-// docCountLocked counts the live documents of every shard; ix.mu must be held.
-func (ix *index) docCountLocked() int {
-	n := 0
-	for i := range ix.shards {
-		n += len(ix.shards[i].docs)
-	}
-	return n
 }
 
 // onShard sets the shard of an engine exception's metadata (see shardMeta).

@@ -36,6 +36,8 @@ type index struct {
 	lastPrune time.Time
 	oplog     []OpLogEntry
 	srcBytes  int64
+	// nrt is what searches see and the writes not yet refreshed (refresh.go).
+	nrt nrtState
 }
 
 // indexKnobs are the index settings that change the emulator's behaviour.
@@ -57,6 +59,13 @@ type indexKnobs struct {
 	// index.mapping.nested_objects.limit.
 	nestedFieldsLimit  int
 	nestedObjectsLimit int
+	// refresh settings (refresh.go); unset means the server default.
+	refresh         time.Duration
+	refreshSet      bool
+	idleAfter       time.Duration
+	idleAfterSet    bool
+	maxListeners    int
+	maxListenersSet bool
 }
 
 func (ix *index) k() *indexKnobs { return ix.knobs.Load() }
@@ -165,7 +174,9 @@ type writeRes struct {
 	version int64
 	seqNo   int64
 	term    int64
-	shards  bool // false for noop (all-zero _shards)
+	shards  bool   // false for noop (all-zero _shards)
+	loc     uint64 // the write's location on its shard for refresh listeners; 0 when nothing was written
+	shard   int    // the shard written
 }
 
 // current returns the shard's live doc and the version the engine compares against (a
@@ -251,7 +262,7 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 	if r.parsed != nil {
 		nd.parsed.Store(r.parsed)
 	}
-	res := writeRes{result: "created", status: 201, version: v, seqNo: seq, term: primaryTerm, shards: true}
+	res := writeRes{result: "created", status: 201, version: v, seqNo: seq, term: primaryTerm, shards: true, shard: r.shard}
 	if d != nil {
 		res.result, res.status = "updated", 200
 		ix.srcBytes -= int64(len(d.src))
@@ -259,6 +270,7 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 	sh.docs[r.id] = nd
 	ix.srcBytes += int64(len(nd.src))
 	delete(sh.tombs, r.id)
+	res.loc = ix.recordWriteLocked(res.shard, r.id, nd, now)
 	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
@@ -275,13 +287,14 @@ func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writ
 	v := nextVersion(r, cur, found)
 	seq := sh.nextSeq
 	sh.nextSeq++
-	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true}
+	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true, shard: r.shard}
 	if d == nil {
 		res.result, res.status = "not_found", 404
 	} else {
 		ix.srcBytes -= int64(len(d.src))
 		delete(sh.docs, r.id)
 	}
+	res.loc = ix.recordWriteLocked(res.shard, r.id, nil, now)
 	if ix.gcDeletes(c) > 0 {
 		sh.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
 	}
@@ -424,6 +437,7 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		}
 	}
 	ix.knobs.Store(&knobs)
+	ix.nrt = newNRT(c.now, ix.created, knobs.shards)
 	ix.settings["index.number_of_shards"] = strconv.Itoa(knobs.shards)
 	ix.settings["index.number_of_replicas"] = strconv.Itoa(knobs.replicas)
 	ix.settings["index.uuid"] = ix.uuid
@@ -502,6 +516,9 @@ func (ix *indexKnobs) apply(s map[string]string) *esError {
 		if d < 0 {
 			ix.gc = 0
 		}
+	}
+	if err := ix.applyRefresh(s); err != nil {
+		return err
 	}
 	for _, k := range []string{"index.blocks.write", "index.blocks.read_only"} {
 		if v, ok := s[k]; ok {
@@ -645,6 +662,7 @@ func (c *Cluster) deleteIndexLocked(ix *index) {
 	c.state.changed()
 	ix.mu.Lock()
 	ix.deleted = true
+	ix.releaseWaitersLocked()
 	ix.mu.Unlock()
 }
 
