@@ -130,6 +130,7 @@ func (c *Cluster) setClosedLocked(ix *index, closed bool) {
 	k := *ix.k()
 	k.closed = closed
 	ix.knobs.Store(&k)
+	ix.openOrCloseReaders(closed, c.now())
 	if closed {
 		ix.settings["index.verified_before_close"] = "true"
 	} else {

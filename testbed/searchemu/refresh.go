@@ -385,6 +385,27 @@ func (c *Cluster) flushIndex(ix *index) {
 	}
 }
 
+// openOrCloseReaders follows _close and _open. Closing closes the shards, which fires
+// their refresh listeners (RefreshListeners.close); opening starts new shards whose
+// engines open readers on everything written (the close flushed it all), a new refresh
+// task, and a searcher access mark of their own (IndexShard's constructor).
+func (ix *index) openOrCloseReaders(closed bool, now time.Time) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.advanceLocked(now)
+	n := &ix.nrt
+	if closed {
+		ix.releaseWaitersLocked()
+		return
+	}
+	n.anchor = n.evaluated
+	for i := range n.shards {
+		sh := &n.shards[i]
+		sh.refresh()
+		sh.lastAccess, sh.wrote = n.evaluated, false
+	}
+}
+
 // setKnobs publishes updated index settings; a changed refresh interval runs one
 // scheduled refresh at once and restarts the schedule (IndexService.onRefreshIntervalChange).
 func (ix *index) setKnobs(k *indexKnobs, now time.Time) {

@@ -306,6 +306,15 @@ func TestRefreshAPIAndWriteParams(t *testing.T) {
 			t.Errorf("released by the close, not forced: %s", r.Body)
 		}
 	})
+	t.Run("a waiting refresh=wait_for answers when its index is closed", func(t *testing.T) {
+		e, _ := refreshEmu(t)
+		e.createIndex(t, "s", `{"settings":{"index":{"refresh_interval":"-1"}}}`)
+		done := e.asyncWrite(http.MethodPut, "/s/_doc/1?refresh=wait_for", `{}`)
+		e.awaitApplied(t, "s", "1")
+		wantStatus(t, e.raw(t, http.MethodPost, "/s/_close", ""), 200)
+		r := <-done
+		wantStatus(t, r, 201)
+	})
 	t.Run("refresh=wait_for past index.max_refresh_listeners forces a refresh", func(t *testing.T) {
 		e, _ := refreshEmu(t)
 		e.createIndex(t, "s", `{"settings":{"index":{"refresh_interval":"-1","max_refresh_listeners":0}}}`)
@@ -383,6 +392,20 @@ func TestRefreshRealtimeReads(t *testing.T) {
 		wantStatus(t, r, 200)
 		wantCount(t, e, "s", 2, "the GET's refresh is a real one")
 	})
+}
+
+// TestRefreshCloseOpen: closing flushes every shard and opening recovers it from that
+// commit, refreshing after recovery (TransportVerifyShardBeforeCloseAction,
+// IndexShard.postRecovery), so everything written shows.
+func TestRefreshCloseOpen(t *testing.T) {
+	t.Parallel()
+	e, _ := refreshEmu(t)
+	e.createIndex(t, "s", `{"settings":{"index":{"refresh_interval":"-1"}}}`)
+	e.index(t, "s", "1", `{}`)
+	wantCount(t, e, "s", 0, "before the close")
+	wantStatus(t, e.raw(t, http.MethodPost, "/s/_close", ""), 200)
+	wantStatus(t, e.raw(t, http.MethodPost, "/s/_open", ""), 200)
+	wantCount(t, e, "s", 1, "after _close and _open")
 }
 
 func TestRefreshIntervalSetting(t *testing.T) {
