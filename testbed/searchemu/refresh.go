@@ -51,7 +51,9 @@ import (
 //   - index/shard/IndexShard.java, docStats: document counts come from the internal
 //     reader, which external refreshes, realtime GETs, _flush and the flush of a shard that
 //     goes inactive (indices.memory.shard_inactive_time, 5m; IndexShard.flushOnIdle)
-//     refresh.
+//     refresh. Not modelled: a version map left unsafe (InternalEngine.getVersionFromMap)
+//     makes any realtime GET refresh the internal reader, where the emulator refreshes it
+//     only for a GET of a document changed since; only docs.count can show the difference.
 
 const (
 	defaultRefreshInterval     = time.Second      // IndexSettings.DEFAULT_REFRESH_INTERVAL
