@@ -547,7 +547,7 @@ func (ix *index) untilNextTickLocked(now time.Time) (time.Duration, bool) {
 // write's location. TransportUpdateAction answers a noop, and a failure before its write,
 // without a shard-level write, so nothing is refreshed or waited for.
 func singleReach(op *docOp, r *opResult) map[shardRef]uint64 {
-	if r.ix == nil || op.action == bulk.ActionUpdate && (r.err != nil || r.res.result == "noop") {
+	if !r.reached || op.action == bulk.ActionUpdate && (r.err != nil || r.res.result == "noop") {
 		return nil
 	}
 	return map[shardRef]uint64{r.ref(): r.res.loc}
@@ -559,7 +559,7 @@ func bulkReach(items []bulkItem) map[shardRef]uint64 {
 	out := map[shardRef]uint64{}
 	for i := range items {
 		r := &items[i].result
-		if r.ix == nil {
+		if !r.reached {
 			continue
 		}
 		out[r.ref()] = max(out[r.ref()], r.res.loc)
@@ -568,4 +568,4 @@ func bulkReach(items []bulkItem) map[shardRef]uint64 {
 }
 
 // ref is the shard the write went to.
-func (r *opResult) ref() shardRef { return shardRef{ix: r.ix, shard: r.res.shard} }
+func (r *opResult) ref() shardRef { return shardRef{ix: r.ix, shard: r.shard} }

@@ -176,7 +176,6 @@ type writeRes struct {
 	term    int64
 	shards  bool   // false for noop (all-zero _shards)
 	loc     uint64 // the write's location on its shard for refresh listeners; 0 when nothing was written
-	shard   int    // the shard written
 }
 
 // current returns the shard's live doc and the version the engine compares against (a
@@ -262,7 +261,7 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 	if r.parsed != nil {
 		nd.parsed.Store(r.parsed)
 	}
-	res := writeRes{result: "created", status: 201, version: v, seqNo: seq, term: primaryTerm, shards: true, shard: r.shard}
+	res := writeRes{result: "created", status: 201, version: v, seqNo: seq, term: primaryTerm, shards: true}
 	if d != nil {
 		res.result, res.status = "updated", 200
 		ix.srcBytes -= int64(len(d.src))
@@ -270,7 +269,7 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 	sh.docs[r.id] = nd
 	ix.srcBytes += int64(len(nd.src))
 	delete(sh.tombs, r.id)
-	res.loc = ix.recordWriteLocked(res.shard, r.id, nd, now)
+	res.loc = ix.recordWriteLocked(r.shard, r.id, nd, now)
 	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
@@ -287,14 +286,14 @@ func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writ
 	v := nextVersion(r, cur, found)
 	seq := sh.nextSeq
 	sh.nextSeq++
-	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true, shard: r.shard}
+	res := writeRes{result: "deleted", status: 200, version: v, seqNo: seq, term: primaryTerm, shards: true}
 	if d == nil {
 		res.result, res.status = "not_found", 404
 	} else {
 		ix.srcBytes -= int64(len(d.src))
 		delete(sh.docs, r.id)
 	}
-	res.loc = ix.recordWriteLocked(res.shard, r.id, nil, now)
+	res.loc = ix.recordWriteLocked(r.shard, r.id, nil, now)
 	if ix.gcDeletes(c) > 0 {
 		sh.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
 	}

@@ -44,6 +44,10 @@ type opResult struct {
 	forced bool
 	// docType is the Elasticsearch 7 "_type" the request named ("" is _doc).
 	docType string
+	// reached reports that the op got to its shard (a shard-level write ran, whatever
+	// its outcome), and shard which one: the refresh policy applies there (refresh.go).
+	reached bool
+	shard   int
 }
 
 func (c *Cluster) errRejected(kind string, bytes int) *esError {
@@ -134,9 +138,11 @@ func (c *Cluster) execute(ix *index, op *docOp) opResult {
 		src := make([]byte, len(op.payload))
 		copy(src, op.payload)
 		wr := writeReq{shard: ix.shardFor(op.id, op.routing, op.hasRouting), id: op.id, src: src, routing: op.routing, hasRouting: op.hasRouting, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm, create: op.action == bulk.ActionCreate}
+		r.reached, r.shard = true, wr.shard
 		r.res, r.err = c.indexDoc(ix, &wr, now)
 	case bulk.ActionDelete:
 		wr := writeReq{shard: ix.shardFor(op.id, op.routing, op.hasRouting), id: op.id, routing: op.routing, hasRouting: op.hasRouting, versionType: op.versionType, version: op.version, ifSeqNo: op.ifSeqNo, ifTerm: op.ifTerm}
+		r.reached, r.shard = true, wr.shard
 		ix.mu.Lock()
 		if ix.deleted {
 			ix.mu.Unlock()
@@ -146,6 +152,7 @@ func (c *Cluster) execute(ix *index, op *docOp) opResult {
 		r.res, r.err = ix.applyDeleteLocked(c, &wr, now)
 		ix.mu.Unlock()
 	case bulk.ActionUpdate:
+		r.reached, r.shard = true, ix.shardFor(op.id, op.routing, op.hasRouting)
 		r.res, r.get, r.err = c.update(ix, op, now)
 	}
 	return r
