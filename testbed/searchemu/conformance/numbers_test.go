@@ -127,7 +127,8 @@ func TestUnsignedLong(t *testing.T) {
 		}
 	})
 	t.Run("ignore_malformed covers unparsable strings", func(t *testing.T) {
-		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "u", DocumentID: "m1", Body: strings.NewReader(`{"m":"abc"}`)})
+		// refresh=true: the sort case below searches for it
+		r := e.do(t, http.MethodPut, opensearchapi.IndexReq{Index: "u", DocumentID: "m1", Body: strings.NewReader(`{"m":"abc"}`), Params: opensearchapi.IndexParams{Refresh: "true"}})
 		wantStatus(t, r, 201)
 	})
 	t.Run("term and range are exact", func(t *testing.T) {
