@@ -20,6 +20,11 @@ type metrics struct {
 	unknownOutcome  prometheus.Counter // writes whose primary answer never came
 	failovers       prometheus.Counter
 	primaryUp       prometheus.Gauge
+	// routingLookups counts _mget requests for the routing updates applied, by outcome
+	// (ok, failed); unconfirmedRouting counts events withheld because that routing
+	// could not be confirmed.
+	routingLookups     *prometheus.CounterVec
+	unconfirmedRouting prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -64,6 +69,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		primaryUp: f.NewGauge(prometheus.GaugeOpts{
 			Name: "fanout_proxy_primary_up", Help: "1 when the last probe of the primary succeeded.",
+		}),
+		routingLookups: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_routing_lookups_total", Help: "Realtime _mget requests to the primary for the routing updates applied, by outcome (ok, failed).",
+		}, []string{"outcome"}),
+		unconfirmedRouting: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_unconfirmed_routing_total", Help: "Events of applied updates not published because the routing the primary applied could not be confirmed.",
 		}),
 	}
 }

@@ -74,11 +74,11 @@ func (p *Proxy) stream(c *opensearch.Client, r *http.Request, body []byte, strea
 	case body != nil:
 		rd, length = bytes.NewReader(body), int64(len(body))
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.RequestURI(), rd)
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, "/", rd)
 	if err != nil {
 		return nil, fmt.Errorf("building the request: %w", err)
 	}
-	out.URL.RawPath = r.URL.RawPath
+	out.URL = clientPath(r, r.URL.RawQuery)
 	p.forwardHeaders(out.Header, r)
 	out.ContentLength = length
 	if length < 0 {

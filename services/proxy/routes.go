@@ -57,21 +57,39 @@ func classify(r *http.Request) route {
 }
 
 // isIndex rejects API names in the index position ("/_bulk/_doc" is not a document
-// write); the primary answers such paths itself.
-func isIndex(s string) bool { return s != "" && !strings.HasPrefix(s, "_") }
+// write); the primary answers such paths itself. An empty segment is an index: PathTrie
+// matches it with the {index} wildcard, so "//_bulk" is the primary's /{index}/_bulk
+// with index "" (items naming their _index are applied) and must be replicated.
+func isIndex(s string) bool { return !strings.HasPrefix(s, "_") }
 
-// splitPath returns the unescaped path segments, so that an id with an escaped slash
-// ("a%2Fb") stays one segment.
+// splitPath returns the unescaped path segments as the primary's PathTrie
+// (server/.../common/path/PathTrie.java) sees them, so that the proxy routes a request
+// the way the primary does: the escaped path is split on '/' as Java's String.split
+// does (trailing empty segments dropped), one leading empty segment (the initial '/')
+// is skipped and the others are kept: "//books/_doc/1" is four segments, the first
+// empty, which the primary matches against its {index} wildcards, not "/books/_doc/1".
+// Segments are split before unescaping, so an id with an escaped slash ("a%2Fb") stays
+// one segment.
 func splitPath(u *url.URL) []string {
-	p := strings.Trim(u.EscapedPath(), "/")
-	if p == "" {
-		return nil
+	segs := strings.Split(u.EscapedPath(), "/")
+	for len(segs) > 0 && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1]
 	}
-	segs := strings.Split(p, "/")
+	if len(segs) > 0 && segs[0] == "" {
+		segs = segs[1:]
+	}
 	for i, s := range segs {
 		if v, err := url.PathUnescape(s); err == nil {
 			segs[i] = v
 		}
 	}
 	return segs
+}
+
+// clientPath is the URL of the request to a cluster for the client's request r: the
+// client's path exactly as it was sent, escaped form kept, and the given raw query.
+// Parsing r.URL.RequestURI() as a URL instead would make "//_refresh" a request for "/"
+// on host "_refresh".
+func clientPath(r *http.Request, rawQuery string) *url.URL {
+	return &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: rawQuery}
 }

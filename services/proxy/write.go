@@ -34,33 +34,49 @@ type planItem struct {
 	routing string
 	payload []byte // index/create: the document as sent (aliases the request body)
 	want    sourcefilter.Want
+	// storedRouting: an update that, when the document exists, applies the routing
+	// stored with it rather than this item's (see routing.go).
+	storedRouting bool
 }
 
 // plan is a write request as it goes to the primary.
 type plan struct {
-	body    []byte // what the primary receives
-	query   url.Values
-	items   []planItem
-	scanErr error // the body is not a bulk body we understand: forward it untouched
+	body []byte // what the primary receives
+	// query is the client's parameters as the primary reads them (one value per key,
+	// the last given), without filter_path; rawQuery is the query string sent to the
+	// primary: the client's, pairs kept byte for byte, with the proxy's few changes.
+	query    url.Values
+	rawQuery string
+	items    []planItem
+	scanErr  error // the body is not a bulk body we understand: forward it untouched
 	// filter is the client's filter_path: the primary is asked for the whole answer,
 	// which the proxy needs to build events, and the proxy cuts it for the client.
 	filter filterpath.Filter
 }
 
-// clientQuery returns the request's query without filter_path, and the filter.
-func clientQuery(r *http.Request) (url.Values, filterpath.Filter) {
-	q := r.URL.Query()
+// clientQuery reads the request's query as the primary does: its parameters without
+// filter_path, the query string to send on (without filter_path: the proxy needs the
+// whole answer), and the filter. A query the primary cannot decode goes on untouched,
+// with the error: the primary rejects it.
+func clientQuery(r *http.Request) (url.Values, string, filterpath.Filter, error) {
+	q, err := restQuery(r.URL.RawQuery)
+	if err != nil {
+		return url.Values{}, r.URL.RawQuery, filterpath.Filter{}, fmt.Errorf("decoding the query string: %w", err)
+	}
 	f := filterpath.Parse(q.Get("filter_path"))
 	q.Del("filter_path")
-	return q, f
+	return q, withoutParams(r.URL.RawQuery, "filter_path"), f, nil
 }
 
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
 // and the query defaults), because an update's event carries the whole document.
 func planBulk(r *http.Request, body []byte) *plan {
-	q, filter := clientQuery(r)
-	pl := &plan{body: body, query: q, filter: filter}
+	q, raw, filter, qerr := clientQuery(r)
+	pl := &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: qerr}
+	if qerr != nil {
+		return pl
+	}
 	defaultRouting := q.Get("routing")
 	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
 
@@ -76,6 +92,8 @@ func planBulk(r *http.Request, body []byte) *plan {
 		case bulk.ActionIndex, bulk.ActionCreate:
 			pi.payload = it.Payload
 		case bulk.ActionUpdate:
+			// BulkRequestParser never gives the partial doc a routing.
+			pi.storedRouting = true
 			switch {
 			case it.Source != nil:
 				pi.want = sourcefilter.FromJSON(it.Source)
@@ -101,7 +119,7 @@ func planBulk(r *http.Request, body []byte) *plan {
 		pl.items = append(pl.items, pi)
 	}
 	if err := sc.Err(); err != nil {
-		return &plan{body: body, query: q, filter: filter, scanErr: err}
+		return &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: err}
 	}
 	if out != nil {
 		pl.body = out
@@ -113,43 +131,43 @@ func planBulk(r *http.Request, body []byte) *plan {
 // document (`_source=true`) and a `_source` in the body, which would win over the
 // query, is taken out; what the client asked for is restored in the answer.
 func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
-	q, filter := clientQuery(r)
+	q, raw, filter, qerr := clientQuery(r)
+	if qerr != nil {
+		return nil, qerr
+	}
 	pi := planItem{action: rt.action, routing: q.Get("routing")}
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
-	pl := &plan{body: body, query: q, filter: filter}
+	pl := &plan{body: body, query: q, rawQuery: raw, filter: filter}
 	switch rt.action {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
 	case bulk.ActionUpdate:
 		pi.want, _ = sourcefilter.FromQuery(q)
-		if up, err := bulk.ParseUpdatePayload(body); err == nil && up.Source != nil {
-			pi.want = sourcefilter.FromJSON(up.Source)
-			stripped, err := withoutMember(body, "_source")
-			if err != nil {
-				return nil, err
+		// RestUpdateAction gives a partial doc the request's routing; a script update
+		// (no doc) or a request without routing applies the stored one.
+		pi.storedRouting = true
+		if up, err := bulk.ParseUpdatePayload(body); err == nil {
+			pi.storedRouting = pi.routing == "" || up.Doc == nil
+			if up.Source != nil {
+				pi.want = sourcefilter.FromJSON(up.Source)
+				stripped, err := withoutMember(body, "_source")
+				if err != nil {
+					return nil, err
+				}
+				pl.body = stripped
 			}
-			pl.body = stripped
 		}
-		q = cloneValues(q)
-		q.Del("_source_includes")
-		q.Del("_source_excludes")
-		q.Del("_source_include")
-		q.Del("_source_exclude")
-		q.Set("_source", "true")
-		pl.query = q
+		sep := "&"
+		raw = withoutParams(raw, "_source", "_source_includes", "_source_excludes", "_source_include", "_source_exclude")
+		if raw == "" {
+			sep = ""
+		}
+		pl.rawQuery = raw + sep + "_source=true"
 	}
 	pl.items = []planItem{pi}
 	return pl, nil
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
 }
 
 // withoutMember re-encodes a JSON object without one member, keeping the other values'
@@ -175,9 +193,10 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	} else {
 		var err error
 		if pl, err = planDoc(r, rt, body); err != nil {
-			// Not JSON: the primary will reject it; send it as it came.
-			q, filter := clientQuery(r)
-			pl = &plan{body: body, query: q, filter: filter, scanErr: err}
+			// Not JSON, or a query the primary cannot decode: it will reject the
+			// request; send it as it came.
+			q, raw, filter, _ := clientQuery(r)
+			pl = &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: err}
 		}
 	}
 
@@ -214,7 +233,15 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 
-	recs, edits, keys, err := p.buildEvents(rt, pl, resp.StatusCode, respBody, reqID, accepted)
+	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody, reqID, accepted)
+	var unresolved []int
+	var recs []*kgo.Record
+	var keys []string
+	if err == nil {
+		// Settle the routing of updates the answer does not give, then encode.
+		unresolved = p.resolveRouting(r, evs, log)
+		recs, keys, err = p.encodeEvents(evs, unresolved)
+	}
 	if err != nil {
 		p.m.replicationErrs.Inc()
 		log.Error("cannot build events from the primary's answer; not replicated", "error", err)
@@ -222,24 +249,57 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 			Reason: "the primary applied the request, but fanout could not read its answer to queue replication: " + err.Error()})
 		return
 	}
-	if failed, perr := p.pub.publish(r.Context(), recs); len(failed) > 0 {
-		p.m.replicationErrs.Inc()
-		applied := make([]string, 0, min(len(failed), maxListed))
-		for _, i := range failed[:min(len(failed), maxListed)] {
-			applied = append(applied, keys[i])
-		}
-		log.Error("events of applied writes were not queued in Kafka", "error", perr,
-			"failed_events", len(failed), "events", len(recs), "first", applied[0])
-		writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{
-			Type: errReplication,
-			Reason: fmt.Sprintf("the primary applied %d writes but replication of %d of them was not queued in Kafka within %s: %v",
-				len(recs), len(failed), p.cfg.Publish.Timeout, perr),
-			Applied:      applied,
-			AppliedTotal: len(failed),
-		})
+	// Events whose routing is settled are published even when others' is not: their
+	// writes are applied and what to replicate is known.
+	failed, perr := p.pub.publish(r.Context(), recs)
+	if len(failed) == 0 && len(unresolved) == 0 {
+		p.answer(w, r, resp, applyEdits(respBody, edits), pl)
 		return
 	}
-	p.answer(w, r, resp, applyEdits(respBody, edits), pl)
+	p.m.replicationErrs.Inc()
+	notQueued := make([]string, 0, len(unresolved)+len(failed))
+	for _, i := range unresolved {
+		notQueued = append(notQueued, evs[i].key().index+"/"+evs[i].key().id)
+	}
+	for _, i := range failed {
+		notQueued = append(notQueued, keys[i])
+	}
+	var reasons []string
+	if len(unresolved) > 0 {
+		reasons = append(reasons, fmt.Sprintf("fanout could not confirm from the primary the routing it applied to %d updated documents "+
+			"(another write changed them first, or the lookup failed), so their replication was not queued", len(unresolved)))
+	}
+	if len(failed) > 0 {
+		log.Error("events of applied writes were not queued in Kafka", "error", perr,
+			"failed_events", len(failed), "events", len(recs), "first", keys[failed[0]])
+		reasons = append(reasons, fmt.Sprintf("replication of %d of them was not queued in Kafka within %s: %v",
+			len(failed), p.cfg.Publish.Timeout, perr))
+	}
+	writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{
+		Type:         errReplication,
+		Reason:       fmt.Sprintf("the primary applied %d writes but ", len(evs)) + strings.Join(reasons, "; "),
+		Applied:      notQueued[:min(len(notQueued), maxListed)],
+		AppliedTotal: len(notQueued),
+	})
+}
+
+// encodeEvents encodes the events, in request order, but those at the indexes in skip
+// (sorted), and names each record's document for error messages.
+func (p *Proxy) encodeEvents(evs []pendingEvent, skip []int) (recs []*kgo.Record, keys []string, err error) {
+	for i := range evs {
+		if len(skip) > 0 && skip[0] == i {
+			skip = skip[1:]
+			continue
+		}
+		op := evs[i].op
+		rec, err := event.Encode(p.cfg.Publish.Topic, op)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding the event of %s/%s: %w", op.GetIndex(), op.GetId(), err)
+		}
+		recs = append(recs, rec)
+		keys = append(keys, op.GetIndex()+"/"+op.GetId())
+	}
+	return recs, keys, nil
 }
 
 // answer sends the primary's answer (shaped by the proxy) to the client, cut down by
@@ -280,10 +340,11 @@ func applyEdits(body []byte, edits []edit) []byte {
 	return append(out, body[pos:]...)
 }
 
-// buildEvents turns the primary's answer into one record per applied write, in
-// request order, and the edits that restore what the client asked to see of updated
-// documents. keys name each record's document for error messages.
-func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID string, accepted time.Time) (recs []*kgo.Record, edits []edit, keys []string, err error) {
+// buildEvents turns the primary's answer into one event per applied write, in request
+// order, and the edits that restore what the client asked to see of updated documents.
+// Events of updates that applied the document's stored routing are marked unknown: the
+// answer does not say what it was (resolveRouting finds out).
+func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID string, accepted time.Time) (evs []pendingEvent, edits []edit, err error) {
 	add := func(i int, res *bulk.ItemResult) error {
 		if i >= len(pl.items) {
 			return fmt.Errorf("the answer has more items (%d) than the request", i+1)
@@ -312,6 +373,7 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 			seqNo, term := res.SeqNo, res.PrimaryTerm
 			op.SeqNo, op.PrimaryTerm = &seqNo, &term
 		}
+		ev := pendingEvent{op: op, item: i, addressed: q.routing}
 		switch res.Result {
 		case "created", "updated":
 			op.Kind = opspb.Kind_KIND_INDEX
@@ -328,17 +390,18 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 		default: // noop, not_found: nothing changed
 			return nil
 		}
+		// An update that created the document (an upsert) applied the request's
+		// routing; one that changed or (by script) deleted an existing document may
+		// have applied the stored one.
+		if q.action == bulk.ActionUpdate && q.storedRouting && res.Result != "created" {
+			op.Routing, ev.unknown, ev.keeps = "", true, true
+		}
 		v, err := event.ReplicationVersion(res.SeqNo, res.PrimaryTerm, res.Version, res.HasSeqNo)
 		if err != nil {
 			return fmt.Errorf("replication version of %s/%s: %w", res.Index, res.ID, err)
 		}
 		op.ReplicationVersion = v
-		rec, err := event.Encode(p.cfg.Publish.Topic, op)
-		if err != nil {
-			return fmt.Errorf("encoding the event of %s/%s: %w", res.Index, res.ID, err)
-		}
-		recs = append(recs, rec)
-		keys = append(keys, res.Index+"/"+res.ID)
+		evs = append(evs, ev)
 		return nil
 	}
 
@@ -348,21 +411,21 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 			n = i + 1
 			return add(i, res)
 		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("parsing the bulk answer: %w", err)
+			return nil, nil, fmt.Errorf("parsing the bulk answer: %w", err)
 		}
 		if n != len(pl.items) {
-			return nil, nil, nil, fmt.Errorf("the bulk answer has %d items for %d requested", n, len(pl.items))
+			return nil, nil, fmt.Errorf("the bulk answer has %d items for %d requested", n, len(pl.items))
 		}
-		return recs, edits, keys, nil
+		return evs, edits, nil
 	}
 	var res bulk.ItemResult
 	if err := bulk.ParseWriteResponse(body, status, pl.items[0].action, &res); err != nil {
-		return nil, nil, nil, fmt.Errorf("parsing the write answer: %w", err)
+		return nil, nil, fmt.Errorf("parsing the write answer: %w", err)
 	}
 	if err := add(0, &res); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return recs, edits, keys, nil
+	return evs, edits, nil
 }
 
 // shapeGet returns the edit that makes an update's "get" block what the client asked
@@ -448,14 +511,11 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	u := &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: pl.query.Encode()}
-	if len(pl.query) == 0 {
-		u.RawQuery = ""
-	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(pl.body))
+	out, err := http.NewRequestWithContext(ctx, r.Method, "/", bytes.NewReader(pl.body))
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the primary request: %w", err)
 	}
+	out.URL = clientPath(r, pl.rawQuery)
 	p.forwardHeaders(out.Header, r)
 	// The body was read (and inflated) here; the transport negotiates its own
 	// response compression and decodes it, so the answer can be parsed.

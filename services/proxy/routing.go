@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+
+	"github.com/fanout-dev/fanout/pkg/opspb"
+)
+
+// The routing an update applies is not always the request's. OpenSearch's
+// UpdateHelper.calculateRouting (server/.../action/update/UpdateHelper.java) gives an
+// update of an existing document the routing of its partial "doc" request when that has
+// one, else the routing stored with the document. Only the single-document API sets the
+// partial doc's routing (RestUpdateAction copies ?routing onto it); a bulk update item's
+// doc never has one (BulkRequestParser), and a script update has no doc. Upserts that
+// create the document take the request's routing (prepareUpsert).
+//
+// The answer does not say which routing was applied: UpdateResponse's "get" block is
+// built by UpdateHelper.extractGetResult with empty metadata fields, so it never carries
+// "_routing" (GetResult.toXContentEmbedded writes only the metadata fields it holds), and
+// DocWriteResponse has no routing member. So for those updates the proxy asks the primary
+// after the write: one realtime _mget per client request, for every such document, that
+// returns each document's _routing with its _seq_no and _primary_term. The write was
+// replicated to every in-sync copy before the primary answered it, so a realtime get on
+// any copy sees it.
+
+// pendingEvent is the event of one applied write before its routing is settled.
+type pendingEvent struct {
+	op   *opspb.Operation
+	item int // the request item it comes from
+	// addressed is the routing the request addressed the document with ("" for none):
+	// with the index and id it names the shard copy the write went to.
+	addressed string
+	// unknown: op.Routing is not yet known to be what the primary applied.
+	unknown bool
+	// keeps: the write kept the routing the document had before it (an update of an
+	// existing document that took the stored routing).
+	keeps bool
+}
+
+// docKey names one document as the request addressed it. Two items with the same id and
+// different routings may address different shards, so different documents.
+type docKey struct{ index, id, routing string }
+
+func (e *pendingEvent) key() docKey {
+	return docKey{index: e.op.GetIndex(), id: e.op.GetId(), routing: e.addressed}
+}
+
+// lookedUp is what a realtime get said of a document.
+type lookedUp struct {
+	found        bool
+	seqNo, term  int64
+	routing      string
+	lookupFailed string // why this document's lookup failed, "" if it did not
+}
+
+// resolveRouting settles the routing of every event whose routing the primary's answer
+// does not give, and returns the indexes of the events it could not settle: those are
+// not published (a guessed routing would put the replica's copy on another shard).
+//
+// Per document, the request's events are taken in the primary's order (seq_no within one
+// shard). A routing is carried from one write to the next only when the next kept the
+// stored routing and its _version is exactly one more: no other write of the document
+// can have come in between. First from the request's own writes whose routing is known
+// (an index, then updates of it); then back from what the lookup found, which settles the
+// newest write if and only if the document's current _seq_no and _primary_term are that
+// write's.
+//
+// When they differ, another write of the document reached the primary after this
+// request's and may have changed its routing (an index with another routing that lands
+// on the same shard), or deleted it. The routing this request's update applied is then
+// not known, and its event is not published: the client gets fanout_replication_exception
+// naming the document (the primary applied it; replication was not queued), as when
+// Kafka does not take an event. The later write's own event carries the document's state
+// from then on.
+func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, log *slog.Logger) []int {
+	groups := map[docKey][]int{}
+	var keys []docKey
+	for i := range evs {
+		k := evs[i].key()
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	var need []docKey
+	for _, k := range keys {
+		g := groups[k]
+		sort.SliceStable(g, func(a, b int) bool { return evs[g[a]].op.GetSeqNo() < evs[g[b]].op.GetSeqNo() })
+		carryForward(evs, g)
+		for _, i := range g {
+			if evs[i].unknown {
+				need = append(need, k)
+				break
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+
+	found, err := p.lookupRouting(r, need)
+	if err != nil {
+		p.m.routingLookups.WithLabelValues("failed").Inc()
+		log.Error("cannot look up the routing of updated documents on the primary", "error", err, "documents", len(need))
+	} else {
+		p.m.routingLookups.WithLabelValues("ok").Inc()
+		for n, k := range need {
+			if found[n].lookupFailed != "" {
+				log.Error("the primary did not return an updated document's routing", "index", k.index, "id", k.id, "error", found[n].lookupFailed)
+				continue
+			}
+			carryBack(evs, groups[k], found[n])
+		}
+	}
+	var unresolved []int
+	for i := range evs {
+		if evs[i].unknown {
+			unresolved = append(unresolved, i)
+		}
+	}
+	if len(unresolved) > 0 {
+		p.m.unconfirmedRouting.Add(float64(len(unresolved)))
+		if err == nil {
+			log.Error("another write changed updated documents before their routing could be read; not replicated",
+				"events", len(unresolved), "first", evs[unresolved[0]].key().index+"/"+evs[unresolved[0]].key().id)
+		}
+	}
+	return unresolved
+}
+
+// carryForward settles events of one document (g, in seq_no order) from the previous
+// write of the same request when the routing could not have changed in between.
+func carryForward(evs []pendingEvent, g []int) {
+	for n := 1; n < len(g); n++ {
+		prev, cur := &evs[g[n-1]], &evs[g[n]]
+		if cur.unknown && cur.keeps && !prev.unknown && prev.op.GetKind() != opspb.Kind_KIND_DELETE &&
+			cur.op.GetVersion() == prev.op.GetVersion()+1 {
+			cur.op.Routing, cur.unknown = prev.op.GetRouting(), false
+		}
+	}
+}
+
+// carryBack settles events of one document (g, in seq_no order) from the lookup: the
+// newest if the document is still as it left it, and older ones through writes that
+// kept the routing.
+func carryBack(evs []pendingEvent, g []int, l lookedUp) {
+	last := evs[g[len(g)-1]].op
+	if !l.found || last.SeqNo == nil || last.PrimaryTerm == nil || l.seqNo != last.GetSeqNo() || l.term != last.GetPrimaryTerm() {
+		return
+	}
+	for n := len(g) - 1; n >= 0; n-- {
+		e := &evs[g[n]]
+		if e.unknown {
+			e.op.Routing, e.unknown = l.routing, false
+		}
+		if n == 0 || !e.keeps || e.op.GetVersion() != evs[g[n-1]].op.GetVersion()+1 {
+			return
+		}
+	}
+}
+
+// mgetDoc is one document of the lookup request.
+type mgetDoc struct {
+	Index   string `json:"_index"`
+	ID      string `json:"_id"`
+	Routing string `json:"routing,omitempty"`
+	Source  bool   `json:"_source"`
+}
+
+// mgetAnswer is the part of an _mget answer the lookup reads (GetResult.toXContent).
+type mgetAnswer struct {
+	Docs []struct {
+		Index   string          `json:"_index"`
+		ID      string          `json:"_id"`
+		Found   bool            `json:"found"`
+		SeqNo   *int64          `json:"_seq_no"`
+		Term    *int64          `json:"_primary_term"`
+		Routing *string         `json:"_routing"`
+		Error   json.RawMessage `json:"error"`
+	} `json:"docs"`
+}
+
+// lookupRouting reads the current routing, _seq_no and _primary_term of docs from the
+// primary in one realtime _mget, addressing each as the write did. An error means the
+// lookup as a whole failed; a document that could not be read says why in lookupFailed.
+func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error) {
+	req := struct {
+		Docs []mgetDoc `json:"docs"`
+	}{Docs: make([]mgetDoc, len(docs))}
+	for i, k := range docs {
+		req.Docs[i] = mgetDoc{Index: k.index, ID: k.id, Routing: k.routing}
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the routing lookup: %w", err)
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if t := p.cfg.Primary.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	// realtime=true is the default; it is said so that no cluster default changes it.
+	out, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_mget?realtime=true", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building the routing lookup: %w", err)
+	}
+	p.forwardHeaders(out.Header, r)
+	// The lookup is the proxy's own JSON request: none of the client's body headers
+	// apply to it, and a compatible-with Accept would need a matching Content-Type.
+	for _, h := range []string{"Content-Encoding", "Accept-Encoding", "Content-Length", "Accept", "Content-Type"} {
+		out.Header.Del(h)
+	}
+	out.Header.Set("Content-Type", "application/json")
+	out.Header.Set("Accept", "application/json")
+	out.ContentLength = int64(len(body))
+
+	resp, err := p.primary.Perform(out)
+	if err != nil {
+		return nil, fmt.Errorf("routing lookup: %w", err)
+	}
+	defer resp.Body.Close()
+	ans, err := readAnswer(resp)
+	if err != nil {
+		return nil, fmt.Errorf("reading the routing lookup's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("routing lookup: the primary answered %d: %.512s", resp.StatusCode, ans)
+	}
+	var got mgetAnswer
+	if err := json.Unmarshal(ans, &got); err != nil {
+		return nil, fmt.Errorf("parsing the routing lookup's answer: %w", err)
+	}
+	if len(got.Docs) != len(docs) {
+		return nil, fmt.Errorf("the routing lookup answered %d documents for %d asked", len(got.Docs), len(docs))
+	}
+	res := make([]lookedUp, len(docs))
+	for i, d := range got.Docs {
+		switch {
+		case d.ID != docs[i].id || d.Index != docs[i].index:
+			res[i].lookupFailed = fmt.Sprintf("asked for %s/%s, answered %s/%s", docs[i].index, docs[i].id, d.Index, d.ID)
+		case len(d.Error) > 0 && !bytes.Equal(d.Error, []byte("null")):
+			res[i].lookupFailed = string(d.Error)
+		case d.Found && (d.SeqNo == nil || d.Term == nil):
+			res[i].lookupFailed = "the answer has no _seq_no or _primary_term"
+		case d.Found:
+			res[i] = lookedUp{found: true, seqNo: *d.SeqNo, term: *d.Term}
+			if d.Routing != nil {
+				res[i].routing = *d.Routing
+			}
+		}
+	}
+	return res, nil
+}
