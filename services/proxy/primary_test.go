@@ -37,15 +37,16 @@ func (p *recordedPrimary) requests(method, path string) int {
 	return n
 }
 
-func (p *recordedPrimary) last() seenRequest {
+// lastTo returns the newest request the primary received for path, and whether any.
+func (p *recordedPrimary) lastTo(path string) (seenRequest, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := len(p.seen) - 1; i >= 0; i-- {
-		if p.seen[i].path != "/" { // the proxy's readiness probe
-			return p.seen[i]
+		if p.seen[i].path == path {
+			return p.seen[i], true
 		}
 	}
-	return seenRequest{}
+	return seenRequest{}, false
 }
 
 func (p *recordedPrimary) setBefore(f func(w http.ResponseWriter, r *http.Request) bool) {

@@ -16,6 +16,7 @@ import (
 // queryPair is one parameter of a query string: the raw segment and what it decodes to.
 type queryPair struct {
 	raw        string
+	sep        byte // the separator before raw, 0 for the first segment
 	key, value string
 	named      bool // false for an empty segment or "=": no parameter
 }
@@ -25,36 +26,61 @@ type queryPair struct {
 // without one is a parameter with an empty value.
 func splitQuery(raw string) ([]queryPair, error) {
 	var out []queryPair
-	for _, seg := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
-		qp := queryPair{raw: seg}
-		var name string
-		hasName := false
-		pos := 0
-		for i := 0; i < len(seg); i++ {
-			if seg[i] == '=' && !hasName {
-				if pos != i {
-					n, err := decodeComponent(seg[pos:i])
-					if err != nil {
-						return nil, err
-					}
-					name, hasName = n, true
-				}
-				pos = i + 1
+	var sep byte
+	for len(raw) > 0 {
+		end := strings.IndexAny(raw, "&;")
+		if end < 0 {
+			end = len(raw)
+		}
+		seg := raw[:end]
+		next := byte(0)
+		if end < len(raw) {
+			next = raw[end]
+			raw = raw[end+1:]
+		} else {
+			raw = ""
+		}
+		if seg != "" {
+			qp, err := decodePair(seg)
+			if err != nil {
+				return nil, err
 			}
+			qp.sep = sep
+			out = append(out, qp)
 		}
-		rest, err := decodeComponent(seg[pos:])
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case hasName:
-			qp.key, qp.value, qp.named = name, rest, true
-		case pos != len(seg):
-			qp.key, qp.named = rest, true
-		}
-		out = append(out, qp)
+		sep = next
 	}
 	return out, nil
+}
+
+func decodePair(seg string) (queryPair, error) {
+	qp := queryPair{raw: seg}
+	var name string
+	hasName := false
+	pos := 0
+	for i := 0; i < len(seg); i++ {
+		if seg[i] == '=' && !hasName {
+			if pos != i {
+				n, err := decodeComponent(seg[pos:i])
+				if err != nil {
+					return qp, err
+				}
+				name, hasName = n, true
+			}
+			pos = i + 1
+		}
+	}
+	rest, err := decodeComponent(seg[pos:])
+	if err != nil {
+		return qp, err
+	}
+	switch {
+	case hasName:
+		qp.key, qp.value, qp.named = name, rest, true
+	case pos != len(seg):
+		qp.key, qp.named = rest, true
+	}
+	return qp, nil
 }
 
 // restQuery returns the parameters the primary reads from raw, one value per key: the
@@ -74,23 +100,29 @@ func restQuery(raw string) (url.Values, error) {
 }
 
 // withoutParams returns raw without the parameters named in drop, the others kept byte
-// for byte and in order; raw itself when nothing is dropped.
+// for byte, in order, with the separators that preceded them; raw itself when nothing
+// is dropped.
 func withoutParams(raw string, drop ...string) string {
 	pairs, err := splitQuery(raw)
 	if err != nil {
 		return raw
 	}
-	kept := make([]string, 0, len(pairs))
+	var b strings.Builder
+	dropped := false
 	for _, p := range pairs {
 		if p.named && contains(drop, p.key) {
+			dropped = true
 			continue
 		}
-		kept = append(kept, p.raw)
+		if b.Len() > 0 {
+			b.WriteByte(p.sep)
+		}
+		b.WriteString(p.raw)
 	}
-	if len(kept) == len(pairs) {
+	if !dropped {
 		return raw
 	}
-	return strings.Join(kept, "&")
+	return b.String()
 }
 
 func contains(list []string, s string) bool {

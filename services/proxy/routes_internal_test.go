@@ -32,6 +32,16 @@ func TestClassify(t *testing.T) {
 		{"PUT", "/logs/_doc", route{name: "other"}},        // the primary answers 405
 		{"GET", "/_bulk", route{name: "read", read: true}}, // ditto
 		{"POST", "/_bulk/_doc/1", route{name: "other"}},
+		// Paths split as PathTrie splits them: trailing empty segments go, a leading
+		// "//" is an empty first segment, which the primary's {index} wildcard matches.
+		{"PUT", "/logs/_doc/1/", route{name: "index", write: true, action: bulk.ActionIndex, index: "logs", id: "1"}},
+		{"PUT", "/logs/_doc/1//", route{name: "index", write: true, action: bulk.ActionIndex, index: "logs", id: "1"}},
+		{"PUT", "//logs/_doc/1", route{name: "other"}},
+		{"PUT", "/logs//_doc/1", route{name: "other"}},
+		{"POST", "//_bulk", route{name: "bulk", write: true}},
+		{"PUT", "//_doc/1", route{name: "index", write: true, action: bulk.ActionIndex, id: "1"}},
+		{"POST", "//_refresh", route{name: "other"}},
+		{"GET", "//logs//_doc/1", route{name: "read", read: true}},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(tt.method, tt.target, nil)
