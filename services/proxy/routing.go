@@ -126,10 +126,9 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, log *slog.Lo
 	}
 	if len(unresolved) > 0 {
 		p.m.unconfirmedRouting.Add(float64(len(unresolved)))
-		if err == nil {
-			log.Error("another write changed updated documents before their routing could be read; not replicated",
-				"events", len(unresolved), "first", evs[unresolved[0]].key().index+"/"+evs[unresolved[0]].key().id)
-		}
+		first := evs[unresolved[0]].key()
+		log.Error("the routing updates applied could not be confirmed (the documents changed again, are gone, or could not be read); not replicated",
+			"events", len(unresolved), "first", first.index+"/"+first.id)
 	}
 	return unresolved
 }
