@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
 
@@ -23,11 +24,14 @@ import (
 // The answer does not say which routing was applied: UpdateResponse's "get" block is
 // built by UpdateHelper.extractGetResult with empty metadata fields, so it never carries
 // "_routing" (GetResult.toXContentEmbedded writes only the metadata fields it holds), and
-// DocWriteResponse has no routing member. So for those updates the proxy asks the primary
-// after the write: one realtime _mget per client request, for every such document, that
-// returns each document's _routing with its _seq_no and _primary_term. The write was
-// replicated to every in-sync copy before the primary answered it, so a realtime get on
-// any copy sees it.
+// DocWriteResponse has no routing member. So for those updates the proxy asks the primary:
+// one realtime _mget per client request before the write, for every such document, that
+// returns each document's _routing, _version, _seq_no and _primary_term; an update whose
+// _version is one more than the one read kept the routing read (nothing came in between).
+// Only when that does not settle every update (another write came in between, or the
+// document did not exist and the update did not create it), one more _mget after the
+// write. A realtime get sees every write the primary has answered: the write reached every
+// in-sync copy before the answer.
 
 // pendingEvent is the event of one applied write before its routing is settled.
 type pendingEvent struct {
@@ -53,10 +57,49 @@ func (e *pendingEvent) key() docKey {
 
 // lookedUp is what a realtime get said of a document.
 type lookedUp struct {
-	found        bool
-	seqNo, term  int64
-	routing      string
-	lookupFailed string // why this document's lookup failed, "" if it did not
+	index                string // the concrete index that answered
+	found                bool
+	seqNo, term, version int64
+	routing              string
+	lookupFailed         string // why this document's lookup failed, "" if it did not
+}
+
+// lookupBefore reads, before the write, the state of every document an update of the
+// request may apply the stored routing of, keyed by the concrete index that answered. A
+// document the request indexes, creates or deletes before updating it is left out: its
+// routing comes from that write. A failed lookup returns nothing; the lookup after the
+// write is the fallback.
+func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[docKey]lookedUp {
+	var keys []docKey
+	seen := map[docKey]bool{}
+	for _, it := range pl.items {
+		k := docKey{index: it.index, id: it.id, routing: it.routing}
+		switch {
+		case it.id == "":
+		case it.action != bulk.ActionUpdate:
+			seen[k] = true
+		case it.storedRouting && !seen[k]:
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	found, err := p.lookupRouting(r, keys)
+	if err != nil {
+		p.m.routingLookups.WithLabelValues("failed").Inc()
+		log.Warn("cannot read updated documents' routing before the write; asking after it", "error", err, "documents", len(keys))
+		return nil
+	}
+	p.m.routingLookups.WithLabelValues("ok").Inc()
+	out := make(map[docKey]lookedUp, len(keys))
+	for i, k := range keys {
+		if l := found[i]; l.lookupFailed == "" && l.found {
+			out[docKey{index: l.index, id: k.id, routing: k.routing}] = l
+		}
+	}
+	return out
 }
 
 // resolveRouting settles the routing of every event whose routing the primary's answer
@@ -66,19 +109,23 @@ type lookedUp struct {
 // Per document, the request's events are taken in the primary's order (seq_no within one
 // shard). A routing is carried from one write to the next only when the next kept the
 // stored routing and its _version is exactly one more: no other write of the document
-// can have come in between. First from the request's own writes whose routing is known
-// (an index, then updates of it); then back from what the lookup found, which settles the
+// can have come in between. First forward: from the state read before the write (before)
+// and from the request's own writes whose routing is known (an index, then updates of
+// it); then, for what is left, back from a lookup after the write, which settles the
 // newest write if and only if the document's current _seq_no and _primary_term are that
-// write's.
+// write's. (Versions count every write of a document while its delete tombstone lives,
+// index.gc_deletes; a document deleted, forgotten and written back up to the same
+// _version between the read and the write would fool the forward step.)
 //
-// When they differ, another write of the document reached the primary after this
-// request's and may have changed its routing (an index with another routing that lands
-// on the same shard), or deleted it. The routing this request's update applied is then
-// not known, and its event is not published: the client gets fanout_replication_exception
-// naming the document (the primary applied it; replication was not queued), as when
-// Kafka does not take an event. The later write's own event carries the document's state
-// from then on.
-func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, log *slog.Logger) []int {
+// What is still unknown then had other writes of its document on both sides (after the
+// read before the write, and before the read after it), or its document is gone after
+// the request (a script update that deleted it leaves nothing to read). Another write may
+// have changed the routing in between (an index with another routing that lands on the
+// same shard), so the routing this request's update applied is not known and its event
+// is not published: the client gets fanout_replication_exception naming the document
+// (the primary applied it; replication was not queued), as when Kafka does not take an
+// event. A later write of the document carries its state from then on.
+func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[docKey]lookedUp, log *slog.Logger) []int {
 	groups := map[docKey][]int{}
 	var keys []docKey
 	for i := range evs {
@@ -92,6 +139,11 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, log *slog.Lo
 	for _, k := range keys {
 		g := groups[k]
 		sort.SliceStable(g, func(a, b int) bool { return evs[g[a]].op.GetSeqNo() < evs[g[b]].op.GetSeqNo() })
+		if b, ok := before[k]; ok {
+			if first := &evs[g[0]]; first.unknown && first.keeps && first.op.GetVersion() == b.version+1 {
+				first.op.Routing, first.unknown = b.routing, false
+			}
+		}
 		carryForward(evs, g)
 		for _, i := range g {
 			if evs[i].unknown {
@@ -111,6 +163,9 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, log *slog.Lo
 	} else {
 		p.m.routingLookups.WithLabelValues("ok").Inc()
 		for n, k := range need {
+			if found[n].lookupFailed == "" && found[n].found && found[n].index != k.index {
+				found[n].lookupFailed = "asked " + k.index + ", answered " + found[n].index
+			}
 			if found[n].lookupFailed != "" {
 				log.Error("the primary did not return an updated document's routing", "index", k.index, "id", k.id, "error", found[n].lookupFailed)
 				continue
@@ -180,6 +235,7 @@ type mgetAnswer struct {
 		Found   bool            `json:"found"`
 		SeqNo   *int64          `json:"_seq_no"`
 		Term    *int64          `json:"_primary_term"`
+		Version int64           `json:"_version"`
 		Routing *string         `json:"_routing"`
 		Error   json.RawMessage `json:"error"`
 	} `json:"docs"`
@@ -242,14 +298,14 @@ func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error
 	res := make([]lookedUp, len(docs))
 	for i, d := range got.Docs {
 		switch {
-		case d.ID != docs[i].id || d.Index != docs[i].index:
+		case d.ID != docs[i].id:
 			res[i].lookupFailed = fmt.Sprintf("asked for %s/%s, answered %s/%s", docs[i].index, docs[i].id, d.Index, d.ID)
 		case len(d.Error) > 0 && !bytes.Equal(d.Error, []byte("null")):
 			res[i].lookupFailed = string(d.Error)
 		case d.Found && (d.SeqNo == nil || d.Term == nil):
 			res[i].lookupFailed = "the answer has no _seq_no or _primary_term"
 		case d.Found:
-			res[i] = lookedUp{found: true, seqNo: *d.SeqNo, term: *d.Term}
+			res[i] = lookedUp{index: d.Index, found: true, seqNo: *d.SeqNo, term: *d.Term, version: d.Version}
 			if d.Routing != nil {
 				res[i].routing = *d.Routing
 			}

@@ -37,6 +37,8 @@ type planItem struct {
 	// storedRouting: an update that, when the document exists, applies the routing
 	// stored with it rather than this item's (see routing.go).
 	storedRouting bool
+	// index and id address the document as the request did (the index may be an alias).
+	index, id string
 }
 
 // plan is a write request as it goes to the primary.
@@ -78,15 +80,22 @@ func planBulk(r *http.Request, body []byte) *plan {
 		return pl
 	}
 	defaultRouting := q.Get("routing")
+	var defaultIndex string // /{index}/_bulk
+	if segs := splitPath(r.URL); len(segs) == 2 {
+		defaultIndex = segs[0]
+	}
 	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
 
 	var out []byte // rewritten body, only built when there is an update
 	sc := bulk.NewBytesScanner(body)
 	for sc.Next() {
 		it := sc.Item()
-		pi := planItem{action: it.EffectiveAction(), routing: it.Routing}
+		pi := planItem{action: it.EffectiveAction(), routing: it.Routing, index: it.Index, id: it.ID}
 		if pi.routing == "" {
 			pi.routing = defaultRouting
+		}
+		if pi.index == "" {
+			pi.index = defaultIndex
 		}
 		switch it.Action {
 		case bulk.ActionIndex, bulk.ActionCreate:
@@ -135,7 +144,7 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 	if qerr != nil {
 		return nil, qerr
 	}
-	pi := planItem{action: rt.action, routing: q.Get("routing")}
+	pi := planItem{action: rt.action, routing: q.Get("routing"), index: rt.index, id: rt.id}
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
@@ -206,6 +215,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	log := p.log.With("request_id", reqID, "route", rt.name)
 
+	before := p.lookupBefore(r, pl, log)
 	resp, respBody, err := p.callPrimary(r, pl)
 	if err != nil {
 		p.primaryFailed(w, r, rt, err, log)
@@ -239,7 +249,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	var keys []string
 	if err == nil {
 		// Settle the routing of updates the answer does not give, then encode.
-		unresolved = p.resolveRouting(r, evs, log)
+		unresolved = p.resolveRouting(r, evs, before, log)
 		recs, keys, err = p.encodeEvents(evs, unresolved)
 	}
 	if err != nil {
