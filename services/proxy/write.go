@@ -44,10 +44,8 @@ type planItem struct {
 // plan is a write request as it goes to the primary.
 type plan struct {
 	body []byte // what the primary receives
-	// query is the client's parameters as the primary reads them (one value per key,
-	// the last given), without filter_path; rawQuery is the query string sent to the
-	// primary: the client's, pairs kept byte for byte, with the proxy's few changes.
-	query    url.Values
+	// rawQuery is the query string sent to the primary: the client's, pairs kept byte
+	// for byte, with the proxy's few changes.
 	rawQuery string
 	items    []planItem
 	scanErr  error // the body is not a bulk body we understand: forward it untouched
@@ -75,7 +73,7 @@ func clientQuery(r *http.Request) (url.Values, string, filterpath.Filter, error)
 // and the query defaults), because an update's event carries the whole document.
 func planBulk(r *http.Request, body []byte) *plan {
 	q, raw, filter, qerr := clientQuery(r)
-	pl := &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: qerr}
+	pl := &plan{body: body, rawQuery: raw, filter: filter, scanErr: qerr}
 	if qerr != nil {
 		return pl
 	}
@@ -128,7 +126,7 @@ func planBulk(r *http.Request, body []byte) *plan {
 		pl.items = append(pl.items, pi)
 	}
 	if err := sc.Err(); err != nil {
-		return &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: err}
+		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
 	}
 	if out != nil {
 		pl.body = out
@@ -148,7 +146,7 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
-	pl := &plan{body: body, query: q, rawQuery: raw, filter: filter}
+	pl := &plan{body: body, rawQuery: raw, filter: filter}
 	switch rt.action {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
@@ -204,8 +202,8 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		if pl, err = planDoc(r, rt, body); err != nil {
 			// Not JSON, or a query the primary cannot decode: it will reject the
 			// request; send it as it came.
-			q, raw, filter, _ := clientQuery(r)
-			pl = &plan{body: body, query: q, rawQuery: raw, filter: filter, scanErr: err}
+			_, raw, filter, _ := clientQuery(r)
+			pl = &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
 		}
 	}
 
