@@ -75,7 +75,7 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 	for _, it := range pl.items {
 		k := docKey{index: it.index, id: it.id, routing: it.routing}
 		switch {
-		case it.id == "":
+		case it.id == "" || it.index == "": // the primary refuses the item
 		case it.action != bulk.ActionUpdate:
 			seen[k] = true
 		case it.storedRouting && !seen[k]:
