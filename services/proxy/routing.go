@@ -26,12 +26,12 @@ import (
 // "_routing" (GetResult.toXContentEmbedded writes only the metadata fields it holds), and
 // DocWriteResponse has no routing member. So for those updates the proxy asks the primary:
 // one realtime _mget per client request before the write, for every such document, that
-// returns each document's _routing, _version, _seq_no and _primary_term; an update whose
-// _version is one more than the one read kept the routing read (nothing came in between).
-// Only when that does not settle every update (another write came in between, or the
-// document did not exist and the update did not create it), one more _mget after the
-// write. A realtime get sees every write the primary has answered: the write reached every
-// in-sync copy before the answer.
+// returns each document's _routing (asked for as a stored field), _version, _seq_no and
+// _primary_term; an update whose _version is one more than the one read kept the routing
+// read (nothing came in between). Only when that does not settle every update (another
+// write came in between, or the document did not exist and the update did not create
+// it), one more _mget after the write. A realtime get sees every write the primary has
+// answered: the write reached every in-sync copy before the answer.
 
 // pendingEvent is the event of one applied write before its routing is settled.
 type pendingEvent struct {
@@ -219,12 +219,16 @@ func carryBack(evs []pendingEvent, g []int, l lookedUp) {
 	}
 }
 
-// mgetDoc is one document of the lookup request.
+// mgetDoc is one document of the lookup request. It asks for the stored field _routing
+// and not the source: ShardGetService.buildFieldsVisitors loads no stored field at all,
+// _routing included, for a get with neither stored_fields nor _source, so an _mget with
+// only "_source": false would never say the routing.
 type mgetDoc struct {
-	Index   string `json:"_index"`
-	ID      string `json:"_id"`
-	Routing string `json:"routing,omitempty"`
-	Source  bool   `json:"_source"`
+	Index        string   `json:"_index"`
+	ID           string   `json:"_id"`
+	Routing      string   `json:"routing,omitempty"`
+	Source       bool     `json:"_source"`
+	StoredFields []string `json:"stored_fields"`
 }
 
 // mgetAnswer is the part of an _mget answer the lookup reads (GetResult.toXContent).
@@ -249,7 +253,7 @@ func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error
 		Docs []mgetDoc `json:"docs"`
 	}{Docs: make([]mgetDoc, len(docs))}
 	for i, k := range docs {
-		req.Docs[i] = mgetDoc{Index: k.index, ID: k.id, Routing: k.routing}
+		req.Docs[i] = mgetDoc{Index: k.index, ID: k.id, Routing: k.routing, StoredFields: []string{"_routing"}}
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
