@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // devConfig is the dev stack's command line.

@@ -18,9 +18,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/testbed/testproc"
-	"github.com/fanout-dev/fanout/services/proxy"
 )
 
 // infraEnv makes the test binary run the benchmark's infrastructure (a primary

@@ -15,12 +15,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fanout-dev/fanout/pkg/event"
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
-	"github.com/fanout-dev/fanout/testbed/searchemu"
-	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 )
 
 func TestMain(m *testing.M) {

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
-	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 func do(t *testing.T, req *http.Request) response {

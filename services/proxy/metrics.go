@@ -22,9 +22,11 @@ type metrics struct {
 	primaryUp       prometheus.Gauge
 	// routingLookups counts _mget requests for the routing updates applied, by outcome
 	// (ok, failed); unconfirmedRouting counts events withheld because that routing
-	// could not be confirmed.
+	// could not be read; supersededUpdates counts events of updates not published
+	// because later writes of their documents had overwritten them.
 	routingLookups     *prometheus.CounterVec
 	unconfirmedRouting prometheus.Counter
+	supersededUpdates  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -74,7 +76,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fanout_proxy_routing_lookups_total", Help: "Realtime _mget requests to the primary for the routing updates applied, by outcome (ok, failed).",
 		}, []string{"outcome"}),
 		unconfirmedRouting: f.NewCounter(prometheus.CounterOpts{
-			Name: "fanout_proxy_unconfirmed_routing_total", Help: "Events of applied updates not published because the routing the primary applied could not be confirmed.",
+			Name: "fanout_proxy_unconfirmed_routing_total", Help: "Events of applied updates not published because the routing the primary applied could not be read from it.",
+		}),
+		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",
 		}),
 	}
 }

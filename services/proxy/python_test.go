@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
-	"github.com/fanout-dev/fanout/services/proxy/proxytest"
 )
 
 // TestPythonElasticsearchClient: Elastic's own Python client (7.17, Debian's

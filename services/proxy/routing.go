@@ -45,6 +45,9 @@ type pendingEvent struct {
 	// keeps: the write kept the routing the document had before it (an update of an
 	// existing document that took the stored routing).
 	keeps bool
+	// superseded: the routing stays unknown, but a later write of the document has
+	// overwritten what this one wrote (see resolveRouting); it is not published.
+	superseded bool
 }
 
 // docKey names one document as the request addressed it. Two items with the same id and
@@ -103,8 +106,10 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 }
 
 // resolveRouting settles the routing of every event whose routing the primary's answer
-// does not give, and returns the indexes of the events it could not settle: those are
-// not published (a guessed routing would put the replica's copy on another shard).
+// does not give. It returns the indexes of the events it could not settle (unresolved:
+// not published, and the client is told, since a guessed routing would put the replica's
+// copy on another shard or give it another _routing) and of those it found superseded
+// (not published, nothing to tell), both in increasing order.
 //
 // Per document, the request's events are taken in the primary's order (seq_no within one
 // shard). A routing is carried from one write to the next only when the next kept the
@@ -115,17 +120,20 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 // newest write if and only if the document's current _seq_no and _primary_term are that
 // write's. (Versions count every write of a document while its delete tombstone lives,
 // index.gc_deletes; a document deleted, forgotten and written back up to the same
-// _version between the read and the write would fool the forward step.)
+// _version between the read and the write would fool the forward step, and so would an
+// external_gte write of the same version.)
 //
-// What is still unknown then had other writes of its document on both sides (after the
-// read before the write, and before the read after it), or its document is gone after
-// the request (a script update that deleted it leaves nothing to read). Another write may
-// have changed the routing in between (an index with another routing that lands on the
-// same shard), so the routing this request's update applied is not known and its event
-// is not published: the client gets fanout_replication_exception naming the document
-// (the primary applied it; replication was not queued), as when Kafka does not take an
-// event. A later write of the document carries its state from then on.
-func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[docKey]lookedUp, log *slog.Logger) []int {
+// What is still unknown then had other writes of its document on both sides: after the
+// read before the write, and before the read after it, which found the document at a
+// later _seq_no or gone. Its routing is not known, but neither is it needed: the state
+// it wrote is already overwritten on the primary by a later write of the same document
+// (the same id on the same shard), whose own event carries the document from then on
+// (or deletes it). So the event is superseded: it is not published, and the client gets
+// the primary's answer. Replicas converge to the primary's state, not to every state in
+// between. Only when a lookup fails is the routing unresolved: the client gets
+// fanout_replication_exception naming the document (the primary applied it; replication
+// was not queued), as when Kafka does not take an event.
+func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[docKey]lookedUp, log *slog.Logger) (unresolved, superseded []int) {
 	groups := map[docKey][]int{}
 	var keys []docKey
 	for i := range evs {
@@ -153,7 +161,7 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[d
 		}
 	}
 	if len(need) == 0 {
-		return nil
+		return nil, nil
 	}
 
 	found, err := p.lookupRouting(r, need)
@@ -170,22 +178,44 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[d
 				log.Error("the primary did not return an updated document's routing", "index", k.index, "id", k.id, "error", found[n].lookupFailed)
 				continue
 			}
-			carryBack(evs, groups[k], found[n])
+			if !carryBack(evs, groups[k], found[n]) {
+				for _, i := range groups[k] {
+					if evs[i].unknown {
+						evs[i].unknown, evs[i].superseded = false, true
+					}
+				}
+			}
 		}
 	}
-	var unresolved []int
 	for i := range evs {
-		if evs[i].unknown {
+		switch {
+		case evs[i].unknown:
 			unresolved = append(unresolved, i)
+		case evs[i].superseded:
+			superseded = append(superseded, i)
 		}
+	}
+	if len(superseded) > 0 {
+		p.m.supersededUpdates.Add(float64(len(superseded)))
+		first := evs[superseded[0]].key()
+		log.Debug("updates already overwritten on the primary by later writes of their documents; not replicated",
+			"events", len(superseded), "first", first.index+"/"+first.id)
 	}
 	if len(unresolved) > 0 {
 		p.m.unconfirmedRouting.Add(float64(len(unresolved)))
 		first := evs[unresolved[0]].key()
-		log.Error("the routing updates applied could not be confirmed (the documents changed again, are gone, or could not be read); not replicated",
+		log.Error("the routing updates applied could not be read from the primary; not replicated",
 			"events", len(unresolved), "first", first.index+"/"+first.id)
 	}
-	return unresolved
+	return unresolved, superseded
+}
+
+// mergeSorted merges two increasing lists of event indexes.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	sort.Ints(out)
+	return out
 }
 
 // carryForward settles events of one document (g, in seq_no order) from the previous
@@ -202,11 +232,12 @@ func carryForward(evs []pendingEvent, g []int) {
 
 // carryBack settles events of one document (g, in seq_no order) from the lookup: the
 // newest if the document is still as it left it, and older ones through writes that
-// kept the routing.
-func carryBack(evs []pendingEvent, g []int, l lookedUp) {
+// kept the routing. It reports false when the document is not as the request left it
+// (written again or deleted since), so that nothing could be carried back.
+func carryBack(evs []pendingEvent, g []int, l lookedUp) bool {
 	last := evs[g[len(g)-1]].op
 	if !l.found || last.SeqNo == nil || last.PrimaryTerm == nil || l.seqNo != last.GetSeqNo() || l.term != last.GetPrimaryTerm() {
-		return
+		return false
 	}
 	for n := len(g) - 1; n >= 0; n-- {
 		e := &evs[g[n]]
@@ -214,9 +245,10 @@ func carryBack(evs []pendingEvent, g []int, l lookedUp) {
 			e.op.Routing, e.unknown = l.routing, false
 		}
 		if n == 0 || !e.keeps || e.op.GetVersion() != evs[g[n-1]].op.GetVersion()+1 {
-			return
+			return true
 		}
 	}
+	return true
 }
 
 // mgetDoc is one document of the lookup request. It asks for the stored field _routing

@@ -247,8 +247,9 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	var keys []string
 	if err == nil {
 		// Settle the routing of updates the answer does not give, then encode.
-		unresolved = p.resolveRouting(r, evs, before, log)
-		recs, keys, err = p.encodeEvents(evs, unresolved)
+		var superseded []int
+		unresolved, superseded = p.resolveRouting(r, evs, before, log)
+		recs, keys, err = p.encodeEvents(evs, mergeSorted(unresolved, superseded))
 	}
 	if err != nil {
 		p.m.replicationErrs.Inc()
@@ -274,8 +275,8 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	var reasons []string
 	if len(unresolved) > 0 {
-		reasons = append(reasons, fmt.Sprintf("fanout could not confirm from the primary the routing it applied to %d updated documents "+
-			"(another write changed them first, or the lookup failed), so their replication was not queued", len(unresolved)))
+		reasons = append(reasons, fmt.Sprintf("fanout could not read from the primary the routing it applied to %d updated documents, "+
+			"so their replication was not queued", len(unresolved)))
 	}
 	if len(failed) > 0 {
 		log.Error("events of applied writes were not queued in Kafka", "error", perr,
@@ -399,9 +400,11 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 			return nil
 		}
 		// An update that created the document (an upsert) applied the request's
-		// routing; one that changed or (by script) deleted an existing document may
-		// have applied the stored one.
-		if q.action == bulk.ActionUpdate && q.storedRouting && res.Result != "created" {
+		// routing; one that changed an existing document may have applied the stored
+		// one. One that deleted it (by script) needs no routing but the shard's: the
+		// request's address found the document, and a replica laid out as the primary
+		// finds its copy on the same shard by the same address.
+		if q.action == bulk.ActionUpdate && q.storedRouting && res.Result == "updated" {
 			op.Routing, ev.unknown, ev.keeps = "", true, true
 		}
 		v, err := event.ReplicationVersion(res.SeqNo, res.PrimaryTerm, res.Version, res.HasSeqNo)
