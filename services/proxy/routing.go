@@ -125,10 +125,10 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 //
 // What is still unknown then had other writes of its document on both sides: after the
 // read before the write, and before the read after it, which found the document at a
-// later _seq_no or gone. Its routing is not known, but neither is it needed: the state
-// it wrote is already overwritten on the primary by a later write of the same document
-// (the same id on the same shard), whose own event carries the document from then on
-// (or deletes it). So the event is superseded: it is not published, and the client gets
+// later _seq_no or gone, or before a later write of the same request. Its routing is not
+// known, but neither is it needed: the state it wrote is already overwritten on the
+// primary by a later write of the same document (the same id on the same shard), whose
+// own event carries the document from then on (or deletes it). So the event is superseded: it is not published, and the client gets
 // the primary's answer. Replicas converge to the primary's state, not to every state in
 // between. Only when a lookup fails is the routing unresolved: the client gets
 // fanout_replication_exception naming the document (the primary applied it; replication
@@ -178,11 +178,13 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[d
 				log.Error("the primary did not return an updated document's routing", "index", k.index, "id", k.id, "error", found[n].lookupFailed)
 				continue
 			}
-			if !carryBack(evs, groups[k], found[n]) {
-				for _, i := range groups[k] {
-					if evs[i].unknown {
-						evs[i].unknown, evs[i].superseded = false, true
-					}
+			carryBack(evs, groups[k], found[n])
+			// What carrying back could not settle is overwritten: by a later write of
+			// this request, whose event is published, or, when the document is not as
+			// the request left it, by another client's write.
+			for _, i := range groups[k] {
+				if evs[i].unknown {
+					evs[i].unknown, evs[i].superseded = false, true
 				}
 			}
 		}
@@ -232,12 +234,12 @@ func carryForward(evs []pendingEvent, g []int) {
 
 // carryBack settles events of one document (g, in seq_no order) from the lookup: the
 // newest if the document is still as it left it, and older ones through writes that
-// kept the routing. It reports false when the document is not as the request left it
-// (written again or deleted since), so that nothing could be carried back.
-func carryBack(evs []pendingEvent, g []int, l lookedUp) bool {
+// kept the routing. It settles nothing when the document is not as the request left it
+// (written again or deleted since).
+func carryBack(evs []pendingEvent, g []int, l lookedUp) {
 	last := evs[g[len(g)-1]].op
 	if !l.found || last.SeqNo == nil || last.PrimaryTerm == nil || l.seqNo != last.GetSeqNo() || l.term != last.GetPrimaryTerm() {
-		return false
+		return
 	}
 	for n := len(g) - 1; n >= 0; n-- {
 		e := &evs[g[n]]
@@ -245,10 +247,9 @@ func carryBack(evs []pendingEvent, g []int, l lookedUp) bool {
 			e.op.Routing, e.unknown = l.routing, false
 		}
 		if n == 0 || !e.keeps || e.op.GetVersion() != evs[g[n-1]].op.GetVersion()+1 {
-			return true
+			return
 		}
 	}
-	return true
 }
 
 // mgetDoc is one document of the lookup request. It asks for the stored field _routing
