@@ -98,7 +98,9 @@ func TestBodiesAndLimits(t *testing.T) {
 // rejected_execution_exception at once, which clients retry.
 func TestConcurrencyLimit(t *testing.T) {
 	e := startEnv(t, 1, func(c *proxy.Config) { c.Limits.MaxConcurrentRequests = 1 })
-	e.primary.SetFaults(searchemu.Faults{Latency: 500 * time.Millisecond})
+	// Long enough that the second request is sent while the first still waits, however
+	// slow the machine.
+	e.primary.SetFaults(searchemu.Faults{Latency: 3 * time.Second})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -106,7 +108,14 @@ func TestConcurrencyLimit(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, e.url()+"/", nil)
 		_ = do(t, req)
 	}()
-	time.Sleep(150 * time.Millisecond) // the first request is waiting on the primary
+	// The first request holds the one slot while the primary delays it.
+	deadline := time.Now().Add(10 * time.Second)
+	for counterValue(t, e.proxies[0].MetricsURL(), "fanout_proxy_inflight_requests") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never took the concurrency slot")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	r := send(t, http.MethodPut, e.url()+"/c/_doc/1", `{"a":1}`)
 	wg.Wait()
 	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "rejected_execution_exception") {
