@@ -127,6 +127,7 @@ func handleUpdate(c *Cluster, rq *request) *response {
 	}
 	op := newDocOp(bulk.ActionUpdate)
 	op.index, op.id, op.hasID = rq.path["index"], rq.path["id"], true
+	op.docRouting = true
 	op.fetch = fetchFromParams(rq)
 	if n, err := rq.paramInt("retry_on_conflict", 0); err != nil {
 		return errResp(err)

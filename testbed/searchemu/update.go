@@ -14,8 +14,9 @@ import (
 // mismatches still answer 409.
 //
 // The update runs on the shard its routing (or, without one, its id) names, as
-// TransportUpdateAction does; a document stored there under a routing keeps that routing
-// when the request has none (UpdateHelper.calculateRouting).
+// TransportUpdateAction does; which routing the updated document keeps is
+// UpdateHelper.calculateRouting's (below). An upsert creates the document with the
+// request's routing (UpdateHelper.prepareUpsert).
 func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte, *esError) {
 	u := op.upd
 	shard := ix.shardFor(op.id, op.routing, op.hasRouting)
@@ -88,12 +89,17 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 	if err := ix.checkAndPublishLocked(src, op.id); err != nil {
 		return writeRes{}, nil, err
 	}
-	routing, hasRouting := op.routing, op.hasRouting
-	if !hasRouting && d.hasRouting {
-		routing, hasRouting = d.routing, true
+	// UpdateHelper.calculateRouting (server/src/main/java/org/opensearch/action/update/
+	// UpdateHelper.java): the partial doc's routing if it has one, else the stored
+	// _routing. Only the single-document API gives the doc a routing (see docOp.docRouting);
+	// a bulk item's routing only chooses the shard, so a document found there under another
+	// routing keeps it. The write stays on the shard the update runs on, whichever routing
+	// the document ends up with, as TransportShardBulkAction applies it there.
+	routing, hasRouting := d.routing, d.hasRouting
+	if op.docRouting && op.hasRouting {
+		routing, hasRouting = op.routing, true
 	}
-	// The kept routing names the shard the document was found on: it was placed there by it.
-	wr := writeReq{shard: ix.shardFor(op.id, routing, hasRouting), id: op.id, src: src, routing: routing, hasRouting: hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: d.seqNo, ifTerm: d.primaryTerm, parsed: merged}
+	wr := writeReq{shard: shard, id: op.id, src: src, routing: routing, hasRouting: hasRouting, versionType: vtInternal, version: matchAny, ifSeqNo: d.seqNo, ifTerm: d.primaryTerm, parsed: merged}
 	res, err := ix.applyIndexLocked(c, &wr, now)
 	if err != nil {
 		return writeRes{}, nil, err

@@ -25,6 +25,9 @@ type docOp struct {
 	payload         []byte // index/create: the source; update: the raw payload
 	upd             *bulk.UpdatePayload
 	fetch           *fetchSource // update: source to return under "get"
+	// update: the partial doc carries the request's routing. RestUpdateAction copies
+	// ?routing onto the doc; BulkRequestParser never sets the doc's routing.
+	docRouting bool
 }
 
 func newDocOp(a bulk.Action) docOp {
