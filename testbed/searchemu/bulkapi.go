@@ -46,7 +46,9 @@ type bulkItem struct {
 // whole body first (any framing error fails the request), then validates every item (any
 // failure fails the request with the numbered list), then executes the items in order.
 func handleBulk(c *Cluster, rq *request) *response {
-	defIndex := rq.path["index"]
+	// a path's {index} may be empty ("//_bulk"): then it is the items' index "", not none
+	// (RestBulkAction passes request.param("index") to BulkRequestParser as is)
+	defIndex, hasDefIndex := rq.path["index"]
 	defRouting, hasDefRouting := rq.query["routing"]
 	defPipeline := rq.query["pipeline"]
 	defFetch := fetchFromParams(rq)
@@ -83,9 +85,9 @@ func handleBulk(c *Cluster, rq *request) *response {
 	for sc.Next() {
 		it := sc.Item()
 		op := newDocOp(it.EffectiveAction())
-		op.index = it.Index
+		op.index, op.indexGiven = it.Index, it.Index != ""
 		if op.index == "" {
-			op.index = defIndex
+			op.index, op.indexGiven = defIndex, hasDefIndex
 		}
 		var nameErr *esError
 		if strings.HasPrefix(op.index, "<") {

@@ -180,6 +180,8 @@ func convertBulkError(be *bulk.Error) *esError {
 
 // singleWrite runs one document write request end to end.
 func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
+	// the index comes from the path, so it is never null; it may be empty ("//_doc/1")
+	op.indexGiven = true
 	if err := c.readOnlyErr(); err != nil {
 		return errResp(err)
 	}
@@ -244,8 +246,14 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 // resolveSingle resolves a read target that must be one index, as
 // concreteSingleIndex does with GetRequest's strictSingleIndexNoExpandForbidClosed options:
 // no wildcards, an alias must point to one index, a closed index is refused.
+//
+// The name is one expression, never split on commas: concreteSingleIndex hands
+// concreteIndices the request's index as is, so an empty name ("//_doc/1") is the index
+// "", not all indices, and is not found (IndexNameExpressionResolver.concreteIndices).
 func (c *Cluster) resolveSingle(name string) (*index, *esError) {
-	ixs, err := c.resolveExpr(name, optSingleIndex)
+	c.mu.RLock()
+	ixs, err := c.concreteIndicesLocked([]string{name}, optSingleIndex)
+	c.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
@@ -463,12 +471,15 @@ func parseMgetDoc(body []byte, o *jsonObj, def mgetItem) (mgetItem, *esError) {
 // MultiGetRequest, TransportMultiGetAction): items fail one by one (missing or closed
 // index, version conflict) inside a 200 answer.
 func handleMget(c *Cluster, rq *request) *response {
-	defIndex := rq.path["index"]
+	// a path's {index} may be empty ("//_mget"): the items' index is then "", which
+	// MultiGetRequest.validate lets through (it refuses only a null index) and
+	// resolution fails item by item
+	defIndex, hasDefIndex := rq.path["index"]
 	g, gerr := getSpecFromParams(rq, false)
 	if gerr != nil {
 		return errResp(gerr)
 	}
-	def := mgetItem{index: defIndex, hasIndex: defIndex != "", get: getSpec{storedFields: g.storedFields, hasStored: g.hasStored, fetch: g.fetch, version: matchAny, versionType: vtInternal}}
+	def := mgetItem{index: defIndex, hasIndex: hasDefIndex, get: getSpec{storedFields: g.storedFields, hasStored: g.hasStored, fetch: g.fetch, version: matchAny, versionType: vtInternal}}
 	if v, ok := rq.query["routing"]; ok {
 		def.routing, def.hasRouting = v, true
 	}
@@ -526,7 +537,7 @@ func handleMget(c *Cluster, rq *request) *response {
 		msgs = append(msgs, "no documents to get")
 	}
 	for i, it := range items {
-		if !it.hasIndex || it.index == "" {
+		if !it.hasIndex {
 			msgs = append(msgs, "index is missing for doc "+strconv.Itoa(i))
 		}
 		if !it.hasID {

@@ -163,6 +163,7 @@ func (rt *router) add(method, pattern string, fn handlerFunc, params ...string) 
 	r.methods[method] = ep
 }
 
+// splitPath splits a route pattern; request paths go through pathSegments.
 func splitPath(p string) []string {
 	var out []string
 	for _, s := range strings.Split(p, "/") {
@@ -359,7 +360,7 @@ func (c *Cluster) tooLarge(w http.ResponseWriter) {
 
 func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 	var segs []string
-	for _, s := range splitPath(rq.rawPath) {
+	for _, s := range pathSegments(rq.rawPath) {
 		u, err := url.PathUnescape(s)
 		if err != nil || !utf8.ValidString(u) {
 			return errResp(errIllegalArg("unable to decode path segment [" + s + "]"))

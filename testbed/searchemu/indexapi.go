@@ -760,6 +760,17 @@ func handleGetAlias(c *Cluster, rq *request) *response {
 	return jsonResp(200, b)
 }
 
+// checkAliasIndices refuses an index list that names nothing, as the alias endpoints do
+// with an empty {index} ("//_alias/a"): RestIndexPutAliasAction and
+// RestIndexDeleteAliasesAction split it on commas and AliasActions.indices throws
+// (server/src/main/java/org/opensearch/action/admin/indices/alias/IndicesAliasesRequest.java).
+func checkAliasIndices(expr string) *esError {
+	if len(splitExpr(expr)) == 0 {
+		return errIllegalArg("[indices] can't be empty")
+	}
+	return nil
+}
+
 // handlePutAlias serves PUT|POST /{index}/_alias/{name}.
 func handlePutAlias(c *Cluster, rq *request) *response {
 	body := []byte(`{}`)
@@ -770,8 +781,22 @@ func handlePutAlias(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
+	indices := rq.path["index"]
+	if v, ok := inner.get("index"); ok {
+		indices, _ = scalarString(v)
+	}
+	if err := checkAliasIndices(indices); err != nil {
+		return errResp(err)
+	}
 	act := &jsonObj{}
-	def := &jsonObj{m: append([]jsonMember{{k: "index", v: rq.path["index"]}, {k: "alias", v: rq.path["name"]}}, inner.m...)}
+	// the body's index and alias replace the path's (RestIndexPutAliasAction)
+	def := &jsonObj{}
+	for _, m := range []jsonMember{{k: "index", v: rq.path["index"]}, {k: "alias", v: rq.path["name"]}} {
+		if _, ok := inner.get(m.k); !ok {
+			def.m = append(def.m, m)
+		}
+	}
+	def.m = append(def.m, inner.m...)
 	act.m = []jsonMember{{k: "add", v: def}}
 	rq.body = appendCanonical(nil, &jsonObj{m: []jsonMember{{k: "actions", v: []any{act}}}})
 	return handleAliases(c, rq)
@@ -779,6 +804,9 @@ func handlePutAlias(c *Cluster, rq *request) *response {
 
 // handleDeleteAlias serves DELETE /{index}/_alias/{name}.
 func handleDeleteAlias(c *Cluster, rq *request) *response {
+	if err := checkAliasIndices(rq.path["index"]); err != nil {
+		return errResp(err)
+	}
 	act := &jsonObj{m: []jsonMember{{k: "remove", v: &jsonObj{m: []jsonMember{{k: "index", v: rq.path["index"]}, {k: "alias", v: rq.path["name"]}}}}}}
 	rq.body = appendCanonical(nil, &jsonObj{m: []jsonMember{{k: "actions", v: []any{act}}}})
 	return handleAliases(c, rq)

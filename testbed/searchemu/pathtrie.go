@@ -104,3 +104,21 @@ func (r *route) params(segs []string) map[string]string {
 	}
 	return p
 }
+
+// pathSegments splits a request's escaped path the way PathTrie.retrieve does
+// (server/src/main/java/org/opensearch/common/path/PathTrie.java): Java's String.split on
+// '/', which drops trailing empty strings, then one leading empty string (the initial
+// '/') is skipped and every other empty segment is kept. So "/books/_doc/1/" is three
+// segments, "//" and "/" are the root, and "//_refresh" is two, the first empty, which
+// only a {param} wildcard can match (here /{index}/_refresh with index ""). Segments are
+// split before they are unescaped, as RestController hands PathTrie the raw path.
+func pathSegments(rawPath string) []string {
+	segs := strings.Split(rawPath, "/")
+	for len(segs) > 0 && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1]
+	}
+	if len(segs) > 0 && segs[0] == "" {
+		segs = segs[1:]
+	}
+	return segs
+}

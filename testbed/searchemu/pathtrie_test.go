@@ -20,11 +20,14 @@ func TestRouteTrieOrder(t *testing.T) {
 		{"explicit root beats the index wildcard", OpenSearch2, "/_bulk", []string{"_bulk"}},
 		{"explicit leaf beats the id wildcard", OpenSearch2, "/i/_source/1", []string{"{index}/_source/{id}"}},
 		{"an explicit leaf hides the metric wildcard", OpenSearch2, "/_nodes/_local/stats", []string{"_nodes/{node_id}/stats"}},
+		{"an empty first segment is a wildcard", OpenSearch2, "//_refresh", []string{"{index}/_refresh"}},
+		{"an empty inner segment matches no explicit node", OpenSearch2, "//books/_doc/1", nil},
+		{"trailing empty segments are dropped", OpenSearch2, "/books/_doc/1//", []string{"{index}/_doc/{id}"}},
 	}
 	for _, tc := range cases {
 		c := New(Options{Flavor: tc.flavor})
 		var got []string
-		for _, m := range c.rt.find(splitPath(tc.path)) {
+		for _, m := range c.rt.find(pathSegments(tc.path)) {
 			s := ""
 			for i, seg := range m.r.segs {
 				if i > 0 {
@@ -65,4 +68,35 @@ func TestRouteTrieConcurrentFirstLookups(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPathSegments checks the PathTrie.retrieve split of request paths.
+func TestPathSegments(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		path string
+		want []string
+	}{
+		{"root", "/", []string{}},
+		{"only slashes are the root", "///", []string{}},
+		{"plain", "/books/_doc/1", []string{"books", "_doc", "1"}},
+		{"trailing slashes dropped", "/books/_doc/1//", []string{"books", "_doc", "1"}},
+		{"one leading empty segment skipped", "//_refresh", []string{"", "_refresh"}},
+		{"inner empty segments kept", "/books//_doc/1", []string{"books", "", "_doc", "1"}},
+		{"split before unescaping", "/books/_doc/a%2Fb", []string{"books", "_doc", "a%2Fb"}},
+	}
+	for _, tc := range cases {
+		got := pathSegments(tc.path)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: pathSegments(%q) = %q, want %q", tc.name, tc.path, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%s: pathSegments(%q) = %q, want %q", tc.name, tc.path, got, tc.want)
+				break
+			}
+		}
+	}
 }

@@ -247,7 +247,7 @@ func validateCAS(op *docOp, msgs []string) []string {
 // validateOp validates one write request (IndexRequest/DeleteRequest/UpdateRequest.validate)
 // and appends its messages.
 func validateOp(op *docOp, msgs []string) []string {
-	if op.index == "" {
+	if op.index == "" && !op.indexGiven {
 		msgs = append(msgs, "index is missing")
 	}
 	switch op.action {

@@ -28,6 +28,11 @@ type docOp struct {
 	// update: the partial doc carries the request's routing. RestUpdateAction copies
 	// ?routing onto the doc; BulkRequestParser never sets the doc's routing.
 	docRouting bool
+	// indexGiven: index is an expression, possibly empty (a path's {index} matched by an
+	// empty segment, "//_doc/1"), not Java's null (a bulk item with neither _index nor a
+	// URL index). ReplicationRequest.validate only refuses null; an empty name fails later,
+	// at auto-create (invalid_index_name_exception) or resolution (index_not_found_exception).
+	indexGiven bool
 }
 
 func newDocOp(a bulk.Action) docOp {
