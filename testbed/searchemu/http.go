@@ -320,13 +320,13 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.es8 = neg
 	}
 	pretty := false
-	q, qerr := url.ParseQuery(r.URL.RawQuery)
-	rq.query = map[string]string{}
-	for k, vs := range q {
-		if len(vs) > 0 {
-			rq.query[k] = vs[len(vs)-1]
-		}
+	// RestUtils.decodeQueryString (querystring.go); an undecodable query leaves the
+	// request without parameters
+	q, qerr := decodeQueryString(rq.uri)
+	if qerr != nil {
+		q = map[string]string{}
 	}
+	rq.query = q
 	if v, ok := rq.query["pretty"]; ok && v != "false" {
 		pretty = true
 	}
@@ -359,6 +359,9 @@ func (c *Cluster) tooLarge(w http.ResponseWriter) {
 }
 
 func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
+	if qerr != nil {
+		return errResp(errBadParameter(qerr))
+	}
 	var segs []string
 	for _, s := range pathSegments(rq.rawPath) {
 		u, err := url.PathUnescape(s)
@@ -401,9 +404,6 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 		return resp
 	}
 	rq.path = m.params
-	if qerr != nil {
-		return errResp(errIllegalArg("unable to decode query string: " + qerr.Error()))
-	}
 	if len(rq.body) == 0 {
 		if src, ok := rq.query["source"]; ok {
 			rq.body = []byte(src)
