@@ -1,7 +1,6 @@
 package searchemu
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -94,17 +93,6 @@ func jfield(t *testing.T, body, path string) any {
 		return f
 	}
 	return v
-}
-
-// jsonEqual reports whether two JSON texts are equal as values.
-func jsonSame(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return bytes.Equal(xb, yb)
 }
 
 // fakeClock is a settable clock for tombstone tests.

@@ -35,21 +35,6 @@ type request struct {
 	local string
 }
 
-func (rq *request) param(k string) (string, bool) {
-	if v, ok := rq.path[k]; ok {
-		return v, true
-	}
-	v, ok := rq.query[k]
-	return v, ok
-}
-
-func (rq *request) paramDefault(k, def string) string {
-	if v, ok := rq.param(k); ok {
-		return v
-	}
-	return def
-}
-
 // paramBool mirrors RestRequest.paramAsBoolean ("" counts as true).
 func (rq *request) paramBool(k string, def bool) (bool, *esError) {
 	v, ok := rq.query[k]

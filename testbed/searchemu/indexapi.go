@@ -158,14 +158,6 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 	return jsonResp(200, append(b, '}'))
 }
 
-func (rq *request) indicesOptions() (ignoreUnavailable, allowNoIndices bool, err *esError) {
-	if ignoreUnavailable, err = rq.paramBool("ignore_unavailable", false); err != nil {
-		return
-	}
-	allowNoIndices, err = rq.paramBool("allow_no_indices", true)
-	return
-}
-
 // handleDeleteIndex serves DELETE /{index} (RestDeleteIndexAction,
 // TransportDeleteIndexAction): the expression is resolved with DeleteIndexRequest's
 // options — open and closed indices, aliases treated as missing — and nothing is deleted

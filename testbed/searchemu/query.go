@@ -596,7 +596,6 @@ func (qp *queryParser) terms(v any, off int) (query, *esError) {
 type rangeQuery struct {
 	f                 field
 	gt, gte, lt, lte  any
-	hasGt, hasLt      bool
 	includeLo, inclHi bool
 	format            string
 	boost             float64
