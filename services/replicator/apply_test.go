@@ -280,13 +280,13 @@ func TestMappingConflictDLQ(t *testing.T) {
 	}
 }
 
-// TestStatusPauseResume: the admin routes on the metrics port.
+// TestStatusPauseResume: the admin routes on the admin listener.
 func TestStatusPauseResume(t *testing.T) {
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 3))
 	target := startEmulator(t, "b")
 	createIndex(t, target, "docs")
 	r := startReplicator(t, testConfig(k, target, "b"))
-	base := r.MetricsURL()
+	base := r.AdminURL()
 
 	k.ProduceSync(t, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "1", "", 1, `{"a":1}`))...)
 	waitCaughtUp(t, k, r.Group(), 20*time.Second)
@@ -320,7 +320,7 @@ func TestStatusPauseResume(t *testing.T) {
 		t.Errorf("partition with the document: %+v", withDoc)
 	}
 
-	if code, body := httpDo(t, "POST", base+"/admin/pause", ""); code != 200 || !strings.Contains(string(body), `"paused": true`) {
+	if code, body := httpDo(t, "POST", base+"/admin/pause", "{}"); code != 200 || !strings.Contains(string(body), `"paused": true`) {
 		t.Fatalf("pause: %d %s", code, body)
 	}
 	waitFor(t, 5*time.Second, "paused partitions", func() bool {
@@ -348,17 +348,17 @@ func TestStatusPauseResume(t *testing.T) {
 		t.Fatal("docs/2 applied while paused")
 	}
 
-	if code, body := httpDo(t, "POST", base+"/admin/resume", ""); code != 200 {
+	if code, body := httpDo(t, "POST", base+"/admin/resume", "{}"); code != 200 {
 		t.Fatalf("resume: %d %s", code, body)
 	}
 	waitCaughtUp(t, k, r.Group(), 20*time.Second)
 	if d := getDoc(t, target, "docs", "2", ""); !d.Found {
 		t.Fatal("docs/2 not applied after resume")
 	}
-	if code, body := httpDo(t, "GET", base+"/readyz", ""); code != 200 {
+	if code, body := httpDo(t, "GET", r.MetricsURL()+"/readyz", ""); code != 200 {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
-	if code, body := httpDo(t, "GET", base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "fanout_replicator_lag_records") {
+	if code, body := httpDo(t, "GET", r.MetricsURL()+"/metrics", ""); code != 200 || !strings.Contains(string(body), "fanout_replicator_lag_records") {
 		t.Errorf("/metrics: %d, lag series missing", code)
 	}
 }

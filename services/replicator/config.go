@@ -14,9 +14,10 @@ import (
 // Config is the replicator's configuration (YAML file, FANOUT_* env, flags). One
 // replicator process serves one target cluster.
 type Config struct {
-	// MetricsListen serves /metrics, /healthz, /readyz and the /admin routes; "" turns
-	// it off.
+	// MetricsListen serves /metrics, /healthz and /readyz; "" turns it off.
 	MetricsListen string `koanf:"metrics_listen"`
+	// Admin serves the /admin routes on a listener of their own.
+	Admin AdminConfig `koanf:"admin"`
 	// Target is the cluster the events are applied to. Its name is required: it names
 	// the consumer group and the dead-letter topic.
 	Target  cluster.Config      `koanf:"target"`
@@ -27,6 +28,19 @@ type Config struct {
 	Retry   RetryConfig         `koanf:"retry"`
 	Limits  Limits              `koanf:"limits"`
 	Log     telemetry.LogConfig `koanf:"log"`
+}
+
+// AdminConfig configures the admin listener (/admin/status, /admin/pause,
+// /admin/resume).
+type AdminConfig struct {
+	// Listen is the admin listener's address; "" turns it off. The default is loopback
+	// only: pausing replication is for operators on the machine (or behind a proxy of
+	// their choosing), not for anyone who can reach the metrics port.
+	Listen string `koanf:"listen"`
+	// TokenFile, when set, names a file holding a bearer token every admin request
+	// must carry (Authorization: Bearer <token>). It is read at start; a missing or
+	// empty file is an error.
+	TokenFile string `koanf:"token_file"`
 }
 
 // IndicesConfig chooses which indices of the primary reach the target, and under
@@ -128,6 +142,7 @@ type Limits struct {
 func DefaultConfig() Config {
 	return Config{
 		MetricsListen: ":9465",
+		Admin:         AdminConfig{Listen: "127.0.0.1:9475"},
 		Target:        cluster.Config{Timeout: time.Minute},
 		Indices:       IndicesConfig{Include: []string{"*"}, Rename: "{index}"},
 		Kafka:         kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-replicator"},
@@ -176,6 +191,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Target.Validate("target"); err != nil {
 		return err
+	}
+	if c.Admin.Listen != "" && c.Admin.Listen == c.MetricsListen {
+		return fmt.Errorf("admin.listen: %q is metrics_listen too; the admin routes need a listener of their own", c.Admin.Listen)
+	}
+	if c.Admin.TokenFile != "" && strings.TrimSpace(c.Admin.TokenFile) == "" {
+		return fmt.Errorf("admin.token_file: %q is not a file name", c.Admin.TokenFile)
 	}
 	if err := c.Indices.validate(); err != nil {
 		return err

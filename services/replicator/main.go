@@ -21,7 +21,8 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 			{Name: "target", Key: "target.endpoints", Usage: "target endpoints, comma-separated", List: true},
 			{Name: "kafka-brokers", Key: "kafka.brokers", Usage: "Kafka seed brokers, comma-separated", List: true},
 			{Name: "topics", Key: "consume.topics", Usage: "event topics, comma-separated", List: true},
-			{Name: "metrics-listen", Key: "metrics_listen", Usage: "metrics and admin listen address"},
+			{Name: "metrics-listen", Key: "metrics_listen", Usage: "metrics listen address"},
+			{Name: "admin-listen", Key: "admin.listen", Usage: "admin listen address"},
 		},
 		Run: func(ctx context.Context, cfg Config, stderr io.Writer) error {
 			log, err := telemetry.NewLogger(stderr, cfg.Log)

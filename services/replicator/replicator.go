@@ -39,6 +39,8 @@ type Deps struct {
 	// MetricsListener, when set, is used instead of cfg.MetricsListen (tests and the
 	// dev stack pass a 127.0.0.1:0 listener).
 	MetricsListener net.Listener
+	// AdminListener, when set, is used instead of cfg.Admin.Listen.
+	AdminListener net.Listener
 	// KafkaOpts are added to the options of the consumer and of the dead-letter
 	// producer (tests shorten metadata ages and backoffs).
 	KafkaOpts []kgo.Opt
@@ -60,7 +62,9 @@ type Replicator struct {
 	producer *kgo.Client // dead-letter records: acks=all, idempotent
 
 	metricsLn net.Listener
-	admin     *telemetry.Server
+	admin     *telemetry.Server // /metrics, /healthz, /readyz on metricsLn
+	adminLn   net.Listener
+	adminMux  http.Handler  // the guarded /admin routes on adminLn
 	sem       chan struct{} // bulks in flight, over all partitions
 
 	mu    sync.Mutex
@@ -164,13 +168,36 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		return nil, fmt.Errorf("kafka dead-letter producer: %w", err)
 	}
 
+	closeAll := func() {
+		_ = r.target.Close()
+		r.consumer.Close()
+		r.producer.Close()
+		if r.metricsLn != nil {
+			_ = r.metricsLn.Close()
+		}
+		if r.adminLn != nil {
+			_ = r.adminLn.Close()
+		}
+	}
+	var token string
+	if cfg.Admin.TokenFile != "" {
+		if token, err = ReadAdminToken(cfg.Admin.TokenFile); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("admin.token_file: %w", err)
+		}
+	}
 	r.metricsLn = deps.MetricsListener
 	if r.metricsLn == nil && cfg.MetricsListen != "" {
 		if r.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			_ = r.target.Close()
-			r.consumer.Close()
-			r.producer.Close()
+			closeAll()
 			return nil, fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	r.adminLn = deps.AdminListener
+	if r.adminLn == nil && cfg.Admin.Listen != "" {
+		if r.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("admin.listen: %w", err)
 		}
 	}
 	r.admin = telemetry.NewServer(r.reg, r.log)
@@ -187,13 +214,15 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		return nil
 	})
 	r.admin.AddCheck("kafka", func(ctx context.Context) error { return r.consumer.Ping(ctx) })
-	r.admin.Handle("GET /admin/status", http.HandlerFunc(r.serveStatus))
-	r.admin.Handle("POST /admin/pause", http.HandlerFunc(r.servePause))
-	r.admin.Handle("POST /admin/resume", http.HandlerFunc(r.serveResume))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/status", r.serveStatus)
+	mux.HandleFunc("POST /admin/pause", r.servePause)
+	mux.HandleFunc("POST /admin/resume", r.serveResume)
+	r.adminMux = newAdminGuard(token).wrap(mux)
 	return r, nil
 }
 
-// MetricsURL is where /metrics, /readyz and /admin are served, "" if nowhere.
+// MetricsURL is where /metrics, /healthz and /readyz are served, "" if nowhere.
 func (r *Replicator) MetricsURL() string {
 	if r.metricsLn == nil {
 		return ""
@@ -201,8 +230,19 @@ func (r *Replicator) MetricsURL() string {
 	return telemetry.Addr(r.metricsLn)
 }
 
-// Handler serves the metrics and admin routes (for tests that skip the listener).
+// AdminURL is where the /admin routes are served, "" if nowhere.
+func (r *Replicator) AdminURL() string {
+	if r.adminLn == nil {
+		return ""
+	}
+	return telemetry.Addr(r.adminLn)
+}
+
+// Handler serves the metrics routes (for tests that skip the listener).
 func (r *Replicator) Handler() http.Handler { return r.admin }
+
+// AdminHandler serves the guarded admin routes (for tests that skip the listener).
+func (r *Replicator) AdminHandler() http.Handler { return r.adminMux }
 
 // Group is the consumer group this replicator belongs to.
 func (r *Replicator) Group() string { return r.group }
@@ -236,7 +276,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 		r.createDLQTopics(ctx)
 	}
 	var bgWG sync.WaitGroup
-	fatal := make(chan error, 2)
+	fatal := make(chan error, 3)
 	goBG := func(f func(context.Context)) {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); f(bg) }()
@@ -254,6 +294,17 @@ func (r *Replicator) Run(ctx context.Context) error {
 	} else {
 		close(adminDone)
 	}
+	adminRoutesDone := make(chan struct{})
+	if r.adminLn != nil {
+		go func() {
+			defer close(adminRoutesDone)
+			if err := serveAdmin(adminCtx, r.adminLn, r.adminMux); err != nil {
+				fatal <- err
+			}
+		}()
+	} else {
+		close(adminRoutesDone)
+	}
 	goBG(r.probe)
 	goBG(r.commitLoop)
 	goBG(r.lagLoop)
@@ -261,7 +312,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	go func() { defer close(pollDone); r.pollLoop(pollCtx) }()
 
 	r.log.Info("fanout-replicator running", "group", r.group, "topics", r.cfg.Consume.Topics,
-		"target", r.cfg.Target.Endpoints, "metrics", r.MetricsURL())
+		"target", r.cfg.Target.Endpoints, "metrics", r.MetricsURL(), "admin", r.AdminURL())
 
 	var runErr error
 	select {
@@ -313,6 +364,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	_ = r.target.Close()
 	stopAdmin()
 	<-adminDone
+	<-adminRoutesDone
 	r.log.Info("fanout-replicator stopped", "aborted", r.aborted.Load())
 	return runErr
 }

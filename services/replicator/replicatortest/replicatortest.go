@@ -23,11 +23,13 @@ import (
 )
 
 // Config returns a replicator configuration for tests: target targetURL named name,
-// the given brokers and topics, no metrics listener of its own (Start passes one), and
-// fast commits, retries, lag readings and probes.
+// the given brokers and topics, no metrics listener of its own (Start passes one), the
+// admin routes on a free loopback port (AdminURL), and fast commits, retries, lag
+// readings and probes.
 func Config(name, targetURL string, brokers []string, topics ...string) replicator.Config {
 	cfg := replicator.DefaultConfig()
 	cfg.MetricsListen = ""
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Target.Name = name
 	cfg.Target.Endpoints = []string{targetURL}
 	cfg.Target.Timeout = 10 * time.Second
@@ -56,8 +58,8 @@ func KafkaOpts() []kgo.Opt {
 	}
 }
 
-// Running is a replicator started by Start. Its metrics and admin routes are served on
-// MetricsURL (a 127.0.0.1 port of its own).
+// Running is a replicator started by Start. Its metrics are served on MetricsURL (a
+// 127.0.0.1 port of its own), its admin routes on AdminURL (cfg.Admin.Listen).
 type Running struct {
 	*replicator.Replicator
 	// Registry holds the replicator's metrics.
