@@ -17,21 +17,33 @@ const adminTimeout = 5 * time.Second
 
 var adminHTTP = &http.Client{Timeout: adminTimeout}
 
-// adminStatus reads GET /admin/status of one replicator instance.
-func adminStatus(ctx context.Context, base string) (replicator.Status, error) {
+// adminStatus reads GET /admin/status of one replicator instance; token, when not
+// "", is its admin bearer token.
+func adminStatus(ctx context.Context, base, token string) (replicator.Status, error) {
 	var st replicator.Status
-	err := adminCall(ctx, http.MethodGet, base+"/admin/status", &st)
+	err := adminCall(ctx, http.MethodGet, base+"/admin/status", token, &st)
 	return st, err
 }
 
 // adminCall sends a request to a replicator's admin endpoint and decodes its JSON
-// answer into v (nil: ignore it).
-func adminCall(ctx context.Context, method, u string, v any) error {
+// answer into v (nil: ignore it). A POST goes as JSON (an empty object), which the
+// admin listener requires of state-changing requests.
+func adminCall(ctx context.Context, method, u, token string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	var reqBody io.Reader
+	if method == http.MethodPost {
+		reqBody = strings.NewReader("{}")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
 	if err != nil {
 		return err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := adminHTTP.Do(req)
 	if err != nil {
@@ -41,6 +53,13 @@ func adminCall(ctx context.Context, method, u string, v any) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, u, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		hint := "no admin token given (--admin-token-file or admin.token_file)"
+		if token != "" {
+			hint = "the admin token was refused"
+		}
+		return fmt.Errorf("%s %s: HTTP 401: %s", method, u, hint)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: HTTP %d: %.200s", method, u, resp.StatusCode, strings.TrimSpace(string(body)))
@@ -117,14 +136,18 @@ func runPauseResume(ctx context.Context, args []string, e *env, pause bool) erro
 		return err
 	}
 	if len(admins) == 0 {
-		return usagef("%s: --admin is required (the replicator's metrics_listen address; or --config with metrics_listen)", name)
+		return usagef("%s: --admin is required (the replicator's admin.listen address; or --config with admin.listen)", name)
+	}
+	token, err := f.adminToken(s)
+	if err != nil {
+		return err
 	}
 	cluster := s.cfg.Target.Name
 	var results []pauseResult
 	var failed []string
 	for _, a := range admins {
 		r := pauseResult{Admin: a, Cluster: cluster}
-		st, err := adminStatus(ctx, a)
+		st, err := adminStatus(ctx, a, token)
 		switch {
 		case err != nil:
 			r.Error = err.Error()
@@ -138,11 +161,11 @@ func runPauseResume(ctx context.Context, args []string, e *env, pause bool) erro
 			if pause {
 				path = "/admin/pause"
 			}
-			if err := adminCall(ctx, http.MethodPost, a+path, nil); err != nil {
+			if err := adminCall(ctx, http.MethodPost, a+path, token, nil); err != nil {
 				r.Error = err.Error()
 				break
 			}
-			if st, err = adminStatus(ctx, a); err != nil {
+			if st, err = adminStatus(ctx, a, token); err != nil {
 				r.Error = err.Error()
 				break
 			}

@@ -118,7 +118,9 @@ func TestExitCodeFailures(t *testing.T) {
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "replicator.yaml")
 	if err := os.WriteFile(file, []byte(`
-metrics_listen: ":9999"
+metrics_listen: ":9998"
+admin:
+  listen: ":9999"
 target:
   name: from-file
   endpoints: [http://file:9200]
@@ -165,7 +167,7 @@ consume:
 					t.Fatalf("flags: %+v / %+v", s.cfg, s.primary)
 				}
 			}},
-		{name: "admin from the file's metrics_listen", flags: common{file: file}, check: func(t *testing.T, s settings) {
+		{name: "admin from the file's admin.listen", flags: common{file: file}, check: func(t *testing.T, s settings) {
 			c := common{}
 			got, err := c.adminURLs(s)
 			if err != nil || !reflect.DeepEqual(got, []string{"http://127.0.0.1:9999"}) {

@@ -42,6 +42,8 @@ type common struct {
 	cluster string
 	topic   string
 	admin   listFlag
+	// adminTokenFile is --admin-token-file: the replicators' admin bearer token.
+	adminTokenFile string
 	primary string
 	target  string
 	output  string
@@ -83,7 +85,8 @@ func (c *common) register(fs *flag.FlagSet, which int) {
 		fs.StringVar(&c.topic, "topic", "", "ops `topics`, comma-separated (consume.topics; default fanout.ops)")
 	}
 	if which&flagAdmin != 0 {
-		fs.Var(&c.admin, "admin", "replicator admin `address` (host:port or URL of its metrics_listen); repeat for several instances")
+		fs.Var(&c.admin, "admin", "replicator admin `address` (host:port or URL of its admin.listen); repeat for several instances")
+		fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "`file` with the replicators' admin bearer token (admin.token_file)")
 	}
 	if which&flagPrimary != 0 {
 		fs.StringVar(&c.primary, "primary", "", "primary cluster `URLs`, comma-separated (env FANOUT_PRIMARY_*; default http://127.0.0.1:9201)")
@@ -202,7 +205,7 @@ func (c *common) needCluster(s settings) error {
 	return nil
 }
 
-// adminURLs are the replicator admin addresses: --admin, else the metrics_listen of
+// adminURLs are the replicator admin addresses: --admin, else the admin.listen of
 // the configuration file. None is fine: the admin state is then not shown.
 func (c *common) adminURLs(s settings) ([]string, error) {
 	var out []string
@@ -213,14 +216,32 @@ func (c *common) adminURLs(s settings) ([]string, error) {
 		}
 		out = append(out, u)
 	}
-	if len(out) == 0 && s.fromFile && s.cfg.MetricsListen != "" {
-		u, err := adminURL(s.cfg.MetricsListen)
+	if len(out) == 0 && s.fromFile && s.cfg.Admin.Listen != "" {
+		u, err := adminURL(s.cfg.Admin.Listen)
 		if err != nil {
-			return nil, usagef("%s: config: metrics_listen: %v", c.name, err)
+			return nil, usagef("%s: config: admin.listen: %v", c.name, err)
 		}
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// adminToken is the replicators' admin bearer token: the file of --admin-token-file,
+// else of admin.token_file (configuration file or FANOUT_ADMIN_TOKEN_FILE); "" without
+// either. An unreadable or empty file is a usage error naming where it came from.
+func (c *common) adminToken(s settings) (string, error) {
+	file, from := c.adminTokenFile, "--admin-token-file"
+	if file == "" {
+		file, from = s.cfg.Admin.TokenFile, "config: admin.token_file"
+	}
+	if file == "" {
+		return "", nil
+	}
+	tok, err := replicator.ReadAdminToken(file)
+	if err != nil {
+		return "", usagef("%s: %s: %v", c.name, from, err)
+	}
+	return tok, nil
 }
 
 // adminURL turns host:port, :port or a URL into a base URL; an empty or wildcard host

@@ -45,7 +45,8 @@ type devStack struct {
 	replicaURLs []string
 	names       []string
 	groups      []string
-	admins      []string
+	admins      []string // the replicators' admin listeners
+	metrics     []string // the replicators' metrics listeners
 	embedded    struct{ kafka, primary, replicas bool }
 }
 
@@ -218,13 +219,15 @@ func runDev(ctx context.Context, args []string, e *env) error {
 
 	for i, name := range st.names {
 		rcfg := devReplicatorConfig(name, st.replicaURLs[i], brokers, cfg.topic,
-			fmt.Sprintf("127.0.0.1:%d", metricsPort(cfg.basePort, i+1)))
+			fmt.Sprintf("127.0.0.1:%d", metricsPort(cfg.basePort, i+1)),
+			fmt.Sprintf("127.0.0.1:%d", adminPort(cfg.basePort, i+1)))
 		r, err := replicator.New(rcfg, replicator.Deps{Logger: log.With("component", "replicator")})
 		if err != nil {
 			return fmt.Errorf("starting the replicator of %s: %w", name, err)
 		}
 		st.groups = append(st.groups, r.Group())
-		st.admins = append(st.admins, r.MetricsURL())
+		st.admins = append(st.admins, r.AdminURL())
+		st.metrics = append(st.metrics, r.MetricsURL())
 		start("replicator "+name, r.Run)
 	}
 
@@ -240,10 +243,12 @@ func runDev(ctx context.Context, args []string, e *env) error {
 }
 
 // devReplicatorConfig is the configuration of the dev stack's replicator for one
-// replica: quick commits and lag readings, short drains.
-func devReplicatorConfig(name, target string, brokers []string, topic, metrics string) replicator.Config {
+// replica: quick commits and lag readings, short drains, the admin routes on loopback
+// without a token.
+func devReplicatorConfig(name, target string, brokers []string, topic, metrics, admin string) replicator.Config {
 	c := replicator.DefaultConfig()
 	c.MetricsListen = metrics
+	c.Admin.Listen = admin
 	c.Target.Name = name
 	c.Target.Endpoints = []string{target}
 	c.Target.Timeout = 30 * time.Second
@@ -290,7 +295,7 @@ func (st *devStack) print(w io.Writer) {
 	p("  primary    %s  (%s)\n", st.primaryURL, kind(st.embedded.primary))
 	for i, name := range st.names {
 		p("  %-9s  %s  (%s; replicator admin %s/admin/status, metrics %s/metrics, group %s)\n",
-			name, st.replicaURLs[i], kind(st.embedded.replicas), st.admins[i], st.admins[i], st.groups[i])
+			name, st.replicaURLs[i], kind(st.embedded.replicas), st.admins[i], st.metrics[i], st.groups[i])
 	}
 	p("  kafka      %s  (%s; topic %s, %d partitions)\n", strings.Join(st.brokers, ","), kind(st.embedded.kafka), st.cfg.topic, st.cfg.partitions)
 
@@ -325,6 +330,16 @@ func metricsPort(basePort, i int) int {
 		return 0
 	}
 	return 9464 + i
+}
+
+// adminPort is where the i-th replicator's admin routes listen (i from 1): 9475 and
+// up by default, as replicator.DefaultConfig's admin.listen, any free port when the
+// stack uses free ports.
+func adminPort(basePort, i int) int {
+	if basePort == 0 {
+		return 0
+	}
+	return 9474 + i
 }
 
 // flavorNames lists the emulator's flavours for --flavor.

@@ -88,6 +88,10 @@ func runStatus(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	token, err := f.adminToken(s)
+	if err != nil {
+		return err
+	}
 	cl, err := kafkaClient(s, e)
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func runStatus(ctx context.Context, args []string, e *env) error {
 	var answers []adminAnswer
 	var problems []string
 	for _, a := range admins {
-		st, err := adminStatus(ctx, a)
+		st, err := adminStatus(ctx, a, token)
 		answers = append(answers, adminAnswer{a, st, err})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("replicator admin %s: %v", a, err))

@@ -52,7 +52,7 @@ func TestStatusLagWhilePaused(t *testing.T) {
 		var out struct {
 			Targets []targetStatus `json:"targets"`
 		}
-		cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers, "--admin", rr.MetricsURL())
+		cliJSON(t, 0, &out, deps{}, "status", "--brokers", brokers, "--admin", rr.AdminURL())
 		if len(out.Targets) != 1 || out.Targets[0].Cluster != "b" || out.Targets[0].Replicator == nil {
 			t.Fatalf("status: %+v, want target b with its replicator", out)
 		}
@@ -74,7 +74,7 @@ func TestStatusLagWhilePaused(t *testing.T) {
 		t.Fatalf("caught-up status: %+v", st)
 	}
 
-	r := cli(t, context.Background(), deps{}, nil, "pause", "--cluster", "b", "--admin", rr.MetricsURL())
+	r := cli(t, context.Background(), deps{}, nil, "pause", "--cluster", "b", "--admin", rr.AdminURL())
 	if r.code != 0 || !strings.Contains(r.stdout, "paused") {
 		t.Fatalf("pause: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -95,12 +95,12 @@ func TestStatusLagWhilePaused(t *testing.T) {
 	if sum != 20 {
 		t.Fatalf("partition lags sum to %d, want 20", sum)
 	}
-	text := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.MetricsURL())
+	text := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.AdminURL())
 	if text.code != 0 || !strings.Contains(text.stdout, "paused") || !strings.Contains(text.stdout, "fanout-replicator-b") {
 		t.Fatalf("status text: exit %d\n%s%s", text.code, text.stdout, text.stderr)
 	}
 
-	r = cli(t, context.Background(), deps{}, nil, "resume", "--cluster", "b", "--admin", rr.MetricsURL())
+	r = cli(t, context.Background(), deps{}, nil, "resume", "--cluster", "b", "--admin", rr.AdminURL())
 	if r.code != 0 || !strings.Contains(r.stdout, "running") {
 		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
