@@ -192,7 +192,8 @@ func (c Config) Validate() error {
 	if err := c.Target.Validate("target"); err != nil {
 		return err
 	}
-	if c.Admin.Listen != "" && c.Admin.Listen == c.MetricsListen {
+	// Port 0 is a free port each: two listeners, not a conflict.
+	if c.Admin.Listen != "" && c.Admin.Listen == c.MetricsListen && !strings.HasSuffix(c.Admin.Listen, ":0") {
 		return fmt.Errorf("admin.listen: %q is metrics_listen too; the admin routes need a listener of their own", c.Admin.Listen)
 	}
 	if c.Admin.TokenFile != "" && strings.TrimSpace(c.Admin.TokenFile) == "" {
