@@ -44,9 +44,9 @@ type common struct {
 	admin   listFlag
 	// adminTokenFile is --admin-token-file: the replicators' admin bearer token.
 	adminTokenFile string
-	primary string
-	target  string
-	output  string
+	primary        string
+	target         string
+	output         string
 }
 
 // listFlag is a flag that may be repeated and also takes comma-separated values.

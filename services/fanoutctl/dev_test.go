@@ -38,6 +38,8 @@ func buildBinary(t *testing.T) string {
 
 var endpointLine = regexp.MustCompile(`^  (proxy|primary|replica-\d+|kafka)\s+(\S+)`)
 
+var replicatorListeners = regexp.MustCompile(`replicator admin (\S+)/admin/status, metrics (\S+)/metrics`)
+
 // TestDevStackSubprocess runs `fanoutctl dev` as a user would: a bulk through the
 // proxy is readable on both replicas within 5s, and SIGINT stops it, exit 0, within
 // 10s.
@@ -121,6 +123,29 @@ func TestDevStackSubprocess(t *testing.T) {
 		})
 	}
 	t.Logf("both replicas have the bulk %s after the write", time.Since(written).Round(time.Millisecond))
+
+	// The printed admin and metrics addresses are the replicators' own listeners: the
+	// admin one answers /admin/status (loopback, no token in dev), the metrics one
+	// /metrics and not the admin routes.
+	listeners := replicatorListeners.FindAllStringSubmatch(printed.String(), -1)
+	if len(listeners) != 2 {
+		t.Fatalf("want the admin and metrics addresses of 2 replicators in:\n%s", printed.String())
+	}
+	for _, m := range listeners {
+		admin, metrics := m[1], m[2]
+		if !strings.HasPrefix(admin, "http://127.0.0.1:") || admin == metrics {
+			t.Fatalf("replicator admin %s, metrics %s: want a loopback admin listener of its own", admin, metrics)
+		}
+		if c, b := httpDo(t, http.MethodGet, admin+"/admin/status", ""); c != http.StatusOK || !strings.Contains(b, `"cluster"`) {
+			t.Errorf("GET %s/admin/status: %d %s", admin, c, b)
+		}
+		if c, _ := httpDo(t, http.MethodGet, metrics+"/metrics", ""); c != http.StatusOK {
+			t.Errorf("GET %s/metrics: %d", metrics, c)
+		}
+		if c, _ := httpDo(t, http.MethodGet, metrics+"/admin/status", ""); c != http.StatusNotFound {
+			t.Errorf("GET %s/admin/status on the metrics listener: %d, want 404", metrics, c)
+		}
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
