@@ -246,6 +246,7 @@ func startInfra(b *testing.B, spec infraSpec) infraAddrs {
 func benchConfig(in infraAddrs, target string) replicator.Config {
 	cfg := replicator.DefaultConfig()
 	cfg.MetricsListen = ""
+	cfg.Admin.Listen = "" // the benchmark needs no admin routes, and a fixed port could be taken
 	cfg.Target.Name = "bench"
 	cfg.Target.Endpoints = []string{target}
 	cfg.Kafka.Brokers = in.Kafka
