@@ -39,11 +39,16 @@ type metrics struct {
 	partitions     prometheus.Gauge
 	commits        *prometheus.CounterVec // result: ok, failed
 	dlqProduceErrs prometheus.Counter
+	expired        *prometheus.CounterVec // topic, partition
 }
 
 func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 	f := promauto.With(prometheus.WrapRegistererWith(prometheus.Labels{"cluster": cluster}, reg))
 	m := &metrics{
+		expired: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_records_expired_total",
+			Help: "Records the group had not applied when retention deleted them: a committed offset below the log start resumes there.",
+		}, []string{"topic", "partition"}),
 		ops: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_replicator_ops_total",
 			Help: "Operations by outcome: applied, stale (target had newer), retried (per attempt), dlq, skipped (index not replicated).",

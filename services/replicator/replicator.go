@@ -130,6 +130,10 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		_ = r.target.Close()
 		return nil, err
 	}
+	// start_from is where a partition with no committed offset starts. A committed
+	// offset the log no longer holds (retention passed it while the replicator was
+	// away) resumes at the log start, whatever start_from says, and is counted: the
+	// reset offset is always the start, and resumeExpired moves and counts it first.
 	start := kgo.NewOffset().AtStart()
 	if cfg.Consume.StartFrom == "latest" {
 		start = kgo.NewOffset().AtEnd()
@@ -142,7 +146,9 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
-		kgo.ConsumeResetOffset(start),
+		kgo.ConsumeStartOffset(start),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(r.resumeExpired),
 		kgo.FetchMaxBytes(cfg.Consume.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.Consume.FetchMaxPartitionBytes),
 		kgo.FetchMaxWait(cfg.Consume.FetchMaxWait),
