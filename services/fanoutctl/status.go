@@ -189,6 +189,8 @@ func runStatus(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
+	warnShortDLQRetention(ctx, adm, s, e, clusters)
+
 	if f.json() {
 		if err := writeJSON(e.stdout, struct {
 			Targets []*targetStatus `json:"targets"`
@@ -446,4 +448,44 @@ func printStatus(e *env, targets []*targetStatus, allParts bool) {
 		}
 	}
 	t.flush()
+}
+
+// warnShortDLQRetention warns, on stderr, about every existing dead-letter topic of the
+// targets that keeps records for less than consume.dlq_retention (what the replicator
+// and topics create give them): dead letters would expire before an operator replays
+// them. A topic whose configuration cannot be read is not warned about; status has
+// other work to do.
+func warnShortDLQRetention(ctx context.Context, adm *kadm.Client, s settings, e *env, clusters []string) {
+	want := s.cfg.Consume.DLQRetention
+	var dlqs []string
+	for _, c := range clusters {
+		for _, topic := range s.cfg.Consume.Topics {
+			dlqs = append(dlqs, replicator.DLQTopic(s.cfg.Consume.DLQTopic, topic, c))
+		}
+	}
+	if len(dlqs) == 0 {
+		return
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, dlqs...)
+	if err != nil {
+		return
+	}
+	for _, rc := range configs {
+		if rc.Err != nil {
+			continue // e.g. the topic does not exist yet
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "retention.ms" || c.Value == nil {
+				continue
+			}
+			ms, err := strconv.ParseInt(*c.Value, 10, 64)
+			if err != nil || ms < 0 { // -1 keeps records for ever
+				continue
+			}
+			if got := time.Duration(ms) * time.Millisecond; got < want {
+				fmt.Fprintf(e.stderr, "fanoutctl: warning: dead-letter topic %s keeps records for %s, less than consume.dlq_retention (%s): dead letters may expire before they are replayed\n",
+					rc.Name, got, want)
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -121,5 +122,54 @@ func TestStatusLagWhilePaused(t *testing.T) {
 	r = cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--cluster", "b", "--admin", "127.0.0.1:1")
 	if r.code != 1 || !strings.Contains(r.stdout, "unreachable") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("status with a dead admin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDLQRetention: the replicator creates its dead-letter topic with
+// consume.dlq_retention (what topics create plans), and status warns when a DLQ topic
+// keeps records for less.
+func TestDLQRetention(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 2))
+	target := startEmulator(t, "b")
+	rr := startReplicator(t, replicatorConfig(k, target, "b"))
+	brokers := strings.Join(k.Addrs(), ",")
+	adm := kadm.NewClient(k.Client(t))
+	dlq := "fanout.ops.dlq.b"
+	retention := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		rcs, err := adm.DescribeTopicConfigs(ctx, dlq)
+		if err != nil {
+			return ""
+		}
+		rc, err := rcs.On(dlq, nil)
+		if err != nil || rc.Err != nil {
+			return ""
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "retention.ms" && c.Value != nil {
+				return *c.Value
+			}
+		}
+		return ""
+	}
+	waitFor(t, 20*time.Second, "the replicator to create "+dlq+" with 30 days of retention", func() bool {
+		return retention() == "2592000000"
+	})
+	if r := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.AdminURL()); r.code != 0 || strings.Contains(r.stderr, "dead-letter topic") {
+		t.Fatalf("status with the planned retention: exit %d\n%s", r.code, r.stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	hour := "3600000"
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: &hour}}, dlq); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "retention.ms of "+dlq+" to be 1h", func() bool { return retention() == hour })
+	r := cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--admin", rr.AdminURL())
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: dead-letter topic "+dlq+" keeps records for 1h0m0s, less than consume.dlq_retention (720h0m0s)") {
+		t.Fatalf("status with a 1h DLQ topic: exit %d\nstderr: %s", r.code, r.stderr)
 	}
 }

@@ -55,7 +55,7 @@ func runTopicsCreate(ctx context.Context, args []string, e *env) error {
 	fs.IntVar(&f.rf, "replication-factor", 0, "replication factor (0: 3, or the number of brokers if fewer)")
 	fs.IntVar(&f.minISR, "min-insync-replicas", 0, "min.insync.replicas (0: 2 with 3 or more replicas, else 1)")
 	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "retention.ms of the ops topic: how far back a new target can start, and how long a stopped replicator may stay behind")
-	fs.DurationVar(&f.dlqRetention, "dlq-retention", 30*24*time.Hour, "retention.ms of the DLQ topics: how long an operator has to replay")
+	fs.DurationVar(&f.dlqRetention, "dlq-retention", replicator.DefaultConfig().Consume.DLQRetention, "retention.ms of the DLQ topics: how long an operator has to replay (the replicator's consume.dlq_retention default)")
 	fs.StringVar(&f.compression, "compression", "producer", "compression.type: producer (keep the producer's), zstd, lz4, snappy, gzip or uncompressed")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan, create nothing")
 	if err := parse(fs, args, &f.common); err != nil {

@@ -71,6 +71,10 @@ type ConsumeConfig struct {
 	// partitions as their source topic). A failure is logged, not fatal: the
 	// operator may have created them, or the replicator may lack the rights.
 	CreateDLQTopic bool `koanf:"create_dlq_topic"`
+	// DLQRetention is the retention.ms of the dead-letter topics the replicator
+	// creates: how long an operator has to replay them. fanoutctl topics create plans
+	// the same, and fanoutctl status warns about a DLQ topic that keeps less.
+	DLQRetention time.Duration `koanf:"dlq_retention"`
 	// StartFrom is where a new group starts: earliest (replicate the topic's whole
 	// retention) or latest.
 	StartFrom string `koanf:"start_from"`
@@ -150,6 +154,7 @@ func DefaultConfig() Config {
 			Topics:                    []string{"fanout.ops"},
 			DLQTopic:                  "{topic}.dlq.{cluster}",
 			CreateDLQTopic:            true,
+			DLQRetention:              30 * 24 * time.Hour,
 			StartFrom:                 "earliest",
 			FetchMaxBytes:             4 << 20,
 			FetchMaxPartitionBytes:    1 << 20,
@@ -211,6 +216,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consume.topics: at least one topic is required")
 	case k.DLQTopic == "":
 		return fmt.Errorf("consume.dlq_topic: required")
+	case k.DLQRetention < time.Minute:
+		return fmt.Errorf("consume.dlq_retention: must be at least 1m, got %s", k.DLQRetention)
 	case k.StartFrom != "earliest" && k.StartFrom != "latest":
 		return fmt.Errorf("consume.start_from: must be earliest or latest, got %q", k.StartFrom)
 	case k.FetchMaxBytes < 1024:

@@ -356,13 +356,14 @@ func (r *Replicator) createDLQTopics(ctx context.Context) {
 		if d, ok := details[topic]; ok && d.Err == nil && len(d.Partitions) > 0 {
 			partitions = int32(len(d.Partitions))
 		}
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, dlq)
+		retention := strconv.FormatInt(r.cfg.Consume.DLQRetention.Milliseconds(), 10)
+		resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"retention.ms": &retention}, dlq)
 		if err == nil {
 			err = resp.Err
 		}
 		switch {
 		case err == nil:
-			r.log.Info("created dead-letter topic", "topic", dlq, "partitions", partitions)
+			r.log.Info("created dead-letter topic", "topic", dlq, "partitions", partitions, "retention", r.cfg.Consume.DLQRetention)
 		case errors.Is(err, kerr.TopicAlreadyExists):
 		default:
 			r.log.Warn("cannot create dead-letter topic; create it, or dead-lettering will block its partitions", "topic", dlq, "error", err)
