@@ -124,6 +124,10 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	return op, nil
 }
 
+// MaxIDBytes is the longest document id, in bytes of UTF-8, that OpenSearch and
+// Elasticsearch accept (IndexRequest.validate, DocWriteRequest.validateDocIdLength).
+const MaxIDBytes = 512
+
 // validate checks what Encode and Decode both require of an Operation.
 func validate(op *opspb.Operation) *PoisonError {
 	switch op.GetKind() {
@@ -143,6 +147,8 @@ func validate(op *opspb.Operation) *PoisonError {
 		return poison(ReasonInvalidIndex, fmt.Sprintf("index %.256q contains '/'", op.GetIndex()), nil)
 	case op.GetId() == "":
 		return poison(ReasonEmptyID, "id is empty", nil)
+	case len(op.GetId()) > MaxIDBytes:
+		return poison(ReasonIDTooLong, fmt.Sprintf("id is too long, must be no longer than %d bytes but was: %d", MaxIDBytes, len(op.GetId())), nil)
 	case op.GetReplicationVersion() < 1:
 		// Writing with external version 0 or a negative one is either
 		// refused by the target or loses the order guarantee.

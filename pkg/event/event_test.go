@@ -395,8 +395,12 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 		{name: "empty index", op: with(func(op *opspb.Operation) { op.Index = "" }), reason: ReasonEmptyIndex},
 		{name: "index with slash", op: with(func(op *opspb.Operation) { op.Index = "a/b" }), reason: ReasonInvalidIndex},
 		{name: "empty id", op: with(func(op *opspb.Operation) { op.Id = "" }), reason: ReasonEmptyID},
+		{name: "id over 512 bytes", op: with(func(op *opspb.Operation) { op.Id = strings.Repeat("é", 257) }), reason: ReasonIDTooLong},
 		{name: "no replication version", op: with(func(op *opspb.Operation) { op.ReplicationVersion = 0 }), reason: ReasonInvalidVersion},
 		{name: "index without source", op: with(func(op *opspb.Operation) { op.Source = []byte{} }), reason: ReasonEmptySource},
+	}
+	if _, err := Encode("t", with(func(op *opspb.Operation) { op.Id = strings.Repeat("x", MaxIDBytes) })); err != nil {
+		t.Errorf("an id of exactly %d bytes is valid: %v", MaxIDBytes, err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,10 @@ const (
 	ReasonInvalidIndex Reason = "invalid_index"
 	// ReasonEmptyID: the Operation has no id.
 	ReasonEmptyID Reason = "empty_id"
+	// ReasonIDTooLong: the id is over 512 bytes of UTF-8, which every target
+	// refuses (IndexRequest/DocWriteRequest validation), and for the whole _bulk
+	// request, not the item alone: sent, it would block its partition.
+	ReasonIDTooLong Reason = "id_too_long"
 	// ReasonKeyMismatch: the record key is not Key(index, id), so the
 	// record may have been partitioned apart from its document's other
 	// events and its order is unknown.

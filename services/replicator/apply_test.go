@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
@@ -147,7 +148,15 @@ func TestPoisonRecords(t *testing.T) {
 	garbage := &kgo.Record{Topic: topic, Key: []byte("docs/x"), Value: []byte("\xff\xfe not protobuf"), Headers: good[0].Headers}
 	future := encode(t, op(opspb.Kind_KIND_INDEX, "docs", "y", "", 1, `{"v":2}`))[0]
 	future.Headers = []kgo.RecordHeader{{Key: event.HeaderSchema, Value: []byte("99")}, {Key: event.HeaderContentType, Value: []byte(event.ContentType)}}
-	k.ProduceSync(t, good[0], garbage, future, good[1])
+	// A valid event but for its 600-byte id, which a target refuses for the whole
+	// _bulk request (action_request_validation_exception): poison, never sent.
+	long := op(opspb.Kind_KIND_INDEX, "docs", strings.Repeat("z", 600), "", 1, `{"v":3}`)
+	longValue, err := proto.Marshal(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longID := &kgo.Record{Topic: topic, Key: event.Key("docs", long.GetId()), Value: longValue, Headers: good[0].Headers}
+	k.ProduceSync(t, good[0], garbage, future, longID, good[1])
 	waitCaughtUp(t, k, r.Group(), 20*time.Second)
 
 	for _, id := range []string{"1", "2"} {
@@ -155,17 +164,17 @@ func TestPoisonRecords(t *testing.T) {
 			t.Errorf("docs/%s not applied after the poison records", id)
 		}
 	}
-	dlq := dlqRecords(t, k, "b", 3, 2*time.Second)
-	if len(dlq) != 2 {
-		t.Fatalf("dead-letter records: %d, want 2", len(dlq))
+	dlq := dlqRecords(t, k, "b", 4, 2*time.Second)
+	if len(dlq) != 3 {
+		t.Fatalf("dead-letter records: %d, want 3", len(dlq))
 	}
-	wantTypes := []string{"undecodable_value", "unknown_schema"}
+	wantTypes := []string{"undecodable_value", "unknown_schema", "id_too_long"}
 	for i, rec := range dlq {
 		dl, err := kafkax.ParseDeadLetter(rec.Headers)
 		if err != nil {
 			t.Fatalf("dead-letter headers of record %d: %v", i, err)
 		}
-		src := []*kgo.Record{garbage, future}[i]
+		src := []*kgo.Record{garbage, future, longID}[i]
 		if string(rec.Key) != string(src.Key) || string(rec.Value) != string(src.Value) {
 			t.Errorf("record %d: key/value %q/%q, want the original %q/%q", i, rec.Key, rec.Value, src.Key, src.Value)
 		}
@@ -180,8 +189,8 @@ func TestPoisonRecords(t *testing.T) {
 			t.Errorf("record %d: the original headers were dropped: %v", i, rec.Headers)
 		}
 	}
-	if got := r.Ops(t, "dlq"); got != 2 {
-		t.Errorf("dlq = %v, want 2", got)
+	if got := r.Ops(t, "dlq"); got != 3 {
+		t.Errorf("dlq = %v, want 3", got)
 	}
 }
 
