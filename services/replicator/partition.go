@@ -3,6 +3,7 @@ package replicator
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -385,6 +386,9 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
 	failures := 0
 	limit := len(pending) // items per request; halved when the target finds a request too large
+	// isolating: a whole-request 400 is being narrowed down to the items that cause it;
+	// limit grows back after every request the target takes.
+	isolating := false
 	for len(pending) > 0 {
 		sent := pending[:min(limit, len(pending))]
 		p.body = p.reusableBody()
@@ -397,18 +401,24 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		if err == nil {
 			err = p.judge(sent, answer)
 		}
-		if err != nil && status == http.StatusRequestEntityTooLarge {
+		if err != nil && (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) {
+			// 413: the request is over the target's http.max_content_length. 400: the
+			// target refused the request as a whole for what one of its items holds
+			// (bulk validation, action_request_validation_exception, answers for all
+			// items at once, e.g. for an invalid version or id). Neither is cluster
+			// trouble: send the items in smaller requests, in order (a bisection), until
+			// one item alone is refused; that is its rejection, which goes the way of
+			// item rejections (retried, then dead-lettered), or it would stall the
+			// partition forever (DESIGN.md principle 7). Cluster-wide refusals (401,
+			// 403, 404, 429, 5xx) stay below, blocking and retrying.
 			if len(sent) > 1 {
-				// The request is over the target's http.max_content_length: send the
-				// items in smaller requests, in order.
 				limit = max(len(sent)/2, 1)
-				p.log.Info("target refused a _bulk as too large; splitting it", "items", len(sent), "bytes", len(p.body))
+				isolating = isolating || status == http.StatusBadRequest
+				p.log.Info("target refused a _bulk as a whole; splitting it to find the items it refuses", "status", status, "items", len(sent), "bytes", len(p.body), "error", err)
 				continue
 			}
-			// One operation alone is too large for the target: that is this item's
-			// rejection, not cluster trouble, or it would stall the partition forever.
 			it := &p.items[sent[0]]
-			it.status, it.errType, it.errMsg = status, "request_entity_too_large", err.Error()
+			it.status, it.errType, it.errMsg = status, wholeRequestErrorType(p.resp.Bytes(), status), err.Error()
 			err = nil
 		}
 		if err != nil {
@@ -430,6 +440,9 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		if status == http.StatusOK {
 			r.m.bulkOK.Inc()
 			r.health.markUp(false)
+			if isolating {
+				limit = min(limit*2, len(p.items))
+			}
 		}
 		if failures > 0 {
 			p.log.Info("target answers again", "failed_attempts", failures)
@@ -792,4 +805,21 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// wholeRequestErrorType is the error type of a whole-request error answer
+// ({"error":{"type":…}}), or a name for the status when the answer has none.
+func wholeRequestErrorType(answer []byte, status int) string {
+	var e struct {
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(answer, &e) == nil && e.Error.Type != "" {
+		return e.Error.Type
+	}
+	if status == http.StatusRequestEntityTooLarge {
+		return "request_entity_too_large"
+	}
+	return "http_" + strconv.Itoa(status)
 }
