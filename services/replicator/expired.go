@@ -31,6 +31,11 @@ func (r *Replicator) resumeExpired(ctx context.Context, offsets map[string]map[i
 	if len(topics) == 0 {
 		return offsets, nil
 	}
+	select {
+	case <-r.consumerSet:
+	case <-ctx.Done():
+		return offsets, nil
+	}
 	starts, err := kadm.NewClient(r.consumer).ListStartOffsets(ctx, topics...)
 	if err == nil {
 		err = starts.Error()

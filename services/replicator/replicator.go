@@ -59,7 +59,10 @@ type Replicator struct {
 	target *opensearch.Client
 
 	consumer *kgo.Client
-	producer *kgo.Client // dead-letter records: acks=all, idempotent
+	// consumerSet is closed once consumer is stored: the client calls back into the
+	// replicator (resumeExpired) as soon as it joins, possibly before New stores it.
+	consumerSet chan struct{}
+	producer    *kgo.Client // dead-letter records: acks=all, idempotent
 
 	metricsLn net.Listener
 	admin     *telemetry.Server // /metrics, /healthz, /readyz on metricsLn
@@ -156,10 +159,14 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		kgo.RebalanceTimeout(cfg.Consume.RebalanceTimeout),
 	)
 	copts = append(copts, deps.KafkaOpts...)
-	if r.consumer, err = kgo.NewClient(copts...); err != nil {
+	r.consumerSet = make(chan struct{})
+	consumer, err := kgo.NewClient(copts...)
+	if err != nil {
 		_ = r.target.Close()
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
+	r.consumer = consumer
+	close(r.consumerSet)
 	popts := append(append([]kgo.Opt(nil), conn...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
