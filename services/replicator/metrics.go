@@ -40,6 +40,8 @@ type metrics struct {
 	commits        *prometheus.CounterVec // result: ok, failed
 	dlqProduceErrs prometheus.Counter
 	expired        *prometheus.CounterVec // topic, partition
+	dlqReferences  prometheus.Counter
+	dlqPermanent   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
@@ -106,6 +108,14 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 		dlqProduceErrs: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_replicator_dlq_produce_errors_total",
 			Help: "Failed attempts to write a dead-letter record; the partition waits and retries.",
+		}),
+		dlqReferences: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_replicator_dlq_references_total",
+			Help: "Dead-letter records written without their value (too large for the dead-letter topic): the source offset locates the event.",
+		}),
+		dlqPermanent: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_replicator_dlq_permanent_errors_total",
+			Help: "Dead-letter writes refused for good (authorization, missing topic, a record that fits in no form): the partition blocks until an operator acts.",
 		}),
 	}
 	// Creating every series up front makes rates start at zero, and the hot path

@@ -618,52 +618,104 @@ func (p *partition) judge(pending []int, answer []byte) error {
 }
 
 // deadLetter writes the entries to the dead-letter topic and waits for Kafka to
-// acknowledge every one; failed writes are retried, with backoff, without limit:
-// a record counts as resolved only once its dead-letter copy is durable.
+// acknowledge every one: a record counts as resolved only once its dead-letter copy is
+// durable (DESIGN.md principle 3). How a failed write goes on depends on its class
+// (classifyProduce):
+//
+//   - retriable (broker or network trouble): written again after a backoff;
+//   - too large or invalid as it is: written once more as a reference record, without
+//     its value (the source offset locates the event; dlq replay resolves it against
+//     the primary), so one oversized event never stalls its partition (principle 7).
+//     A copy over the topic's size limit is written as a reference at once;
+//   - permanent (authorization, missing topic, or a reference refused too): nothing
+//     written to this topic can succeed until an operator acts, and skipping the
+//     record would commit past an unresolved one (principle 3): the partition blocks
+//     with the error (status, log, fanout_replicator_dlq_permanent_errors_total) and
+//     probes again every retry.max, so it resumes by itself once the cause is fixed.
 func (p *partition) deadLetter(dead []deadEntry) bool {
 	r := p.r
 	topic := r.cfg.dlqTopic(p.topic)
+	limit := r.dlqLimit(topic)
 	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
+	recs := make([]*kgo.Record, len(dead))
+	refs := make([]bool, len(dead))
+	for i := range dead {
+		recs[i], refs[i] = kafkax.FitDeadLetter(topic, dead[i].rec, dead[i].dl, limit)
+	}
 	for len(dead) > 0 {
 		errs := make([]error, len(dead))
 		var wg sync.WaitGroup
 		wg.Add(len(dead))
 		for i := range dead {
-			rec := kafkax.NewDeadLetterRecord(topic, dead[i].rec, dead[i].dl)
-			r.producer.Produce(p.ctx, rec, func(_ *kgo.Record, err error) {
+			r.producer.Produce(p.ctx, recs[i], func(_ *kgo.Record, err error) {
 				errs[i] = err
 				wg.Done()
 			})
 		}
 		wg.Wait()
-		next := dead[:0]
+		next, nextRecs, nextRefs := dead[:0], recs[:0], refs[:0]
 		var firstErr error
+		permanent := false
 		for i, err := range errs {
 			d := dead[i]
 			if err != nil {
-				next = append(next, d)
+				if p.ctx.Err() == nil {
+					switch classifyProduce(err) {
+					case produceTooLarge:
+						if !refs[i] {
+							p.log.Warn("dead-letter copy refused as it is; writing a reference record without the value",
+								"offset", d.dl.SourceOffset, "index", d.index, "id", d.id, "dlq_topic", topic,
+								"value_bytes", len(d.rec.Value), "error", err)
+							recs[i] = kafkax.NewReferenceRecord(topic, d.rec, d.dl,
+								kafkax.Dropped{Reason: kafkax.DroppedTooLarge, Bytes: len(d.rec.Value)})
+							refs[i] = true
+							next, nextRecs, nextRefs = append(next, d), append(nextRecs, recs[i]), append(nextRefs, true)
+							continue
+						}
+						permanent = true
+					case producePermanent:
+						permanent = true
+					}
+				}
+				next, nextRecs, nextRefs = append(next, d), append(nextRecs, recs[i]), append(nextRefs, refs[i])
 				if firstErr == nil {
 					firstErr = err
 				}
 				continue
 			}
 			r.m.opDLQ.Inc()
+			if refs[i] {
+				r.m.dlqReferences.Inc()
+			}
 			p.log.Warn("record dead-lettered", "offset", d.dl.SourceOffset, "index", d.index, "id", d.id,
 				"dlq_topic", topic, "class", d.dl.Class, "error_type", d.dl.ErrorType, "reason", d.dl.Reason,
-				"http_status", d.dl.HTTPStatus, "attempts", d.dl.Attempts)
+				"http_status", d.dl.HTTPStatus, "attempts", d.dl.Attempts, "value_dropped", refs[i], "value_bytes", len(d.rec.Value))
 		}
-		dead = next
+		dead, recs, refs = next, nextRecs, nextRefs
 		if len(dead) == 0 {
 			break
 		}
 		if p.ctx.Err() != nil {
 			return false
 		}
+		if firstErr == nil {
+			continue // only fallbacks to reference records: write them now
+		}
 		r.m.dlqProduceErrs.Add(float64(len(dead)))
-		err := fmt.Errorf("writing %d records to dead-letter topic %s: %w", len(dead), topic, firstErr)
-		p.trouble(err)
-		p.log.Error("dead-letter write failed; the partition waits and retries", "error", err)
-		if !p.sleep(bo.next(), false) {
+		wait := bo.next()
+		if permanent {
+			r.m.dlqPermanent.Inc()
+			wait = r.cfg.Retry.Max
+			err := fmt.Errorf("dead-letter topic %s refuses %d records for good (the partition blocks until this is fixed; it probes again every %s): %w",
+				topic, len(dead), wait, firstErr)
+			p.trouble(err)
+			p.log.Error("dead-letter write refused; the partition is blocked", "error", err)
+		} else {
+			err := fmt.Errorf("writing %d records to dead-letter topic %s: %w", len(dead), topic, firstErr)
+			p.trouble(err)
+			p.log.Error("dead-letter write failed; the partition waits and retries", "error", err)
+		}
+		if !p.sleep(wait, false) {
 			return false
 		}
 	}

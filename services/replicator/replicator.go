@@ -63,6 +63,9 @@ type Replicator struct {
 	// replicator (resumeExpired) as soon as it joins, possibly before New stores it.
 	consumerSet chan struct{}
 	producer    *kgo.Client // dead-letter records: acks=all, idempotent
+	// dlqLimits is the size limit of a record per dead-letter topic (readDLQLimits),
+	// written before the partitions start.
+	dlqLimits map[string]int
 
 	metricsLn net.Listener
 	admin     *telemetry.Server // /metrics, /healthz, /readyz on metricsLn
@@ -288,6 +291,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	if r.cfg.Consume.CreateDLQTopic {
 		r.createDLQTopics(ctx)
 	}
+	r.readDLQLimits(ctx)
 	var bgWG sync.WaitGroup
 	fatal := make(chan error, 3)
 	goBG := func(f func(context.Context)) {
