@@ -192,8 +192,18 @@ type dlqRecord struct {
 	Headers         map[string]string `json:"headers"`
 	Event           *eventView        `json:"event,omitempty"`
 	EventError      string            `json:"event_error,omitempty"`
+	// ValueDropped: a reference record, dead-lettered without its value.
+	ValueDropped *valueDropped `json:"value_dropped,omitempty"`
 	// Document is the event's document (INDEX), as JSON when it is JSON.
 	Document json.RawMessage `json:"document,omitempty"`
+}
+
+// valueDropped says why a reference record has no value.
+type valueDropped struct {
+	Reason string `json:"reason"`
+	Bytes  int    `json:"bytes"`
+	Limit  int    `json:"limit,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // eventView is the readable part of an event.
@@ -242,6 +252,12 @@ func toRecord(en *dlqEntry) dlqRecord {
 	}
 	if en.opErr != nil {
 		d.EventError = en.opErr.Error()
+	}
+	if en.isRef {
+		d.ValueDropped = &valueDropped{Reason: en.ref.Reason, Bytes: en.ref.Bytes, Limit: en.ref.Limit}
+		if en.refErr != nil {
+			d.ValueDropped.Error = en.refErr.Error()
+		}
 	}
 	if en.op != nil {
 		d.Event = viewEvent(en.op)
@@ -367,6 +383,16 @@ func printRecord(w io.Writer, d *dlqRecord, preview int, now time.Time) {
 			acc += ", request " + v.RequestID
 		}
 		line("", strings.TrimSpace(acc))
+	} else if v := d.ValueDropped; v != nil {
+		line("key", d.Key)
+		note := fmt.Sprintf("value dropped (%s): the event was %d bytes", v.Reason, v.Bytes)
+		if v.Limit > 0 {
+			note += fmt.Sprintf(", over the dead-letter topic's %d-byte limit", v.Limit)
+		}
+		if v.Error != "" {
+			note += "; " + v.Error
+		}
+		line("event", note+"; it is still at the source offset above while retained, and dlq replay resolves it from the primary")
 	} else {
 		line("key", d.Key)
 		line("event", "unreadable: "+d.EventError)

@@ -238,14 +238,21 @@ type dlqEntry struct {
 	dlErr error // the dead-letter headers are missing or malformed
 	op    *opspb.Operation
 	opErr error // the value is not a valid event (a poison record)
-	index string
-	id    string
+	// ref: the value was dropped (a reference record); refErr: its headers are malformed.
+	ref    kafkax.Dropped
+	isRef  bool
+	refErr error
+	index  string
+	id     string
 }
 
 func parseEntry(rec *kgo.Record) *dlqEntry {
 	en := &dlqEntry{rec: rec}
 	en.dl, en.dlErr = kafkax.ParseDeadLetter(rec.Headers)
-	en.op, en.opErr = event.Decode(rec)
+	en.ref, en.isRef, en.refErr = kafkax.ParseDropped(rec.Headers)
+	if !en.isRef {
+		en.op, en.opErr = event.Decode(rec)
+	}
 	if en.op != nil {
 		en.index, en.id = en.op.GetIndex(), en.op.GetId()
 	} else {

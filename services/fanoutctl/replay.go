@@ -48,6 +48,10 @@ type replayReport struct {
 	// ResolvedDeleted counts records whose document the primary no longer has:
 	// replayed as deletes.
 	ResolvedDeleted int64 `json:"resolved_deleted"`
+	// References counts reference records (value dropped) resolved from their source
+	// event; ReferencesNotReplayed those that --as-recorded could not apply (failed).
+	References            int64 `json:"references"`
+	ReferencesNotReplayed int64 `json:"references_not_replayed"`
 	// Remaining records were not reached (--limit, or an interruption); the next
 	// replay starts with them.
 	Remaining   int64 `json:"remaining"`
@@ -300,6 +304,24 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 		st := &step{en: en}
 		steps = append(steps, st)
 		switch {
+		case en.isRef && f.asRecorded:
+			// The recorded event is not in the record: it cannot be applied as recorded.
+			rp.rep.ReferencesNotReplayed++
+			st.failClass, st.failType = en.dl.Class, en.errorType()
+			st.failReason = fmt.Sprintf("reference record (value dropped, %d bytes): cannot be replayed --as-recorded; replay without it to resolve it from the primary (%s)", en.ref.Bytes, en.dl.Reason)
+		case en.isRef && !replicator.Included(en.index, rp.s.cfg.Indices.Include, rp.s.cfg.Indices.Exclude):
+			st.res.Outcome = outcomeSkipped
+		case en.isRef:
+			// Resolved against the primary like any record, from the source event
+			// (its routing and version) while the source topic still holds it.
+			op, err := sourceEvent(ctx, rp.s, rp.e, en)
+			if err != nil {
+				st.failClass, st.failType = en.dl.Class, en.errorType()
+				st.failReason = fmt.Sprintf("reference record (value dropped): %v (%s)", err, en.dl.Reason)
+				break
+			}
+			rp.rep.References++
+			st.op, st.how = op, resolvedAsRecorded
 		case en.opErr != nil:
 			// A poison record stays poison: back to the DLQ, counted as a failure.
 			st.failClass, st.failType, st.failReason = kafkax.ClassPoison, poisonType(en.opErr), en.opErr.Error()
@@ -452,7 +474,13 @@ func (rp *replayer) republish(ctx context.Context, failed []*step) error {
 			dl.FirstFailure = now
 		}
 		dl.LastFailure = now
-		recs[i] = kafkax.NewDeadLetterRecord(en.rec.Topic, en.rec, dl)
+		// The same size rule as the replicator's: a copy over the producer's batch
+		// limit goes back as a reference record.
+		if en.isRef {
+			recs[i] = kafkax.NewReferenceRecord(en.rec.Topic, en.rec, dl, en.ref)
+		} else {
+			recs[i], _ = kafkax.FitDeadLetter(en.rec.Topic, en.rec, dl, int(rp.producer.OptValue(kgo.ProducerBatchMaxBytes).(int32)))
+		}
 		rp.rep.Failed++
 		if len(rp.rep.Failures) < maxListed {
 			rp.rep.Failures = append(rp.rep.Failures, replayFailure{
@@ -532,6 +560,12 @@ func (rp *replayer) print() error {
 	}
 	if rep.ResolvedDeleted > 0 {
 		fmt.Fprintf(&b, "; %d replayed as deletes (gone on the primary)", rep.ResolvedDeleted)
+	}
+	if rep.References > 0 {
+		fmt.Fprintf(&b, "; %d reference records (value dropped) resolved from the primary", rep.References)
+	}
+	if rep.ReferencesNotReplayed > 0 {
+		fmt.Fprintf(&b, "; %d reference records (value dropped) cannot be replayed --as-recorded (counted as failed)", rep.ReferencesNotReplayed)
 	}
 	if rep.Filtered > 0 {
 		fmt.Fprintf(&b, "; %d records did not match the filters", rep.Filtered)
