@@ -26,6 +26,7 @@ type Config struct {
 	Consume ConsumeConfig       `koanf:"consume"`
 	Batch   BatchConfig         `koanf:"batch"`
 	Retry   RetryConfig         `koanf:"retry"`
+	Deletes DeletesConfig       `koanf:"deletes"`
 	Limits  Limits              `koanf:"limits"`
 	Log     telemetry.LogConfig `koanf:"log"`
 }
@@ -130,6 +131,17 @@ type RetryConfig struct {
 	ItemAttempts int `koanf:"item_attempts"`
 }
 
+// DeletesConfig sizes the memory of recent deletes that keeps an older INDEX
+// published behind a newer DELETE from bringing a deleted document back (deletes.go).
+type DeletesConfig struct {
+	// Window is how long, in the events' accepted times, a DELETE is remembered. It
+	// must exceed the longest time between two proxies' publishes of one document:
+	// the proxies' publish.timeout plus twice the clock skew between them.
+	Window time.Duration `koanf:"window"`
+	// MaxEntries caps the remembered deletes over all partitions.
+	MaxEntries int64 `koanf:"max_entries"`
+}
+
 // Limits bound the replicator's waits.
 type Limits struct {
 	// ShutdownTimeout bounds finishing in-flight bulks at shutdown and on revoke;
@@ -176,6 +188,10 @@ func DefaultConfig() Config {
 			Initial:      100 * time.Millisecond,
 			Max:          30 * time.Second,
 			ItemAttempts: 3,
+		},
+		Deletes: DeletesConfig{
+			Window:     5 * time.Minute,
+			MaxEntries: 1_000_000,
 		},
 		Limits: Limits{
 			ShutdownTimeout: 30 * time.Second,
@@ -266,6 +282,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retry.max: must be at least retry.initial (%s), got %s", r.Initial, r.Max)
 	case r.ItemAttempts < 1:
 		return fmt.Errorf("retry.item_attempts: must be at least 1, got %d", r.ItemAttempts)
+	}
+	switch d := c.Deletes; {
+	case d.Window < time.Second:
+		return fmt.Errorf("deletes.window: must be at least 1s (the proxies' publish.timeout plus clock skew), got %s", d.Window)
+	case d.MaxEntries < 1000:
+		return fmt.Errorf("deletes.max_entries: must be at least 1000, got %d", d.MaxEntries)
 	}
 	l := c.Limits
 	switch {

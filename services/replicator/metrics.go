@@ -42,6 +42,13 @@ type metrics struct {
 	expired        *prometheus.CounterVec // topic, partition
 	dlqReferences  prometheus.Counter
 	dlqPermanent   prometheus.Counter
+	deletes        deletesMetrics
+}
+
+// deletesMetrics count the memory of recent deletes (deletes.go).
+type deletesMetrics struct {
+	entries, bytes prometheus.Gauge
+	evicted, hits  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
@@ -116,6 +123,24 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 		dlqPermanent: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_replicator_dlq_permanent_errors_total",
 			Help: "Dead-letter writes refused for good (authorization, missing topic, a record that fits in no form): the partition blocks until an operator acts.",
+		}),
+	}
+	m.deletes = deletesMetrics{
+		entries: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_replicator_delete_memory_entries",
+			Help: "Recent deletes remembered over all partitions (capped by deletes.max_entries).",
+		}),
+		bytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_replicator_delete_memory_bytes",
+			Help: "Estimated memory held by the remembered deletes.",
+		}),
+		evicted: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_replicator_delete_memory_evicted_total",
+			Help: "Deletes forgotten before deletes.window passed because deletes.max_entries was reached.",
+		}),
+		hits: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_replicator_superseded_by_delete_total",
+			Help: "INDEX events resolved as stale because a newer DELETE of the document was seen in the partition.",
 		}),
 	}
 	// Creating every series up front makes rates start at zero, and the hot path

@@ -66,6 +66,8 @@ type partition struct {
 	lastErrAt     time.Time
 
 	// Owned by the partition's goroutine.
+	deletes  *deleteMemory // recent deletes: an older INDEX behind one is stale
+	rebuilt  bool          // deletes read back from before the first record
 	batch    []*kgo.Record
 	items    []item
 	pending  []int
@@ -125,6 +127,7 @@ func newPartition(r *Replicator, topic string, id int32) *partition {
 		r: r, topic: topic, id: id,
 		log:        r.log.With("topic", topic, "partition", id),
 		mapper:     newIndexMapper(r.cfg.Indices),
+		deletes:    newDeleteMemory(r.deletes),
 		ctx:        ctx,
 		cancel:     cancel,
 		stop:       make(chan struct{}),
@@ -218,6 +221,7 @@ func (p *partition) run() {
 	defer p.r.wg.Done()
 	defer close(p.done)
 	defer p.cancel()
+	defer p.deletes.release()
 	for {
 		if !p.waitResumed() || !p.take() || !p.process() {
 			return
@@ -323,10 +327,16 @@ type deadEntry struct {
 // unresolved, only when the partition is stopped hard.
 func (p *partition) process() bool {
 	r := p.r
+	if !p.rebuilt {
+		if !p.rebuildDeletes(p.batch[0]) {
+			return false
+		}
+		p.rebuilt = true
+	}
 	now := r.now()
 	p.items = p.items[:0]
 	var dead []deadEntry
-	skipped := 0
+	skipped, superseded := 0, 0
 	for _, rec := range p.batch {
 		op, err := event.Decode(rec)
 		if err != nil {
@@ -338,14 +348,27 @@ func (p *partition) process() bool {
 			skipped++
 			continue
 		}
+		at := acceptedAt(op, rec)
+		p.deletes.observe(at)
 		act := bulk.ActionIndex
 		if op.GetKind() == opspb.Kind_KIND_DELETE {
 			act = bulk.ActionDelete
+			p.deletes.remember(ix, op.GetId(), op.GetReplicationVersion(), at)
+		} else if p.deletes.supersedes(ix, op.GetId(), op.GetReplicationVersion()) {
+			// An older INDEX published behind a newer DELETE: the document is deleted
+			// on the primary, and the target's tombstone may have expired.
+			superseded++
+			continue
 		}
 		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix})
 	}
 	if skipped > 0 {
 		r.m.opSkipped.Add(float64(skipped))
+	}
+	if superseded > 0 {
+		r.m.opStale.Add(float64(superseded))
+		r.m.deletes.hits.Add(float64(superseded))
+		p.log.Info("older INDEX events behind a newer DELETE resolved as stale", "events", superseded)
 	}
 	if !p.apply(&dead) {
 		return false

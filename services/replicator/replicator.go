@@ -66,6 +66,9 @@ type Replicator struct {
 	// dlqLimits is the size limit of a record per dead-letter topic (readDLQLimits),
 	// written before the partitions start.
 	dlqLimits map[string]int
+	// kafkaOpts connect a client to the cluster (reading recent deletes back).
+	kafkaOpts []kgo.Opt
+	deletes   *deletesShared
 
 	metricsLn net.Listener
 	admin     *telemetry.Server // /metrics, /healthz, /readyz on metricsLn
@@ -126,6 +129,8 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 	r.m = newMetrics(r.reg, cfg.Target.Name)
 	r.flow = flowControl{r: r, totalCap: cfg.Consume.MaxBufferedBytes, partCap: cfg.Consume.MaxPartitionBufferedBytes}
 	r.health.init(r.m)
+	r.deletes = &deletesShared{window: cfg.Deletes.Window, max: cfg.Deletes.MaxEntries,
+		gauge: r.m.deletes.entries, bytes: r.m.deletes.bytes, evicted: r.m.deletes.evicted, hits: r.m.deletes.hits}
 
 	var err error
 	if r.target, err = cluster.New(cfg.Target, r.log); err != nil {
@@ -136,6 +141,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		_ = r.target.Close()
 		return nil, err
 	}
+	r.kafkaOpts = append(append([]kgo.Opt(nil), conn...), deps.KafkaOpts...)
 	// start_from is where a partition with no committed offset starts. A committed
 	// offset the log no longer holds (retention passed it while the replicator was
 	// away) resumes at the log start, whatever start_from says, and is counted: the
