@@ -53,6 +53,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero retry initial", mutate: func(c *replicator.Config) { c.Retry.Initial = 0 }, want: "retry.initial"},
 		{name: "retry max below initial", mutate: func(c *replicator.Config) { c.Retry.Max = time.Millisecond }, want: "retry.max"},
 		{name: "zero item attempts", mutate: func(c *replicator.Config) { c.Retry.ItemAttempts = 0 }, want: "retry.item_attempts"},
+		{name: "delete window too short", mutate: func(c *replicator.Config) { c.Deletes.Window = time.Millisecond }, want: "deletes.window"},
+		{name: "delete memory too small", mutate: func(c *replicator.Config) { c.Deletes.MaxEntries = 10 }, want: "deletes.max_entries"},
 		{name: "zero shutdown timeout", mutate: func(c *replicator.Config) { c.Limits.ShutdownTimeout = 0 }, want: "limits.shutdown_timeout"},
 		{name: "bad log level", mutate: func(c *replicator.Config) { c.Log.Level = "loud" }, want: "log.level"},
 	}
