@@ -59,6 +59,11 @@ func (p *partition) rebuildDeletes(first *kgo.Record) bool {
 func (p *partition) readBack(ctx context.Context, first *kgo.Record) (int, error) {
 	r := p.r
 	since := first.Timestamp.Add(-r.cfg.Deletes.Window).UnixMilli()
+	select {
+	case <-r.consumerSet:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	offs, err := kadm.NewClient(r.consumer).ListOffsetsAfterMilli(ctx, since, p.topic)
 	if err != nil {
 		return 0, fmt.Errorf("offset for timestamp: %w", err)
