@@ -100,6 +100,14 @@ type ConsumeConfig struct {
 	// in-flight bulk.
 	SessionTimeout   time.Duration `koanf:"session_timeout"`
 	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
+	// HeartbeatInterval is how often the member heartbeats; below a third of
+	// SessionTimeout, so a rebalance is noticed within about a second.
+	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
+	// InstanceID makes the replicator a static group member (KIP-345), e.g. from the
+	// pod name: a restart with the same id takes its partitions back without a
+	// rebalance. "" is dynamic membership. A static member does not leave the group
+	// at shutdown, so its partitions wait at most SessionTimeout for it to return.
+	InstanceID string `koanf:"instance_id"`
 	// LagInterval is how often the partitions' high watermarks are read for the lag
 	// metrics and /admin/status.
 	LagInterval time.Duration `koanf:"lag_interval"`
@@ -174,9 +182,13 @@ func DefaultConfig() Config {
 			MaxBufferedBytes:          64 << 20,
 			MaxPartitionBufferedBytes: 8 << 20,
 			CommitInterval:            2 * time.Second,
-			SessionTimeout:            45 * time.Second,
-			RebalanceTimeout:          60 * time.Second,
-			LagInterval:               5 * time.Second,
+			// A supervisor restarts a crashed replicator in seconds: a dead member is
+			// dropped after 10 s, and a rebalance waits only for revokes, which
+			// limits.shutdown_timeout bounds.
+			SessionTimeout:    10 * time.Second,
+			RebalanceTimeout:  35 * time.Second,
+			HeartbeatInterval: time.Second,
+			LagInterval:       5 * time.Second,
 		},
 		Batch: BatchConfig{
 			MaxDocs:     2000,
@@ -252,6 +264,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consume.session_timeout: must be positive, got %s", k.SessionTimeout)
 	case k.RebalanceTimeout <= c.Limits.ShutdownTimeout:
 		return fmt.Errorf("consume.rebalance_timeout: must exceed limits.shutdown_timeout (%s), got %s", c.Limits.ShutdownTimeout, k.RebalanceTimeout)
+	case k.HeartbeatInterval <= 0 || k.HeartbeatInterval >= k.SessionTimeout:
+		return fmt.Errorf("consume.heartbeat_interval: must be positive and below consume.session_timeout (%s), got %s", k.SessionTimeout, k.HeartbeatInterval)
+	case k.InstanceID != "" && !validInstanceID(k.InstanceID):
+		return fmt.Errorf("consume.instance_id: %q must be at most 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'", k.InstanceID)
 	case k.LagInterval <= 0:
 		return fmt.Errorf("consume.lag_interval: must be positive, got %s", k.LagInterval)
 	}
@@ -342,4 +358,17 @@ func (c Config) dlqTopic(topic string) string {
 // "fanout.ops.dlq.b".
 func DLQTopic(template, topic, cluster string) string {
 	return strings.NewReplacer("{topic}", topic, "{cluster}", cluster).Replace(template)
+}
+
+// validInstanceID applies Kafka's rules for group.instance.id.
+func validInstanceID(id string) bool {
+	if len(id) > 249 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -166,7 +166,15 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		kgo.FetchMaxWait(cfg.Consume.FetchMaxWait),
 		kgo.SessionTimeout(cfg.Consume.SessionTimeout),
 		kgo.RebalanceTimeout(cfg.Consume.RebalanceTimeout),
+		kgo.HeartbeatInterval(cfg.Consume.HeartbeatInterval),
+		// Cooperative: a rebalance revokes only the partitions that move, so the
+		// survivors keep applying while a dead member's partitions are reassigned.
+		// revoked() commits and lost() drops per partition, as this needs.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 	)
+	if cfg.Consume.InstanceID != "" {
+		copts = append(copts, kgo.InstanceID(cfg.Consume.InstanceID))
+	}
 	copts = append(copts, deps.KafkaOpts...)
 	r.consumerSet = make(chan struct{})
 	consumer, err := kgo.NewClient(copts...)
