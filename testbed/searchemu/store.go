@@ -476,35 +476,23 @@ func (ix *indexKnobs) apply(s map[string]string) *esError {
 		}
 		ix.shards = n
 	}
-	if n, ok, err := intSetting("index.number_of_replicas", 0); err != nil {
-		return err
-	} else if ok {
-		ix.replicas = n
-	}
-	if n, ok, err := intSetting("index.max_result_window", 1); err != nil {
-		return err
-	} else if ok {
-		ix.maxResultWindow = n
-	}
-	if n, ok, err := intSetting("index.mapping.total_fields.limit", 0); err != nil {
-		return err
-	} else if ok {
-		ix.totalFieldsLimit = n
-	}
-	if n, ok, err := intSetting("index.mapping.depth.limit", 1); err != nil {
-		return err
-	} else if ok {
-		ix.depthLimit = n
-	}
-	if n, ok, err := intSetting("index.mapping.nested_fields.limit", 0); err != nil {
-		return err
-	} else if ok {
-		ix.nestedFieldsLimit = n
-	}
-	if n, ok, err := intSetting("index.mapping.nested_objects.limit", 0); err != nil {
-		return err
-	} else if ok {
-		ix.nestedObjectsLimit = n
+	for _, is := range []struct {
+		key string
+		min int
+		dst *int
+	}{
+		{"index.number_of_replicas", 0, &ix.replicas},
+		{"index.max_result_window", 1, &ix.maxResultWindow},
+		{"index.mapping.total_fields.limit", 0, &ix.totalFieldsLimit},
+		{"index.mapping.depth.limit", 1, &ix.depthLimit},
+		{"index.mapping.nested_fields.limit", 0, &ix.nestedFieldsLimit},
+		{"index.mapping.nested_objects.limit", 0, &ix.nestedObjectsLimit},
+	} {
+		if n, ok, err := intSetting(is.key, is.min); err != nil {
+			return err
+		} else if ok {
+			*is.dst = n
+		}
 	}
 	if v, ok := s["index.gc_deletes"]; ok {
 		d, err := parseTimeValue(v, "index.gc_deletes")
