@@ -86,22 +86,23 @@ func (r *Replicator) assigned(ctx context.Context, cl *kgo.Client, assigned map[
 	r.log.Info("partitions assigned", "partitions", fmtPartitions(assigned), "owned", n)
 }
 
-// revoked lets the revoked partitions' in-flight bulks finish (within
-// limits.shutdown_timeout), commits what they resolved, and forgets them. Kafka gives
-// the partitions to another member only after this returns.
+// revoked lets the revoked partitions' in-flight bulks finish, commits what they
+// resolved, and forgets them, all within limits.shutdown_timeout (which the config
+// keeps below the group's rebalance timeout). Kafka gives the partitions to another
+// member only after this returns.
 func (r *Replicator) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	parts := r.partitionsOf(revoked)
 	if len(parts) == 0 {
 		return
 	}
-	timeout := r.cfg.Limits.ShutdownTimeout
+	b := r.newStopBudget()
 	if r.aborted.Load() {
-		timeout = 0
+		b.stop = time.Time{}
 	}
-	r.stopPartitions(parts, timeout)
+	r.stopPartitions(parts, b.stop)
 	r.commitMu.Lock()
 	if !r.aborted.Load() {
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.Limits.ShutdownTimeout)
+		cctx, cancel := context.WithDeadline(ctx, b.end)
 		if err := r.commitLocked(cctx, parts); err != nil {
 			r.log.Warn("commit on revoke failed: the new owner applies some records again (harmlessly)", "error", err)
 		}
@@ -116,7 +117,7 @@ func (r *Replicator) revoked(ctx context.Context, cl *kgo.Client, revoked map[st
 // lost drops lost partitions without committing: another member may own them already.
 func (r *Replicator) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
 	parts := r.partitionsOf(lost)
-	r.stopPartitions(parts, 0)
+	r.stopPartitions(parts, time.Time{})
 	r.commitMu.Lock()
 	r.forget(parts)
 	r.commitMu.Unlock()
@@ -167,22 +168,38 @@ func (r *Replicator) forget(parts []*partition) {
 	r.flow.update()
 }
 
-// stopPartitions stops the partitions' goroutines: they finish the batch in hand
-// within timeout, then are cancelled (a cancelled batch is not resolved and will be
-// delivered again).
-func (r *Replicator) stopPartitions(parts []*partition, timeout time.Duration) {
+// stopBudget splits limits.shutdown_timeout between stopping partitions and what
+// follows (committing, flushing the dead-letter producer), so that a revoke or a
+// shutdown takes at most the timeout as a whole, not once per step.
+type stopBudget struct {
+	stop time.Time // the in-flight attempts are cancelled then
+	end  time.Time // the commit (and flush) must be done by then
+}
+
+func (r *Replicator) newStopBudget() stopBudget {
+	t := r.cfg.Limits.ShutdownTimeout
+	now := time.Now()
+	// A quarter, at most 5 s, is kept for the commit: enough for a broker that answers,
+	// and a broker that does not answer cannot be waited out anyway.
+	return stopBudget{stop: now.Add(t - min(t/4, 5*time.Second)), end: now.Add(t)}
+}
+
+// stopPartitions stops the partitions' goroutines: no new attempt starts, and the
+// attempts in flight may finish until deadline (zero: none may); then they are
+// cancelled. What a partition did not resolve is delivered again to its next owner.
+func (r *Replicator) stopPartitions(parts []*partition, deadline time.Time) {
 	for _, p := range parts {
 		p.stopSoft()
 	}
-	if timeout > 0 {
-		deadline := time.NewTimer(timeout)
-		defer deadline.Stop()
+	if wait := time.Until(deadline); !deadline.IsZero() && wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
 		for _, p := range parts {
 			select {
 			case <-p.done:
-			case <-deadline.C:
+			case <-timer.C:
 				r.log.Warn("in-flight bulks did not finish in time; abandoning them (their records will be applied again)",
-					"timeout", timeout)
+					"timeout", r.cfg.Limits.ShutdownTimeout)
 				goto hard
 			}
 		}

@@ -66,6 +66,7 @@ type partition struct {
 	lastErrAt     time.Time
 
 	// Owned by the partition's goroutine.
+	bo       backoff       // between attempts; reset whenever an attempt makes progress
 	deletes  *deleteMemory // recent deletes: an older INDEX behind one is stale
 	rebuilt  bool          // deletes read back from before the first record
 	batch    []*kgo.Record
@@ -128,6 +129,7 @@ func newPartition(r *Replicator, topic string, id int32) *partition {
 		log:        r.log.With("topic", topic, "partition", id),
 		mapper:     newIndexMapper(r.cfg.Indices),
 		deletes:    newDeleteMemory(r.deletes),
+		bo:         backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max},
 		ctx:        ctx,
 		cancel:     cancel,
 		stop:       make(chan struct{}),
@@ -145,6 +147,17 @@ func newPartition(r *Replicator, topic string, id int32) *partition {
 func (p *partition) key() topicPartition { return topicPartition{p.topic, p.id} }
 
 func (p *partition) stopSoft() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+// stopping reports whether the partition was told to stop (soft or hard): no new
+// batch is taken and no new attempt is sent; only an attempt in flight goes on.
+func (p *partition) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
 
 func (p *partition) stopHard() {
 	p.stopSoft()
@@ -260,7 +273,7 @@ func (p *partition) take() bool {
 		}
 	}()
 	for {
-		if p.r.isPaused() && !p.waitResumed() {
+		if p.stopping() || p.r.isPaused() && !p.waitResumed() {
 			return false
 		}
 		p.mu.Lock()
@@ -323,8 +336,9 @@ type deadEntry struct {
 }
 
 // process resolves every record of p.batch: applied, stale, skipped, or
-// dead-lettered with the write acknowledged. It returns false, leaving the batch
-// unresolved, only when the partition is stopped hard.
+// dead-lettered with the write acknowledged. It returns false when the partition is
+// stopped before that: the records before the first unresolved one count as resolved
+// (abandon), the rest are delivered again to the partition's next owner.
 func (p *partition) process() bool {
 	r := p.r
 	if !p.rebuilt {
@@ -399,6 +413,9 @@ func (p *partition) poison(rec *kgo.Record, err error, now time.Time) deadEntry 
 // apply sends p.items to the target until each is applied, stale, or rejected often
 // enough to be dead-lettered (appended to dead). Items answered 429/5xx and whole-
 // request failures are retried without limit; later batches of the partition wait.
+// A stop ends the retrying at once: no attempt is sent after it, a backoff sleep is
+// cut short, and only an attempt in flight finishes (within limits.bulk_timeout, or
+// until the stop turns hard). It returns false then, with the batch abandoned.
 func (p *partition) apply(dead *[]deadEntry) bool {
 	r := p.r
 	pending := p.pending[:0]
@@ -406,13 +423,16 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		pending = append(pending, i)
 	}
 	defer func() { p.pending = pending[:0] }()
-	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
 	failures := 0
 	limit := len(pending) // items per request; halved when the target finds a request too large
 	// isolating: a whole-request 400 is being narrowed down to the items that cause it;
 	// limit grows back after every request the target takes.
 	isolating := false
 	for len(pending) > 0 {
+		if p.stopping() {
+			p.abandon(pending, *dead)
+			return false
+		}
 		sent := pending[:min(limit, len(pending))]
 		p.body = p.reusableBody()
 		for _, i := range sent {
@@ -421,6 +441,10 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			p.body = bulk.AppendItem(p.body, &meta, it.op.GetSource())
 		}
 		answer, status, connErr, err := p.send(p.body)
+		if errors.Is(err, errStopped) || p.ctx.Err() != nil {
+			p.abandon(pending, *dead) // the answer, if any, counts for nothing: resend it
+			return false
+		}
 		if err == nil {
 			err = p.judge(sent, answer)
 		}
@@ -455,7 +479,8 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 				p.log.Warn("bulk request failed; retrying with backoff", "error", err,
 					"items", len(sent), "attempt", failures, "first_offset", p.items[sent[0]].rec.Offset)
 			}
-			if !p.sleep(bo.next(), connErr) {
+			if !p.sleep(p.bo.next(), connErr) {
+				p.abandon(pending, *dead)
 				return false
 			}
 			continue
@@ -509,6 +534,11 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		r.m.opApplied.Add(float64(nApplied))
 		r.m.opStale.Add(float64(nStale))
 		r.m.opRetried.Add(float64(nRetried))
+		if nRetried < len(sent) {
+			// Progress: the target takes writes again, so the next wait starts short
+			// rather than where a long outage left it.
+			p.bo.reset()
+		}
 		pending = next
 		if firstRetry == nil {
 			continue // everything sent is resolved; send the rest, if any
@@ -523,7 +553,8 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			firstRetry.index, firstRetry.op.GetId(), firstRetry.rec.Offset, firstRetry.status, firstRetry.errType, firstRetry.errMsg)
 		p.trouble(err)
 		p.log.Debug("retrying bulk items", "error", err)
-		if !p.sleep(bo.next(), false) {
+		if !p.sleep(p.bo.next(), false) {
+			p.abandon(pending, *dead)
 			return false
 		}
 	}
@@ -580,14 +611,20 @@ func (p *partition) rejected(it *item) deadEntry {
 // errAnswer marks failures to make sense of an answer (as opposed to not getting one).
 var errAnswer = errors.New("unusable _bulk answer")
 
+// errStopped is send's answer when the partition stopped while it waited for a slot:
+// nothing was sent.
+var errStopped = errors.New("partition stopped")
+
 // send posts one _bulk body and returns the answer of a 200. Any other outcome is an
 // error, with the HTTP status if there was one (connErr: no HTTP answer at all).
 func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, err error) {
 	r := p.r
 	select {
 	case r.sem <- struct{}{}:
+	case <-p.stop:
+		return nil, 0, false, errStopped
 	case <-p.ctx.Done():
-		return nil, 0, false, p.ctx.Err()
+		return nil, 0, false, errStopped
 	}
 	defer func() { <-r.sem }()
 	r.m.inflight.Inc()
@@ -659,13 +696,16 @@ func (p *partition) deadLetter(dead []deadEntry) bool {
 	r := p.r
 	topic := r.cfg.dlqTopic(p.topic)
 	limit := r.dlqLimit(topic)
-	bo := backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max}
 	recs := make([]*kgo.Record, len(dead))
 	refs := make([]bool, len(dead))
 	for i := range dead {
 		recs[i], refs[i] = kafkax.FitDeadLetter(topic, dead[i].rec, dead[i].dl, limit)
 	}
 	for len(dead) > 0 {
+		if p.stopping() {
+			p.abandon(nil, dead)
+			return false
+		}
 		errs := make([]error, len(dead))
 		var wg sync.WaitGroup
 		wg.Add(len(dead))
@@ -714,18 +754,22 @@ func (p *partition) deadLetter(dead []deadEntry) bool {
 				"dlq_topic", topic, "class", d.dl.Class, "error_type", d.dl.ErrorType, "reason", d.dl.Reason,
 				"http_status", d.dl.HTTPStatus, "attempts", d.dl.Attempts, "value_dropped", refs[i], "value_bytes", len(d.rec.Value))
 		}
+		if len(next) < len(dead) {
+			p.bo.reset()
+		}
 		dead, recs, refs = next, nextRecs, nextRefs
 		if len(dead) == 0 {
 			break
 		}
 		if p.ctx.Err() != nil {
+			p.abandon(nil, dead)
 			return false
 		}
 		if firstErr == nil {
 			continue // only fallbacks to reference records: write them now
 		}
 		r.m.dlqProduceErrs.Add(float64(len(dead)))
-		wait := bo.next()
+		wait := p.bo.next()
 		if permanent {
 			r.m.dlqPermanent.Inc()
 			wait = r.cfg.Retry.Max
@@ -739,13 +783,48 @@ func (p *partition) deadLetter(dead []deadEntry) bool {
 			p.log.Error("dead-letter write failed; the partition waits and retries", "error", err)
 		}
 		if !p.sleep(wait, false) {
+			p.abandon(nil, dead)
 			return false
 		}
 	}
 	return true
 }
 
-// sleep waits d, or until the target is back when wakeOnUp; false when stopped hard.
+// abandon gives up on the batch in hand because the partition is stopping: the
+// records before the first one still unresolved (an item pending, or a dead-letter
+// copy not written) count as resolved, so that the partition's next owner starts
+// there rather than at the batch's first record.
+func (p *partition) abandon(pending []int, dead []deadEntry) {
+	first := int64(-1)
+	for _, i := range pending {
+		if off := p.items[i].rec.Offset; first < 0 || off < first {
+			first = off
+		}
+	}
+	for _, d := range dead {
+		if off := d.rec.Offset; first < 0 || off < first {
+			first = off
+		}
+	}
+	var last *kgo.Record
+	for _, rec := range p.batch {
+		if first >= 0 && rec.Offset >= first {
+			break
+		}
+		last = rec
+	}
+	if last == nil {
+		return
+	}
+	p.mu.Lock()
+	if last.Offset+1 > p.resolved {
+		p.resolved = last.Offset + 1
+		p.resolvedEpoch = last.LeaderEpoch
+	}
+	p.mu.Unlock()
+}
+
+// sleep waits d, or until the target is back when wakeOnUp; false when stopped.
 func (p *partition) sleep(d time.Duration, wakeOnUp bool) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -756,6 +835,8 @@ func (p *partition) sleep(d time.Duration, wakeOnUp bool) bool {
 	select {
 	case <-t.C:
 	case <-up:
+	case <-p.stop:
+		return false
 	case <-p.ctx.Done():
 		return false
 	}

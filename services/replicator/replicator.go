@@ -356,14 +356,16 @@ func (r *Replicator) Run(ctx context.Context) error {
 	r.draining.Store(true)
 	stopPoll()
 	<-pollDone
+	// One budget for the whole drain: stopping, the final commit and the flush.
+	budget := r.newStopBudget()
 	if r.aborted.Load() {
 		r.log.Warn("aborting: in-flight bulks abandoned, nothing committed")
-		r.stopPartitions(r.allPartitions(), 0)
+		r.stopPartitions(r.allPartitions(), time.Time{})
 	} else {
 		// Stop the Kafka client's background fetches; nothing polls any more.
 		r.consumer.PauseFetchTopics(r.cfg.Consume.Topics...)
-		r.stopPartitions(r.allPartitions(), r.cfg.Limits.ShutdownTimeout)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Limits.ShutdownTimeout)
+		r.stopPartitions(r.allPartitions(), budget.stop)
+		cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget.end)
 		if err := r.commit(cctx, nil); err != nil {
 			r.log.Error("final commit failed: the resolved records since the last commit will be applied again (harmlessly)", "error", err)
 		}
@@ -373,7 +375,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 	bgWG.Wait()
 
 	if !r.aborted.Load() {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Limits.ShutdownTimeout)
+		// The partitions waited for their dead-letter writes before they resolved,
+		// so this has only what a hard stop left behind.
+		fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget.end)
 		if err := r.producer.Flush(fctx); err != nil {
 			r.log.Error("dead-letter records still buffered at shutdown", "error", err)
 		}
@@ -388,7 +392,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	if left > 0 {
 		// Only a client closed without the final revoke gets here; drop the state.
-		r.stopPartitions(r.allPartitions(), 0)
+		r.stopPartitions(r.allPartitions(), time.Time{})
 	}
 	r.wg.Wait()
 	// The client's background pollers (node stats, health) stop with it.
