@@ -28,10 +28,10 @@ type front struct {
 	url  string
 	pass http.Handler
 
-	mu    sync.Mutex
-	mode  func(w http.ResponseWriter, r *http.Request, body []byte) bool // true: answered
-	bulks    []time.Time                                                 // when each _bulk arrived
-	answered []time.Time                                                 // when each _bulk was answered
+	mu       sync.Mutex
+	mode     func(w http.ResponseWriter, r *http.Request, body []byte) bool // true: answered
+	bulks    []time.Time                                                    // when each _bulk arrived
+	answered []time.Time                                                    // when each _bulk was answered
 }
 
 func newFront(t *testing.T, target *emulator) *front {
