@@ -38,7 +38,7 @@ done
 
 : >"$BENCH_LOG"
 for pkg in "${!benches[@]}"; do
-  go test -run '^$' -bench "^(${benches[$pkg]})\$" -benchmem -benchtime "${benchtime[$pkg]:-$BENCH_TIME}" "$pkg" | tee -a "$BENCH_LOG"
+  go test -timeout 30m -run '^$' -bench "^(${benches[$pkg]})\$" -benchmem -benchtime "${benchtime[$pkg]:-$BENCH_TIME}" "$pkg" | tee -a "$BENCH_LOG"
 done
 
 echo

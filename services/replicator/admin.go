@@ -80,7 +80,11 @@ type PartitionStatus struct {
 	LastAccepted    *time.Time `json:"last_accepted,omitempty"`
 	BufferedRecords int        `json:"buffered_records"`
 	BufferedBytes   int64      `json:"buffered_bytes"`
-	FetchPaused     bool       `json:"fetch_paused"`
+	// InFlight* are the batch being applied: taken from the buffer, not resolved
+	// yet. Its bytes count against the caps, as the buffered ones do.
+	InFlightRecords int   `json:"inflight_records"`
+	InFlightBytes   int64 `json:"inflight_bytes"`
+	FetchPaused     bool  `json:"fetch_paused"`
 	// State is running, paused (by an operator) or blocked (retrying; see
 	// LastError).
 	State       string     `json:"state"`
@@ -111,6 +115,7 @@ func (r *Replicator) Status() Status {
 			Topic: p.topic, Partition: p.id,
 			CommittedOffset: p.committed, ResolvedOffset: p.resolved, HighWatermark: p.hwm,
 			BufferedRecords: len(p.queue) - p.head, BufferedBytes: p.bytes, FetchPaused: p.fetchPaused,
+			InFlightRecords: p.inflightN, InFlightBytes: p.inflight,
 			State: state, LastError: p.lastErr,
 			LastApplied: timePtr(p.lastApplied), LastAccepted: timePtr(p.lastAccepted), LastErrorAt: timePtr(p.lastErrAt),
 		}

@@ -85,8 +85,14 @@ type ConsumeConfig struct {
 	FetchMaxBytes          int32         `koanf:"fetch_max_bytes"`
 	FetchMaxPartitionBytes int32         `koanf:"fetch_max_partition_bytes"`
 	FetchMaxWait           time.Duration `koanf:"fetch_max_wait"`
-	// MaxBufferedBytes caps the fetched records waiting to be applied, over all
-	// partitions; MaxPartitionBufferedBytes caps them per partition. Past a cap the
+	// MaxConcurrentFetches bounds the fetch responses in flight or waiting to be
+	// polled, over all brokers (the Kafka client's default is one per broker, which
+	// grows the memory with the cluster): the fetch buffers hold at most this many
+	// times FetchMaxBytes.
+	MaxConcurrentFetches int `koanf:"max_concurrent_fetches"`
+	// MaxBufferedBytes caps the fetched records held in memory, over all
+	// partitions: waiting to be applied or in the batch being applied, until it is
+	// resolved; MaxPartitionBufferedBytes caps them per partition. Past a cap the
 	// replicator pauses fetching (never the poll loop) until the partitions drain.
 	// They count decompressed keys and values; a cap is checked after each poll,
 	// so it can be overshot by one fetch response, decompressed.
@@ -177,6 +183,7 @@ func DefaultConfig() Config {
 			DLQRetention:              30 * 24 * time.Hour,
 			StartFrom:                 "earliest",
 			FetchMaxBytes:             4 << 20,
+			MaxConcurrentFetches:      4,
 			FetchMaxPartitionBytes:    1 << 20,
 			FetchMaxWait:              500 * time.Millisecond,
 			MaxBufferedBytes:          64 << 20,
@@ -254,6 +261,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consume.fetch_max_partition_bytes: must be between 1024 and consume.fetch_max_bytes, got %d", k.FetchMaxPartitionBytes)
 	case k.FetchMaxWait <= 0:
 		return fmt.Errorf("consume.fetch_max_wait: must be positive, got %s", k.FetchMaxWait)
+	case k.MaxConcurrentFetches < 1:
+		return fmt.Errorf("consume.max_concurrent_fetches: must be at least 1, got %d", k.MaxConcurrentFetches)
 	case k.MaxPartitionBufferedBytes <= 0:
 		return fmt.Errorf("consume.max_partition_buffered_bytes: must be positive, got %d", k.MaxPartitionBufferedBytes)
 	case k.MaxBufferedBytes < k.MaxPartitionBufferedBytes:

@@ -44,6 +44,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "partition cap above total", mutate: func(c *replicator.Config) { c.Consume.MaxBufferedBytes = 1 << 20 }, want: "consume.max_buffered_bytes"},
 		{name: "no partition cap", mutate: func(c *replicator.Config) { c.Consume.MaxPartitionBufferedBytes = 0 }, want: "consume.max_partition_buffered_bytes"},
 		{name: "fetch partition above fetch", mutate: func(c *replicator.Config) { c.Consume.FetchMaxPartitionBytes = c.Consume.FetchMaxBytes + 1 }, want: "consume.fetch_max_partition_bytes"},
+		{name: "no concurrent fetches", mutate: func(c *replicator.Config) { c.Consume.MaxConcurrentFetches = 0 }, want: "consume.max_concurrent_fetches"},
 		{name: "rebalance shorter than shutdown", mutate: func(c *replicator.Config) { c.Consume.RebalanceTimeout = time.Second }, want: "consume.rebalance_timeout"},
 		{name: "heartbeat not below session", mutate: func(c *replicator.Config) { c.Consume.HeartbeatInterval = c.Consume.SessionTimeout }, want: "consume.heartbeat_interval"},
 		{name: "instance id with a slash", mutate: func(c *replicator.Config) { c.Consume.InstanceID = "pod/0" }, want: "consume.instance_id"},

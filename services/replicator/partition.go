@@ -50,7 +50,9 @@ type partition struct {
 	mu          sync.Mutex
 	queue       []*kgo.Record // buffered records from head on
 	head        int
-	bytes       int64
+	bytes       int64 // of the buffered records
+	inflight    int64 // bytes of p.batch: taken, not resolved yet; they count against the caps too
+	inflightN   int   // records of p.batch
 	fetchPaused bool
 	released    bool
 	// resolved is the offset after the last resolved record; committed the last
@@ -66,15 +68,21 @@ type partition struct {
 	lastErrAt     time.Time
 
 	// Owned by the partition's goroutine.
-	bo       backoff       // between attempts; reset whenever an attempt makes progress
-	deletes  *deleteMemory // recent deletes: an older INDEX behind one is stale
-	rebuilt  bool          // deletes read back from before the first record
-	batch    []*kgo.Record
-	items    []item
-	pending  []int
-	body     []byte
-	sentBody *requestBody // the last request's body, which aliases body
-	resp     bytes.Buffer
+	bo      backoff       // between attempts; reset whenever an attempt makes progress
+	deletes *deleteMemory // recent deletes: an older INDEX behind one is stale
+	rebuilt bool          // deletes read back from before the first record
+	batch   []*kgo.Record
+	items   []item
+	pending []int
+}
+
+// sendBuffers are the request body and answer of one _bulk in flight. They are taken
+// from the replicator's pool with a bulk slot, so that at most batch.max_inflight of
+// them are in use however many partitions there are.
+type sendBuffers struct {
+	body []byte
+	resp bytes.Buffer
+	rb   *requestBody // the last request's body, which aliases body
 }
 
 // requestBody is a _bulk request body that says when the HTTP transport is done with
@@ -91,19 +99,21 @@ func (b *requestBody) Close() error {
 	return nil
 }
 
-// reusableBody returns p.body emptied, or a fresh buffer when the transport may still
-// be reading the last request from it.
-func (p *partition) reusableBody() []byte {
-	if p.sentBody != nil {
+// putBuffers returns b to the pool, unless the transport may still be reading its
+// body: then it is left to the garbage collector.
+func (r *Replicator) putBuffers(b *sendBuffers) {
+	if b.rb != nil {
 		select {
-		case <-p.sentBody.closed:
+		case <-b.rb.closed:
 		default:
-			p.sentBody = nil
-			return make([]byte, 0, cap(p.body))
+			return
 		}
-		p.sentBody = nil
+		b.rb = nil
 	}
-	return p.body[:0]
+	select {
+	case r.buffers <- b:
+	default:
+	}
 }
 
 // item is one operation of a batch on its way to the target.
@@ -202,9 +212,9 @@ func (p *partition) push(recs []*kgo.Record, hwm int64) {
 // release drops the buffered records of a partition that is no longer owned.
 func (p *partition) release() {
 	p.mu.Lock()
-	n := p.bytes
+	n := p.bytes + p.inflight
 	p.released = true
-	p.bytes = 0
+	p.bytes, p.inflight, p.inflightN = 0, 0, 0
 	clear(p.queue)
 	p.queue, p.head = nil, 0
 	p.mu.Unlock()
@@ -223,7 +233,8 @@ func (p *partition) wantFetchPaused(all bool, partCap int64) (want, change bool)
 	if p.released {
 		return false, false
 	}
-	want = all || p.bytes >= partCap || (p.fetchPaused && p.bytes > partCap/2)
+	held := p.bytes + p.inflight
+	want = all || held >= partCap || (p.fetchPaused && held > partCap/2)
 	change = want != p.fetchPaused
 	p.fetchPaused = want
 	return want, change
@@ -319,13 +330,25 @@ func (p *partition) take() bool {
 		clear(p.queue[n:])
 		p.queue, p.head = p.queue[:n], 0
 	}
+	// The batch's bytes stay counted, as in flight, until it is resolved: the
+	// memory is held until then, and the caps are about memory.
 	p.bytes -= size
+	p.inflight, p.inflightN = size, k
+	p.mu.Unlock()
+	return true
+}
+
+// settle stops counting the resolved batch against the caps, and lets fetching resume
+// if that frees enough.
+func (p *partition) settle() {
+	p.mu.Lock()
+	n := p.inflight
+	p.inflight, p.inflightN = 0, 0
 	paused := p.fetchPaused
 	p.mu.Unlock()
-	if p.r.flow.add(-size) || paused {
+	if p.r.flow.add(-n) || paused {
 		p.r.flow.update()
 	}
-	return true
 }
 
 // deadEntry is a record on its way to the dead-letter topic.
@@ -393,6 +416,7 @@ func (p *partition) process() bool {
 	p.resolvedThrough(p.batch[len(p.batch)-1])
 	clear(p.items) // drop the decoded operations until the next batch
 	clear(p.batch)
+	p.settle()
 	return true
 }
 
@@ -434,19 +458,11 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			return false
 		}
 		sent := pending[:min(limit, len(pending))]
-		p.body = p.reusableBody()
-		for _, i := range sent {
-			it := &p.items[i]
-			meta := opMeta(it.index, it.op)
-			p.body = bulk.AppendItem(p.body, &meta, it.op.GetSource())
-		}
-		answer, status, connErr, err := p.send(p.body)
+		at := p.attempt(sent)
+		status, connErr, err := at.status, at.connErr, at.err
 		if errors.Is(err, errStopped) || p.ctx.Err() != nil {
 			p.abandon(pending, *dead) // the answer, if any, counts for nothing: resend it
 			return false
-		}
-		if err == nil {
-			err = p.judge(sent, answer)
 		}
 		if err != nil && (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) {
 			// 413: the request is over the target's http.max_content_length. 400: the
@@ -461,11 +477,11 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			if len(sent) > 1 {
 				limit = max(len(sent)/2, 1)
 				isolating = isolating || status == http.StatusBadRequest
-				p.log.Info("target refused a _bulk as a whole; splitting it to find the items it refuses", "status", status, "items", len(sent), "bytes", len(p.body), "error", err)
+				p.log.Info("target refused a _bulk as a whole; splitting it to find the items it refuses", "status", status, "items", len(sent), "bytes", at.bytes, "error", err)
 				continue
 			}
 			it := &p.items[sent[0]]
-			it.status, it.errType, it.errMsg = status, wholeRequestErrorType(p.resp.Bytes(), status), err.Error()
+			it.status, it.errType, it.errMsg = status, at.errType, err.Error()
 			err = nil
 		}
 		if err != nil {
@@ -615,18 +631,58 @@ var errAnswer = errors.New("unusable _bulk answer")
 // nothing was sent.
 var errStopped = errors.New("partition stopped")
 
-// send posts one _bulk body and returns the answer of a 200. Any other outcome is an
-// error, with the HTTP status if there was one (connErr: no HTTP answer at all).
-func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, err error) {
+// attemptResult is what one _bulk attempt came to.
+type attemptResult struct {
+	status  int    // HTTP status, 0 without an answer
+	connErr bool   // no HTTP answer at all
+	err     error  // nil: every sent item has its status
+	bytes   int    // of the request body
+	errType string // of a whole-request 400 or 413 answer
+}
+
+// attempt sends the items at sent in one _bulk and records each item's status from
+// the answer. It waits for a bulk slot first (errStopped if the partition stops
+// meanwhile), and builds the body only once it has one.
+func (p *partition) attempt(sent []int) attemptResult {
 	r := p.r
 	select {
 	case r.sem <- struct{}{}:
 	case <-p.stop:
-		return nil, 0, false, errStopped
+		return attemptResult{err: errStopped}
 	case <-p.ctx.Done():
-		return nil, 0, false, errStopped
+		return attemptResult{err: errStopped}
 	}
 	defer func() { <-r.sem }()
+	var buf *sendBuffers
+	select {
+	case buf = <-r.buffers:
+	default:
+		buf = &sendBuffers{}
+	}
+	defer r.putBuffers(buf)
+	body := buf.body[:0]
+	for _, i := range sent {
+		it := &p.items[i]
+		meta := opMeta(it.index, it.op)
+		body = bulk.AppendItem(body, &meta, it.op.GetSource())
+	}
+	buf.body = body
+	answer, status, connErr, err := p.send(buf, body)
+	if err == nil {
+		err = p.judge(sent, answer)
+	}
+	res := attemptResult{status: status, connErr: connErr, err: err, bytes: len(body)}
+	if err != nil && (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) {
+		res.errType = wholeRequestErrorType(buf.resp.Bytes(), status)
+	}
+	return res
+}
+
+// send posts one _bulk body and returns the answer of a 200, which aliases buf.resp.
+// Any other outcome is an error, with the HTTP status if there was one (connErr: no
+// HTTP answer at all). The caller holds a bulk slot.
+func (p *partition) send(buf *sendBuffers, body []byte) (answer []byte, status int, connErr bool, err error) {
+	r := p.r
 	r.m.inflight.Inc()
 	defer r.m.inflight.Dec()
 
@@ -634,7 +690,7 @@ func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, 
 	defer cancel()
 	rb := &requestBody{closed: make(chan struct{})}
 	rb.Reset(body)
-	p.sentBody = rb
+	buf.rb = rb
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", rb)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("building _bulk request: %w", err)
@@ -646,8 +702,8 @@ func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, 
 	if err != nil {
 		return nil, 0, true, fmt.Errorf("sending _bulk to %s: %w", r.cfg.Target.Name, err)
 	}
-	p.resp.Reset()
-	_, err = p.resp.ReadFrom(resp.Body)
+	buf.resp.Reset()
+	_, err = buf.resp.ReadFrom(resp.Body)
 	resp.Body.Close()
 	r.m.bulkSeconds.Observe(time.Since(start).Seconds())
 	r.m.bulkBytes.Observe(float64(len(body)))
@@ -655,9 +711,9 @@ func (p *partition) send(body []byte) (answer []byte, status int, connErr bool, 
 		return nil, resp.StatusCode, true, fmt.Errorf("reading _bulk answer from %s: %w", r.cfg.Target.Name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, false, fmt.Errorf("_bulk on %s: HTTP %d: %s", r.cfg.Target.Name, resp.StatusCode, truncate(p.resp.Bytes(), 300))
+		return nil, resp.StatusCode, false, fmt.Errorf("_bulk on %s: HTTP %d: %s", r.cfg.Target.Name, resp.StatusCode, truncate(buf.resp.Bytes(), 300))
 	}
-	return p.resp.Bytes(), resp.StatusCode, false, nil
+	return buf.resp.Bytes(), resp.StatusCode, false, nil
 }
 
 // judge records each sent item's status from the answer. It fails, and nothing of

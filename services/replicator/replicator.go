@@ -73,8 +73,9 @@ type Replicator struct {
 	metricsLn net.Listener
 	admin     *telemetry.Server // /metrics, /healthz, /readyz on metricsLn
 	adminLn   net.Listener
-	adminMux  http.Handler  // the guarded /admin routes on adminLn
-	sem       chan struct{} // bulks in flight, over all partitions
+	adminMux  http.Handler      // the guarded /admin routes on adminLn
+	sem       chan struct{}     // bulks in flight, over all partitions
+	buffers   chan *sendBuffers // free buffers, at most one per bulk slot
 
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
@@ -113,6 +114,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
 		group:   cfg.GroupName(),
 		sem:     make(chan struct{}, cfg.Batch.MaxInflight),
+		buffers: make(chan *sendBuffers, cfg.Batch.MaxInflight),
 		parts:   map[topicPartition]*partition{},
 		abortCh: make(chan struct{}),
 	}
@@ -163,6 +165,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		kgo.AdjustFetchOffsetsFn(r.resumeExpired),
 		kgo.FetchMaxBytes(cfg.Consume.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.Consume.FetchMaxPartitionBytes),
+		kgo.MaxConcurrentFetches(cfg.Consume.MaxConcurrentFetches),
 		kgo.FetchMaxWait(cfg.Consume.FetchMaxWait),
 		kgo.SessionTimeout(cfg.Consume.SessionTimeout),
 		kgo.RebalanceTimeout(cfg.Consume.RebalanceTimeout),
