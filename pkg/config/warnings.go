@@ -19,7 +19,7 @@ func (w Warning) String() string { return w.Key + ": " + w.Message }
 // LogWarnings logs each warning at warn level, naming its key.
 func LogWarnings(log *slog.Logger, ws []Warning) {
 	for _, w := range ws {
-		log.Warn("insecure or ineffective setting: "+w.Message, "key", w.Key)
+		log.Warn("insecure or ineffective setting: "+w.String(), "key", w.Key)
 	}
 }
 
