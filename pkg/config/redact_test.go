@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -150,5 +151,14 @@ func checkWarnings(t *testing.T, got []config.Warning, want []string) {
 		if !strings.HasPrefix(got[i].String(), w) {
 			t.Errorf("warning %d = %q, want it to start with %q", i, got[i], w)
 		}
+	}
+}
+
+func TestLogWarnings(t *testing.T) {
+	var b bytes.Buffer
+	config.LogWarnings(slog.New(slog.NewJSONHandler(&b, nil)), []config.Warning{{Key: "kafka.sasl.mechanism", Message: "PLAIN without TLS"}})
+	if out := b.String(); !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"key":"kafka.sasl.mechanism"`) ||
+		!strings.Contains(out, "kafka.sasl.mechanism: PLAIN without TLS") {
+		t.Fatalf("log: %s", out)
 	}
 }

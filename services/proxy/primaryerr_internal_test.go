@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
 )
@@ -93,6 +95,34 @@ func TestSendTraceSeesConnections(t *testing.T) {
 		resp.Body.Close()
 		if st.conns.Load() != 1 || !outer || st.reused.Load() != (i == 1) {
 			t.Fatalf("request %d: conns %d, reused %v, outer trace %v", i, st.conns.Load(), st.reused.Load(), outer)
+		}
+	}
+}
+
+// TestClientFacingReasons: what a client is told of a body it could not send, or of
+// events Kafka did not take, names no address.
+func TestClientFacingReasons(t *testing.T) {
+	local := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 9200}
+	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 51000}
+	timeout := &net.OpError{Op: "read", Net: "tcp", Source: local, Addr: remote, Err: os.ErrDeadlineExceeded}
+	if got := readError(timeout); got != "i/o timeout" {
+		t.Errorf("readError = %q", got)
+	}
+	if got := readError(io.ErrUnexpectedEOF); got != "unexpected EOF" {
+		t.Errorf("readError = %q", got)
+	}
+	dialErr := fmt.Errorf("unable to dial: %w", &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: errors.New("connection refused")})
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w within 3s", errNoAck), "no acknowledgement in time"},
+		{kgo.ErrRecordTimeout, "no acknowledgement in time"},
+		{kerr.MessageTooLarge, "Kafka answered MESSAGE_TOO_LARGE"},
+		{dialErr, "the Kafka client failed"},
+	} {
+		if got := kafkaReason(tt.err); got != tt.want {
+			t.Errorf("kafkaReason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }
