@@ -38,11 +38,14 @@ func (c Config) Validate(prefix string) error {
 	for _, e := range c.Endpoints {
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s.endpoints: %q is not an http(s) URL", prefix, e)
+			return fmt.Errorf("%s.endpoints: %q is not an http(s) URL", prefix, config.RedactURL(e))
 		}
 	}
 	if (c.Username != "" || c.Password != "" || c.PasswordFile != "") && (c.APIKey != "" || c.APIKeyFile != "") {
 		return fmt.Errorf("%s: basic auth and api_key are exclusive", prefix)
+	}
+	if err := c.validateUserinfo(prefix); err != nil {
+		return err
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("%s.timeout: must not be negative", prefix)
@@ -50,23 +53,26 @@ func (c Config) Validate(prefix string) error {
 	return nil
 }
 
-// HasAuth reports whether the configuration carries credentials of its own.
+// HasAuth reports whether the configuration carries credentials of its own, in its
+// keys or in the userinfo of its endpoints.
 func (c Config) HasAuth() bool {
-	return c.Username != "" || c.APIKey != "" || c.APIKeyFile != ""
+	return c.Username != "" || c.APIKey != "" || c.APIKeyFile != "" || c.urlUser() != nil
 }
 
-// New returns a client for the cluster.
-func New(c Config, log *slog.Logger) (*opensearch.Client, error) {
+// New returns a client for the cluster. It logs nothing: the services log their
+// configuration's Warnings (skip-verify among them) once at start-up; the logger
+// argument is no longer used.
+func New(c Config, _ *slog.Logger) (*opensearch.Client, error) {
 	if err := c.Validate("cluster"); err != nil {
 		return nil, err
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	password, err := config.SecretValue(c.Password, c.PasswordFile)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s password: %w", c.Name, err)
 	}
+	// Credentials in the endpoints' userinfo are taken out of the URLs the client
+	// keeps, so that no error or log line of the transport can show them.
+	addresses, username, password := c.splitUserinfo(password)
 	apiKey, err := config.SecretValue(c.APIKey, c.APIKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s api key: %w", c.Name, err)
@@ -75,10 +81,6 @@ func New(c Config, log *slog.Logger) (*opensearch.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	if tlsCfg != nil && tlsCfg.InsecureSkipVerify {
-		log.Warn("TLS certificate verification is OFF for this cluster: anyone on the path can read and change its traffic",
-			"cluster", c.Name)
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	tr.MaxIdleConnsPerHost = 64
@@ -86,8 +88,8 @@ func New(c Config, log *slog.Logger) (*opensearch.Client, error) {
 	tr.ResponseHeaderTimeout = c.Timeout
 
 	cfg := opensearch.Config{
-		Addresses:    c.Endpoints,
-		Username:     c.Username,
+		Addresses:    addresses,
+		Username:     username,
 		Password:     password,
 		Transport:    tr,
 		DisableRetry: true,

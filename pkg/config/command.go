@@ -24,6 +24,10 @@ type Command[C any] struct {
 	Name     string // program name, prefixes every error
 	Defaults func() C
 	Validate func(C) error
+	// Warnings lists the configuration's insecure or ineffective settings, which
+	// --print-config shows as comments; nil for none. (The service logs them itself
+	// when it starts, so that every caller of its engine sees them.)
+	Warnings func(C) []Warning
 	Flags    []Flag
 	// Run runs the service until ctx is done; an error exits 1.
 	Run func(ctx context.Context, cfg C, stderr io.Writer) error
@@ -73,7 +77,11 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 		return 2
 	}
 	if *printCfg {
-		if err := Print(stdout, cfg); err != nil {
+		var ws []Warning
+		if c.Warnings != nil {
+			ws = c.Warnings(cfg)
+		}
+		if err := Print(stdout, cfg, ws...); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
 			return 1
 		}

@@ -22,6 +22,12 @@ func TestCommand(t *testing.T) {
 			}
 			return nil
 		},
+		Warnings: func(c testConfig) []config.Warning {
+			if c.Debug {
+				return []config.Warning{{Key: "debug", Message: "is on"}}
+			}
+			return nil
+		},
 		Flags: []config.Flag{
 			{Name: "listen", Key: "listen", Usage: "listen address"},
 			{Name: "brokers", Key: "kafka.brokers", Usage: "brokers", List: true},
@@ -49,6 +55,7 @@ func TestCommand(t *testing.T) {
 			}
 		}},
 		{name: "print config", args: []string{"--print-config"}, env: []string{"FANOUT_KAFKA_PASSWORD=pw"}, code: 0, stdout: "password: REDACTED"},
+		{name: "print config shows warnings", args: []string{"--print-config"}, env: []string{"FANOUT_DEBUG=true"}, code: 0, stdout: "# WARNING debug: is on\n"},
 		{name: "validation error", env: []string{"FANOUT_LISTEN="}, code: 2, stderr: "fanout-test: config: listen: required"},
 		{name: "unknown env", env: []string{"FANOUT_NOPE=1"}, code: 2, stderr: "fanout-test: config: unknown environment variable FANOUT_NOPE"},
 		{name: "bad flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined"},

@@ -4,7 +4,8 @@
 // from, so that a typo never silently falls back to a default.
 //
 // A configuration is a struct with `koanf:"name"` tags on every field; nested structs
-// nest keys ("kafka.brokers"). A field tagged `secret:"true"` is redacted by Print.
+// nest keys ("kafka.brokers"). A field tagged `secret:"true"` is redacted by Print, and
+// so is the userinfo of any URL ("https://user:pw@host").
 package config
 
 import (
@@ -199,14 +200,21 @@ func walk(t reflect.Type, prefix string, leaf func(string, reflect.StructField))
 	}
 }
 
-// Print writes cfg as YAML with secrets redacted: what --print-config shows.
-func Print(w io.Writer, cfg any) error {
+// Print writes cfg as YAML with secrets redacted: what --print-config shows. Fields
+// tagged secret are replaced by Redacted, and so is the userinfo of every URL
+// (RedactURL). The warnings come first, as YAML comments, so that the output still
+// loads as a configuration file.
+func Print(w io.Writer, cfg any, warnings ...Warning) error {
 	m := toMap(reflect.ValueOf(cfg))
 	b, err := yaml.Parser().Marshal(m)
 	if err != nil {
 		return fmt.Errorf("config: rendering: %w", err)
 	}
-	_, err = w.Write(b)
+	var head strings.Builder
+	for _, wr := range warnings {
+		head.WriteString("# WARNING " + strings.ReplaceAll(wr.String(), "\n", " ") + "\n")
+	}
+	_, err = io.WriteString(w, head.String()+string(b))
 	return err
 }
 
@@ -237,11 +245,28 @@ func toMap(v reflect.Value) map[string]any {
 			out[name] = time.Duration(fv.Int()).String()
 		case f.Type.Kind() == reflect.Struct:
 			out[name] = toMap(fv)
+		case f.Type.Kind() == reflect.String:
+			out[name] = redactIfURL(fv.String())
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String && !fv.IsNil():
+			items := make([]string, fv.Len())
+			for i := range items {
+				items[i] = redactIfURL(fv.Index(i).String())
+			}
+			out[name] = items
 		default:
 			out[name] = fv.Interface()
 		}
 	}
 	return out
+}
+
+// redactIfURL redacts the userinfo of a value that is a URL; other values, which may
+// hold an '@' for reasons of their own, are left alone.
+func redactIfURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return RedactURL(s)
 }
 
 // SecretValue returns value, or the trimmed contents of file when value is empty and a

@@ -208,6 +208,42 @@ func TestAdminURL(t *testing.T) {
 			t.Errorf("adminURL(%q) = %q, want an error", bad, got)
 		}
 	}
+	if _, err := adminURL("ftp://op:hunter2@r:9465"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("adminURL error %v", err)
+	}
+}
+
+// TestLoadWarnsAboutInsecureSettings: every command warns on stderr, once, about the
+// insecure or ineffective settings of what it may connect to, without their secrets.
+func TestLoadWarnsAboutInsecureSettings(t *testing.T) {
+	var stderr bytes.Buffer
+	c := common{name: "test"}
+	_, err := c.load(&env{stderr: &stderr, environ: []string{
+		"FANOUT_KAFKA_TLS_ENABLED=true", "FANOUT_KAFKA_TLS_INSECURE_SKIP_VERIFY=true",
+		"FANOUT_TARGET_ENDPOINTS=https://t:9200", "FANOUT_TARGET_TLS_CA_FILE=/ca.pem",
+		"FANOUT_PRIMARY_ENDPOINTS=http://op:hunter2@p:9200",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	want := []string{
+		"fanoutctl: warning: kafka.tls.insecure_skip_verify: certificate verification is off",
+		"fanoutctl: warning: target.tls.enabled: is false, so ca_file has no effect",
+		"fanoutctl: warning: primary.endpoints: http://REDACTED@p:9200 uses http://, so the credentials",
+	}
+	if len(got) != len(want) || strings.Contains(stderr.String(), "hunter2") {
+		t.Fatalf("stderr:\n%s", stderr.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("line %d = %q, want it to start with %q", i, got[i], w)
+		}
+	}
+	stderr.Reset()
+	if _, err := c.load(&env{stderr: &stderr}); err != nil || stderr.Len() != 0 {
+		t.Fatalf("the defaults warn: %v %q", err, stderr.String())
+	}
 }
 
 func TestFilters(t *testing.T) {

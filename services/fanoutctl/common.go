@@ -190,6 +190,7 @@ func (c *common) load(e *env) (settings, error) {
 		return s, usagef("%s: %v", c.name, err)
 	}
 	s.primary = prim.Primary
+	warnInsecure(e, s)
 	return s, nil
 }
 
@@ -250,7 +251,7 @@ func adminURL(a string) (string, error) {
 	if strings.Contains(a, "://") {
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("%q is not an http(s) URL", a)
+			return "", fmt.Errorf("%q is not an http(s) URL", config.RedactURL(a))
 		}
 		return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
 	}

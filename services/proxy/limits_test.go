@@ -140,13 +140,14 @@ func TestCredentials(t *testing.T) {
 	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
 
 	for _, tt := range []struct {
-		name, user, pass, client, want string
+		name, user, pass, userinfo, client, want string
 	}{
 		{name: "client credentials pass through", client: basic("alice", "a"), want: basic("alice", "a")},
 		{name: "proxy credentials replace them", user: "fanout", pass: "f", client: basic("alice", "a"), want: basic("fanout", "f")},
+		{name: "so do credentials in the endpoint URL", userinfo: "fanout:f@", client: basic("alice", "a"), want: basic("fanout", "f")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := proxytest.Config(primary.URL, k.Addrs(), topic)
+			cfg := proxytest.Config(strings.Replace(primary.URL, "://", "://"+tt.userinfo, 1), k.Addrs(), topic)
 			cfg.MetricsListen = ""
 			cfg.Primary.Username, cfg.Primary.Password = tt.user, tt.pass
 			p := proxytest.Start(t, cfg, nil)

@@ -16,6 +16,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 		Name:     "fanout-proxy",
 		Defaults: DefaultConfig,
 		Validate: Config.Validate,
+		Warnings: Config.Warnings,
 		Flags: []config.Flag{
 			{Name: "listen", Key: "listen", Usage: "client listen address"},
 			{Name: "primary", Key: "primary.endpoints", Usage: "primary endpoints, comma-separated", List: true},

@@ -21,6 +21,13 @@ func TestMainConfig(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "primary:\n  endpoints: [http://10.0.0.1:9200]\n  username: fanout\n  password: hunter2\nkafka:\n  brokers: [k1:9092]\n")
+	insecure := write("insecure.yaml", `primary:
+  endpoints: [https://fanout:hunter2@10.0.0.1:9200]
+  tls: {enabled: true, insecure_skip_verify: true}
+kafka:
+  brokers: [k1:9092]
+  sasl: {mechanism: plain, username: fanout, password: hunter3}
+`)
 	tests := []struct {
 		name     string
 		args     []string
@@ -32,6 +39,12 @@ func TestMainConfig(t *testing.T) {
 	}{
 		{name: "print config redacts secrets", args: []string{"--config", good, "--print-config"}, code: 0,
 			stdout: []string{"- http://10.0.0.1:9200", "password: REDACTED", "- k1:9092", "timeout: 10s"}, noStdout: []string{"hunter2"}},
+		{name: "print config redacts endpoint credentials and shows insecure settings", args: []string{"--config", insecure, "--print-config"}, code: 0,
+			stdout: []string{
+				"# WARNING primary.tls.insecure_skip_verify: certificate verification is off",
+				"# WARNING kafka.sasl.mechanism: PLAIN without TLS",
+				"- https://REDACTED@10.0.0.1:9200",
+			}, noStdout: []string{"hunter2", "hunter3", "fanout:"}},
 		{name: "env beats file, flag beats env", args: []string{"--config", good, "--print-config", "--topic", "from-flag"},
 			env: []string{"FANOUT_PUBLISH_TOPIC=from-env", "FANOUT_LISTEN=:9999"}, code: 0,
 			stdout: []string{"topic: from-flag", "listen: :9999"}},
@@ -62,5 +75,31 @@ func TestMainConfig(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", errb.String(), tt.stderr)
 			}
 		})
+	}
+}
+
+// TestStartupLogRedactsAndWarns: the proxy's start-up log names its primary without
+// the credentials written in its URL, and warns about each insecure setting.
+func TestStartupLogRedactsAndWarns(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "proxy.yaml")
+	body := "listen: 127.0.0.1:0\nmetrics_listen: \"\"\nprimary:\n  endpoints: [http://fanout:hunter2@127.0.0.1:1]\n  tls: {ca_file: /nowhere.pem}\n" +
+		"kafka:\n  brokers: [127.0.0.1:1]\n  tls: {enabled: true, insecure_skip_verify: true}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // start, log, stop
+	var out, errb bytes.Buffer
+	if code := proxy.Main(ctx, []string{"--config", file}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	logs := errb.String()
+	if strings.Contains(logs, "hunter2") || !strings.Contains(logs, `"primary":["http://REDACTED@127.0.0.1:1"]`) {
+		t.Errorf("start-up log:\n%s", logs)
+	}
+	for _, key := range []string{`"key":"primary.tls"`, `"key":"primary.endpoints"`, `"key":"kafka.tls.insecure_skip_verify"`} {
+		if !strings.Contains(logs, key) || !strings.Contains(logs, `"level":"WARN"`) {
+			t.Errorf("no warning with %s:\n%s", key, logs)
+		}
 	}
 }

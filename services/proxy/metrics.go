@@ -27,6 +27,9 @@ type metrics struct {
 	routingLookups     *prometheus.CounterVec
 	unconfirmedRouting prometheus.Counter
 	supersededUpdates  prometheus.Counter
+	// notApplied counts writes answered 502 because the primary certainly did not
+	// take them in, by reason (dns, connect, tls, no_connection): see primaryerr.go.
+	notApplied *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -64,8 +67,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fanout_proxy_replication_errors_total", Help: "Requests answered with fanout_replication_exception: applied on the primary, not queued for replication.",
 		}),
 		unknownOutcome: f.NewCounter(prometheus.CounterOpts{
-			Name: "fanout_proxy_primary_unknown_outcome_total", Help: "Writes sent to the primary whose answer never came (timeout, reset): they may have been applied without an event.",
+			Name: "fanout_proxy_primary_unknown_outcome_total", Help: "Writes sent to the primary whose answer never came (timeout, reset) and that it may have taken in: they may have been applied without an event.",
 		}),
+		notApplied: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_primary_not_applied_total", Help: "Writes answered 502 because the primary could not be reached before it took them in (not applied, nothing published), by reason: dns, connect, tls, no_connection.",
+		}, []string{"reason"}),
 		failovers: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_read_failovers_total", Help: "Read-only calls answered by the fallback cluster because the primary was unreachable.",
 		}),

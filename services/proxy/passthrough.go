@@ -20,7 +20,7 @@ func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
 		// A read's body must be sent again to the fallback, so it is kept; reads are small.
 		b, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.Limits.MaxBodyBytes+1))
 		if err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
 			return
 		}
 		if int64(len(b)) > p.cfg.Limits.MaxBodyBytes {
@@ -42,7 +42,14 @@ func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
 		resp, err = p.stream(p.fallback, r, body, false)
 	}
 	if err != nil {
-		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable: "+err.Error())
+		// The cause names the cluster's address: it goes to the log, under the
+		// request id the client is given.
+		reqID := r.Header.Get("X-Opaque-Id")
+		if reqID == "" {
+			reqID = newRequestID()
+		}
+		p.log.Warn("no answer from the cluster for a pass-through request", "request_id", reqID, "path", r.URL.Path, "error", err)
+		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable or did not answer [request id "+reqID+"]")
 		return
 	}
 	defer resp.Body.Close()

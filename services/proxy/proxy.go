@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
 )
 
@@ -78,6 +79,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.m = newMetrics(p.reg)
+	config.LogWarnings(p.log, cfg.Warnings())
 
 	var err error
 	if p.primary, err = cluster.New(cfg.Primary, p.log); err != nil {
@@ -199,7 +201,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return p.shutdown(srv)
 	})
 	p.log.Info("fanout-proxy serving", "listen", p.URL(), "metrics", p.MetricsURL(),
-		"primary", p.cfg.Primary.Endpoints, "topic", p.cfg.Publish.Topic)
+		"primary", config.RedactURLs(p.cfg.Primary.Endpoints), "topic", p.cfg.Publish.Topic)
 	return g.Wait()
 }
 

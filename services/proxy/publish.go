@@ -117,7 +117,7 @@ func (p *publisher) publish(ctx context.Context, recs []*kgo.Record) (failed []i
 	firstErr = errSeen
 	mu.Unlock()
 	if firstErr == nil {
-		firstErr = fmt.Errorf("no acknowledgement within %s", p.timeout)
+		firstErr = fmt.Errorf("%w within %s", errNoAck, p.timeout)
 	}
 	return failed, firstErr
 }

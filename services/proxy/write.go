@@ -216,7 +216,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	before := p.lookupBefore(r, pl, log)
 	resp, respBody, err := p.callPrimary(r, pl)
 	if err != nil {
-		p.primaryFailed(w, r, rt, err, log)
+		p.primaryFailed(w, r, reqID, err, log)
 		return
 	}
 	accepted := p.now()
@@ -281,8 +281,8 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	if len(failed) > 0 {
 		log.Error("events of applied writes were not queued in Kafka", "error", perr,
 			"failed_events", len(failed), "events", len(recs), "first", keys[failed[0]])
-		reasons = append(reasons, fmt.Sprintf("replication of %d of them was not queued in Kafka within %s: %v",
-			len(failed), p.cfg.Publish.Timeout, perr))
+		reasons = append(reasons, fmt.Sprintf("replication of %d of them was not queued in Kafka within %s (%s) [request id %s]",
+			len(failed), p.cfg.Publish.Timeout, kafkaReason(perr), reqID))
 	}
 	writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{
 		Type:         errReplication,
@@ -472,7 +472,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]by
 	case "gzip":
 		zr, err := gzip.NewReader(io.LimitReader(r.Body, limit+1))
 		if err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the gzip request body: "+err.Error())
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the gzip request body: "+readError(err))
 			return nil, false
 		}
 		defer zr.Close()
@@ -485,7 +485,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]by
 		// The usual case: a sized, uncompressed body, read in one exact buffer.
 		body := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
 			return nil, false
 		}
 		p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(len(body)))
@@ -495,7 +495,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]by
 	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), limit)+bytes.MinRead))
 	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
+		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
 		return nil, false
 	}
 	if n > limit {
@@ -516,7 +516,7 @@ func (p *Proxy) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 // away does not cancel it: the primary may apply the write regardless, and then its
 // event must still be published.
 func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, error) {
-	ctx := context.WithoutCancel(r.Context())
+	ctx, trace := withSendTrace(context.WithoutCancel(r.Context()))
 	if t := p.cfg.Primary.Timeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -538,7 +538,7 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 	resp, err := p.primary.Perform(out)
 	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &primaryCallError{err: err, notApplied: trace.notApplied(err)}
 	}
 	defer resp.Body.Close()
 	body, err := readAnswer(resp)
@@ -562,24 +562,37 @@ func readAnswer(resp *http.Response) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// primaryFailed answers a write whose primary call failed. A refused connection means
-// nothing was applied; any other failure (timeout, reset) leaves the outcome unknown,
-// which is counted and said.
-func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, rt route, err error, log *slog.Logger) {
-	if isDialError(err) {
-		log.Warn("primary unreachable", "error", err)
-		writeError(w, r, http.StatusBadGateway, errPrimary, "the primary cluster is unreachable, nothing was written: "+err.Error())
+// primaryCallError is a primary call that got no answer, with what is known of its
+// outcome.
+type primaryCallError struct {
+	err error
+	// notApplied is set when the primary certainly did not take the request in
+	// (primaryerr.go); "" when it may have.
+	notApplied notApplied
+}
+
+func (e *primaryCallError) Error() string { return e.err.Error() }
+func (e *primaryCallError) Unwrap() error { return e.err }
+
+// primaryFailed answers a write whose primary call failed: 502 when the primary
+// certainly did not take it in, counted as not applied; otherwise 504, with the outcome
+// unknown, counted and said. The answer names no address: the cause, which does, is
+// logged with the request id the client is given.
+func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, reqID string, err error, log *slog.Logger) {
+	var ce *primaryCallError
+	if errors.As(err, &ce) && ce.notApplied != "" {
+		p.m.notApplied.WithLabelValues(string(ce.notApplied)).Inc()
+		log.Warn("primary unreachable; the write was not applied", "reason", string(ce.notApplied), "error", err)
+		writeError(w, r, http.StatusBadGateway, errPrimary, fmt.Sprintf(
+			"the primary cluster could not be reached (%s); the write was not applied and nothing was published [request id %s]",
+			ce.notApplied.describe(), reqID))
 		return
 	}
 	p.m.unknownOutcome.Inc()
 	log.Error("no answer from the primary for a write: it may have been applied without being replicated", "error", err)
-	writeError(w, r, http.StatusGatewayTimeout, errPrimary,
-		"no answer from the primary cluster; the write may or may not have been applied and was not queued for replication: "+err.Error())
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	writeError(w, r, http.StatusGatewayTimeout, errPrimary, fmt.Sprintf(
+		"no answer from the primary cluster; the write may or may not have been applied and was not queued for replication [request id %s]",
+		reqID))
 }
 
 // hopByHop headers are not forwarded (RFC 9110 §7.6.1).

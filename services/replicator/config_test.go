@@ -111,6 +111,14 @@ indices:
   include: ["logs-*"]
   rename: "{index}-dr"
 `)
+	insecure := write("insecure.yaml", `target:
+  name: dr-eu
+  endpoints: [https://fanout:hunter2@10.0.0.2:9200]
+  tls: {enabled: true, insecure_skip_verify: true}
+kafka:
+  brokers: [k1:9092]
+  sasl: {mechanism: scram-sha-512, username: fanout, password: hunter3}
+`)
 	tests := []struct {
 		name     string
 		args     []string
@@ -121,8 +129,15 @@ indices:
 		stderr   string
 	}{
 		{name: "print config redacts secrets", args: []string{"--config", good, "--print-config"}, code: 0,
-			stdout:   []string{"name: dr-eu", "- http://10.0.0.2:9200", "password: REDACTED", "rename: '{index}-dr'", "dlq_topic: '{topic}.dlq.{cluster}'", "item_attempts: 3"},
+			stdout: []string{"name: dr-eu", "- http://10.0.0.2:9200", "password: REDACTED", "rename: '{index}-dr'", "dlq_topic: '{topic}.dlq.{cluster}'", "item_attempts: 3",
+				"# WARNING target.endpoints: http://10.0.0.2:9200 uses http://, so the credentials configured for this cluster cross the network in clear"},
 			noStdout: []string{"hunter2"}},
+		{name: "print config redacts endpoint credentials and shows insecure settings", args: []string{"--config", insecure, "--print-config"}, code: 0,
+			stdout: []string{
+				"# WARNING target.tls.insecure_skip_verify: certificate verification is off",
+				"# WARNING kafka.sasl.mechanism: scram-sha-512 without TLS",
+				"- https://REDACTED@10.0.0.2:9200",
+			}, noStdout: []string{"hunter2", "hunter3", "fanout:"}},
 		{name: "env beats file, flag beats env", args: []string{"--config", good, "--print-config", "--target-name", "from-flag"},
 			env: []string{"FANOUT_TARGET_NAME=from-env", "FANOUT_BATCH_MAX_DOCS=77"}, code: 0,
 			stdout: []string{"name: from-flag", "max_docs: 77"}},
@@ -205,4 +220,32 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestStartupLogRedactsAndWarns: the replicator's start-up log names its target without
+// the credentials written in its URL, and warns about each insecure setting.
+func TestStartupLogRedactsAndWarns(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "replicator.yaml")
+	body := "metrics_listen: \"\"\nadmin: {listen: \"\"}\n" +
+		"target:\n  name: dr\n  endpoints: [http://fanout:hunter2@127.0.0.1:1]\n  tls: {enabled: true}\n" +
+		"kafka:\n  brokers: [127.0.0.1:1]\n  sasl: {mechanism: plain, username: u, password: hunter3}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // start, log, stop
+	var out, errb bytes.Buffer
+	replicator.Main(ctx, []string{"--config", file}, nil, &out, &errb)
+	logs := errb.String()
+	if strings.Contains(logs, "hunter2") || strings.Contains(logs, "hunter3") {
+		t.Errorf("the log shows a secret:\n%s", logs)
+	}
+	for _, key := range []string{`"key":"target.tls"`, `"key":"target.endpoints"`, `"key":"kafka.sasl.mechanism"`} {
+		if !strings.Contains(logs, key) {
+			t.Errorf("no warning with %s:\n%s", key, logs)
+		}
+	}
+	if !strings.Contains(logs, `"target":["http://REDACTED@127.0.0.1:1"]`) {
+		t.Errorf("start-up line:\n%s", logs)
+	}
 }

@@ -16,6 +16,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 		Name:     "fanout-replicator",
 		Defaults: DefaultConfig,
 		Validate: Config.Validate,
+		Warnings: Config.Warnings,
 		Flags: []config.Flag{
 			{Name: "target-name", Key: "target.name", Usage: "target cluster name"},
 			{Name: "target", Key: "target.endpoints", Usage: "target endpoints, comma-separated", List: true},

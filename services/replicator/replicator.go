@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
 )
 
@@ -122,6 +123,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.log = r.log.With("cluster", cfg.Target.Name)
+	config.LogWarnings(r.log, cfg.Warnings())
 	if r.reg == nil {
 		r.reg = telemetry.NewRegistry()
 	}
@@ -346,7 +348,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	go func() { defer close(pollDone); r.pollLoop(pollCtx) }()
 
 	r.log.Info("fanout-replicator running", "group", r.group, "topics", r.cfg.Consume.Topics,
-		"target", r.cfg.Target.Endpoints, "metrics", r.MetricsURL(), "admin", r.AdminURL())
+		"target", config.RedactURLs(r.cfg.Target.Endpoints), "metrics", r.MetricsURL(), "admin", r.AdminURL())
 
 	var runErr error
 	select {
