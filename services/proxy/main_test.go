@@ -20,7 +20,7 @@ func TestMainConfig(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", "primary:\n  endpoints: [http://10.0.0.1:9200]\n  username: fanout\n  password: hunter2\nkafka:\n  brokers: [k1:9092]\n")
+	good := write("good.yaml", "primary:\n  endpoints: [http://10.0.0.1:9200]\n  username: fanout\n  password: hunter2\nauth:\n  mode: proxy\n  users_file: /etc/fanout/users\nkafka:\n  brokers: [k1:9092]\n")
 	tests := []struct {
 		name     string
 		args     []string

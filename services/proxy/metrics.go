@@ -27,6 +27,9 @@ type metrics struct {
 	routingLookups     *prometheus.CounterVec
 	unconfirmedRouting prometheus.Counter
 	supersededUpdates  prometheus.Counter
+	// authRejected counts requests refused in auth.mode proxy, by reason (missing,
+	// invalid).
+	authRejected *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,6 +81,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unconfirmedRouting: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_unconfirmed_routing_total", Help: "Events of applied updates not published because the routing the primary applied could not be read from it.",
 		}),
+		authRejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_auth_rejected_total", Help: "Requests refused with 401 by the proxy's own authentication (auth.mode proxy), by reason (missing, invalid).",
+		}, []string{"reason"}),
 		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",
 		}),
