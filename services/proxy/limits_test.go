@@ -119,4 +119,3 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 	e.noEvents()
 }
-
