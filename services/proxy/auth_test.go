@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fanout-dev/fanout/services/proxy"
@@ -549,5 +553,41 @@ func TestProxyModeBadFilesRefuseToStart(t *testing.T) {
 				t.Fatalf("want %q in %v", tt.want, err)
 			}
 		})
+	}
+}
+
+// TestOpenSearchGoClientAuthenticatesThroughTheProxy: opensearch-go v4 with basic auth,
+// in the default mode: its own credentials are checked by the primary; a wrong password
+// is refused with the primary's 401 and publishes nothing.
+func TestOpenSearchGoClientAuthenticatesThroughTheProxy(t *testing.T) {
+	e := startSecured(t, searchemu.OpenSearch3)
+	client := func(pw string) *opensearchapi.Client {
+		c, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
+			Addresses: []string{e.url()}, Username: "alice", Password: pw, DisableRetry: true,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ctx := context.Background()
+	good := client("alice-pw")
+	res, err := good.Index(ctx, opensearchapi.IndexReq{Index: "go-auth", DocumentID: "1", Body: strings.NewReader(`{"by":"go"}`)})
+	if err != nil || res.Result != "created" {
+		t.Fatalf("authorised write: %v %+v", err, res)
+	}
+	if _, err := good.Document.Get(ctx, opensearchapi.DocumentGetReq{Index: "go-auth", DocumentID: "1"}); err != nil {
+		t.Fatalf("authorised read: %v", err)
+	}
+	_, err = client("guess").Index(ctx, opensearchapi.IndexReq{Index: "go-auth", DocumentID: "2", Body: strings.NewReader(`{"by":"guess"}`)})
+	// The security plugin's challenge is plain text ("Unauthorized"), which the client
+	// reports as a body it cannot parse, with the status.
+	if !errors.Is(err, opensearch.ErrJSONUnmarshalBody) || !strings.Contains(err.Error(), "status: 401") {
+		t.Fatalf("wrong password: want the primary's 401, got %v", err)
+	}
+	recs := e.kafka.Consume(t, topic, 2, 2*time.Second)
+	if ops := decodeAll(t, recs); len(ops) != 1 || ops[0].GetId() != "1" {
+		t.Fatalf("want only the authorised write published, got %v", ops)
 	}
 }
