@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
@@ -11,7 +12,8 @@ import (
 
 // Config is the proxy's configuration (YAML file, FANOUT_* env, flags).
 type Config struct {
-	// Listen is where clients connect, e.g. ":9200".
+	// Listen is where clients connect. The default, 127.0.0.1:9200, reaches only local
+	// clients; ":9200" or "0.0.0.0:9200" is every interface (logged loudly without TLS).
 	Listen string `koanf:"listen"`
 	// MetricsListen serves /metrics, /healthz and /readyz; "" turns it off.
 	MetricsListen string `koanf:"metrics_listen"`
@@ -26,6 +28,12 @@ type Config struct {
 	Publish  PublishConfig       `koanf:"publish"`
 	Limits   Limits              `koanf:"limits"`
 	Log      telemetry.LogConfig `koanf:"log"`
+
+	// Auth decides how clients authenticate and whose credentials reach the primary
+	// (auth.go).
+	Auth AuthConfig `koanf:"auth"`
+	// TLS serves the client listener over TLS (listener.go).
+	TLS ListenerTLS `koanf:"tls"`
 }
 
 // PublishConfig configures how events reach Kafka.
@@ -64,7 +72,7 @@ type Limits struct {
 // DefaultConfig returns the defaults every other source overrides.
 func DefaultConfig() Config {
 	return Config{
-		Listen:        ":9200",
+		Listen:        "127.0.0.1:9200",
 		MetricsListen: ":9464",
 		ClusterName:   "primary",
 		Primary: cluster.Config{
@@ -90,6 +98,9 @@ func DefaultConfig() Config {
 			ReadinessInterval:     5 * time.Second,
 		},
 		Log: telemetry.LogConfig{Level: "info", Format: "json"},
+
+		Auth: AuthConfig{Mode: AuthPassthrough},
+		TLS:  ListenerTLS{ClientAuth: "none"},
 	}
 }
 
@@ -110,6 +121,12 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(); err != nil {
 		return err
 	}
 	p := c.Publish
@@ -141,4 +158,51 @@ func (c Config) Validate() error {
 		return fmt.Errorf("limits.readiness_interval: must be positive")
 	}
 	return c.Log.Validate()
+}
+
+// validateAuth checks the auth block against the clusters' credentials: in passthrough
+// mode the proxy has none of its own, so that a client without credentials (or with
+// wrong ones) is never let in on the proxy's.
+func (c Config) validateAuth() error {
+	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if c.Auth.Mode != AuthPassthrough {
+		return nil
+	}
+	for _, cl := range []struct {
+		key string
+		cfg cluster.Config
+	}{{"primary", c.Primary}, {"fallback", c.Fallback}} {
+		if key := ownCredentials(cl.cfg); key != "" {
+			return fmt.Errorf("%s.%s: the proxy's own credentials are used only with auth.mode: proxy; "+
+				"with auth.mode: passthrough (the default) each client's own credentials reach the cluster, "+
+				"and the proxy would lend its own to clients without any. Remove them, or set auth.mode: proxy "+
+				"with auth.users_file or auth.api_keys_file", cl.key, key)
+		}
+	}
+	return nil
+}
+
+// ownCredentials names the key that gives a cluster configuration credentials of its
+// own, "" if none does; credentials in an endpoint URL count (the client sends them).
+func ownCredentials(c cluster.Config) string {
+	switch {
+	case c.Username != "":
+		return "username"
+	case c.Password != "":
+		return "password"
+	case c.PasswordFile != "":
+		return "password_file"
+	case c.APIKey != "":
+		return "api_key"
+	case c.APIKeyFile != "":
+		return "api_key_file"
+	}
+	for _, e := range c.Endpoints {
+		if u, err := url.Parse(e); err == nil && u.User != nil {
+			return "endpoints"
+		}
+	}
+	return ""
 }

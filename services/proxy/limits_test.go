@@ -3,18 +3,14 @@ package proxy_test
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fanout-dev/fanout/services/proxy"
-	"github.com/fanout-dev/fanout/services/proxy/proxytest"
-	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
@@ -122,43 +118,4 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Fatalf("second request: %d %s", r.status, r.body)
 	}
 	e.noEvents()
-}
-
-// TestCredentials: the client's Authorization reaches the primary, unless the proxy
-// has credentials of its own, which then replace it.
-func TestCredentials(t *testing.T) {
-	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
-	seen := make(chan string, 100)
-	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/some-index/_doc/1" { // not the readiness probe's GET /
-			seen <- r.Header.Get("Authorization")
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"name":"fake"}`))
-	}))
-	t.Cleanup(primary.Close)
-	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
-
-	for _, tt := range []struct {
-		name, user, pass, userinfo, client, want string
-	}{
-		{name: "client credentials pass through", client: basic("alice", "a"), want: basic("alice", "a")},
-		{name: "proxy credentials replace them", user: "fanout", pass: "f", client: basic("alice", "a"), want: basic("fanout", "f")},
-		{name: "so do credentials in the endpoint URL", userinfo: "fanout:f@", client: basic("alice", "a"), want: basic("fanout", "f")},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := proxytest.Config(strings.Replace(primary.URL, "://", "://"+tt.userinfo, 1), k.Addrs(), topic)
-			cfg.MetricsListen = ""
-			cfg.Primary.Username, cfg.Primary.Password = tt.user, tt.pass
-			p := proxytest.Start(t, cfg, nil)
-			req, _ := http.NewRequest(http.MethodGet, p.URL()+"/some-index/_doc/1", nil)
-			req.Header.Set("Authorization", tt.client)
-			if r := do(t, req); r.status != 200 {
-				t.Fatalf("%d %s", r.status, r.body)
-			}
-			if got := <-seen; got != tt.want {
-				t.Fatalf("the primary saw Authorization %q, want %q", got, tt.want)
-			}
-		})
-	}
 }

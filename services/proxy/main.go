@@ -3,6 +3,9 @@ package proxy
 import (
 	"context"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
@@ -32,6 +35,27 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 			if err != nil {
 				return err
 			}
+			// SIGHUP re-reads the certificate and credentials files (they are also
+			// picked up by themselves when they change).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						if err := p.Reload(); err != nil {
+							log.Error("reload on SIGHUP: kept what could not be loaded", "error", err)
+						} else {
+							log.Info("reloaded the TLS and credentials files on SIGHUP")
+						}
+					}
+				}
+			}()
 			return p.Run(ctx)
 		},
 	}.Main(ctx, args, environ, stdout, stderr)

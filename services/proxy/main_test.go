@@ -3,12 +3,18 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fanout-dev/fanout/services/proxy"
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu/emutest"
 )
 
 func TestMainConfig(t *testing.T) {
@@ -20,13 +26,14 @@ func TestMainConfig(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", "primary:\n  endpoints: [http://10.0.0.1:9200]\n  username: fanout\n  password: hunter2\nkafka:\n  brokers: [k1:9092]\n")
+	good := write("good.yaml", "primary:\n  endpoints: [http://10.0.0.1:9200]\n  username: fanout\n  password: hunter2\nauth:\n  mode: proxy\n  users_file: /etc/fanout/users\nkafka:\n  brokers: [k1:9092]\n")
 	insecure := write("insecure.yaml", `primary:
   endpoints: [https://fanout:hunter2@10.0.0.1:9200]
   tls: {enabled: true, insecure_skip_verify: true}
 kafka:
   brokers: [k1:9092]
   sasl: {mechanism: plain, username: fanout, password: hunter3}
+auth: {mode: proxy, users_file: /etc/fanout/users}
 `)
 	tests := []struct {
 		name     string
@@ -82,8 +89,11 @@ kafka:
 // the credentials written in its URL, and warns about each insecure setting.
 func TestStartupLogRedactsAndWarns(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "proxy.yaml")
+	// Credentials of the proxy's own are for auth.mode proxy only.
+	users, _ := proxyModeFiles(t, map[string]string{"alice": "a"}, nil)
 	body := "listen: 127.0.0.1:0\nmetrics_listen: \"\"\nprimary:\n  endpoints: [http://fanout:hunter2@127.0.0.1:1]\n  tls: {ca_file: /nowhere.pem}\n" +
-		"kafka:\n  brokers: [127.0.0.1:1]\n  tls: {enabled: true, insecure_skip_verify: true}\n"
+		"kafka:\n  brokers: [127.0.0.1:1]\n  tls: {enabled: true, insecure_skip_verify: true}\n" +
+		"auth: {mode: proxy, users_file: " + users + "}\n"
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -102,4 +112,76 @@ func TestStartupLogRedactsAndWarns(t *testing.T) {
 			t.Errorf("no warning with %s:\n%s", key, logs)
 		}
 	}
+}
+
+// TestMainReloadsOnSIGHUP: the command re-reads the listener's certificate on SIGHUP,
+// even when the files look unchanged (same size and modification time), as after a
+// rotation that kept them.
+func TestMainReloadsOnSIGHUP(t *testing.T) {
+	ca := newTestCA(t, "fanout test CA")
+	dir := t.TempDir()
+	files := tlsFiles(t, dir, ca, 1000)
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	primary := emutest.Start(t, "primary")
+	cfgFile := filepath.Join(dir, "proxy.yaml")
+	writeFile(t, cfgFile, []byte("listen: 127.0.0.1:0\nmetrics_listen: \"\"\nprimary:\n  endpoints: ["+primary.URL+"]\n"+
+		"kafka:\n  brokers: ["+strings.Join(k.Addrs(), ",")+"]\ntls:\n  cert_file: "+files.CertFile+"\n  key_file: "+files.KeyFile+"\n"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- proxy.Main(ctx, []string{"--config", cfgFile}, nil, io.Discard, &stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("exit %d: %s", code, stderr.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("the command did not stop")
+		}
+	})
+	var addr string
+	waitFor(t, "the command to serve", func() bool {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var l struct{ Msg, Listen string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "fanout-proxy serving" {
+				addr = strings.TrimPrefix(l.Listen, "https://")
+				return true
+			}
+		}
+		return false
+	})
+	if got := servedSerial(t, addr, ca); got != 1000 {
+		t.Fatalf("serial %d, want 1000", got)
+	}
+	stamp := func(p string) (time.Time, int64) {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ModTime(), st.Size()
+	}
+	certTime, certSize := stamp(files.CertFile)
+	keyTime, keySize := stamp(files.KeyFile)
+	c, key := ca.issue(t, 2000, false)
+	if int64(len(c)) != certSize || int64(len(key)) != keySize {
+		t.Fatal("the renewed files must have the sizes of the old ones (Ed25519), or the file watcher would reload them")
+	}
+	writeFile(t, files.CertFile, c)
+	writeFile(t, files.KeyFile, key)
+	if err := os.Chtimes(files.CertFile, certTime, certTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(files.KeyFile, keyTime, keyTime); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, addr, ca); got != 1000 {
+		t.Fatalf("unchanged-looking files must not be re-read before SIGHUP; serial %d", got)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the certificate re-read on SIGHUP", func() bool { return servedSerial(t, addr, ca) == 2000 })
 }

@@ -30,6 +30,9 @@ type metrics struct {
 	// notApplied counts writes answered 502 because the primary certainly did not
 	// take them in, by reason (dns, connect, tls, no_connection): see primaryerr.go.
 	notApplied *prometheus.CounterVec
+	// authRejected counts requests refused in auth.mode proxy, by reason (missing,
+	// invalid).
+	authRejected *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -84,6 +87,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unconfirmedRouting: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_unconfirmed_routing_total", Help: "Events of applied updates not published because the routing the primary applied could not be read from it.",
 		}),
+		authRejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_auth_rejected_total", Help: "Requests refused with 401 by the proxy's own authentication (auth.mode proxy), by reason (missing, invalid).",
+		}, []string{"reason"}),
 		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",
 		}),

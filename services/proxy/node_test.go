@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // TestNodeClientBulkHelper: the official OpenSearch Node.js client's bulk helper
@@ -65,18 +67,24 @@ func nodeModules(t *testing.T, npm string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := os.ReadFile(filepath.Join("testdata", "node", "bulk_helper.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(cache, "fanout", "node-client-test")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := os.ReadFile(filepath.Join(dir, "package.json"))
-	if err := os.WriteFile(filepath.Join(dir, "bulk_helper.js"), script, 0o644); err != nil {
+	scripts, err := filepath.Glob(filepath.Join("testdata", "node", "*.js"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, s := range scripts {
+		script, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(s)), script, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _ := os.ReadFile(filepath.Join(dir, "package.json"))
 	if string(old) == string(src) {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@opensearch-project", "opensearch")); err == nil {
 			return dir
@@ -93,4 +101,44 @@ func nodeModules(t *testing.T, npm string) string {
 		t.Fatalf("npm install of the OpenSearch client: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// TestNodeClientAuthenticatesThroughTheProxy: in the default mode the official
+// OpenSearch Node.js client's own basic credentials are what the secured primary
+// checks: the right password writes (and the write is published), a wrong one and none
+// get the primary's 401, and nothing of theirs is published.
+func TestNodeClientAuthenticatesThroughTheProxy(t *testing.T) {
+	node, errNode := exec.LookPath("node")
+	npm, errNpm := exec.LookPath("npm")
+	if errNode != nil || errNpm != nil {
+		t.Skip("node and npm are not installed: skipping the Node.js client test")
+	}
+	dir := nodeModules(t, npm)
+	e := startSecured(t, searchemu.OpenSearch2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "auth_client.js"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PROXY_URL="+e.url(), "CLIENT_AUTH=alice:alice-pw")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node client: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatalf("node client output: %s", out)
+	}
+	want := map[string]any{"good_write": 201.0, "good_read": 200.0, "good_whoami": "alice",
+		"wrong_write": 401.0, "wrong_delete_index": 401.0, "anonymous_write": 401.0, "anonymous_cat": 401.0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v (%s)", k, got[k], v, out)
+		}
+	}
+	recs := e.kafka.Consume(t, topic, 2, 2*time.Second)
+	if ops := decodeAll(t, recs); len(ops) != 1 || ops[0].GetId() != "1" {
+		t.Fatalf("want only alice's write published, got %v", ops)
+	}
 }

@@ -199,21 +199,3 @@ func metricValue(t *testing.T, metricsURL, series string) (int, bool) {
 	}
 	return 0, false
 }
-
-// syncBuffer is a log destination the proxy's goroutines write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -7,6 +7,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -50,7 +52,11 @@ type Proxy struct {
 	reg      *prometheus.Registry
 	primary  *opensearch.Client
 	fallback *opensearch.Client // nil without fallback endpoints
-	ownAuth  bool               // the proxy's own primary credentials replace the client's
+	ownAuth  bool               // auth.mode proxy: the proxy's own primary credentials replace the client's
+	auth     *authenticator     // proxy mode only
+	strip    []string           // identity headers removed from clients' requests
+	passXFF  bool               // the client's X-Forwarded-For is kept (auth.pass_headers)
+	tls      *tlsReloader       // nil without tls.cert_file
 	kafka    *kgo.Client
 	pub      *publisher
 	sem      chan struct{}
@@ -68,9 +74,16 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
-		sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests), ownAuth: cfg.Primary.HasAuth()}
+		sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests), ownAuth: cfg.Auth.Mode == AuthProxy,
+		strip: cfg.Auth.stripped(), passXFF: containsFold(cfg.Auth.PassHeaders, "X-Forwarded-For")}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.ownAuth {
+		var err error
+		if p.auth, err = newAuthenticator(cfg.Auth, p.log); err != nil {
+			return nil, err
+		}
 	}
 	if p.reg == nil {
 		p.reg = telemetry.NewRegistry()
@@ -115,11 +128,19 @@ func (p *Proxy) connect(deps Deps) error {
 	}
 	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m}
 
+	if cfg.TLS.Enabled() {
+		if p.tls, err = newTLSReloader(cfg.TLS, p.log); err != nil {
+			return err
+		}
+	}
 	p.ln, p.metricsLn = deps.Listener, deps.MetricsListener
 	if p.ln == nil {
 		if p.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
+	}
+	if p.tls != nil {
+		p.ln = tls.NewListener(p.ln, p.tls.listenerConfig())
 	}
 	if p.metricsLn == nil && cfg.MetricsListen != "" {
 		if p.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -163,7 +184,30 @@ func (p *Proxy) closeClients() {
 }
 
 // URL is where clients reach the proxy.
-func (p *Proxy) URL() string { return telemetry.Addr(p.ln) }
+func (p *Proxy) URL() string {
+	u := telemetry.Addr(p.ln)
+	if p.tls != nil {
+		u = "https://" + strings.TrimPrefix(u, "http://")
+	}
+	return u
+}
+
+// Reload re-reads the files the proxy serves from: the listener's certificate, key and
+// client CAs, and the proxy mode's users and API keys files (the command calls it on
+// SIGHUP; changed files are also picked up by themselves within a second). A file that
+// cannot be loaded keeps its previous content; the error says which.
+func (p *Proxy) Reload() error {
+	var errs []error
+	if p.tls != nil {
+		if err := p.tls.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.auth != nil {
+		errs = append(errs, p.auth.reloadAll()...)
+	}
+	return errors.Join(errs...)
+}
 
 // MetricsURL is where /metrics, /healthz and /readyz are served, "" if nowhere.
 func (p *Proxy) MetricsURL() string {
@@ -201,7 +245,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return p.shutdown(srv)
 	})
 	p.log.Info("fanout-proxy serving", "listen", p.URL(), "metrics", p.MetricsURL(),
-		"primary", config.RedactURLs(p.cfg.Primary.Endpoints), "topic", p.cfg.Publish.Topic)
+		"primary", config.RedactURLs(p.cfg.Primary.Endpoints), "topic", p.cfg.Publish.Topic, "auth_mode", p.cfg.Auth.Mode, "tls", p.tls != nil)
+	if p.tls == nil && allInterfaces(p.ln.Addr()) {
+		p.log.Warn("SECURITY: the client listener accepts connections on EVERY network interface WITHOUT TLS: "+
+			"credentials and documents cross the network in clear text, readable and changeable by anyone on the path. "+
+			"Set tls.cert_file and tls.key_file, or bind listen to 127.0.0.1 or a private address",
+			"listen", p.ln.Addr().String())
+	}
 	return g.Wait()
 }
 
@@ -278,6 +328,14 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.m.inflight.Inc()
 	defer p.m.inflight.Dec()
+	if p.auth != nil {
+		if _, fail := p.auth.check(r); fail != nil {
+			// Nothing reaches the primary, and nothing is published.
+			p.m.authRejected.WithLabelValues(fail.kind).Inc()
+			p.auth.refuse(sw, r, fail)
+			return
+		}
+	}
 	if rt.write {
 		p.serveWrite(sw, r, rt)
 		return

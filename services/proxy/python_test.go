@@ -61,3 +61,47 @@ func TestPythonElasticsearchClient(t *testing.T) {
 		t.Fatalf("want 2,000 index + 1 update + 1 delete events, got %d: %v", len(ops), kinds)
 	}
 }
+
+// TestPythonElasticsearchClientAuthenticates: Elastic's Python client 7.17, with basic
+// auth and with an API key, authenticates through the proxy in the default mode as it
+// would against the secured Elasticsearch 7 primary itself: its own credentials reach
+// the primary, and wrong or missing ones get the primary's 401 (which the client raises
+// as AuthenticationException) with nothing published.
+func TestPythonElasticsearchClientAuthenticates(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import elasticsearch").Run(); err != nil {
+		t.Skip("Debian's python3-elasticsearch is not installed (apt-get install python3-elasticsearch): skipping the Python client test")
+	}
+	e := startSecured(t, searchemu.Elasticsearch7)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/python/es_auth.py")
+	cmd.Env = append(os.Environ(), "PROXY_URL="+e.url(), "CLIENT_AUTH=alice:alice-pw", "CLIENT_API_KEY=k1:alice-key")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var got struct {
+		Version, Write, Whoami string
+		KeyWrite               string `json:"key_write"`
+		KeyWhoami              string `json:"key_whoami"`
+		Wrong, Anonymous       []any
+		WrongKey               []any `json:"wrong_key"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatalf("python client said: %s", out)
+	}
+	if got.Write != "created" || got.KeyWrite != "created" || got.Whoami != "alice" || got.KeyWhoami != "api_key" {
+		t.Errorf("authenticated calls: %+v", got)
+	}
+	for name, r := range map[string][]any{"wrong password": got.Wrong, "wrong API key": got.WrongKey, "anonymous": got.Anonymous} {
+		if len(r) != 2 || r[0] != 401.0 || r[1] != "security_exception" {
+			t.Errorf("%s: want 401 security_exception, got %v", name, r)
+		}
+	}
+	recs := e.kafka.Consume(t, topic, 3, 2*time.Second)
+	if ops := decodeAll(t, recs); len(ops) != 2 {
+		t.Fatalf("want the two authenticated writes published, got %v", ops)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -92,7 +93,14 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 	found, err := p.lookupRouting(r, keys)
 	if err != nil {
 		p.m.routingLookups.WithLabelValues("failed").Inc()
-		log.Warn("cannot read updated documents' routing before the write; asking after it", "error", err, "documents", len(keys))
+		level := slog.LevelWarn
+		var se *lookupStatusError
+		if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
+			// The client may not read these documents (or did not authenticate): its
+			// write is then most likely refused too. Anyone can cause this; not a warning.
+			level = slog.LevelDebug
+		}
+		log.Log(r.Context(), level, "cannot read updated documents' routing before the write; asking after it", "error", err, "documents", len(keys))
 		return nil
 	}
 	p.m.routingLookups.WithLabelValues("ok").Inc()
@@ -252,6 +260,17 @@ func carryBack(evs []pendingEvent, g []int, l lookedUp) {
 	}
 }
 
+// lookupStatusError is a routing lookup the primary answered with an error status (a
+// 401 or 403 in passthrough mode: the lookup carries the client's credentials).
+type lookupStatusError struct {
+	code int
+	body []byte
+}
+
+func (e *lookupStatusError) Error() string {
+	return fmt.Sprintf("routing lookup: the primary answered %d: %.512s", e.code, e.body)
+}
+
 // mgetDoc is one document of the lookup request. It asks for the stored field _routing
 // and not the source: ShardGetService.buildFieldsVisitors loads no stored field at all,
 // _routing included, for a get with neither stored_fields nor _source, so an _mget with
@@ -323,7 +342,7 @@ func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error
 		return nil, fmt.Errorf("reading the routing lookup's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("routing lookup: the primary answered %d: %.512s", resp.StatusCode, ans)
+		return nil, &lookupStatusError{code: resp.StatusCode, body: ans}
 	}
 	var got mgetAnswer
 	if err := json.Unmarshal(ans, &got); err != nil {

@@ -599,8 +599,12 @@ func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, reqID stri
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// forwardHeaders copies the client's headers onto a request to a cluster. The client's
-// Authorization goes through unless the proxy has credentials of its own.
+// forwardHeaders copies the client's headers onto a request to a cluster, for the client
+// or for a lookup made on its behalf. The client's Authorization goes through unless the
+// proxy authenticates clients itself (auth.mode proxy), in which case the cluster client
+// adds the proxy's own credentials. Identity headers the client sent are removed
+// (auth.pass_headers keeps some), and X-Forwarded-For is the connection's address, after
+// the client's only when the client's is kept.
 func (p *Proxy) forwardHeaders(dst http.Header, r *http.Request) {
 	for k, vs := range r.Header {
 		dst[k] = append([]string(nil), vs...)
@@ -611,8 +615,11 @@ func (p *Proxy) forwardHeaders(dst http.Header, r *http.Request) {
 	if p.ownAuth {
 		dst.Del("Authorization")
 	}
+	for _, h := range p.strip {
+		dst.Del(h)
+	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
+		if prior := r.Header.Get("X-Forwarded-For"); prior != "" && p.passXFF {
 			host = prior + ", " + host
 		}
 		dst.Set("X-Forwarded-For", host)

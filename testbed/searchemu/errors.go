@@ -19,6 +19,10 @@ type esError struct {
 	rootCauses []*esError
 	// extra holds pre-rendered members appended after the metadata ("phase":…).
 	extra []byte
+	// header is the pre-rendered "header" member (ElasticsearchException's headers, such
+	// as a security exception's WWW-Authenticate), written after caused_by, in root
+	// causes too.
+	header []byte
 }
 
 // metaKV is one metadata member; numbers (ParsingException line/col) are rendered raw.
@@ -79,6 +83,10 @@ func (e *esError) appendBody(b []byte, withCause bool) []byte {
 		b = append(b, `,"caused_by":{`...)
 		b = e.cause.appendBody(b, true)
 		b = append(b, '}')
+	}
+	if len(e.header) > 0 {
+		b = append(b, ',')
+		b = append(b, e.header...)
 	}
 	return b
 }

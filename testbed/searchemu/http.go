@@ -33,6 +33,10 @@ type request struct {
 	es8 *es8Negotiation
 	// local is the address of the socket the request arrived on ("" if unknown).
 	local string
+	// remote is the address the request came from.
+	remote string
+	// principal is who the request authenticated as (nil on a cluster without security).
+	principal *principal
 }
 
 // paramBool mirrors RestRequest.paramAsBoolean ("" counts as true).
@@ -224,6 +228,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveEmu(w, r, rawPath)
 		return
 	}
+	if c.opts.Observe != nil {
+		c.opts.Observe(r)
+	}
 	f := c.faults.Load()
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
@@ -289,6 +296,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body:    buf.Bytes(),
 		start:   time.Now(),
 		accept:  r.Header.Get("Accept"),
+		remote:  r.RemoteAddr,
 	}
 	if rq.uri == "" {
 		rq.uri = r.URL.RequestURI()
@@ -424,6 +432,11 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 			rq.body = js
 		}
 	}
+	p, denied := c.authenticate(r, rq, m.r)
+	if denied != nil {
+		return denied
+	}
+	rq.principal = p
 	var unknown []string
 	for k := range rq.query {
 		if !ep.params[k] && !globalParams[k] {

@@ -8,6 +8,7 @@ func (c *Cluster) routes() *router {
 
 	rt.add("GET", "/", handleRoot)
 	rt.add("HEAD", "/", handleRoot)
+	c.securityRoutes(rt)
 
 	nodesParams := []string{"timeout", "flat_settings"}
 	rt.add("GET", "/_nodes", handleNodesInfo, nodesParams...)

@@ -44,6 +44,9 @@
 //     codings pass through undecoded, where Netty can also decode br, snappy and zstd);
 //   - the nodes info API (_nodes) describes the one node with its http, transport and os
 //     sections only; the node's HTTP publish address is the address the request reached;
+//   - security (Options.Security, security.go) models authentication only: basic auth,
+//     Elasticsearch API keys, run as / impersonation and the products' 401 and 403
+//     answers; an authenticated user may do everything else, as a superuser may;
 //   - the OpenSearch1 and OpenSearch3 flavours differ from OpenSearch2 in GET / and the
 //     deprecation warning agent only; the Elasticsearch8 flavour accepts compatible-with=7
 //     but answers as 8.x (no REST API v7 compatibility behaviour is modelled).
@@ -61,6 +64,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +120,13 @@ type Options struct {
 	Seed uint64
 	// MaxBodyBytes caps request bodies (http.max_content_length); default 100 MiB.
 	MaxBodyBytes int64
+	// Security, when set, makes the cluster a secured one: every REST request must
+	// authenticate (security.go). Nil is a cluster without security.
+	Security *Security
+	// Observe, when set, is called with every request before it is served, so that a
+	// test can see what reached the cluster (the headers a proxy forwarded). It must not
+	// read the body.
+	Observe func(*http.Request)
 }
 
 const (

@@ -41,6 +41,13 @@ func Start(t testing.TB, cfg proxy.Config, log *slog.Logger) *proxy.Proxy {
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
+	Run(t, p)
+	return p
+}
+
+// Run runs a proxy made by the caller until the test ends.
+func Run(t testing.TB, p *proxy.Proxy) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -55,5 +62,4 @@ func Start(t testing.TB, cfg proxy.Config, log *slog.Logger) *proxy.Proxy {
 			t.Error("proxy did not stop within 15s")
 		}
 	})
-	return p
 }
