@@ -13,6 +13,7 @@ BENCH_LOG=${BENCH_LOG:-$(mktemp -t fanout-bench.XXXXXX)}
 table=(
   "./pkg/bulk        BenchmarkScanner        MB/s     bulk_scanner_mb_per_s            MB/s"
   "./pkg/bulk        BenchmarkParseResponse  items/s  bulk_response_items_per_s        items/s"
+  "./pkg/glob        BenchmarkMatchPathological  ns/op  glob_match_pathological_ns     ns"
   "./testbed/searchemu BenchmarkBulk         docs/s   searchemu_bulk_docs_per_s        docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_docs/s      proxy_docs_per_s       docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  direct_docs/s     direct_docs_per_s      docs/s"
@@ -26,6 +27,7 @@ table=(
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
 declare -A benchtime=(
+  [./pkg/glob]=1s
   [./services/proxy]=1x
   [./services/replicator]=1x
 )

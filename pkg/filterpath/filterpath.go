@@ -14,12 +14,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // Filter is a parsed filter_path.
 type Filter struct {
-	include [][]string
-	exclude [][]string
+	include []path
+	exclude []path
+}
+
+// path is one filter_path entry, one compiled pattern per dotted segment; a segment
+// "**" is the any-levels wildcard, any other is matched by pkg/glob against one name.
+type path = []glob.Pattern
+
+func parsePath(p string) path {
+	segs := strings.Split(p, ".")
+	out := make(path, len(segs))
+	for i, s := range segs {
+		out[i] = glob.Compile(s)
+	}
+	return out
 }
 
 // Parse parses a filter_path value; an empty one filters nothing.
@@ -30,9 +45,9 @@ func Parse(spec string) Filter {
 		switch {
 		case p == "" || p == "-":
 		case strings.HasPrefix(p, "-"):
-			f.exclude = append(f.exclude, strings.Split(p[1:], "."))
+			f.exclude = append(f.exclude, parsePath(p[1:]))
 		default:
-			f.include = append(f.include, strings.Split(p, "."))
+			f.include = append(f.include, parsePath(p))
 		}
 	}
 	return f
@@ -70,19 +85,19 @@ func (f Filter) Apply(body []byte) ([]byte, error) {
 
 // step returns the paths left after matching name, and whether one of them is done
 // (matched to its end: the value is kept, or removed, whole).
-func step(paths [][]string, name string) (next [][]string, done bool) {
+func step(paths []path, name string) (next []path, done bool) {
 	for _, p := range paths {
 		if len(p) == 0 {
 			continue
 		}
-		if p[0] == "**" {
+		if p[0].String() == "**" {
 			next = append(next, p) // ** takes this name and may take more
-			rest, d := step([][]string{p[1:]}, name)
+			rest, d := step([]path{p[1:]}, name)
 			next = append(next, rest...)
 			done = done || d || len(p) == 1
 			continue
 		}
-		if match(p[0], name) {
+		if p[0].Match(name) {
 			if len(p) == 1 {
 				done = true
 			} else {
@@ -93,28 +108,8 @@ func step(paths [][]string, name string) (next [][]string, done bool) {
 	return next, done
 }
 
-// match matches a name against one segment where * stands for any run of characters.
-func match(pat, s string) bool {
-	if !strings.Contains(pat, "*") {
-		return pat == s
-	}
-	parts := strings.Split(pat, "*")
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
-}
-
 // include writes what of raw the paths select; it reports false when nothing is.
-func include(w *bytes.Buffer, raw []byte, paths [][]string) (bool, error) {
+func include(w *bytes.Buffer, raw []byte, paths []path) (bool, error) {
 	switch firstByte(raw) {
 	case '{':
 		return members(w, raw, func(w *bytes.Buffer, name string, val []byte) (bool, error) {
@@ -136,7 +131,7 @@ func include(w *bytes.Buffer, raw []byte, paths [][]string) (bool, error) {
 }
 
 // exclude writes raw without what the paths select.
-func exclude(w *bytes.Buffer, raw []byte, paths [][]string) (bool, error) {
+func exclude(w *bytes.Buffer, raw []byte, paths []path) (bool, error) {
 	switch firstByte(raw) {
 	case '{':
 		_, err := members(w, raw, func(w *bytes.Buffer, name string, val []byte) (bool, error) {

@@ -1,6 +1,7 @@
 package filterpath_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/fanout-dev/fanout/pkg/filterpath"
@@ -27,6 +28,8 @@ func TestApply(t *testing.T) {
 		{name: "exclude nested", spec: "-items.*._shards,-items.*.error", body: bulkAnswer,
 			want: `{"took":3,"errors":true,"items":[{"index":{"_index":"t","_id":"1","_version":1,"result":"created","_seq_no":0,"_primary_term":1,"status":201}},{"create":{"_index":"t","_id":"2","status":409}}]}`},
 		{name: "no match", spec: "nope", body: bulkAnswer, want: `{}`},
+		{name: "many stars in a segment", spec: "*a*a*a*a*a*a*a*a*b,*a*a*a*a*a*a*a*a*c", body: `{"` + strings.Repeat("a", 40) + `":1,"` + strings.Repeat("a", 39) + `c":2}`,
+			want: `{"` + strings.Repeat("a", 39) + `c":2}`},
 		{name: "keeps bytes and order", spec: "b,a", body: `{"a": 1.50, "b" : "x\u00e9"}`, want: `{"a":1.50,"b":"x\u00e9"}`},
 	}
 	for _, tt := range tests {

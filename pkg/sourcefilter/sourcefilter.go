@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // Want is what a request asks back of a document.
@@ -267,62 +269,23 @@ func firstByte(b []byte) byte {
 	return 0
 }
 
+// matchAny reports whether some pattern matches path whole (pkg/glob: `*` matches any
+// run of characters, dots included, as Regex.simpleMatchToAutomaton does for the server).
 func matchAny(patterns []string, path string) bool {
 	for _, p := range patterns {
-		if match(p, path) {
+		if glob.Match(p, path) {
 			return true
 		}
 	}
 	return false
-}
-
-// match reports whether the glob pattern (only `*` is special) matches s whole.
-func match(p, s string) bool {
-	for len(p) > 0 {
-		if p[0] == '*' {
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if p == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if match(p, s[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if s == "" || p[0] != s[0] {
-			return false
-		}
-		p, s = p[1:], s[1:]
-	}
-	return s == ""
 }
 
 // canExtendAny reports whether some pattern could match a path that starts with s.
 func canExtendAny(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if canExtend(p, s) {
+		if glob.CanExtend(p, s) {
 			return true
 		}
 	}
 	return false
-}
-
-func canExtend(p, s string) bool {
-	for len(s) > 0 {
-		if p == "" {
-			return false
-		}
-		if p[0] == '*' {
-			return true
-		}
-		if p[0] != s[0] {
-			return false
-		}
-		p, s = p[1:], s[1:]
-	}
-	return true
 }

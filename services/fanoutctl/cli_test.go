@@ -54,7 +54,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "bad cluster name", args: []string{"dlq", "list", "--cluster", "a/b"}, code: 2, stderr: "must not contain spaces or slashes"},
 		{name: "bad since", args: []string{"dlq", "list", "--cluster", "b", "--since", "yesterday"}, code: 2, stderr: "--since"},
 		{name: "until before since", args: []string{"dlq", "show", "--cluster", "b", "--since", "1h", "--until", "2h"}, code: 2, stderr: "--until must be after --since"},
-		{name: "bad index glob", args: []string{"dlq", "list", "--cluster", "b", "--index", "[a"}, code: 2, stderr: "not a valid glob"},
+		{name: "bad index glob", args: []string{"dlq", "list", "--cluster", "b", "--index", "[a"}, code: 2, stderr: "only * is a wildcard"},
 		{name: "replay needs a target", args: []string{"dlq", "replay", "--cluster", "b"}, code: 2, stderr: "--target is required"},
 		{name: "replay bad target", args: []string{"dlq", "replay", "--cluster", "b", "--target", "ftp://x"}, code: 2, stderr: "target.endpoints"},
 		{name: "replay bad primary", args: []string{"dlq", "replay", "--cluster", "b", "--target", "http://x:9200", "--primary", "nope"}, code: 2, stderr: "primary.endpoints"},

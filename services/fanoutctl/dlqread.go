@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/glob"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/replicator"
@@ -280,7 +280,7 @@ type filterFlags struct {
 
 func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.errorTypes, "error-type", "only records with this error `type` (e.g. mapper_parsing_exception); repeat or comma-separate")
-	fs.Var(&f.indices, "index", "only records of indices matching this `glob` (primary index names); repeat or comma-separate")
+	fs.Var(&f.indices, "index", "only records of indices matching this `pattern` (primary index names, * is the wildcard); repeat or comma-separate")
 	fs.StringVar(&f.since, "since", "", "only records dead-lettered at or after this `time`: RFC 3339, a date (2006-01-02) or a duration ago (90m)")
 	fs.StringVar(&f.until, "until", "", "only records dead-lettered before this `time` (same forms as --since)")
 }
@@ -310,8 +310,8 @@ func (f *filterFlags) resolve(now time.Time) (filters, error) {
 		out.indices = append([]string(nil), f.indices...)
 		sort.Strings(out.indices)
 		for _, p := range out.indices {
-			if _, err := path.Match(p, ""); err != nil {
-				return out, usagef("--index: %q is not a valid glob pattern", p)
+			if err := replicator.CheckIndexPattern(p); err != nil {
+				return out, usagef("--index: %v", err)
 			}
 		}
 		key = append(key, "index="+strings.Join(out.indices, ","))
@@ -357,7 +357,7 @@ func (f filters) match(en *dlqEntry) bool {
 	if len(f.indices) > 0 {
 		ok := false
 		for _, p := range f.indices {
-			if m, _ := path.Match(p, en.index); m {
+			if glob.Match(p, en.index) {
 				ok = true
 				break
 			}

@@ -2,7 +2,6 @@ package replicator
 
 import (
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -47,11 +46,11 @@ type AdminConfig struct {
 // IndicesConfig chooses which indices of the primary reach the target, and under
 // which names.
 type IndicesConfig struct {
-	// Include lists glob patterns (path.Match syntax: *, ?, [a-z]) of the primary
-	// indices to replicate; an event whose index matches none is skipped (and
-	// committed).
+	// Include lists patterns of the primary indices to replicate, in the search
+	// engine's index pattern syntax (only * is a wildcard: "logs-*"); an event whose
+	// index matches none is skipped (and committed).
 	Include []string `koanf:"include"`
-	// Exclude lists glob patterns of indices not to replicate; it wins over Include.
+	// Exclude lists patterns of indices not to replicate; it wins over Include.
 	Exclude []string `koanf:"exclude"`
 	// Rename is the target index name, with {index} standing for the primary's
 	// index name: "{index}" keeps it, "{index}-dr" suffixes it.
@@ -331,13 +330,13 @@ func (c IndicesConfig) validate() error {
 		return fmt.Errorf(`indices.include: at least one pattern is required ("*" for every index)`)
 	}
 	for _, p := range c.Include {
-		if _, err := path.Match(p, ""); err != nil || p == "" {
-			return fmt.Errorf("indices.include: %q is not a valid glob pattern", p)
+		if err := CheckIndexPattern(p); err != nil {
+			return fmt.Errorf("indices.include: %w", err)
 		}
 	}
 	for _, p := range c.Exclude {
-		if _, err := path.Match(p, ""); err != nil || p == "" {
-			return fmt.Errorf("indices.exclude: %q is not a valid glob pattern", p)
+		if err := CheckIndexPattern(p); err != nil {
+			return fmt.Errorf("indices.exclude: %w", err)
 		}
 	}
 	if !strings.Contains(c.Rename, "{index}") {

@@ -34,6 +34,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no include", mutate: func(c *replicator.Config) { c.Indices.Include = nil }, want: "indices.include"},
 		{name: "bad include glob", mutate: func(c *replicator.Config) { c.Indices.Include = []string{"logs-["} }, want: "indices.include"},
 		{name: "bad exclude glob", mutate: func(c *replicator.Config) { c.Indices.Exclude = []string{"["} }, want: "indices.exclude"},
+		{name: "question mark in include", mutate: func(c *replicator.Config) { c.Indices.Include = []string{"metr?cs"} }, want: "indices.include: \"metr?cs\": only * is a wildcard"},
+		{name: "empty exclude", mutate: func(c *replicator.Config) { c.Indices.Exclude = []string{""} }, want: "indices.exclude"},
 		{name: "rename without placeholder", mutate: func(c *replicator.Config) { c.Indices.Rename = "all" }, want: "indices.rename"},
 		{name: "rename with a bad character", mutate: func(c *replicator.Config) { c.Indices.Rename = "{index}*" }, want: "indices.rename"},
 		{name: "rename suffix", mutate: func(c *replicator.Config) { c.Indices.Rename = "{index}-dr" }},

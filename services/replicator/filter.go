@@ -1,8 +1,11 @@
 package replicator
 
 import (
-	"path"
+	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // indexMapper decides, per primary index, whether its events reach the target and
@@ -45,21 +48,36 @@ func (m *indexMapper) Map(index string) (string, bool) {
 	return mi.target, mi.included
 }
 
-// Included reports whether index matches one of the include globs and none of the
-// exclude globs (path.Match syntax). Invalid patterns match nothing; Config.Validate
-// rejects them.
+// Included reports whether index matches one of the include patterns and none of the
+// exclude patterns. Patterns are the search engine's own index patterns (pkg/glob:
+// only * is a wildcard), so that a pattern means here what it means in an index
+// expression on the cluster.
 func Included(index string, include, exclude []string) bool {
 	for _, p := range exclude {
-		if ok, _ := path.Match(p, index); ok {
+		if glob.Match(p, index) {
 			return false
 		}
 	}
 	for _, p := range include {
-		if ok, _ := path.Match(p, index); ok {
+		if glob.Match(p, index) {
 			return true
 		}
 	}
 	return false
+}
+
+// CheckIndexPattern reports why p cannot be an index pattern. The characters refused
+// are those that were wildcards or escapes when patterns had path.Match syntax: with
+// them refused, a configuration written for that syntax fails loudly instead of
+// silently matching other indices. No index name can hold ? or \ anyway.
+func CheckIndexPattern(p string) error {
+	if p == "" {
+		return errors.New("a pattern cannot be empty")
+	}
+	if i := strings.IndexAny(p, `?[\`); i >= 0 {
+		return fmt.Errorf("%q: only * is a wildcard in an index pattern, %q is not supported", p, p[i])
+	}
+	return nil
 }
 
 // RenameIndex renders a rename template: {index} stands for the primary's index name.

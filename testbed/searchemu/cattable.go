@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // catColumn is one header cell of a _cat table (Table.addCell with its attributes).
@@ -162,12 +164,12 @@ func (t *catTable) displayHeaders(rq *request) ([]displayHeader, *esError) {
 			continue
 		}
 		for _, col := range t.cols {
-			if wildcardMatch(p, col.name) {
+			if glob.Match(p, col.name) {
 				addWanted(col.name)
 				continue
 			}
 			for _, a := range col.aliases {
-				if wildcardMatch(p, a) {
+				if glob.Match(p, a) {
 					addWanted(col.name)
 					break
 				}

@@ -1,6 +1,11 @@
 package searchemu
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf16"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
+)
 
 // applyFilterPath implements the filter_path response parameter: comma-separated dotted
 // paths where '*' matches within one name and '**' across levels; a leading '-' excludes.
@@ -81,7 +86,7 @@ func fpStep(pats [][]string, k string) ([][]string, bool) {
 			}
 			return
 		}
-		if globMatch(p[0], k) {
+		if filterPathSegmentMatch(p[0], k) {
 			if len(p) == 1 {
 				full = true
 			} else {
@@ -149,4 +154,51 @@ func fpExclude(v any, pats [][]string) any {
 		return out
 	}
 	return v
+}
+
+// filterPathSegmentMatch is FilterPath.matchProperty's test of one name against one
+// segment (libs/core/src/main/java/org/opensearch/core/xcontent/filtering/FilterPath.java):
+// "*" and "**" take any name, any other segment is Glob.globMatch.
+func filterPathSegmentMatch(seg, name string) bool {
+	if seg == "*" || seg == "**" {
+		return true
+	}
+	if strings.IndexByte(name, '*') < 0 {
+		// Without a '*' in the name, Glob.globMatch's loop is the textbook greedy matcher
+		// for star-only patterns, which decides as Regex.simpleMatch does: pkg/glob,
+		// linear in the name.
+		return glob.Match(seg, name)
+	}
+	return javaGlobMatch(utf16.Encode([]rune(seg)), utf16.Encode([]rune(name)))
+}
+
+// javaGlobMatch is Glob.globMatch (libs/common/src/main/java/org/opensearch/common/Glob.java)
+// as the server runs it, over UTF-16 code units. It only differs from simpleMatch when the
+// name holds a '*': it tries the characters for equality before it takes the pattern's
+// '*' as a wildcard, so a '*' meeting a '*' is matched as a letter and records no point to
+// come back to: "*" alone (were it not taken first above) would not match "*foo", and
+// "*o" does not match "*fo". Its cost is the server's: at most len(p)·len(s) steps, as it
+// restarts only from the last wildcard, never exponential.
+func javaGlobMatch(p, s []uint16) bool {
+	si, pi, match, star := 0, 0, 0, -1
+	for si < len(s) {
+		switch {
+		case pi < len(p) && s[si] == p[pi]:
+			si++
+			pi++
+		case pi < len(p) && p[pi] == '*':
+			star, match = pi, si
+			pi++
+		case star >= 0:
+			pi = star + 1
+			match++
+			si = match
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 var (
@@ -491,7 +493,7 @@ func handleGetSettings(c *Cluster, rq *request) *response {
 			s = map[string]string{}
 			for k, v := range ix.settings {
 				for _, p := range splitComma(name) {
-					if wildcardMatch(p, k) {
+					if glob.Match(p, k) {
 						s[k] = v
 					}
 				}
@@ -638,7 +640,7 @@ func handleAliases(c *Cluster, rq *request) *response {
 		for _, n := range indices {
 			found := false
 			for name, ix := range c.indices {
-				if name == n || wildcardMatch(n, name) {
+				if name == n || glob.Match(n, name) {
 					targets = append(targets, ix)
 					found = true
 				}
@@ -663,7 +665,7 @@ func handleAliases(c *Cluster, rq *request) *response {
 				for _, al := range aliases {
 					found := false
 					for name := range ix.aliases {
-						if name == al || wildcardMatch(al, name) {
+						if name == al || glob.Match(al, name) {
 							delete(ix.aliases, name)
 							found = true
 						}
@@ -705,7 +707,7 @@ func handleGetAlias(c *Cluster, rq *request) *response {
 				continue
 			}
 			for _, p := range names {
-				if p == a || wildcardMatch(p, a) || p == "_all" {
+				if p == a || glob.Match(p, a) || p == "_all" {
 					sel[a] = m
 					matched[p] = true
 				}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // The nodes info API (GET /_nodes…), enough for sniffing clients: opensearch-go's
@@ -198,7 +200,7 @@ func (n nodeInfo) matches(ids []string) bool {
 		case id == "_local", id == "_master", id == n.managerAlias, id == n.id:
 			in = true
 			continue
-		case id == "_all", wildcardMatch(id, n.name), wildcardMatch(id, n.ip), wildcardMatch(id, n.host):
+		case id == "_all", glob.Match(id, n.name), glob.Match(id, n.ip), glob.Match(id, n.host):
 			in = true
 		}
 		k, v, ok := strings.Cut(id, ":")
@@ -212,7 +214,7 @@ func (n nodeInfo) matches(ids []string) bool {
 			continue
 		}
 		for _, a := range n.attrs {
-			if wildcardMatch(k, a[0]) && wildcardMatch(v, a[1]) {
+			if glob.Match(k, a[0]) && glob.Match(v, a[1]) {
 				in = true
 			}
 		}

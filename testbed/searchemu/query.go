@@ -1060,35 +1060,35 @@ func (q *prefixQuery) match(ec *evalCtx, d *doc) (bool, float64) {
 	return false, 0
 }
 
-// wildcardQueryMatch supports '*' and '?'.
+// wildcardQueryMatch is the wildcard query's test, '*' any run of characters and '?'
+// one character (Lucene's WildcardQuery, less its '\' escape). It is the greedy matcher
+// with one point to come back to, the last '*': a later '*' can absorb whatever an
+// earlier one would have, so earlier choices never need revisiting. At most
+// len(p)·len(s) steps, where the recursive matcher it replaces was exponential in the
+// number of stars.
 func wildcardQueryMatch(p, s string) bool {
 	pr, sr := []rune(p), []rune(s)
-	var rec func(i, j int) bool
-	rec = func(i, j int) bool {
-		for i < len(pr) {
-			switch pr[i] {
-			case '*':
-				for k := j; k <= len(sr); k++ {
-					if rec(i+1, k) {
-						return true
-					}
-				}
-				return false
-			case '?':
-				if j >= len(sr) {
-					return false
-				}
-			default:
-				if j >= len(sr) || sr[j] != pr[i] {
-					return false
-				}
-			}
-			i++
-			j++
+	pi, si, star, match := 0, 0, -1, 0
+	for si < len(sr) {
+		switch {
+		case pi < len(pr) && pr[pi] == '*':
+			star, match = pi, si
+			pi++
+		case pi < len(pr) && (pr[pi] == '?' || pr[pi] == sr[si]):
+			pi++
+			si++
+		case star >= 0:
+			pi = star + 1
+			match++
+			si = match
+		default:
+			return false
 		}
-		return j == len(sr)
 	}
-	return rec(0, 0)
+	for pi < len(pr) && pr[pi] == '*' {
+		pi++
+	}
+	return pi == len(pr)
 }
 
 func (qp *queryParser) prefixQ(v any, off int, wildcard bool) (query, *esError) {

@@ -3,6 +3,8 @@ package searchemu
 import (
 	"sort"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // indicesOptions mirrors IndicesOptions: how an index expression is resolved to concrete
@@ -389,14 +391,14 @@ func (c *Cluster) expandWildcardLocked(pattern string, o indicesOptions, matched
 	aliases := map[string][]*index{}
 	hiddenAlias := map[string]bool{}
 	for _, ix := range c.indices {
-		if wildcardMatch(pattern, ix.name) {
+		if glob.Match(pattern, ix.name) {
 			take(ix.name, []*index{ix}, ix.hidden())
 		}
 		if o.ignoreAliases {
 			continue
 		}
 		for a, meta := range ix.aliases {
-			if wildcardMatch(pattern, a) {
+			if glob.Match(pattern, a) {
 				aliases[a] = append(aliases[a], ix)
 				// An alias is hidden when its is_hidden is true (all its indices agree,
 				// MetadataIndexAliasesService validates that).

@@ -3,6 +3,8 @@ package searchemu
 import (
 	"sort"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // Routing through aliases, as cluster/metadata/Metadata.java resolves it:
@@ -183,11 +185,11 @@ func (c *Cluster) resolvedExpressionsLocked(expr string) []resolvedExpression {
 			var names []string
 			aliases := map[string]bool{}
 			for n, ix := range c.indices {
-				if wildcardMatch(part, n) {
+				if glob.Match(part, n) {
 					names = append(names, n)
 				}
 				for a := range ix.aliases {
-					if wildcardMatch(part, a) && !aliases[a] {
+					if glob.Match(part, a) && !aliases[a] {
 						aliases[a] = true
 					}
 				}

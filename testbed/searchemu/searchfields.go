@@ -1,6 +1,10 @@
 package searchemu
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
+)
 
 // searchStored is a search's stored_fields (StoredFieldsContext): nil when not given;
 // none is "_none_", which loads nothing, not even _id.
@@ -123,11 +127,11 @@ func (m *mapping) matchFullNames(pattern string) []string {
 				walk(c)
 				continue
 			}
-			if wildcardMatch(pattern, c.path) {
+			if glob.Match(pattern, c.path) {
 				out = append(out, c.path)
 			}
 			for _, f := range c.fields {
-				if wildcardMatch(pattern, f.path) {
+				if glob.Match(pattern, f.path) {
 					out = append(out, f.path)
 				}
 			}

@@ -3,6 +3,8 @@ package searchemu
 import (
 	"sort"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
 // fetchSource is FetchSourceContext: whether to return _source and how to filter it.
@@ -124,66 +126,30 @@ func tokenOf(v any) string {
 	return "START_OBJECT"
 }
 
-// sourceFilter is XContentMapValues.filter: include patterns match a path and everything
+// sourceFilter is XContentMapValues.filter
+// (server/src/main/java/org/opensearch/common/xcontent/support/XContentMapValues.java): include patterns match a path and everything
 // under it, '*' matches any characters (dots included), excludes win.
 type sourceFilter struct {
 	inc, exc []string
 }
 
-// globMatch matches s against p where '*' matches any run of characters.
-func globMatch(p, s string) bool {
-	for len(p) > 0 {
-		if p[0] == '*' {
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if p == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(p, s[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if s == "" || p[0] != s[0] {
-			return false
-		}
-		p, s = p[1:], s[1:]
-	}
-	return s == ""
-}
-
-// globPrefix reports whether some extension of s can match p.
-func globPrefix(p, s string) bool {
-	for len(s) > 0 {
-		if p == "" {
-			return false
-		}
-		if p[0] == '*' {
-			return true
-		}
-		if p[0] != s[0] {
-			return false
-		}
-		p, s = p[1:], s[1:]
-	}
-	return true
-}
-
+// anyAccept reports whether s, or a path above it, matches a pattern. The server runs
+// Regex.simpleMatchToAutomaton over the patterns, `*` being any string and every other
+// character itself: pkg/glob's semantics exactly.
 func anyAccept(pats []string, s string) bool {
 	for _, p := range pats {
-		if globMatch(p, s) || globMatch(p+".*", s) {
+		if glob.Match(p, s) || glob.Match(p+".*", s) {
 			return true
 		}
 	}
 	return false
 }
 
+// anyAlive reports whether a path that starts with s can still be accepted: whether the
+// server's automaton is not dead after reading s.
 func anyAlive(pats []string, s string) bool {
 	for _, p := range pats {
-		if globPrefix(p+".*", s) {
+		if glob.CanExtend(p+".*", s) {
 			return true
 		}
 	}

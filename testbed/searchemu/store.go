@@ -620,29 +620,6 @@ func (c *Cluster) resolveRead(expr string, ignoreUnavailable, allowNoIndices boo
 	return c.resolveExpr(expr, indicesOptions{ignoreUnavailable: ignoreUnavailable, allowNoIndices: allowNoIndices, expandOpen: true})
 }
 
-// wildcardMatch matches simple '*' patterns (Regex.simpleMatch).
-func wildcardMatch(pattern, s string) bool {
-	if pattern == "*" {
-		return true
-	}
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for i := 1; i < len(parts)-1; i++ {
-		j := strings.Index(s, parts[i])
-		if j < 0 {
-			return false
-		}
-		s = s[j+len(parts[i]):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
-}
-
 // deleteIndex removes an index; writes in flight against it fail.
 func (c *Cluster) deleteIndexLocked(ix *index) {
 	delete(c.indices, ix.name)
