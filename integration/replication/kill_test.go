@@ -33,9 +33,6 @@ import (
 // versions, deleted documents absent, nothing dead-lettered, no version applied
 // after a newer one.
 func TestKill9UnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the replicator binary and runs for about a minute")
-	}
 	const (
 		partitions = 6
 		// The load: writers whose think time keeps the rate within what four
