@@ -30,15 +30,26 @@ import (
 // planItem is what the proxy remembers of one write of a request, to build its event
 // from the primary's answer and to shape the answer for the client.
 type planItem struct {
-	action  bulk.Action // effective action (index with op_type=create is a create)
-	routing string
-	payload []byte // index/create: the document as sent (aliases the request body)
-	want    sourcefilter.Want
+	action bulk.Action // effective action (index with op_type=create is a create)
 	// storedRouting: an update that, when the document exists, applies the routing
 	// stored with it rather than this item's (see routing.go).
 	storedRouting bool
+	routing       string
+	payload       []byte // index/create: the document as sent (aliases the request body)
+	// want is what an update's client asked to see of the document; nil (for every
+	// other action, and an update that asked nothing) is the zero Want. A pointer:
+	// a bulk has one planItem per item, and few are updates.
+	want *sourcefilter.Want
 	// index and id address the document as the request did (the index may be an alias).
 	index, id string
+}
+
+// wanted is what the client asked to see of an updated document.
+func (q *planItem) wanted() sourcefilter.Want {
+	if q.want == nil {
+		return sourcefilter.Want{}
+	}
+	return *q.want
 }
 
 // plan is a write request as it goes to the primary.
@@ -77,12 +88,18 @@ func planBulk(r *http.Request, body []byte) *plan {
 	if qerr != nil {
 		return pl
 	}
+	// Sized once for a bulk of index items (two lines each): grown by append, the
+	// slice would be copied a dozen times and leave as much again as garbage.
+	pl.items = make([]planItem, 0, bytes.Count(body, []byte{'\n'})/2+1)
 	defaultRouting := q.Get("routing")
 	var defaultIndex string // /{index}/_bulk
 	if segs := splitPath(r.URL); len(segs) == 2 {
 		defaultIndex = segs[0]
 	}
-	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
+	var queryWant *sourcefilter.Want // shared by the items it applies to
+	if w, ok := sourcefilter.FromQuery(q); ok {
+		queryWant = &w
+	}
 
 	var out []byte // rewritten body, only built when there is an update
 	sc := bulk.NewBytesScanner(body)
@@ -103,12 +120,14 @@ func planBulk(r *http.Request, body []byte) *plan {
 			pi.storedRouting = true
 			switch {
 			case it.Source != nil:
-				pi.want = sourcefilter.FromJSON(it.Source)
-			case hasQueryWant:
+				w := sourcefilter.FromJSON(it.Source)
+				pi.want = &w
+			case queryWant != nil:
 				pi.want = queryWant
 			default:
 				if up, err := bulk.ParseUpdatePayload(it.Payload); err == nil && up.Source != nil {
-					pi.want = sourcefilter.FromJSON(up.Source)
+					w := sourcefilter.FromJSON(up.Source)
+					pi.want = &w
 				}
 			}
 		}
@@ -151,14 +170,16 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
 	case bulk.ActionUpdate:
-		pi.want, _ = sourcefilter.FromQuery(q)
+		w, _ := sourcefilter.FromQuery(q)
+		pi.want = &w
 		// RestUpdateAction gives a partial doc the request's routing; a script update
 		// (no doc) or a request without routing applies the stored one.
 		pi.storedRouting = true
 		if up, err := bulk.ParseUpdatePayload(body); err == nil {
 			pi.storedRouting = pi.routing == "" || up.Doc == nil
 			if up.Source != nil {
-				pi.want = sourcefilter.FromJSON(up.Source)
+				w := sourcefilter.FromJSON(up.Source)
+				pi.want = &w
 				stripped, err := withoutMember(body, "_source")
 				if err != nil {
 					return nil, err
@@ -241,16 +262,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 
-	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody, reqID, accepted)
-	var unresolved []int
-	var recs []*kgo.Record
-	var keys []string
-	if err == nil {
-		// Settle the routing of updates the answer does not give, then encode.
-		var superseded []int
-		unresolved, superseded = p.resolveRouting(r, evs, before, log)
-		recs, keys, err = p.encodeEvents(evs, mergeSorted(unresolved, superseded))
-	}
+	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody)
 	if err != nil {
 		p.m.replicationErrs.Inc()
 		log.Error("cannot build events from the primary's answer; not replicated", "error", err)
@@ -258,9 +270,15 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 			Reason: "the primary applied the request, but fanout could not read its answer to queue replication: " + err.Error()})
 		return
 	}
-	// Events whose routing is settled are published even when others' is not: their
-	// writes are applied and what to replicate is known.
-	failed, perr := p.pub.publish(r.Context(), recs)
+	// Settle the routing of updates the answer does not give. Events whose routing is
+	// settled are published even when others' is not: their writes are applied and what
+	// to replicate is known.
+	unresolved, superseded := p.resolveRouting(r, evs, before, log)
+	send := publishable(len(evs), mergeSorted(unresolved, superseded))
+	enc := p.encoder(reqID, accepted)
+	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*kgo.Record, error) {
+		return enc(&evs[send.at(k)])
+	})
 	if len(failed) == 0 && len(unresolved) == 0 {
 		p.answer(w, r, resp, applyEdits(respBody, edits), pl)
 		return
@@ -268,10 +286,11 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	p.m.replicationErrs.Inc()
 	notQueued := make([]string, 0, len(unresolved)+len(failed))
 	for _, i := range unresolved {
-		notQueued = append(notQueued, evs[i].key().index+"/"+evs[i].key().id)
+		notQueued = append(notQueued, evs[i].index+"/"+evs[i].id)
 	}
-	for _, i := range failed {
-		notQueued = append(notQueued, keys[i])
+	for _, k := range failed {
+		e := &evs[send.at(k)]
+		notQueued = append(notQueued, e.index+"/"+e.id)
 	}
 	var reasons []string
 	if len(unresolved) > 0 {
@@ -280,7 +299,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if len(failed) > 0 {
 		log.Error("events of applied writes were not queued in Kafka", "error", perr,
-			"failed_events", len(failed), "events", len(recs), "first", keys[failed[0]])
+			"failed_events", len(failed), "events", send.len(), "first", notQueued[len(unresolved)])
 		reasons = append(reasons, fmt.Sprintf("replication of %d of them was not queued in Kafka within %s: %v",
 			len(failed), p.cfg.Publish.Timeout, perr))
 	}
@@ -292,23 +311,59 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	})
 }
 
-// encodeEvents encodes the events, in request order, but those at the indexes in skip
-// (sorted), and names each record's document for error messages.
-func (p *Proxy) encodeEvents(evs []pendingEvent, skip []int) (recs []*kgo.Record, keys []string, err error) {
-	for i := range evs {
+// publishable lists the events to publish: all n but those at the indexes in skip
+// (sorted), in request order. Without skips it is the identity and costs nothing.
+func publishable(n int, skip []int) eventList {
+	if len(skip) == 0 {
+		return eventList{n: n}
+	}
+	l := eventList{n: n - len(skip), idx: make([]int, 0, n-len(skip))}
+	for i := 0; i < n; i++ {
 		if len(skip) > 0 && skip[0] == i {
 			skip = skip[1:]
 			continue
 		}
-		op := evs[i].op
+		l.idx = append(l.idx, i)
+	}
+	return l
+}
+
+// eventList is a list of event indexes; idx nil means 0..n-1.
+type eventList struct {
+	n   int
+	idx []int
+}
+
+func (l eventList) len() int { return l.n }
+
+func (l eventList) at(k int) int {
+	if l.idx == nil {
+		return k
+	}
+	return l.idx[k]
+}
+
+// encoder returns the function that encodes a request's events one at a time, as the
+// publisher takes them: a record is built only once the producer has room for it, so
+// a big bulk never holds all its records at once. The Operation is reused (Encode
+// copies what it needs) and so is the acceptance time, the same for every event.
+func (p *Proxy) encoder(reqID string, accepted time.Time) func(*pendingEvent) (*kgo.Record, error) {
+	op := &opspb.Operation{AcceptedAt: timestamppb.New(accepted), RequestId: reqID, SourceCluster: p.cfg.ClusterName}
+	var seqNo, term int64
+	return func(e *pendingEvent) (*kgo.Record, error) {
+		op.Kind, op.Index, op.Id, op.Routing, op.Source = e.kind, e.index, e.id, e.routing, e.source
+		op.Version, op.ReplicationVersion = e.version, e.replicationVersion
+		op.SeqNo, op.PrimaryTerm = nil, nil
+		if e.hasSeqNo {
+			seqNo, term = e.seqNo, e.term
+			op.SeqNo, op.PrimaryTerm = &seqNo, &term
+		}
 		rec, err := event.Encode(p.cfg.Publish.Topic, op)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encoding the event of %s/%s: %w", op.GetIndex(), op.GetId(), err)
+			return nil, fmt.Errorf("encoding the event of %s/%s: %w", e.index, e.id, err)
 		}
-		recs = append(recs, rec)
-		keys = append(keys, op.GetIndex()+"/"+op.GetId())
+		return rec, nil
 	}
-	return recs, keys, nil
 }
 
 // answer sends the primary's answer (shaped by the proxy) to the client, cut down by
@@ -353,14 +408,14 @@ func applyEdits(body []byte, edits []edit) []byte {
 // order, and the edits that restore what the client asked to see of updated documents.
 // Events of updates that applied the document's stored routing are marked unknown: the
 // answer does not say what it was (resolveRouting finds out).
-func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID string, accepted time.Time) (evs []pendingEvent, edits []edit, err error) {
+func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte) (evs []pendingEvent, edits []edit, err error) {
 	add := func(i int, res *bulk.ItemResult) error {
 		if i >= len(pl.items) {
 			return fmt.Errorf("the answer has more items (%d) than the request", i+1)
 		}
 		q := &pl.items[i]
 		if q.action == bulk.ActionUpdate && res.GetSpan != [2]int{} {
-			if e, ok, err := shapeGet(body, res, q.want); err != nil {
+			if e, ok, err := shapeGet(body, res, q.wanted()); err != nil {
 				return err
 			} else if ok {
 				edits = append(edits, e)
@@ -369,33 +424,24 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 		if res.Status/100 != 2 {
 			return nil
 		}
-		op := &opspb.Operation{
-			Index:         res.Index,
-			Id:            res.ID,
-			Routing:       q.routing,
-			Version:       res.Version,
-			AcceptedAt:    timestamppb.New(accepted),
-			RequestId:     reqID,
-			SourceCluster: p.cfg.ClusterName,
-		}
+		ev := pendingEvent{index: res.Index, id: res.ID, routing: q.routing, addressed: q.routing,
+			version: res.Version, hasSeqNo: res.HasSeqNo}
 		if res.HasSeqNo {
-			seqNo, term := res.SeqNo, res.PrimaryTerm
-			op.SeqNo, op.PrimaryTerm = &seqNo, &term
+			ev.seqNo, ev.term = res.SeqNo, res.PrimaryTerm
 		}
-		ev := pendingEvent{op: op, item: i, addressed: q.routing}
 		switch res.Result {
 		case "created", "updated":
-			op.Kind = opspb.Kind_KIND_INDEX
+			ev.kind = opspb.Kind_KIND_INDEX
 			if q.action == bulk.ActionUpdate {
 				if res.GetSource == nil {
 					return fmt.Errorf("the primary returned no document for the update of %s/%s", res.Index, res.ID)
 				}
-				op.Source = res.GetSource
+				ev.source = res.GetSource
 			} else {
-				op.Source = q.payload
+				ev.source = q.payload
 			}
 		case "deleted":
-			op.Kind = opspb.Kind_KIND_DELETE
+			ev.kind = opspb.Kind_KIND_DELETE
 		default: // noop, not_found: nothing changed
 			return nil
 		}
@@ -405,13 +451,16 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 		// request's address found the document, and a replica laid out as the primary
 		// finds its copy on the same shard by the same address.
 		if q.action == bulk.ActionUpdate && q.storedRouting && res.Result == "updated" {
-			op.Routing, ev.unknown, ev.keeps = "", true, true
+			ev.routing, ev.unknown, ev.keeps = "", true, true
 		}
 		v, err := event.ReplicationVersion(res.SeqNo, res.PrimaryTerm, res.Version, res.HasSeqNo)
 		if err != nil {
 			return fmt.Errorf("replication version of %s/%s: %w", res.Index, res.ID, err)
 		}
-		op.ReplicationVersion = v
+		ev.replicationVersion = v
+		if evs == nil {
+			evs = make([]pendingEvent, 0, len(pl.items)) // at most one per item
+		}
 		evs = append(evs, ev)
 		return nil
 	}
@@ -535,9 +584,12 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 	out.ContentLength = int64(len(pl.body))
 
 	start := time.Now()
-	resp, err := p.primary.Perform(out)
+	// Stream, not Perform: Perform reads the whole answer into a buffer of its own,
+	// grown by doubling, before readAnswer copies it again.
+	resp, err := p.primary.Stream(out)
 	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
 	if err != nil {
+		closeBody(resp) // Stream may return an answer with its error
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
@@ -575,6 +627,13 @@ func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, rt route, 
 	log.Error("no answer from the primary for a write: it may have been applied without being replicated", "error", err)
 	writeError(w, r, http.StatusGatewayTimeout, errPrimary,
 		"no answer from the primary cluster; the write may or may not have been applied and was not queued for replication: "+err.Error())
+}
+
+// closeBody closes the body of an answer Stream returned along with an error.
+func closeBody(resp *http.Response) {
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 }
 
 func isDialError(err error) bool {
