@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -63,6 +63,8 @@ type plan struct {
 	// filter is the client's filter_path: the primary is asked for the whole answer,
 	// which the proxy needs to build events, and the proxy cuts it for the client.
 	filter filterpath.Filter
+	// answerRoom is what was charged for the primary's answer before it came.
+	answerRoom int64
 }
 
 // clientQuery reads the request's query as the primary does: its parameters without
@@ -79,18 +81,48 @@ func clientQuery(r *http.Request) (url.Values, string, filterpath.Filter, error)
 	return q, withoutParams(r.URL.RawQuery, "filter_path"), f, nil
 }
 
+// What a request item costs the proxy besides its bytes in the body, counted against
+// limits.max_inflight_bytes before the primary is called: its planItem, its event, and
+// room for its item of the primary's answer (about 170 bytes for an index item with a
+// 20-byte id; an update's answer carries the document, counted as its payload's size
+// more). The answer is counted as it really is once read (see serveWrite).
+const (
+	answerPerItem = 224
+	costPerItem   = int64(unsafe.Sizeof(planItem{})+unsafe.Sizeof(pendingEvent{})) + answerPerItem
+	// answerPerDoc is the room counted for a single-document write's answer.
+	answerPerDoc = 1 << 10
+)
+
+// charge counts memory a request is about to hold against the budget; nil counts
+// nothing (tests).
+type charge func(n int64) error
+
+func (c charge) add(n int64) error {
+	if c == nil {
+		return nil
+	}
+	return c(n)
+}
+
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
-// and the query defaults), because an update's event carries the whole document.
-func planBulk(r *http.Request, body []byte) *plan {
+// and the query defaults), because an update's event carries the whole document. The
+// memory its items will cost is charged as they are planned; a charge that fails
+// stops the planning with its error.
+func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
 	q, raw, filter, qerr := clientQuery(r)
 	pl := &plan{body: body, rawQuery: raw, filter: filter, scanErr: qerr}
 	if qerr != nil {
-		return pl
+		return pl, nil
 	}
 	// Sized once for a bulk of index items (two lines each): grown by append, the
 	// slice would be copied a dozen times and leave as much again as garbage.
-	pl.items = make([]planItem, 0, bytes.Count(body, []byte{'\n'})/2+1)
+	est := bytes.Count(body, []byte{'\n'})/2 + 1
+	if err := ch.add(int64(est) * costPerItem); err != nil {
+		return nil, err
+	}
+	pl.answerRoom = int64(est) * answerPerItem
+	pl.items = make([]planItem, 0, est)
 	defaultRouting := q.Get("routing")
 	var defaultIndex string // /{index}/_bulk
 	if segs := splitPath(r.URL); len(segs) == 2 {
@@ -116,6 +148,11 @@ func planBulk(r *http.Request, body []byte) *plan {
 		case bulk.ActionIndex, bulk.ActionCreate:
 			pi.payload = it.Payload
 		case bulk.ActionUpdate:
+			// The answer carries the resulting document.
+			if err := ch.add(int64(len(it.Payload))); err != nil {
+				return nil, err
+			}
+			pl.answerRoom += int64(len(it.Payload))
 			// BulkRequestParser never gives the partial doc a routing.
 			pi.storedRouting = true
 			switch {
@@ -134,6 +171,9 @@ func planBulk(r *http.Request, body []byte) *plan {
 		switch {
 		case it.Action == bulk.ActionUpdate:
 			if out == nil { // first update: what came before goes as it was
+				if err := ch.add(int64(len(body)) + 64); err != nil {
+					return nil, err
+				}
 				out = append(make([]byte, 0, len(body)+64), body[:it.Offset]...)
 			}
 			meta := it.Meta
@@ -142,21 +182,34 @@ func planBulk(r *http.Request, body []byte) *plan {
 		case out != nil:
 			out = append(out, body[it.Offset:it.End]...)
 		}
+		if len(pl.items) >= est { // more items than lines/2: deletes
+			if err := ch.add(costPerItem); err != nil {
+				return nil, err
+			}
+			pl.answerRoom += answerPerItem
+		}
 		pl.items = append(pl.items, pi)
 	}
 	if err := sc.Err(); err != nil {
-		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
+		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}, nil
 	}
 	if out != nil {
 		pl.body = out
 	}
-	return pl
+	return pl, nil
 }
 
 // planDoc plans a single-document write. For an update the query asks for the full
 // document (`_source=true`) and a `_source` in the body, which would win over the
 // query, is taken out; what the client asked for is restored in the answer.
-func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
+func planDoc(r *http.Request, rt route, body []byte, ch charge) (*plan, error) {
+	room := int64(answerPerDoc)
+	if rt.action == bulk.ActionUpdate {
+		room += int64(len(body)) // the answer carries the resulting document
+	}
+	if err := ch.add(costPerItem + room); err != nil {
+		return nil, err
+	}
 	q, raw, filter, qerr := clientQuery(r)
 	if qerr != nil {
 		return nil, qerr
@@ -165,7 +218,7 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
-	pl := &plan{body: body, rawQuery: raw, filter: filter}
+	pl := &plan{body: body, rawQuery: raw, filter: filter, answerRoom: room}
 	switch rt.action {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
@@ -180,6 +233,10 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 			if up.Source != nil {
 				w := sourcefilter.FromJSON(up.Source)
 				pi.want = &w
+				// The decoded members and the body re-encoded without _source.
+				if err := ch.add(2 * int64(len(body))); err != nil {
+					return nil, err
+				}
 				stripped, err := withoutMember(body, "_source")
 				if err != nil {
 					return nil, err
@@ -209,23 +266,23 @@ func withoutMember(obj []byte, key string) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// serveWrite handles the replicated write APIs.
-func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
-	body, ok := p.readBody(w, r, rt)
-	if !ok {
-		return
-	}
+// serveWrite handles the replicated write APIs, with the body read already; res is
+// the request's share of the memory budget.
+func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, body []byte, res *reservation) {
+	ch := func(n int64) error { return res.grow(r.Context(), n) }
 	var pl *plan
+	var err error
 	if rt.name == "bulk" {
-		pl = planBulk(r, body)
-	} else {
-		var err error
-		if pl, err = planDoc(r, rt, body); err != nil {
-			// Not JSON, or a query the primary cannot decode: it will reject the
-			// request; send it as it came.
-			_, raw, filter, _ := clientQuery(r)
-			pl = &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
-		}
+		pl, err = planBulk(r, body, ch)
+	} else if pl, err = planDoc(r, rt, body, ch); err != nil && !isBudgetErr(err) {
+		// Not JSON, or a query the primary cannot decode: it will reject the
+		// request; send it as it came.
+		_, raw, filter, _ := clientQuery(r)
+		pl, err = &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}, nil
+	}
+	if err != nil {
+		p.overBudget(w, r, err)
+		return
 	}
 
 	reqID := r.Header.Get("X-Opaque-Id")
@@ -241,6 +298,14 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	accepted := p.now()
+	// The answer is in memory now, counted as it is: the write is applied, so this
+	// cannot be refused, only make later requests wait.
+	if extra := int64(len(respBody)) - pl.answerRoom; extra > 0 {
+		res.force(extra)
+	}
+	if !pl.filter.Empty() {
+		res.force(int64(len(respBody))) // the answer cut for the client
+	}
 
 	// Not applied (a rejected request, a missing document, a conflict): the primary's
 	// answer goes back byte for byte and nothing is published.
@@ -263,6 +328,9 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 
 	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody)
+	if len(edits) > 0 {
+		res.force(int64(len(respBody))) // the answer with the edits applied
+	}
 	if err != nil {
 		p.m.replicationErrs.Inc()
 		log.Error("cannot build events from the primary's answer; not replicated", "error", err)
@@ -505,60 +573,6 @@ func shapeGet(body []byte, res *bulk.ItemResult, want sourcefilter.Want) (edit, 
 		return edit{}, false, fmt.Errorf("filtering get._source: %w", err)
 	}
 	return edit{start: res.GetSourceSpan[0], end: res.GetSourceSpan[1], with: filtered}, true, nil
-}
-
-// readBody reads a write's body within limits.max_body_bytes, inflating gzip. It
-// answers the client itself when it fails.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]byte, bool) {
-	limit := p.cfg.Limits.MaxBodyBytes
-	if r.ContentLength > limit {
-		p.tooLarge(w, r, r.ContentLength)
-		return nil, false
-	}
-	var src io.Reader = r.Body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(io.LimitReader(r.Body, limit+1))
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the gzip request body: "+err.Error())
-			return nil, false
-		}
-		defer zr.Close()
-		src = zr
-	default:
-		writeError(w, r, http.StatusBadRequest, errBadRequest, "unsupported Content-Encoding ["+enc+"]; use gzip or none")
-		return nil, false
-	}
-	if src == r.Body && r.ContentLength >= 0 {
-		// The usual case: a sized, uncompressed body, read in one exact buffer.
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
-			return nil, false
-		}
-		p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(len(body)))
-		return body, true
-	}
-	// Chunked or compressed: grow as it comes (bytes.Buffer wants 512 spare bytes).
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), limit)+bytes.MinRead))
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+err.Error())
-		return nil, false
-	}
-	if n > limit {
-		p.tooLarge(w, r, n)
-		return nil, false
-	}
-	p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(n))
-	return buf.Bytes(), true
-}
-
-func (p *Proxy) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
-	p.m.rejected.WithLabelValues("too_large").Inc()
-	writeError(w, r, http.StatusRequestEntityTooLarge, errTooLarge,
-		fmt.Sprintf("request body is too large: more than [%d] bytes (limits.max_body_bytes), got at least [%d]", p.cfg.Limits.MaxBodyBytes, n))
 }
 
 // callPrimary sends the planned write and reads the whole answer. The client going
