@@ -43,11 +43,14 @@ type bodyReader struct {
 	rate    int64
 	n       int64 // raw bytes received
 	eof     bool
+	// res is the request's share of the budget, given back before a refused body is
+	// discarded: a discarded body costs no memory.
+	res *reservation
 }
 
-func (p *Proxy) newBodyReader(w http.ResponseWriter, r *http.Request) *bodyReader {
+func (p *Proxy) newBodyReader(w http.ResponseWriter, r *http.Request, res *reservation) *bodyReader {
 	b := &bodyReader{body: r.Body, rc: http.NewResponseController(w), start: time.Now(),
-		timeout: p.cfg.Limits.BodyTimeout, rate: p.cfg.Limits.BodyMinRate}
+		timeout: p.cfg.Limits.BodyTimeout, rate: p.cfg.Limits.BodyMinRate, res: res}
 	// Both fail only without a connection (Handler in tests): no deadline then.
 	_ = b.rc.SetReadDeadline(b.deadline())
 	// The body may still be read once an answer is written: see discardRest.
@@ -89,7 +92,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 		return nil, true
 	}
 	limit := p.cfg.Limits.MaxBodyBytes
-	br := p.newBodyReader(w, r)
+	br := p.newBodyReader(w, r, res)
 	defer br.done()
 	if r.ContentLength > limit {
 		p.bodyFailed(w, r, br, errBodyTooLarge)
@@ -253,15 +256,13 @@ func retryLater(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
 }
 
-// maxDiscard bounds what the proxy reads and throws away after refusing a body.
-func (p *Proxy) maxDiscard() int64 { return p.cfg.Limits.MaxBodyBytes }
-
 // discardRest makes sure a client refused while sending its body gets the answer:
-// the answer is flushed, then the rest of the body is read and thrown away (at most
-// limits.max_body_bytes, under the same deadline as the body), and the connection is
-// closed. Without this Go's server would close the connection with the client's bytes
-// unread, and the kernel answers those with a reset that destroys the answer before a
-// client that sends its whole body first has read it.
+// the answer is flushed, then the rest of the body is read and thrown away, and the
+// connection is closed. Without this Go's server would close the connection with the
+// client's bytes unread, and the kernel answers those with a reset that destroys the
+// answer before a client that sends its whole body first has read it. Like nginx's
+// lingering close it is bounded in time, not bytes: the body's own deadline, and at
+// most limits.body_timeout from now.
 func (p *Proxy) discardRest(br *bodyReader, r *http.Request) {
 	if br.eof {
 		return
@@ -274,7 +275,21 @@ func (p *Proxy) discardRest(br *bodyReader, r *http.Request) {
 	// The answer is written already, with Connection: close, and full duplex lets the
 	// body be read after it.
 	_ = br.rc.Flush()
-	_, _ = io.CopyN(io.Discard, br, p.maxDiscard())
+	br.res.release()
+	stop := time.Now().Add(p.cfg.Limits.BodyTimeout)
+	buf := make([]byte, 8<<10) // the server reads through a 4 KiB buffer anyway
+	for {
+		d := br.deadline()
+		if d.After(stop) {
+			d = stop
+		}
+		_ = br.rc.SetReadDeadline(d)
+		n, err := br.body.Read(buf)
+		br.n += int64(n)
+		if err != nil {
+			return
+		}
+	}
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
