@@ -32,16 +32,18 @@ const inflaterBytes = 48 << 10
 // errBodyTooLarge: the body, inflated, passed limits.max_body_bytes.
 var errBodyTooLarge = errors.New("request body too large")
 
-// bodyReader reads the raw body, pushing the connection's read deadline forward as
-// bytes arrive: the body must be in within limits.body_timeout plus one second per
-// limits.body_min_rate bytes received.
+// bodyReader reads the raw body under a read deadline that moves as bytes arrive: the
+// proxy waits for a client's body at most limits.body_timeout plus one second per
+// limits.body_min_rate bytes received. Only the time spent waiting for the client
+// counts, not the time the proxy spends between reads (inflating, waiting for room in
+// the budget, or short of CPU): a 408 must be the client's doing.
 type bodyReader struct {
 	body    io.Reader
 	rc      *http.ResponseController
-	start   time.Time
 	timeout time.Duration
 	rate    int64
-	n       int64 // raw bytes received
+	n       int64         // raw bytes received
+	waited  time.Duration // time spent waiting in reads
 	eof     bool
 	// res is the request's share of the budget, given back before a refused body is
 	// discarded: a discarded body costs no memory.
@@ -49,25 +51,34 @@ type bodyReader struct {
 }
 
 func (p *Proxy) newBodyReader(w http.ResponseWriter, r *http.Request, res *reservation) *bodyReader {
-	b := &bodyReader{body: r.Body, rc: http.NewResponseController(w), start: time.Now(),
+	b := &bodyReader{body: r.Body, rc: http.NewResponseController(w),
 		timeout: p.cfg.Limits.BodyTimeout, rate: p.cfg.Limits.BodyMinRate, res: res}
-	// Both fail only without a connection (Handler in tests): no deadline then.
-	_ = b.rc.SetReadDeadline(b.deadline())
-	// The body may still be read once an answer is written: see discardRest.
+	// The body may still be read once an answer is written: see discardRest. This and
+	// SetReadDeadline fail only without a connection (Handler in tests).
 	_ = b.rc.EnableFullDuplex()
 	return b
 }
 
-func (b *bodyReader) deadline() time.Time {
-	return b.start.Add(b.timeout + time.Duration(float64(b.n)/float64(b.rate)*float64(time.Second)))
+// allowance is how much longer the client may take.
+func (b *bodyReader) allowance() time.Duration {
+	return b.timeout + time.Duration(float64(b.n)/float64(b.rate)*float64(time.Second)) - b.waited
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.body.Read(p)
-	if n > 0 {
-		b.n += int64(n)
-		_ = b.rc.SetReadDeadline(b.deadline())
+	return b.readBefore(p, time.Time{})
+}
+
+// readBefore reads under the body's deadline, or stop if that comes first.
+func (b *bodyReader) readBefore(p []byte, stop time.Time) (int, error) {
+	start := time.Now()
+	d := start.Add(b.allowance())
+	if !stop.IsZero() && stop.Before(d) {
+		d = stop
 	}
+	_ = b.rc.SetReadDeadline(d)
+	n, err := b.body.Read(p)
+	b.waited += time.Since(start)
+	b.n += int64(n)
 	if errors.Is(err, io.EOF) {
 		b.eof = true
 	}
@@ -133,11 +144,10 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 
 // fill reads src to its end into a buffer that starts small and doubles as bytes
 // arrive, up to hint when the length is known (so that an honest Content-Length gives
-// an exact buffer) and never past limit+1 (one byte past the limit says "too large").
-// The buffer is counted against res before it is allocated; the one it replaces
-// stops counting once copied.
+// an exact buffer) and never past limit. The buffer is counted against res before it
+// is allocated; the one it replaces stops counting once copied.
 func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservation) ([]byte, error) {
-	most := limit + 1
+	most := limit
 	if hint >= 0 {
 		most = hint // the server's body reader stops there
 	}
@@ -152,7 +162,17 @@ func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservatio
 				if hint >= 0 {
 					return buf, nil
 				}
-				return nil, errBodyTooLarge
+				// At the limit: one more byte says "too large", the end says "just".
+				var probe [1]byte
+				n, err := io.ReadFull(src, probe[:])
+				switch {
+				case n > 0:
+					return nil, errBodyTooLarge
+				case errors.Is(err, io.EOF):
+					return buf, nil
+				default:
+					return nil, err
+				}
 			}
 			next := min(2*int64(cap(buf)), most)
 			if err := res.grow(ctx, next); err != nil {
@@ -196,8 +216,8 @@ func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, br *bodyReade
 	case isTimeout(err):
 		p.m.rejected.WithLabelValues("slow_body").Inc()
 		p.refuse(w, r, br, http.StatusRequestTimeout, errSlowBody, fmt.Sprintf(
-			"the request body did not arrive in time: [%d] bytes in %s; the proxy allows %s plus one second per [%d] bytes (limits.body_timeout, limits.body_min_rate)",
-			br.n, time.Since(br.start).Round(time.Millisecond), l.BodyTimeout, l.BodyMinRate), false)
+			"the request body did not arrive in time: [%d] bytes in %s of waiting for them; the proxy waits %s plus one second per [%d] bytes (limits.body_timeout, limits.body_min_rate)",
+			br.n, br.waited.Round(time.Millisecond), l.BodyTimeout, l.BodyMinRate), false)
 	default:
 		// Bad gzip, or a broken connection: read on, so that a client still sending
 		// sees the answer.
@@ -279,14 +299,7 @@ func (p *Proxy) discardRest(br *bodyReader, r *http.Request) {
 	stop := time.Now().Add(p.cfg.Limits.BodyTimeout)
 	buf := make([]byte, 8<<10) // the server reads through a 4 KiB buffer anyway
 	for {
-		d := br.deadline()
-		if d.After(stop) {
-			d = stop
-		}
-		_ = br.rc.SetReadDeadline(d)
-		n, err := br.body.Read(buf)
-		br.n += int64(n)
-		if err != nil {
+		if _, err := br.readBefore(buf, stop); err != nil {
 			return
 		}
 	}

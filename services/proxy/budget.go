@@ -22,6 +22,12 @@ import (
 // that fits goes ahead of waiters that do not (first fit, not first come): the
 // requests left waiting are the biggest, and those are the ones to shed when memory
 // is short.
+//
+// Taking as bytes arrive can deadlock: eight bodies each holding an eighth, each
+// waiting for more. Waiters are therefore "wound-wait" ordered by the requests' age:
+// a request that must wait makes younger waiting requests give up at once (429) when
+// what they hold would let it in, so the oldest always progresses, and the others
+// answer their clients quickly instead of all waiting out limits.inflight_wait.
 type budget struct {
 	size  int64
 	wait  time.Duration // how long one take may wait for room
@@ -30,12 +36,22 @@ type budget struct {
 	mu      sync.Mutex
 	used    int64
 	waiters list.List // of *budgetWaiter, oldest first
+	seq     uint64    // last request age handed out
 }
 
 type budgetWaiter struct {
 	n     int64
-	limit int64         // what used may reach with this take (size, or size less the reserve)
+	limit int64 // what used may reach with this take (size, or size less the reserve)
+	who   holder
 	ready chan struct{} // closed once the bytes are the waiter's
+	wound chan struct{} // closed to make the waiter give up
+	hurt  bool          // wound is closed
+}
+
+// holder says who takes: the request's age (lower is older) and what it holds already.
+type holder struct {
+	seq  uint64
+	held int64
 }
 
 // smallRequest is the most a request may hold and still use the reserve.
@@ -61,10 +77,18 @@ func (b *budget) limit(total int64) int64 {
 	return b.size - b.size/8
 }
 
-// take acquires n bytes for a request that will then hold total, waiting up to b.wait
-// for others to give some back. A take that cannot succeed however long it waits
-// fails at once.
-func (b *budget) take(ctx context.Context, n, total int64) error {
+// age hands out request ages for holder.seq.
+func (b *budget) age() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	return b.seq
+}
+
+// take acquires n bytes for request who, which will then hold total, waiting up to
+// b.wait for others to give some back. A take that cannot succeed however long it
+// waits fails at once.
+func (b *budget) take(ctx context.Context, n, total int64, who holder) error {
 	limit := b.limit(total)
 	if total > limit {
 		return errOverBudget
@@ -76,8 +100,14 @@ func (b *budget) take(ctx context.Context, n, total int64) error {
 		b.mu.Unlock()
 		return nil
 	}
-	w := &budgetWaiter{n: n, limit: limit, ready: make(chan struct{})}
+	w := &budgetWaiter{n: n, limit: limit, who: who, ready: make(chan struct{}), wound: make(chan struct{})}
 	elem := b.waiters.PushBack(w)
+	// The newcomer may free room for older waiters, or be let in by wounding younger.
+	for e := b.waiters.Front(); e != nil; e = e.Next() {
+		if v := e.Value.(*budgetWaiter); !v.hurt {
+			b.woundLocked(v)
+		}
+	}
 	b.mu.Unlock()
 
 	t := time.NewTimer(b.wait)
@@ -86,6 +116,8 @@ func (b *budget) take(ctx context.Context, n, total int64) error {
 	select {
 	case <-w.ready:
 		return nil
+	case <-w.wound:
+		err = fmt.Errorf("%w: an older request needs the room", errBudgetBusy)
 	case <-t.C:
 		err = errBudgetBusy
 	case <-ctx.Done():
@@ -126,6 +158,27 @@ func (b *budget) give(n int64) {
 	b.mu.Unlock()
 }
 
+// woundLocked makes waiters younger than w give up, youngest first, until what they
+// hold would let w in. It wounds none when even all of it would not.
+func (b *budget) woundLocked(w *budgetWaiter) {
+	short := b.used + w.n - w.limit
+	var victims []*budgetWaiter
+	for e := b.waiters.Back(); e != nil && short > 0; e = e.Prev() {
+		v := e.Value.(*budgetWaiter)
+		if v.who.seq > w.who.seq && v.who.held > 0 && !v.hurt {
+			victims = append(victims, v)
+			short -= v.who.held
+		}
+	}
+	if short > 0 {
+		return
+	}
+	for _, v := range victims {
+		v.hurt = true
+		close(v.wound)
+	}
+}
+
 func (b *budget) grantLocked() {
 	for e := b.waiters.Front(); e != nil; {
 		w, next := e.Value.(*budgetWaiter), e.Next()
@@ -147,6 +200,7 @@ const reservationStep = 64 << 10
 // as spent, held what it took (used rounded up to steps).
 type reservation struct {
 	b          *budget
+	seq        uint64 // the request's age, from its first take
 	used, held int64
 }
 
@@ -167,7 +221,10 @@ func (r *reservation) grow(ctx context.Context, n int64) error {
 	// Ahead by as much as is held already (up to a step), so that takes grow with the
 	// request, but never past what the request could hold.
 	need := min(max(total-r.held, min(r.held, reservationStep)), most-r.held)
-	if err := r.b.take(ctx, need, r.held+need); err != nil {
+	if r.seq == 0 {
+		r.seq = r.b.age()
+	}
+	if err := r.b.take(ctx, need, r.held+need, holder{seq: r.seq, held: r.held}); err != nil {
 		return err
 	}
 	r.held += need

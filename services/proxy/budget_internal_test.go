@@ -40,11 +40,11 @@ func TestBudgetTakeGive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := testBudget(size, 20*time.Millisecond)
 			if tt.held > 0 {
-				if err := b.take(ctx, tt.held, tt.held); err != nil {
+				if err := b.take(ctx, tt.held, tt.held, holder{}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := b.take(ctx, tt.n, tt.total); !errors.Is(err, tt.want) {
+			if err := b.take(ctx, tt.n, tt.total, holder{}); !errors.Is(err, tt.want) {
 				t.Fatalf("take: %v, want %v", err, tt.want)
 			}
 			if got := b.inUse(); got != tt.wantAfter {
@@ -60,13 +60,13 @@ func TestBudgetTakeGive(t *testing.T) {
 func TestBudgetWaiters(t *testing.T) {
 	ctx := context.Background()
 	b := testBudget(8<<20, 5*time.Second)
-	if err := b.take(ctx, 7<<20, 7<<20); err != nil {
+	if err := b.take(ctx, 7<<20, 7<<20, holder{}); err != nil {
 		t.Fatal(err)
 	}
 	bigDone, smallDone := make(chan error, 1), make(chan error, 1)
-	go func() { bigDone <- b.take(ctx, 6<<20, 6<<20) }()
+	go func() { bigDone <- b.take(ctx, 6<<20, 6<<20, holder{}) }()
 	waitFor(t, func() bool { return b.waiterCount() == 1 })
-	go func() { smallDone <- b.take(ctx, smallRequest, smallRequest) }() // fits at once (first fit)
+	go func() { smallDone <- b.take(ctx, smallRequest, smallRequest, holder{}) }() // fits at once (first fit)
 	waitFor(t, func() bool { return b.inUse() == 7<<20+smallRequest })
 	if err := <-smallDone; err != nil {
 		t.Fatal(err)
@@ -81,12 +81,12 @@ func TestBudgetWaiters(t *testing.T) {
 
 	short := testBudget(1<<20, 30*time.Millisecond)
 	short.force(1 << 20)
-	if err := short.take(ctx, 1, 1); !errors.Is(err, errBudgetBusy) {
+	if err := short.take(ctx, 1, 1, holder{}); !errors.Is(err, errBudgetBusy) {
 		t.Fatalf("take on a full budget: %v, want errBudgetBusy", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := short.take(cctx, 1, 1); !errors.Is(err, errBudgetBusy) || !errors.Is(err, context.Canceled) {
+	if err := short.take(cctx, 1, 1, holder{}); !errors.Is(err, errBudgetBusy) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("take with a cancelled context: %v", err)
 	}
 	short.give(1 << 20)
@@ -148,5 +148,38 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBudgetWoundWait: two requests each holding part of the budget and each waiting
+// for more would wait each other out; the older one makes the younger give up at
+// once, and gets in once the younger has given back what it held.
+func TestBudgetWoundWait(t *testing.T) {
+	ctx := context.Background()
+	b := testBudget(8<<20, 10*time.Second) // big requests: 7 MiB in all
+	older, younger := reservation{b: b}, reservation{b: b}
+	if err := older.grow(ctx, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := younger.grow(ctx, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	youngerDone := make(chan error, 1)
+	go func() { youngerDone <- younger.grow(ctx, 2<<20) }()
+	waitFor(t, func() bool { return b.waiterCount() == 1 })
+
+	olderDone := make(chan error, 1)
+	start := time.Now()
+	go func() { olderDone <- older.grow(ctx, 2<<20) }()
+	err := <-youngerDone
+	if !errors.Is(err, errBudgetBusy) || time.Since(start) > 5*time.Second {
+		t.Fatalf("the younger request: %v after %s, want errBudgetBusy at once", err, time.Since(start))
+	}
+	younger.release() // its request answers 429
+	if err := <-olderDone; err != nil {
+		t.Fatalf("the older request did not get in: %v", err)
+	}
+	if got := b.inUse(); got != older.held || older.used != 5<<20 {
+		t.Fatalf("in use %d, older holds %d and uses %d", got, older.held, older.used)
 	}
 }
