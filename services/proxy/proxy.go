@@ -284,6 +284,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-p.sem }()
 	default:
 		p.m.rejected.WithLabelValues("concurrency").Inc()
+		retryLater(sw, time.Second)
 		writeError(sw, r, http.StatusTooManyRequests, errRejected,
 			fmt.Sprintf("fanout-proxy is serving its maximum of [%d] concurrent requests (limits.max_concurrent_requests)", cap(p.sem)))
 		return

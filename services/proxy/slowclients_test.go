@@ -276,6 +276,15 @@ func TestRefusedWhileSending(t *testing.T) {
 			}
 		})
 	}
+	// A client that waits for "100 Continue" before sending gets the 413 instead.
+	t.Run("expect 100-continue", func(t *testing.T) {
+		c := dialRaw(t, e.url())
+		if err := c.head(http.MethodPost, "/_bulk", sent, "Content-Type: application/x-ndjson", "Expect: 100-continue"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.read().errorOf(t, 413, "content_too_long_exception")
+	})
 	e.noEvents()
 }
 
