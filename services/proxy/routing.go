@@ -39,18 +39,9 @@ import (
 // encoded: a bulk has one of these per item, and a proto message with its pointers
 // costs twice as much.
 type pendingEvent struct {
-	kind      opspb.Kind
-	index, id string
-	routing   string
-	source    []byte // INDEX: the document (aliases the request or the answer)
-	version   int64  // the primary's _version
-	// seqNo and term are the primary's _seq_no and _primary_term when hasSeqNo.
-	seqNo, term        int64
-	hasSeqNo           bool
-	replicationVersion int64
-	// addressed is the routing the request addressed the document with ("" for none):
-	// with the index and id it names the shard copy the write went to.
-	addressed string
+	kind opspb.Kind
+	// hasSeqNo: seqNo and term are the primary's _seq_no and _primary_term.
+	hasSeqNo bool
 	// unknown: routing is not yet known to be what the primary applied.
 	unknown bool
 	// keeps: the write kept the routing the document had before it (an update of an
@@ -59,6 +50,16 @@ type pendingEvent struct {
 	// superseded: the routing stays unknown, but a later write of the document has
 	// overwritten what this one wrote (see resolveRouting); it is not published.
 	superseded bool
+
+	index, id string
+	routing   string
+	// addressed is the routing the request addressed the document with ("" for none):
+	// with the index and id it names the shard copy the write went to.
+	addressed          string
+	source             []byte // INDEX: the document (aliases the request or the answer)
+	version            int64  // the primary's _version
+	seqNo, term        int64
+	replicationVersion int64
 }
 
 // docKey names one document as the request addressed it. Two items with the same id and
