@@ -19,6 +19,7 @@ table=(
   "./services/proxy  BenchmarkProxyVsDirect  direct_docs/s     direct_docs_per_s      docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy/direct      proxy_vs_direct_ratio  ratio"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_cpu_us/doc  proxy_cpu_us_per_doc   us/doc"
+  "./services/proxy  BenchmarkProxyBytesPerItem  bytes/item    proxy_bytes_per_item   bytes/item"
   "./services/replicator  BenchmarkReplicator      replicator_docs/s       replicator_docs_per_s          docs/s"
   "./services/replicator  BenchmarkReplicatorNull  replicator_null_docs/s  replicator_null_docs_per_s     docs/s"
   "./services/replicator  BenchmarkCeiling         replicator_ceiling_docs/s  replicator_ceiling_docs_per_s  docs/s"

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -189,4 +191,89 @@ func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkProxyBytesPerItem sends one bulk of 250,000 tiny index items (33 bytes each, as
+// in the issue's report) through the proxy and reports the proxy's peak heap per
+// item: the most the heap in use grew above what it was before the request, sampled
+// while the request ran, divided by the items. The primary and Kafka run in a child
+// process; the client's body is allocated before the baseline is taken.
+func BenchmarkProxyBytesPerItem(b *testing.B) {
+	in := startInfra(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := proxy.DefaultConfig()
+	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
+	cfg.Primary.Endpoints = []string{in.Primary}
+	cfg.Kafka.Brokers = in.Kafka
+	cfg.Publish.Topic = topic
+	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const items = 250_000
+	item := []byte("{\"index\":{\"_index\":\"t\"}}\n{\"a\":1}\n")
+	body := bytes.Repeat(item, items)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	post := func(body []byte) {
+		resp, err := client.Post(p.URL()+"/_bulk", "application/x-ndjson", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		head := make([]byte, 400)
+		n, _ := io.ReadFull(resp.Body, head)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || bytes.Contains(head[:n], []byte(`"errors":true`)) {
+			b.Fatalf("bulk: %d %s", resp.StatusCode, head[:n])
+		}
+	}
+	post(body[:len(item)*1000]) // warm: connections, mapping, Kafka metadata
+
+	var perItem []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		base := heapInUse()
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var top uint64
+			t := time.NewTicker(2 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if h := heapInUse(); h > top {
+					top = h
+				}
+				select {
+				case <-stop:
+					peak <- top
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		post(body)
+		close(stop)
+		top := <-peak
+		perItem = append(perItem, float64(top-min(top, base))/items)
+	}
+	b.StopTimer()
+	b.ReportMetric(median(perItem), "bytes/item")
+}
+
+// heapInUse reads the bytes of heap spans in use (live objects and garbage not yet
+// swept), what the process's resident heap follows.
+func heapInUse() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64()
 }

@@ -67,6 +67,25 @@ type Limits struct {
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// ReadinessInterval is how often the primary is probed for /readyz.
 	ReadinessInterval time.Duration `koanf:"readiness_interval"`
+
+	// Memory and slow clients.
+	//
+	// MaxInflightBytes is the memory all requests in flight may hold: their bodies as
+	// they arrive (inflated), a bulk's per-item state, the primary's answers. A request
+	// that finds no room waits up to InflightWait, then gets 429 with Retry-After; one
+	// that needs more than all of it gets 413. An eighth is kept for requests under
+	// 64 KiB.
+	MaxInflightBytes int64         `koanf:"max_inflight_bytes"`
+	InflightWait     time.Duration `koanf:"inflight_wait"`
+	// BodyTimeout is the time a client has to send its request body, extended by one
+	// second for every BodyMinRate bytes it sent; past it: 408. The concurrency slot is
+	// taken only once the body is in, so a slow body holds nobody else up.
+	BodyTimeout time.Duration `koanf:"body_timeout"`
+	BodyMinRate int64         `koanf:"body_min_rate"`
+	// IdleTimeout closes keep-alive connections idle that long.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// MaxHeaderBytes caps the request line and headers (431 past it).
+	MaxHeaderBytes int `koanf:"max_header_bytes"`
 }
 
 // DefaultConfig returns the defaults every other source overrides.
@@ -96,6 +115,13 @@ func DefaultConfig() Config {
 			ReadHeaderTimeout:     30 * time.Second,
 			ShutdownTimeout:       30 * time.Second,
 			ReadinessInterval:     5 * time.Second,
+
+			MaxInflightBytes: 512 << 20,
+			InflightWait:     time.Second,
+			BodyTimeout:      30 * time.Second,
+			BodyMinRate:      16 << 10,
+			IdleTimeout:      2 * time.Minute,
+			MaxHeaderBytes:   64 << 10,
 		},
 		Log: telemetry.LogConfig{Level: "info", Format: "json"},
 
@@ -157,6 +183,9 @@ func (c Config) Validate() error {
 	case l.ReadinessInterval <= 0:
 		return fmt.Errorf("limits.readiness_interval: must be positive")
 	}
+	if err := l.validateMemory(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -205,4 +234,23 @@ func ownCredentials(c cluster.Config) string {
 		}
 	}
 	return ""
+}
+
+// validateMemory checks the memory and slow-client limits.
+func (l Limits) validateMemory() error {
+	switch {
+	case l.MaxInflightBytes < 2*l.MaxBodyBytes:
+		return fmt.Errorf("limits.max_inflight_bytes: must be at least twice limits.max_body_bytes (%d), got %d", l.MaxBodyBytes, l.MaxInflightBytes)
+	case l.InflightWait < 0:
+		return fmt.Errorf("limits.inflight_wait: must not be negative")
+	case l.BodyTimeout <= 0:
+		return fmt.Errorf("limits.body_timeout: must be positive")
+	case l.BodyMinRate <= 0:
+		return fmt.Errorf("limits.body_min_rate: must be positive (bytes per second)")
+	case l.IdleTimeout <= 0:
+		return fmt.Errorf("limits.idle_timeout: must be positive")
+	case l.MaxHeaderBytes < 4096:
+		return fmt.Errorf("limits.max_header_bytes: must be at least 4096")
+	}
+	return nil
 }

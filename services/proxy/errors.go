@@ -21,6 +21,8 @@ const (
 	errBadRequest = "illegal_argument_exception"
 	// The proxy is shutting down.
 	errShuttingDown = "fanout_shutting_down_exception"
+	// The request body came too slowly (limits.body_timeout, limits.body_min_rate).
+	errSlowBody = "fanout_request_timeout_exception"
 )
 
 type errorCause struct {

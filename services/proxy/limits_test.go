@@ -114,8 +114,9 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 	r := send(t, http.MethodPut, e.url()+"/c/_doc/1", `{"a":1}`)
 	wg.Wait()
-	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "rejected_execution_exception") {
-		t.Fatalf("second request: %d %s", r.status, r.body)
+	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "rejected_execution_exception") ||
+		r.header.Get("Retry-After") != "1" {
+		t.Fatalf("second request: %d %v %s", r.status, r.header, r.body)
 	}
 	e.noEvents()
 }

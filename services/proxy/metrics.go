@@ -12,6 +12,7 @@ type metrics struct {
 	primarySeconds  *prometheus.HistogramVec // route
 	bodyBytes       *prometheus.CounterVec   // route
 	inflight        prometheus.Gauge
+	inflightBytes   prometheus.Gauge       // counted against limits.max_inflight_bytes
 	rejected        *prometheus.CounterVec // reason
 	events          prometheus.Counter
 	publishSeconds  prometheus.Histogram
@@ -53,6 +54,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 		inflight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "fanout_proxy_inflight_requests", Help: "Requests being served.",
+		}),
+		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_proxy_inflight_bytes", Help: "Memory held by requests in flight (bodies, bulk items, answers), as counted against limits.max_inflight_bytes.",
 		}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_proxy_rejected_requests_total", Help: "Requests refused by the proxy's limits, by reason.",

@@ -10,27 +10,13 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 )
 
-// passthrough forwards a request that is not a replicated write, streaming both ways,
-// and publishes nothing. Read-only calls fail over to the fallback cluster when the
-// primary cannot be reached or answers 502/503/504.
-func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
+// passthrough forwards a request that is not a replicated write, with its body (read
+// already, nil if none), streams the answer back and publishes nothing. Read-only calls
+// fail over to the fallback cluster when the primary cannot be reached or answers
+// 502/503/504.
+func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
 	failover := rt.read && p.fallback != nil
-	var body []byte
-	if failover && r.Body != nil && r.ContentLength != 0 {
-		// A read's body must be sent again to the fallback, so it is kept; reads are small.
-		b, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.Limits.MaxBodyBytes+1))
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
-			return
-		}
-		if int64(len(b)) > p.cfg.Limits.MaxBodyBytes {
-			p.tooLarge(w, r, int64(len(b)))
-			return
-		}
-		body = b
-	}
-
-	resp, err := p.stream(p.primary, r, body, !failover)
+	resp, err := p.stream(p.primary, r, body)
 	if failover && (err != nil || isUnavailable(resp.StatusCode)) {
 		reason := "error"
 		if err == nil {
@@ -39,7 +25,7 @@ func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 		p.m.failovers.Inc()
 		p.log.Warn("primary unreachable, read answered by the fallback cluster", "path", r.URL.Path, "primary", reason, "error", err)
-		resp, err = p.stream(p.fallback, r, body, false)
+		resp, err = p.stream(p.fallback, r, body)
 	}
 	if err != nil {
 		// The cause names the cluster's address: it goes to the log, under the
@@ -70,15 +56,13 @@ func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 }
 
-// stream sends the client's request to one cluster. With streamBody the client's body
-// goes through as it arrives; otherwise body (read already) is sent.
-func (p *Proxy) stream(c *opensearch.Client, r *http.Request, body []byte, streamBody bool) (*http.Response, error) {
+// stream sends the client's request, with body, to one cluster. The body was read
+// before the request took its concurrency slot (a slow client holds nobody up) and
+// can be sent again to the fallback.
+func (p *Proxy) stream(c *opensearch.Client, r *http.Request, body []byte) (*http.Response, error) {
 	var rd io.Reader = http.NoBody
 	length := int64(0)
-	switch {
-	case streamBody && r.Body != nil && r.ContentLength != 0:
-		rd, length = r.Body, r.ContentLength
-	case body != nil:
+	if body != nil {
 		rd, length = bytes.NewReader(body), int64(len(body))
 	}
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, "/", rd)
@@ -88,9 +72,6 @@ func (p *Proxy) stream(c *opensearch.Client, r *http.Request, body []byte, strea
 	out.URL = clientPath(r, r.URL.RawQuery)
 	p.forwardHeaders(out.Header, r)
 	out.ContentLength = length
-	if length < 0 {
-		out.ContentLength = -1
-	}
 	resp, err := c.Stream(out)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,7 @@ type Proxy struct {
 	kafka    *kgo.Client
 	pub      *publisher
 	sem      chan struct{}
+	budget   *budget // limits.max_inflight_bytes
 	now      func() time.Time
 
 	ln, metricsLn net.Listener
@@ -93,6 +94,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	}
 	p.m = newMetrics(p.reg)
 	config.LogWarnings(p.log, cfg.Warnings())
+	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
 	var err error
 	if p.primary, err = cluster.New(cfg.Primary, p.log); err != nil {
@@ -227,7 +229,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(p.serveHTTP),
 		ReadHeaderTimeout: p.cfg.Limits.ReadHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		// Bodies have their own deadline (limits.body_timeout, set per request as
+		// bytes arrive); ReadTimeout would bound a whole body by one fixed time.
+		IdleTimeout:    p.cfg.Limits.IdleTimeout,
+		MaxHeaderBytes: p.cfg.Limits.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -317,11 +323,20 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, r, http.StatusServiceUnavailable, errShuttingDown, "fanout-proxy is shutting down; retry on another instance")
 		return
 	}
+	// The body first, within the memory budget, and only then a concurrency slot: a
+	// client sending slowly holds its few bytes, not a slot others need.
+	res := reservation{b: p.budget}
+	defer res.release()
+	body, ok := p.readBody(sw, r, rt, &res)
+	if !ok {
+		return
+	}
 	select {
 	case p.sem <- struct{}{}:
 		defer func() { <-p.sem }()
 	default:
 		p.m.rejected.WithLabelValues("concurrency").Inc()
+		retryLater(sw, time.Second)
 		writeError(sw, r, http.StatusTooManyRequests, errRejected,
 			fmt.Sprintf("fanout-proxy is serving its maximum of [%d] concurrent requests (limits.max_concurrent_requests)", cap(p.sem)))
 		return
@@ -337,10 +352,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rt.write {
-		p.serveWrite(sw, r, rt)
+		p.serveWrite(sw, r, rt, body, &res)
 		return
 	}
-	p.passthrough(sw, r, rt)
+	p.passthrough(sw, r, rt, body)
 }
 
 // statusWriter remembers the status code for metrics.

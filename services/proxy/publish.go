@@ -62,33 +62,44 @@ type publisher struct {
 	m       *metrics
 }
 
-// publish produces recs in order and returns the indexes of those Kafka did not
-// acknowledge within the timeout, with the first error seen. The primary has already
-// applied these writes, so the caller's cancellation does not stop publishing.
-func (p *publisher) publish(ctx context.Context, recs []*kgo.Record) (failed []int, firstErr error) {
-	if len(recs) == 0 {
+// publish produces n records in order, record(k) building the k-th as the producer
+// takes it, and returns the indexes of those Kafka did not acknowledge within the
+// timeout (or that could not be built), with the first error seen. Records are built
+// one at a time because the producer's buffer is bounded: Produce waits for room, so
+// a request of a million events holds only the records in that buffer. The primary has
+// already applied these writes, so the caller's cancellation does not stop publishing.
+func (p *publisher) publish(ctx context.Context, n int, record func(k int) (*kgo.Record, error)) (failed []int, firstErr error) {
+	if n == 0 {
 		return nil, nil
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	defer cancel()
 
-	acked := make([]atomic.Bool, len(recs))
+	acked := make([]atomic.Bool, n)
 	var (
 		mu      sync.Mutex
 		errSeen error
 		wg      sync.WaitGroup
 	)
-	wg.Add(len(recs))
-	for i, rec := range recs {
+	fail := func(err error) {
+		mu.Lock()
+		if errSeen == nil {
+			errSeen = err
+		}
+		mu.Unlock()
+	}
+	for i := 0; i < n; i++ {
+		rec, err := record(i)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		wg.Add(1)
 		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
-				mu.Lock()
-				if errSeen == nil {
-					errSeen = err
-				}
-				mu.Unlock()
+				fail(err)
 				return
 			}
 			acked[i].Store(true)

@@ -64,7 +64,7 @@ func TestPlanBulkRewritesOnlyUpdates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pl := planBulk(httptest.NewRequest("POST", "/_bulk?routing=r", nil), []byte(tt.body))
+			pl, _ := planBulk(httptest.NewRequest("POST", "/_bulk?routing=r", nil), []byte(tt.body), nil)
 			if pl.scanErr != nil {
 				t.Fatal(pl.scanErr)
 			}
@@ -82,7 +82,7 @@ func TestPlanBulkRewritesOnlyUpdates(t *testing.T) {
 
 func TestPlanBulkFramingError(t *testing.T) {
 	body := []byte("{\"index\":{}}\n{}\n[1]\n")
-	pl := planBulk(httptest.NewRequest("POST", "/_bulk", nil), body)
+	pl, _ := planBulk(httptest.NewRequest("POST", "/_bulk", nil), body, nil)
 	if pl.scanErr == nil || string(pl.body) != string(body) {
 		t.Fatalf("a body the scanner rejects must go to the primary untouched: %+v", pl)
 	}

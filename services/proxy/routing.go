@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
@@ -34,14 +35,15 @@ import (
 // it), one more _mget after the write. A realtime get sees every write the primary has
 // answered: the write reached every in-sync copy before the answer.
 
-// pendingEvent is the event of one applied write before its routing is settled.
+// pendingEvent is the event of one applied write before its routing is settled. It
+// holds the fields of its opspb.Operation flat, and the Operation is built only to be
+// encoded: a bulk has one of these per item, and a proto message with its pointers
+// costs twice as much.
 type pendingEvent struct {
-	op   *opspb.Operation
-	item int // the request item it comes from
-	// addressed is the routing the request addressed the document with ("" for none):
-	// with the index and id it names the shard copy the write went to.
-	addressed string
-	// unknown: op.Routing is not yet known to be what the primary applied.
+	kind opspb.Kind
+	// hasSeqNo: seqNo and term are the primary's _seq_no and _primary_term.
+	hasSeqNo bool
+	// unknown: routing is not yet known to be what the primary applied.
 	unknown bool
 	// keeps: the write kept the routing the document had before it (an update of an
 	// existing document that took the stored routing).
@@ -49,6 +51,16 @@ type pendingEvent struct {
 	// superseded: the routing stays unknown, but a later write of the document has
 	// overwritten what this one wrote (see resolveRouting); it is not published.
 	superseded bool
+
+	index, id string
+	routing   string
+	// addressed is the routing the request addressed the document with ("" for none):
+	// with the index and id it names the shard copy the write went to.
+	addressed          string
+	source             []byte // INDEX: the document (aliases the request or the answer)
+	version            int64  // the primary's _version
+	seqNo, term        int64
+	replicationVersion int64
 }
 
 // docKey names one document as the request addressed it. Two items with the same id and
@@ -56,7 +68,7 @@ type pendingEvent struct {
 type docKey struct{ index, id, routing string }
 
 func (e *pendingEvent) key() docKey {
-	return docKey{index: e.op.GetIndex(), id: e.op.GetId(), routing: e.addressed}
+	return docKey{index: e.index, id: e.id, routing: e.addressed}
 }
 
 // lookedUp is what a realtime get said of a document.
@@ -74,6 +86,9 @@ type lookedUp struct {
 // routing comes from that write. A failed lookup returns nothing; the lookup after the
 // write is the fallback.
 func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[docKey]lookedUp {
+	if !slices.ContainsFunc(pl.items, func(it planItem) bool { return it.storedRouting }) {
+		return nil // the usual bulk: no map entry per item
+	}
 	var keys []docKey
 	seen := map[docKey]bool{}
 	for _, it := range pl.items {
@@ -142,10 +157,28 @@ func (p *Proxy) lookupBefore(r *http.Request, pl *plan, log *slog.Logger) map[do
 // fanout_replication_exception naming the document (the primary applied it; replication
 // was not queued), as when Kafka does not take an event.
 func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[docKey]lookedUp, log *slog.Logger) (unresolved, superseded []int) {
+	// Only the documents with an event of unknown routing are looked at: in most
+	// requests there is none, and a map entry per item of a big bulk costs more than
+	// the rest of its events.
+	var pending map[docKey]bool
+	for i := range evs {
+		if evs[i].unknown {
+			if pending == nil {
+				pending = map[docKey]bool{}
+			}
+			pending[evs[i].key()] = true
+		}
+	}
+	if pending == nil {
+		return nil, nil
+	}
 	groups := map[docKey][]int{}
 	var keys []docKey
 	for i := range evs {
 		k := evs[i].key()
+		if !pending[k] {
+			continue
+		}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -154,10 +187,10 @@ func (p *Proxy) resolveRouting(r *http.Request, evs []pendingEvent, before map[d
 	var need []docKey
 	for _, k := range keys {
 		g := groups[k]
-		sort.SliceStable(g, func(a, b int) bool { return evs[g[a]].op.GetSeqNo() < evs[g[b]].op.GetSeqNo() })
+		sort.SliceStable(g, func(a, b int) bool { return evs[g[a]].seqNo < evs[g[b]].seqNo })
 		if b, ok := before[k]; ok {
-			if first := &evs[g[0]]; first.unknown && first.keeps && first.op.GetVersion() == b.version+1 {
-				first.op.Routing, first.unknown = b.routing, false
+			if first := &evs[g[0]]; first.unknown && first.keeps && first.version == b.version+1 {
+				first.routing, first.unknown = b.routing, false
 			}
 		}
 		carryForward(evs, g)
@@ -233,9 +266,9 @@ func mergeSorted(a, b []int) []int {
 func carryForward(evs []pendingEvent, g []int) {
 	for n := 1; n < len(g); n++ {
 		prev, cur := &evs[g[n-1]], &evs[g[n]]
-		if cur.unknown && cur.keeps && !prev.unknown && prev.op.GetKind() != opspb.Kind_KIND_DELETE &&
-			cur.op.GetVersion() == prev.op.GetVersion()+1 {
-			cur.op.Routing, cur.unknown = prev.op.GetRouting(), false
+		if cur.unknown && cur.keeps && !prev.unknown && prev.kind != opspb.Kind_KIND_DELETE &&
+			cur.version == prev.version+1 {
+			cur.routing, cur.unknown = prev.routing, false
 		}
 	}
 }
@@ -245,16 +278,16 @@ func carryForward(evs []pendingEvent, g []int) {
 // kept the routing. It settles nothing when the document is not as the request left it
 // (written again or deleted since).
 func carryBack(evs []pendingEvent, g []int, l lookedUp) {
-	last := evs[g[len(g)-1]].op
-	if !l.found || last.SeqNo == nil || last.PrimaryTerm == nil || l.seqNo != last.GetSeqNo() || l.term != last.GetPrimaryTerm() {
+	last := &evs[g[len(g)-1]]
+	if !l.found || !last.hasSeqNo || l.seqNo != last.seqNo || l.term != last.term {
 		return
 	}
 	for n := len(g) - 1; n >= 0; n-- {
 		e := &evs[g[n]]
 		if e.unknown {
-			e.op.Routing, e.unknown = l.routing, false
+			e.routing, e.unknown = l.routing, false
 		}
-		if n == 0 || !e.keeps || e.op.GetVersion() != evs[g[n-1]].op.GetVersion()+1 {
+		if n == 0 || !e.keeps || e.version != evs[g[n-1]].version+1 {
 			return
 		}
 	}
@@ -332,8 +365,9 @@ func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error
 	out.Header.Set("Accept", "application/json")
 	out.ContentLength = int64(len(body))
 
-	resp, err := p.primary.Perform(out)
+	resp, err := p.primary.Stream(out) // read once, by readAnswer
 	if err != nil {
+		closeBody(resp)
 		return nil, fmt.Errorf("routing lookup: %w", err)
 	}
 	defer resp.Body.Close()

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,15 +30,26 @@ import (
 // planItem is what the proxy remembers of one write of a request, to build its event
 // from the primary's answer and to shape the answer for the client.
 type planItem struct {
-	action  bulk.Action // effective action (index with op_type=create is a create)
-	routing string
-	payload []byte // index/create: the document as sent (aliases the request body)
-	want    sourcefilter.Want
+	action bulk.Action // effective action (index with op_type=create is a create)
 	// storedRouting: an update that, when the document exists, applies the routing
 	// stored with it rather than this item's (see routing.go).
 	storedRouting bool
+	routing       string
+	payload       []byte // index/create: the document as sent (aliases the request body)
+	// want is what an update's client asked to see of the document; nil (for every
+	// other action, and an update that asked nothing) is the zero Want. A pointer:
+	// a bulk has one planItem per item, and few are updates.
+	want *sourcefilter.Want
 	// index and id address the document as the request did (the index may be an alias).
 	index, id string
+}
+
+// wanted is what the client asked to see of an updated document.
+func (q *planItem) wanted() sourcefilter.Want {
+	if q.want == nil {
+		return sourcefilter.Want{}
+	}
+	return *q.want
 }
 
 // plan is a write request as it goes to the primary.
@@ -52,6 +63,8 @@ type plan struct {
 	// filter is the client's filter_path: the primary is asked for the whole answer,
 	// which the proxy needs to build events, and the proxy cuts it for the client.
 	filter filterpath.Filter
+	// answerRoom is what was charged for the primary's answer before it came.
+	answerRoom int64
 }
 
 // clientQuery reads the request's query as the primary does: its parameters without
@@ -68,21 +81,57 @@ func clientQuery(r *http.Request) (url.Values, string, filterpath.Filter, error)
 	return q, withoutParams(r.URL.RawQuery, "filter_path"), f, nil
 }
 
+// What a request item costs the proxy besides its bytes in the body, counted against
+// limits.max_inflight_bytes before the primary is called: its planItem, its event, and
+// room for its item of the primary's answer (about 170 bytes for an index item with a
+// 20-byte id; an update's answer carries the document, counted as its payload's size
+// more). The answer is counted as it really is once read (see serveWrite).
+const (
+	answerPerItem = 224
+	costPerItem   = int64(unsafe.Sizeof(planItem{})+unsafe.Sizeof(pendingEvent{})) + answerPerItem
+	// answerPerDoc is the room counted for a single-document write's answer.
+	answerPerDoc = 1 << 10
+)
+
+// charge counts memory a request is about to hold against the budget; nil counts
+// nothing (tests).
+type charge func(n int64) error
+
+func (c charge) add(n int64) error {
+	if c == nil {
+		return nil
+	}
+	return c(n)
+}
+
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
-// and the query defaults), because an update's event carries the whole document.
-func planBulk(r *http.Request, body []byte) *plan {
+// and the query defaults), because an update's event carries the whole document. The
+// memory its items will cost is charged as they are planned; a charge that fails
+// stops the planning with its error.
+func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
 	q, raw, filter, qerr := clientQuery(r)
 	pl := &plan{body: body, rawQuery: raw, filter: filter, scanErr: qerr}
 	if qerr != nil {
-		return pl
+		return pl, nil
 	}
+	// Sized once for a bulk of index items (two lines each): grown by append, the
+	// slice would be copied a dozen times and leave as much again as garbage.
+	est := bytes.Count(body, []byte{'\n'})/2 + 1
+	if err := ch.add(int64(est) * costPerItem); err != nil {
+		return nil, err
+	}
+	pl.answerRoom = int64(est) * answerPerItem
+	pl.items = make([]planItem, 0, est)
 	defaultRouting := q.Get("routing")
 	var defaultIndex string // /{index}/_bulk
 	if segs := splitPath(r.URL); len(segs) == 2 {
 		defaultIndex = segs[0]
 	}
-	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
+	var queryWant *sourcefilter.Want // shared by the items it applies to
+	if w, ok := sourcefilter.FromQuery(q); ok {
+		queryWant = &w
+	}
 
 	var out []byte // rewritten body, only built when there is an update
 	sc := bulk.NewBytesScanner(body)
@@ -99,22 +148,32 @@ func planBulk(r *http.Request, body []byte) *plan {
 		case bulk.ActionIndex, bulk.ActionCreate:
 			pi.payload = it.Payload
 		case bulk.ActionUpdate:
+			// The answer carries the resulting document.
+			if err := ch.add(int64(len(it.Payload))); err != nil {
+				return nil, err
+			}
+			pl.answerRoom += int64(len(it.Payload))
 			// BulkRequestParser never gives the partial doc a routing.
 			pi.storedRouting = true
 			switch {
 			case it.Source != nil:
-				pi.want = sourcefilter.FromJSON(it.Source)
-			case hasQueryWant:
+				w := sourcefilter.FromJSON(it.Source)
+				pi.want = &w
+			case queryWant != nil:
 				pi.want = queryWant
 			default:
 				if up, err := bulk.ParseUpdatePayload(it.Payload); err == nil && up.Source != nil {
-					pi.want = sourcefilter.FromJSON(up.Source)
+					w := sourcefilter.FromJSON(up.Source)
+					pi.want = &w
 				}
 			}
 		}
 		switch {
 		case it.Action == bulk.ActionUpdate:
 			if out == nil { // first update: what came before goes as it was
+				if err := ch.add(int64(len(body)) + 64); err != nil {
+					return nil, err
+				}
 				out = append(make([]byte, 0, len(body)+64), body[:it.Offset]...)
 			}
 			meta := it.Meta
@@ -123,21 +182,34 @@ func planBulk(r *http.Request, body []byte) *plan {
 		case out != nil:
 			out = append(out, body[it.Offset:it.End]...)
 		}
+		if len(pl.items) >= est { // more items than lines/2: deletes
+			if err := ch.add(costPerItem); err != nil {
+				return nil, err
+			}
+			pl.answerRoom += answerPerItem
+		}
 		pl.items = append(pl.items, pi)
 	}
 	if err := sc.Err(); err != nil {
-		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
+		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}, nil
 	}
 	if out != nil {
 		pl.body = out
 	}
-	return pl
+	return pl, nil
 }
 
 // planDoc plans a single-document write. For an update the query asks for the full
 // document (`_source=true`) and a `_source` in the body, which would win over the
 // query, is taken out; what the client asked for is restored in the answer.
-func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
+func planDoc(r *http.Request, rt route, body []byte, ch charge) (*plan, error) {
+	room := int64(answerPerDoc)
+	if rt.action == bulk.ActionUpdate {
+		room += int64(len(body)) // the answer carries the resulting document
+	}
+	if err := ch.add(costPerItem + room); err != nil {
+		return nil, err
+	}
 	q, raw, filter, qerr := clientQuery(r)
 	if qerr != nil {
 		return nil, qerr
@@ -146,19 +218,25 @@ func planDoc(r *http.Request, rt route, body []byte) (*plan, error) {
 	if rt.action == bulk.ActionIndex && (q.Get("op_type") == "create" || rt.id == "") {
 		pi.action = bulk.ActionCreate // auto-id writes are creates
 	}
-	pl := &plan{body: body, rawQuery: raw, filter: filter}
+	pl := &plan{body: body, rawQuery: raw, filter: filter, answerRoom: room}
 	switch rt.action {
 	case bulk.ActionIndex, bulk.ActionCreate:
 		pi.payload = body
 	case bulk.ActionUpdate:
-		pi.want, _ = sourcefilter.FromQuery(q)
+		w, _ := sourcefilter.FromQuery(q)
+		pi.want = &w
 		// RestUpdateAction gives a partial doc the request's routing; a script update
 		// (no doc) or a request without routing applies the stored one.
 		pi.storedRouting = true
 		if up, err := bulk.ParseUpdatePayload(body); err == nil {
 			pi.storedRouting = pi.routing == "" || up.Doc == nil
 			if up.Source != nil {
-				pi.want = sourcefilter.FromJSON(up.Source)
+				w := sourcefilter.FromJSON(up.Source)
+				pi.want = &w
+				// The decoded members and the body re-encoded without _source.
+				if err := ch.add(2 * int64(len(body))); err != nil {
+					return nil, err
+				}
 				stripped, err := withoutMember(body, "_source")
 				if err != nil {
 					return nil, err
@@ -188,23 +266,23 @@ func withoutMember(obj []byte, key string) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// serveWrite handles the replicated write APIs.
-func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
-	body, ok := p.readBody(w, r, rt)
-	if !ok {
-		return
-	}
+// serveWrite handles the replicated write APIs, with the body read already; res is
+// the request's share of the memory budget.
+func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, body []byte, res *reservation) {
+	ch := func(n int64) error { return res.grow(r.Context(), n) }
 	var pl *plan
+	var err error
 	if rt.name == "bulk" {
-		pl = planBulk(r, body)
-	} else {
-		var err error
-		if pl, err = planDoc(r, rt, body); err != nil {
-			// Not JSON, or a query the primary cannot decode: it will reject the
-			// request; send it as it came.
-			_, raw, filter, _ := clientQuery(r)
-			pl = &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
-		}
+		pl, err = planBulk(r, body, ch)
+	} else if pl, err = planDoc(r, rt, body, ch); err != nil && !isBudgetErr(err) {
+		// Not JSON, or a query the primary cannot decode: it will reject the
+		// request; send it as it came.
+		_, raw, filter, _ := clientQuery(r)
+		pl, err = &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}, nil
+	}
+	if err != nil {
+		p.overBudget(w, r, err)
+		return
 	}
 
 	reqID := r.Header.Get("X-Opaque-Id")
@@ -220,6 +298,14 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	accepted := p.now()
+	// The answer is in memory now, counted as it is: the write is applied, so this
+	// cannot be refused, only make later requests wait.
+	if extra := int64(len(respBody)) - pl.answerRoom; extra > 0 {
+		res.force(extra)
+	}
+	if !pl.filter.Empty() {
+		res.force(int64(len(respBody))) // the answer cut for the client
+	}
 
 	// Not applied (a rejected request, a missing document, a conflict): the primary's
 	// answer goes back byte for byte and nothing is published.
@@ -241,15 +327,9 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 
-	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody, reqID, accepted)
-	var unresolved []int
-	var recs []*kgo.Record
-	var keys []string
-	if err == nil {
-		// Settle the routing of updates the answer does not give, then encode.
-		var superseded []int
-		unresolved, superseded = p.resolveRouting(r, evs, before, log)
-		recs, keys, err = p.encodeEvents(evs, mergeSorted(unresolved, superseded))
+	evs, edits, err := p.buildEvents(rt, pl, resp.StatusCode, respBody)
+	if len(edits) > 0 {
+		res.force(int64(len(respBody))) // the answer with the edits applied
 	}
 	if err != nil {
 		p.m.replicationErrs.Inc()
@@ -258,9 +338,15 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 			Reason: "the primary applied the request, but fanout could not read its answer to queue replication: " + err.Error()})
 		return
 	}
-	// Events whose routing is settled are published even when others' is not: their
-	// writes are applied and what to replicate is known.
-	failed, perr := p.pub.publish(r.Context(), recs)
+	// Settle the routing of updates the answer does not give. Events whose routing is
+	// settled are published even when others' is not: their writes are applied and what
+	// to replicate is known.
+	unresolved, superseded := p.resolveRouting(r, evs, before, log)
+	send := publishable(len(evs), mergeSorted(unresolved, superseded))
+	enc := p.encoder(reqID, accepted)
+	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*kgo.Record, error) {
+		return enc(&evs[send.at(k)])
+	})
 	if len(failed) == 0 && len(unresolved) == 0 {
 		p.answer(w, r, resp, applyEdits(respBody, edits), pl)
 		return
@@ -268,10 +354,11 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	p.m.replicationErrs.Inc()
 	notQueued := make([]string, 0, len(unresolved)+len(failed))
 	for _, i := range unresolved {
-		notQueued = append(notQueued, evs[i].key().index+"/"+evs[i].key().id)
+		notQueued = append(notQueued, evs[i].index+"/"+evs[i].id)
 	}
-	for _, i := range failed {
-		notQueued = append(notQueued, keys[i])
+	for _, k := range failed {
+		e := &evs[send.at(k)]
+		notQueued = append(notQueued, e.index+"/"+e.id)
 	}
 	var reasons []string
 	if len(unresolved) > 0 {
@@ -280,7 +367,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if len(failed) > 0 {
 		log.Error("events of applied writes were not queued in Kafka", "error", perr,
-			"failed_events", len(failed), "events", len(recs), "first", keys[failed[0]])
+			"failed_events", len(failed), "events", send.len(), "first", notQueued[len(unresolved)])
 		reasons = append(reasons, fmt.Sprintf("replication of %d of them was not queued in Kafka within %s (%s) [request id %s]",
 			len(failed), p.cfg.Publish.Timeout, kafkaReason(perr), reqID))
 	}
@@ -292,23 +379,59 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	})
 }
 
-// encodeEvents encodes the events, in request order, but those at the indexes in skip
-// (sorted), and names each record's document for error messages.
-func (p *Proxy) encodeEvents(evs []pendingEvent, skip []int) (recs []*kgo.Record, keys []string, err error) {
-	for i := range evs {
+// publishable lists the events to publish: all n but those at the indexes in skip
+// (sorted), in request order. Without skips it is the identity and costs nothing.
+func publishable(n int, skip []int) eventList {
+	if len(skip) == 0 {
+		return eventList{n: n}
+	}
+	l := eventList{n: n - len(skip), idx: make([]int, 0, n-len(skip))}
+	for i := 0; i < n; i++ {
 		if len(skip) > 0 && skip[0] == i {
 			skip = skip[1:]
 			continue
 		}
-		op := evs[i].op
+		l.idx = append(l.idx, i)
+	}
+	return l
+}
+
+// eventList is a list of event indexes; idx nil means 0..n-1.
+type eventList struct {
+	n   int
+	idx []int
+}
+
+func (l eventList) len() int { return l.n }
+
+func (l eventList) at(k int) int {
+	if l.idx == nil {
+		return k
+	}
+	return l.idx[k]
+}
+
+// encoder returns the function that encodes a request's events one at a time, as the
+// publisher takes them: a record is built only once the producer has room for it, so
+// a big bulk never holds all its records at once. The Operation is reused (Encode
+// copies what it needs) and so is the acceptance time, the same for every event.
+func (p *Proxy) encoder(reqID string, accepted time.Time) func(*pendingEvent) (*kgo.Record, error) {
+	op := &opspb.Operation{AcceptedAt: timestamppb.New(accepted), RequestId: reqID, SourceCluster: p.cfg.ClusterName}
+	var seqNo, term int64
+	return func(e *pendingEvent) (*kgo.Record, error) {
+		op.Kind, op.Index, op.Id, op.Routing, op.Source = e.kind, e.index, e.id, e.routing, e.source
+		op.Version, op.ReplicationVersion = e.version, e.replicationVersion
+		op.SeqNo, op.PrimaryTerm = nil, nil
+		if e.hasSeqNo {
+			seqNo, term = e.seqNo, e.term
+			op.SeqNo, op.PrimaryTerm = &seqNo, &term
+		}
 		rec, err := event.Encode(p.cfg.Publish.Topic, op)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encoding the event of %s/%s: %w", op.GetIndex(), op.GetId(), err)
+			return nil, fmt.Errorf("encoding the event of %s/%s: %w", e.index, e.id, err)
 		}
-		recs = append(recs, rec)
-		keys = append(keys, op.GetIndex()+"/"+op.GetId())
+		return rec, nil
 	}
-	return recs, keys, nil
 }
 
 // answer sends the primary's answer (shaped by the proxy) to the client, cut down by
@@ -353,14 +476,14 @@ func applyEdits(body []byte, edits []edit) []byte {
 // order, and the edits that restore what the client asked to see of updated documents.
 // Events of updates that applied the document's stored routing are marked unknown: the
 // answer does not say what it was (resolveRouting finds out).
-func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID string, accepted time.Time) (evs []pendingEvent, edits []edit, err error) {
+func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte) (evs []pendingEvent, edits []edit, err error) {
 	add := func(i int, res *bulk.ItemResult) error {
 		if i >= len(pl.items) {
 			return fmt.Errorf("the answer has more items (%d) than the request", i+1)
 		}
 		q := &pl.items[i]
 		if q.action == bulk.ActionUpdate && res.GetSpan != [2]int{} {
-			if e, ok, err := shapeGet(body, res, q.want); err != nil {
+			if e, ok, err := shapeGet(body, res, q.wanted()); err != nil {
 				return err
 			} else if ok {
 				edits = append(edits, e)
@@ -369,33 +492,24 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 		if res.Status/100 != 2 {
 			return nil
 		}
-		op := &opspb.Operation{
-			Index:         res.Index,
-			Id:            res.ID,
-			Routing:       q.routing,
-			Version:       res.Version,
-			AcceptedAt:    timestamppb.New(accepted),
-			RequestId:     reqID,
-			SourceCluster: p.cfg.ClusterName,
-		}
+		ev := pendingEvent{index: res.Index, id: res.ID, routing: q.routing, addressed: q.routing,
+			version: res.Version, hasSeqNo: res.HasSeqNo}
 		if res.HasSeqNo {
-			seqNo, term := res.SeqNo, res.PrimaryTerm
-			op.SeqNo, op.PrimaryTerm = &seqNo, &term
+			ev.seqNo, ev.term = res.SeqNo, res.PrimaryTerm
 		}
-		ev := pendingEvent{op: op, item: i, addressed: q.routing}
 		switch res.Result {
 		case "created", "updated":
-			op.Kind = opspb.Kind_KIND_INDEX
+			ev.kind = opspb.Kind_KIND_INDEX
 			if q.action == bulk.ActionUpdate {
 				if res.GetSource == nil {
 					return fmt.Errorf("the primary returned no document for the update of %s/%s", res.Index, res.ID)
 				}
-				op.Source = res.GetSource
+				ev.source = res.GetSource
 			} else {
-				op.Source = q.payload
+				ev.source = q.payload
 			}
 		case "deleted":
-			op.Kind = opspb.Kind_KIND_DELETE
+			ev.kind = opspb.Kind_KIND_DELETE
 		default: // noop, not_found: nothing changed
 			return nil
 		}
@@ -405,13 +519,16 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte, reqID s
 		// request's address found the document, and a replica laid out as the primary
 		// finds its copy on the same shard by the same address.
 		if q.action == bulk.ActionUpdate && q.storedRouting && res.Result == "updated" {
-			op.Routing, ev.unknown, ev.keeps = "", true, true
+			ev.routing, ev.unknown, ev.keeps = "", true, true
 		}
 		v, err := event.ReplicationVersion(res.SeqNo, res.PrimaryTerm, res.Version, res.HasSeqNo)
 		if err != nil {
 			return fmt.Errorf("replication version of %s/%s: %w", res.Index, res.ID, err)
 		}
-		op.ReplicationVersion = v
+		ev.replicationVersion = v
+		if evs == nil {
+			evs = make([]pendingEvent, 0, len(pl.items)) // at most one per item
+		}
 		evs = append(evs, ev)
 		return nil
 	}
@@ -458,60 +575,6 @@ func shapeGet(body []byte, res *bulk.ItemResult, want sourcefilter.Want) (edit, 
 	return edit{start: res.GetSourceSpan[0], end: res.GetSourceSpan[1], with: filtered}, true, nil
 }
 
-// readBody reads a write's body within limits.max_body_bytes, inflating gzip. It
-// answers the client itself when it fails.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route) ([]byte, bool) {
-	limit := p.cfg.Limits.MaxBodyBytes
-	if r.ContentLength > limit {
-		p.tooLarge(w, r, r.ContentLength)
-		return nil, false
-	}
-	var src io.Reader = r.Body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(io.LimitReader(r.Body, limit+1))
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the gzip request body: "+readError(err))
-			return nil, false
-		}
-		defer zr.Close()
-		src = zr
-	default:
-		writeError(w, r, http.StatusBadRequest, errBadRequest, "unsupported Content-Encoding ["+enc+"]; use gzip or none")
-		return nil, false
-	}
-	if src == r.Body && r.ContentLength >= 0 {
-		// The usual case: a sized, uncompressed body, read in one exact buffer.
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
-			return nil, false
-		}
-		p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(len(body)))
-		return body, true
-	}
-	// Chunked or compressed: grow as it comes (bytes.Buffer wants 512 spare bytes).
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), limit)+bytes.MinRead))
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, errBadRequest, "cannot read the request body: "+readError(err))
-		return nil, false
-	}
-	if n > limit {
-		p.tooLarge(w, r, n)
-		return nil, false
-	}
-	p.m.bodyBytes.WithLabelValues(rt.name).Add(float64(n))
-	return buf.Bytes(), true
-}
-
-func (p *Proxy) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
-	p.m.rejected.WithLabelValues("too_large").Inc()
-	writeError(w, r, http.StatusRequestEntityTooLarge, errTooLarge,
-		fmt.Sprintf("request body is too large: more than [%d] bytes (limits.max_body_bytes), got at least [%d]", p.cfg.Limits.MaxBodyBytes, n))
-}
-
 // callPrimary sends the planned write and reads the whole answer. The client going
 // away does not cancel it: the primary may apply the write regardless, and then its
 // event must still be published.
@@ -535,9 +598,12 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 	out.ContentLength = int64(len(pl.body))
 
 	start := time.Now()
-	resp, err := p.primary.Perform(out)
+	// Stream, not Perform: Perform reads the whole answer into a buffer of its own,
+	// grown by doubling, before readAnswer copies it again.
+	resp, err := p.primary.Stream(out)
 	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
 	if err != nil {
+		closeBody(resp) // Stream may return an answer with its error
 		return nil, nil, &primaryCallError{err: err, notApplied: trace.notApplied(err)}
 	}
 	defer resp.Body.Close()
@@ -593,6 +659,13 @@ func (p *Proxy) primaryFailed(w http.ResponseWriter, r *http.Request, reqID stri
 	writeError(w, r, http.StatusGatewayTimeout, errPrimary, fmt.Sprintf(
 		"no answer from the primary cluster; the write may or may not have been applied and was not queued for replication [request id %s]",
 		reqID))
+}
+
+// closeBody closes the body of an answer Stream returned along with an error.
+func closeBody(resp *http.Response) {
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 }
 
 // hopByHop headers are not forwarded (RFC 9110 §7.6.1).
