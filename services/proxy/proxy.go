@@ -340,6 +340,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveWrite(sw, r, rt)
 		return
 	}
+	if isNodesInfo(r) {
+		p.serveNodesInfo(sw, r, rt)
+		return
+	}
 	p.passthrough(sw, r, rt)
 }
 
