@@ -62,6 +62,9 @@ type Proxy struct {
 	sem      chan struct{}
 	now      func() time.Time
 
+	// unreplicated counts and logs passed-through requests that look like writes.
+	unreplicated *unreplicatedWrites
+
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
 	primaryOK     atomic.Bool
@@ -92,6 +95,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.m = newMetrics(p.reg)
+	p.unreplicated = newUnreplicatedWrites(p.reg, p.log, p.now)
 	config.LogWarnings(p.log, cfg.Warnings())
 
 	var err error
@@ -345,6 +349,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.passthrough(sw, r, rt)
+	p.unreplicated.observe(r, sw.code())
 }
 
 // statusWriter remembers the status code for metrics.
