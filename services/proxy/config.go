@@ -15,6 +15,10 @@ type Config struct {
 	// Listen is where clients connect. The default, 127.0.0.1:9200, reaches only local
 	// clients; ":9200" or "0.0.0.0:9200" is every interface (logged loudly without TLS).
 	Listen string `koanf:"listen"`
+	// AdvertiseAddress (host:port) is the HTTP address the proxy gives sniffing
+	// clients for every node in nodes info answers; "" means the address each client
+	// connected to (nodesinfo.go). Set it behind a load balancer or port mapping.
+	AdvertiseAddress string `koanf:"advertise_address"`
 	// MetricsListen serves /metrics, /healthz and /readyz; "" turns it off.
 	MetricsListen string `koanf:"metrics_listen"`
 	// ClusterName names the primary in every event (source_cluster).
@@ -134,6 +138,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.Listen == "" {
 		return fmt.Errorf("listen: required")
+	}
+	if err := validateAdvertise(c.AdvertiseAddress); err != nil {
+		return err
 	}
 	if c.ClusterName == "" {
 		return fmt.Errorf("cluster_name: required")

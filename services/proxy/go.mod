@@ -14,7 +14,10 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -63,6 +63,9 @@ type Proxy struct {
 	budget   *budget // limits.max_inflight_bytes
 	now      func() time.Time
 
+	// unreplicated counts and logs passed-through requests that look like writes.
+	unreplicated *unreplicatedWrites
+
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
 	primaryOK     atomic.Bool
@@ -93,6 +96,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.m = newMetrics(p.reg)
+	p.unreplicated = newUnreplicatedWrites(p.reg, p.log, p.now)
 	config.LogWarnings(p.log, cfg.Warnings())
 	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
@@ -355,7 +359,12 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveWrite(sw, r, rt, body, &res)
 		return
 	}
+	if isNodesInfo(r) {
+		p.serveNodesInfo(sw, r, rt)
+		return
+	}
 	p.passthrough(sw, r, rt, body)
+	p.unreplicated.observe(r, sw.code())
 }
 
 // statusWriter remembers the status code for metrics.
