@@ -285,7 +285,7 @@ func TestKafkaRejectsProduce(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if ops := e.events(1, 5*time.Second); !hasDoc(ops, "k", "3") {
+	if ops := decodeAll(t, e.kafka.Consume(t, topic, 1, 5*time.Second)); !hasDoc(ops, "k", "3") {
 		t.Fatalf("no event for k/3 after recovery: %v", ops)
 	}
 }

@@ -45,7 +45,7 @@ func TestNodeClientBulkHelper(t *testing.T) {
 		t.Fatalf("node client: %+v", summary)
 	}
 
-	ops := e.events(docs, 30*time.Second)
+	ops := decodeAll(t, e.kafka.Consume(t, topic, docs, 30*time.Second))
 	ids := map[string]bool{}
 	for _, op := range ops {
 		ids[op.GetIndex()+"/"+op.GetId()] = true
@@ -137,8 +137,7 @@ func TestNodeClientAuthenticatesThroughTheProxy(t *testing.T) {
 			t.Errorf("%s: got %v, want %v (%s)", k, got[k], v, out)
 		}
 	}
-	recs := e.kafka.Consume(t, topic, 2, 2*time.Second)
-	if ops := decodeAll(t, recs); len(ops) != 1 || ops[0].GetId() != "1" {
+	if ops := e.published(); len(ops) != 1 || ops[0].GetId() != "1" {
 		t.Fatalf("want only alice's write published, got %v", ops)
 	}
 }
