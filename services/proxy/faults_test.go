@@ -37,7 +37,7 @@ import (
 // routing it applied is superseded and not published (see routing.go); the proxies
 // count those, and they are missing.
 func TestConcurrentWritersKeepVersionOrder(t *testing.T) {
-	e := startEnv(t, 2)
+	e := startEnv(t, 2, snappy)
 	const (
 		clients  = 8
 		requests = 40 // per client, each a bulk of 5 updates or a single-document write
@@ -106,7 +106,9 @@ func TestConcurrentWritersKeepVersionOrder(t *testing.T) {
 		superseded += counterValue(t, p.MetricsURL(), "fanout_proxy_superseded_updates_total")
 	}
 	want := len(applied) - superseded
-	recs := e.kafka.ConsumeAll(t, topic, 10*time.Second)
+	// Every request was answered 2xx, so every event is in the topic: no waiting for
+	// stragglers, and nothing can come later.
+	recs := e.kafka.ConsumeAll(t, topic, eventWait)
 	if len(recs) != want {
 		t.Fatalf("the primary applied %d writes, %d superseded, so %d events were due; %d published", len(applied), superseded, want, len(recs))
 	}
@@ -256,12 +258,15 @@ func TestKafkaRejectsProduce(t *testing.T) {
 	if resp.status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: %s", resp.status, resp.body)
 	}
-	if elapsed > 5*time.Second {
+	// The error is retriable, so the proxy waits out its 1 s and no more: not the 30 s
+	// its environment's other proxies wait (the bound leaves a loaded machine 19 s).
+	if elapsed < time.Second || elapsed > 20*time.Second {
 		t.Fatalf("answered after %s, publish timeout is 1s", elapsed)
 	}
 	ans := resp.json(t)
 	errObj, _ := ans["error"].(map[string]any)
 	if errObj["type"] != "fanout_replication_exception" || !strings.Contains(fmt.Sprint(errObj["reason"]), "applied 2 writes") ||
+		!strings.Contains(fmt.Sprint(errObj["reason"]), "within 1s") ||
 		fmt.Sprint(errObj["fanout.applied"]) != "[k/1 k/2]" || ans["status"] != float64(503) {
 		t.Fatalf("error body %s", resp.body)
 	}
@@ -274,9 +279,10 @@ func TestKafkaRejectsProduce(t *testing.T) {
 		t.Fatal("no produce request reached the fault")
 	}
 	fault.Remove()
-	deadline := time.Now().Add(10 * time.Second)
+	var r response
+	deadline := time.Now().Add(eventWait)
 	for {
-		r := send(t, http.MethodPut, e.url()+"/k/_doc/3", `{"a":3}`)
+		r = send(t, http.MethodPut, e.url()+"/k/_doc/3", `{"a":3}`)
 		if r.status == http.StatusCreated || r.status == http.StatusOK {
 			break
 		}
@@ -285,9 +291,26 @@ func TestKafkaRejectsProduce(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if ops := e.events(1, 5*time.Second); !hasDoc(ops, "k", "3") {
-		t.Fatalf("no event for k/3 after recovery: %v", ops)
+	// The event of the write that was answered 2xx is in Kafka. Others may be too: the
+	// failed requests' events can land after their 503 (the proxy says so), k/1 and
+	// k/2's as well as those of earlier tries at k/3. (No barrier here: with a 1 s
+	// publish timeout, a partition still backing off from the fault can fail it.)
+	if !hasWrite(decodeAll(t, e.kafka.ConsumeAll(t, topic, eventWait)), r.json(t)) {
+		t.Fatalf("no event for the acknowledged write of k/3 after recovery: %s", r.body)
 	}
+}
+
+// hasWrite tells whether ops hold the event of the write the primary answered with ans.
+func hasWrite(ops []*opspb.Operation, ans map[string]any) bool {
+	seqNo, _ := ans["_seq_no"].(float64)
+	term, _ := ans["_primary_term"].(float64)
+	for _, op := range ops {
+		if op.GetIndex() == ans["_index"] && op.GetId() == ans["_id"] && op.SeqNo != nil &&
+			op.GetSeqNo() == int64(seqNo) && op.GetPrimaryTerm() == int64(term) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasDoc(ops []*opspb.Operation, index, id string) bool {
@@ -322,14 +345,15 @@ func TestKafkaDown(t *testing.T) {
 	if r.status != 503 || !strings.Contains(string(r.body), "fanout_replication_exception") {
 		t.Fatalf("with Kafka down: %d %s", r.status, r.body)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("answered after %s", d)
+	// Within its 1 s, not the default 10 s (the bound leaves a loaded machine 9 s).
+	if d := time.Since(start); d >= 10*time.Second {
+		t.Fatalf("answered after %s, publish timeout is 1s", d)
 	}
 
 	k2 := kafkatest.NewCluster(t, kafkatest.WithKfakeOptions(kfake.Ports(port), kfake.DataDir(dir)))
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
-		r := send(t, http.MethodPut, p.URL()+"/d/_doc/3", `{"a":3}`)
+		r = send(t, http.MethodPut, p.URL()+"/d/_doc/3", `{"a":3}`)
 		if r.status/100 == 2 {
 			break
 		}
@@ -338,8 +362,10 @@ func TestKafkaDown(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	recs := k2.Consume(t, topic, 3, 5*time.Second)
-	if ops := decodeAll(t, recs); !hasDoc(ops, "d", "1") || !hasDoc(ops, "d", "3") {
+	// d/1 was acknowledged before the outage and d/3 after it: both are in the topic
+	// the restarted broker serves from its data.
+	ops := decodeAll(t, k2.ConsumeAll(t, topic, eventWait))
+	if !hasDoc(ops, "d", "1") || !hasWrite(ops, r.json(t)) {
 		t.Fatalf("events after the restart: %v", ops)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/services/proxy"
-	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 func do(t *testing.T, req *http.Request) response {
@@ -85,38 +84,59 @@ func TestBodiesAndLimits(t *testing.T) {
 			published += 3
 		})
 	}
-	if ops := e.events(published+1, 500*time.Millisecond); len(ops) != published {
-		t.Fatalf("want %d events (the gzip bulk only), got %d", published, len(ops))
+	if ops := e.published(); len(ops) != published {
+		t.Fatalf("want %d events (the gzip bulk only), got %d: %v", published, len(ops), ops)
 	}
 }
 
 // TestConcurrencyLimit: past limits.max_concurrent_requests the proxy answers 429
 // rejected_execution_exception at once, which clients retry.
 func TestConcurrencyLimit(t *testing.T) {
-	e := startEnv(t, 1, func(c *proxy.Config) { c.Limits.MaxConcurrentRequests = 1 })
-	// Long enough that the second request is sent while the first still waits, however
-	// slow the machine.
-	e.primary.SetFaults(searchemu.Faults{Latency: 3 * time.Second})
-	var wg sync.WaitGroup
+	e, rec := startRecordedEnv(t, func(c *proxy.Config) { c.Limits.MaxConcurrentRequests = 1 })
+	// The primary holds the first request until the second has been answered, however
+	// slow the machine: the first keeps the one slot all that time.
+	const held = "/held/_doc/1"
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the primary's server closes, which waits for its handlers
+	rec.setBefore(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == held {
+			select {
+			case <-release:
+			case <-time.After(eventWait):
+			}
+		}
+		return false
+	})
+	var (
+		wg       sync.WaitGroup
+		first    int
+		firstErr error
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		req, _ := http.NewRequest(http.MethodGet, e.url()+"/", nil)
-		_ = do(t, req)
-	}()
-	// The first request holds the one slot while the primary delays it.
-	deadline := time.Now().Add(10 * time.Second)
-	for counterValue(t, e.proxies[0].MetricsURL(), "fanout_proxy_inflight_requests") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the first request never took the concurrency slot")
+		resp, err := http.Get(e.url() + held)
+		if err != nil {
+			firstErr = err
+			return
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		resp.Body.Close()
+		first = resp.StatusCode
+	}()
+	waitFor(t, "the first request to take the concurrency slot", func() bool {
+		return counterValue(t, e.proxies[0].MetricsURL(), "fanout_proxy_inflight_requests") == 1
+	})
 	r := send(t, http.MethodPut, e.url()+"/c/_doc/1", `{"a":1}`)
+	unblock()
 	wg.Wait()
 	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "rejected_execution_exception") ||
 		r.header.Get("Retry-After") != "1" {
 		t.Fatalf("second request: %d %v %s", r.status, r.header, r.body)
+	}
+	if firstErr != nil || first != http.StatusNotFound {
+		t.Errorf("the held request, once let through: %d %v", first, firstErr)
 	}
 	e.noEvents()
 }

@@ -107,7 +107,7 @@ func tlsClient(t *testing.T, ca *testCA, cert *tls.Certificate) *http.Client {
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	return &http.Client{Transport: tr, Timeout: eventWait}
 }
 
 // servedSerial connects and returns the serial number of the certificate served.

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
@@ -128,14 +127,12 @@ func TestSingleDocumentWrites(t *testing.T) {
 				s.check(t, ans)
 			}
 			if s.kind == opspb.Kind_KIND_UNSPECIFIED {
-				if got := e.events(seen+1, 300*time.Millisecond); len(got) != seen {
-					t.Fatalf("want no new event, have %d events after %d: %v", len(got), seen, got[seen:])
-				}
+				e.noNewEvents(seen)
 				return
 			}
-			ops := e.events(seen+1, 5*time.Second)
+			ops := e.published()
 			if len(ops) != seen+1 {
-				t.Fatalf("want %d events, got %d", seen+1, len(ops))
+				t.Fatalf("want %d events, got %d: %v", seen+1, len(ops), ops)
 			}
 			seen++
 			var op *opspb.Operation
@@ -194,9 +191,9 @@ func TestBulkPublishesOnlySuccesses(t *testing.T) {
 		t.Fatalf("proxied answer differs from the direct one:\nproxy  %s\ndirect %s", proxied.body, direct.body)
 	}
 
-	ops := e.events(2+5, 5*time.Second) // 2 seed events + 5 successes
+	ops := e.published()
 	if len(ops) != 7 {
-		t.Fatalf("want 7 events (2 seed + 5 applied), got %d", len(ops))
+		t.Fatalf("want 7 events (2 seed + 5 applied), got %d: %v", len(ops), ops)
 	}
 	type want struct {
 		kind    opspb.Kind
@@ -301,7 +298,7 @@ func TestFilterPathOnWrites(t *testing.T) {
 				t.Fatalf("proxy %d %s\nprimary %d %s", proxied.status, proxied.body, direct.status, direct.body)
 			}
 			events++
-			if ops := e.events(events, 5*time.Second); len(ops) != events || !hasDoc(ops, "fp", fmt.Sprint(i)) {
+			if ops := e.published(); len(ops) != events || !hasDoc(ops, "fp", fmt.Sprint(i)) {
 				t.Fatalf("want %d events incl. fp/%d, got %v", events, i, ops)
 			}
 		})
@@ -312,7 +309,7 @@ func TestFilterPathOnWrites(t *testing.T) {
 	if string(proxied.body) != string(direct.body) || proxied.status != direct.status {
 		t.Fatalf("proxy %d %s\nprimary %d %s", proxied.status, proxied.body, direct.status, direct.body)
 	}
-	if ops := e.events(events+1, 5*time.Second); !hasDoc(ops, "fp", "x") {
-		t.Fatal("no event for fp/x")
+	if ops := e.published(); len(ops) != events+1 || !hasDoc(ops, "fp", "x") {
+		t.Fatalf("want %d events incl. fp/x, got %v", events+1, ops)
 	}
 }

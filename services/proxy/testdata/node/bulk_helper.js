@@ -5,7 +5,13 @@ const { Client } = require('@opensearch-project/opensearch');
 
 const url = process.env.PROXY_URL;
 const total = Number(process.env.DOCS || 10000);
-const client = new Client({ node: url });
+// No transport retries: a retried bulk is applied and published twice, which would hide
+// a 503 or a timeout from the test (node_test.go); a failed request fails the run.
+const client = new Client({
+  node: url,
+  maxRetries: 0,
+  requestTimeout: Number(process.env.REQUEST_TIMEOUT_MS || 30000),
+});
 
 async function main() {
   const info = await client.info();

@@ -6,7 +6,9 @@ import sys
 
 from elasticsearch import Elasticsearch, helpers
 
-es = Elasticsearch([os.environ["PROXY_URL"]], max_retries=0)
+# No retries: a retried bulk is applied and published twice (python_test.go counts the
+# events). The timeout is longer than the proxy can take to answer.
+es = Elasticsearch([os.environ["PROXY_URL"]], max_retries=0, timeout=float(os.environ.get("REQUEST_TIMEOUT_S", "10")))
 info = es.info()
 docs = int(os.environ.get("DOCS", "2000"))
 ok, errors = helpers.bulk(
