@@ -71,21 +71,29 @@ func clientQuery(r *http.Request) (url.Values, string, filterpath.Filter, error)
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
 // and the query defaults), because an update's event carries the whole document.
-func planBulk(r *http.Request, body []byte) *plan {
+//
+// The body is framed by the parser of Elasticsearch 7 and OpenSearch 1.x
+// (bulk.WithLegacyParser), whatever the primary: it accepts everything the later
+// parser accepts, frames it the same, and more — "_type" on action lines (which
+// Logstash and the ES 6/7 shippers send) and unknown actions, skipped with their
+// payload line. A primary with the later parser refuses such a body as a whole, so
+// nothing of it is applied and nothing published; one with the legacy parser applies
+// the same items as the proxy read. A rewritten body keeps every byte of the client's
+// around the rewritten action lines (blank lines, skipped items), so the primary frames
+// it as it would have framed the client's.
+func planBulk(r *http.Request, rt route, body []byte) *plan {
 	q, raw, filter, qerr := clientQuery(r)
 	pl := &plan{body: body, rawQuery: raw, filter: filter, scanErr: qerr}
 	if qerr != nil {
 		return pl
 	}
 	defaultRouting := q.Get("routing")
-	var defaultIndex string // /{index}/_bulk
-	if segs := splitPath(r.URL); len(segs) == 2 {
-		defaultIndex = segs[0]
-	}
+	defaultIndex := rt.index // /{index}/_bulk, /{index}/{type}/_bulk
 	queryWant, hasQueryWant := sourcefilter.FromQuery(q)
 
-	var out []byte // rewritten body, only built when there is an update
-	sc := bulk.NewBytesScanner(body)
+	var out []byte   // rewritten body, only built when there is an update
+	var copied int64 // body[:copied] is in out
+	sc := bulk.NewBytesScanner(body, bulk.WithLegacyParser())
 	for sc.Next() {
 		it := sc.Item()
 		pi := planItem{action: it.EffectiveAction(), routing: it.Routing, index: it.Index, id: it.ID}
@@ -111,17 +119,15 @@ func planBulk(r *http.Request, body []byte) *plan {
 					pi.want = sourcefilter.FromJSON(up.Source)
 				}
 			}
-		}
-		switch {
-		case it.Action == bulk.ActionUpdate:
-			if out == nil { // first update: what came before goes as it was
-				out = append(make([]byte, 0, len(body)+64), body[:it.Offset]...)
+			if out == nil {
+				out = make([]byte, 0, len(body)+64)
 			}
+			// What came before (earlier items, blank lines, skipped items) goes as it was.
+			out = append(out, body[copied:it.Offset]...)
 			meta := it.Meta
 			meta.Source = []byte("true")
 			out = bulk.AppendItem(out, &meta, it.Payload)
-		case out != nil:
-			out = append(out, body[it.Offset:it.End]...)
+			copied = it.End
 		}
 		pl.items = append(pl.items, pi)
 	}
@@ -129,7 +135,7 @@ func planBulk(r *http.Request, body []byte) *plan {
 		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}
 	}
 	if out != nil {
-		pl.body = out
+		pl.body = append(out, body[copied:]...)
 	}
 	return pl
 }
@@ -196,7 +202,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	var pl *plan
 	if rt.name == "bulk" {
-		pl = planBulk(r, body)
+		pl = planBulk(r, rt, body)
 	} else {
 		var err error
 		if pl, err = planDoc(r, rt, body); err != nil {
@@ -214,7 +220,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route) {
 	log := p.log.With("request_id", reqID, "route", rt.name)
 
 	before := p.lookupBefore(r, pl, log)
-	resp, respBody, err := p.callPrimary(r, pl)
+	resp, respBody, err := p.callPrimary(r, rt.name, pl)
 	if err != nil {
 		p.primaryFailed(w, r, reqID, err, log)
 		return
@@ -515,7 +521,7 @@ func (p *Proxy) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 // callPrimary sends the planned write and reads the whole answer. The client going
 // away does not cancel it: the primary may apply the write regardless, and then its
 // event must still be published.
-func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, error) {
+func (p *Proxy) callPrimary(r *http.Request, routeName string, pl *plan) (*http.Response, []byte, error) {
 	ctx, trace := withSendTrace(context.WithoutCancel(r.Context()))
 	if t := p.cfg.Primary.Timeout; t > 0 {
 		var cancel context.CancelFunc
@@ -536,7 +542,7 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 
 	start := time.Now()
 	resp, err := p.primary.Perform(out)
-	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
+	p.m.primarySeconds.WithLabelValues(routeName).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, nil, &primaryCallError{err: err, notApplied: trace.notApplied(err)}
 	}
