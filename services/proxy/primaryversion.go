@@ -32,6 +32,9 @@ type primaryVersion struct {
 	// xpack: Elasticsearch's default distribution, whose x-pack plugins add typed routes
 	// of their own (/{index}/{type}/_rollup_search).
 	xpack bool
+	// compat7: Elasticsearch 8, which routes the typed APIs for requests that ask for
+	// REST API version 7 (asksV7); Elasticsearch 9 no longer does.
+	compat7 bool
 }
 
 func (v *primaryVersion) String() string {
@@ -84,6 +87,7 @@ func parsePrimaryVersion(body []byte) (*primaryVersion, error) {
 		v.xpack = rv.BuildFlavor != "oss"
 	}
 	v.typed = v.product == "elasticsearch" && v.major <= 7 || v.product == "opensearch" && v.major <= 1
+	v.compat7 = v.product == "elasticsearch" && v.major == 8
 	return v, nil
 }
 

@@ -33,7 +33,7 @@ type route struct {
 func classify(r *http.Request, v *primaryVersion) route {
 	segs := splitPath(r.URL)
 	if v != nil {
-		return classifyAs(segs, r.Method, dialect{typed: v.typed, xpack: v.xpack})
+		return classifyAs(segs, r.Method, dialect{typed: v.typed || v.compat7 && asksV7(r), xpack: v.xpack})
 	}
 	// Not known yet: the request's route is settled when every kind of primary gives
 	// the same, or when none makes it a write (a read or pass-through call goes to
@@ -60,6 +60,30 @@ func classify(r *http.Request, v *primaryVersion) route {
 // dialect is what decides a request's route on a primary: whether it routes the typed
 // APIs, and Elasticsearch's x-pack typed routes.
 type dialect struct{ typed, xpack bool }
+
+// asksV7 reports whether a request asks for Elasticsearch's REST API version 7, with
+// which Elasticsearch 8 routes the typed APIs again (its RestIndexAction,
+// RestDeleteAction, RestUpdateAction, RestBulkAction… keep the typed routes for
+// RestApiVersion.V_7, and RestCompatibleVersionHelper takes the version from the
+// compatible-with parameter of a vendor media type, application/vnd.elasticsearch+json;
+// compatible-with=7, in Accept or Content-Type). Headers that disagree are the primary's
+// to refuse.
+func asksV7(r *http.Request) bool {
+	for _, h := range []string{"Accept", "Content-Type"} {
+		for _, v := range r.Header.Values(h) {
+			typ, params, _ := strings.Cut(strings.ToLower(v), ";")
+			if !strings.HasPrefix(strings.TrimSpace(typ), "application/vnd.elasticsearch+") {
+				continue
+			}
+			for _, p := range strings.Split(params, ";") {
+				if k, val, ok := strings.Cut(p, "="); ok && strings.TrimSpace(k) == "compatible-with" && strings.TrimSpace(val) == "7" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 func classifyAs(segs []string, m string, d dialect) route {
 	if rt, ok := writeRoute(segs, m, d); ok {

@@ -13,6 +13,7 @@ var (
 	os2 = &primaryVersion{product: "opensearch", number: "2.11.0", major: 2}
 	es7 = &primaryVersion{product: "elasticsearch", number: "7.17.6", major: 7, typed: true, xpack: true}
 	os1 = &primaryVersion{product: "opensearch", number: "1.3.20", major: 1, typed: true}
+	es8 = &primaryVersion{product: "elasticsearch", number: "8.15.0", major: 8, xpack: true, compat7: true}
 )
 
 func index(i, id string) route {
@@ -224,6 +225,46 @@ func TestApplyEdits(t *testing.T) {
 	}
 }
 
+// TestClassifyElasticsearch8CompatibleWith7: Elasticsearch 8 routes the typed APIs
+// for requests that ask for REST API version 7 and not for others.
+func TestClassifyElasticsearch8CompatibleWith7(t *testing.T) {
+	tests := []struct {
+		accept, contentType string
+		want                route
+	}{
+		{"", "", other},
+		{"application/json", "application/json", other},
+		{"application/vnd.elasticsearch+json;compatible-with=7", "", index("logs", "1")},
+		{"", "application/vnd.elasticsearch+json; compatible-with=7", index("logs", "1")},
+		{"application/vnd.elasticsearch+json;compatible-with=8", "application/vnd.elasticsearch+json;compatible-with=8", other},
+		{"application/json;compatible-with=7", "", other}, // not a vendor type
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("PUT", "/logs/doc/1", nil)
+		if tt.accept != "" {
+			r.Header.Set("Accept", tt.accept)
+		}
+		if tt.contentType != "" {
+			r.Header.Set("Content-Type", tt.contentType)
+		}
+		if got := classify(r, es8); got != tt.want {
+			t.Errorf("Accept %q, Content-Type %q: %+v, want %+v", tt.accept, tt.contentType, got, tt.want)
+		}
+		if got := classify(r, os2); got != other {
+			t.Errorf("OpenSearch 2, Accept %q: %+v", tt.accept, got)
+		}
+	}
+	r := httptest.NewRequest("POST", "/logs/_doc/_bulk", nil)
+	r.Header.Set("Content-Type", "application/vnd.elasticsearch+x-ndjson;compatible-with=7")
+	if got := classify(r, es8); got != bulkTo("logs") {
+		t.Errorf("compatible-with=7 bulk: %+v", got)
+	}
+	r.Header.Del("Content-Type")
+	if got := classify(r, es8); got != index("logs", "_bulk") {
+		t.Errorf("Elasticsearch 8 bulk: %+v", got)
+	}
+}
+
 // TestPlanBulkLegacyLines: the body is framed as Elasticsearch 7 frames it: "_type" on
 // action lines is read, an unknown action is skipped with its payload; a rewritten body
 // keeps every byte around the rewritten update lines, skipped items and blank lines
@@ -274,7 +315,9 @@ func TestParsePrimaryVersion(t *testing.T) {
 		{"es 6.8", ver(`"number":"6.8.23","build_flavor":"default","minimum_wire_compatibility_version":"5.6.0"`) + esTag,
 			primaryVersion{product: "elasticsearch", number: "6.8.23", major: 6, typed: true, xpack: true}, ""},
 		{"es 8", ver(`"number":"8.15.0","build_flavor":"default","minimum_wire_compatibility_version":"7.17.0"`) + esTag,
-			primaryVersion{product: "elasticsearch", number: "8.15.0", major: 8, xpack: true}, ""},
+			primaryVersion{product: "elasticsearch", number: "8.15.0", major: 8, xpack: true, compat7: true}, ""},
+		{"es 9", ver(`"number":"9.0.0","build_flavor":"default","minimum_wire_compatibility_version":"8.18.0"`) + esTag,
+			primaryVersion{product: "elasticsearch", number: "9.0.0", major: 9, xpack: true}, ""},
 		{"opensearch 1.3", ver(`"distribution":"opensearch","number":"1.3.20","minimum_wire_compatibility_version":"6.8.0"`) + osTag,
 			primaryVersion{product: "opensearch", number: "1.3.20", major: 1, typed: true}, ""},
 		{"opensearch 2.11", ver(`"distribution":"opensearch","number":"2.11.0","minimum_wire_compatibility_version":"7.10.0"`) + osTag,
