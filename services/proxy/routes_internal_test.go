@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -347,4 +348,50 @@ func TestParsePrimaryVersion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClassify: for any request, a route settled without the primary's version is the
+// route on every primary whenever one of them makes it a write, and a write route names
+// an index the primary would take (never an API name).
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{"/logs/doc/1", "/logs/_doc/_bulk", "//_bulk", "/logs/_doc/_count", "/a/b/c/_update", "/_bulk", "/logs/%2F/x"} {
+		for _, m := range []string{"PUT", "POST", "DELETE", "GET"} {
+			f.Add(m, s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		r, err := http.NewRequest(method, "http://x"+path, nil)
+		if err != nil || r.URL.Path == "" || r.URL.Host != "x" {
+			return
+		}
+		unknown := classify(r, nil)
+		for _, v := range []*primaryVersion{os2, es7, os1, es8} {
+			rt := classify(r, v)
+			if rt.unresolved {
+				t.Fatalf("%v: %s %s unresolved with the version known", v, method, path)
+			}
+			if rt.write && (!isIndex(rt.index) && rt.index != "" || rt.name != "bulk" && rt.action.String() != rt.name) {
+				t.Fatalf("%v: %s %s: %+v", v, method, path, rt)
+			}
+			if !unknown.unresolved && (rt.write || unknown.write) && rt != unknown {
+				t.Fatalf("%s %s: %+v without the version, %+v on %v", method, path, unknown, rt, v)
+			}
+		}
+	})
+}
+
+// FuzzParsePrimaryVersion: any GET / answer is read or refused, never half-read.
+func FuzzParsePrimaryVersion(f *testing.F) {
+	f.Add([]byte(`{"version":{"number":"7.17.6","build_flavor":"default"},"tagline":"You Know, for Search"}`))
+	f.Add([]byte(`{"version":{"distribution":"opensearch","number":"2.11.0"}}`))
+	f.Add([]byte(`{"version":{"number":"7.10.2","minimum_wire_compatibility_version":"6.8.0"},"tagline":"The OpenSearch Project"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v, err := parsePrimaryVersion(body)
+		if err != nil {
+			return
+		}
+		if v.major <= 0 || v.product != "opensearch" && v.product != "elasticsearch" || v.typed && v.compat7 {
+			t.Fatalf("%s: %+v", body, *v)
+		}
+	})
 }
