@@ -87,11 +87,12 @@ type pipeline struct {
 }
 
 // startPipeline starts Kafka with partitions partitions of topic, a primary holding the
-// workload's indices, and the proxy in front of it.
-func startPipeline(t *testing.T, partitions int32) *pipeline {
+// workload's indices (an OpenSearch 2 one unless opts say otherwise), and the proxy in
+// front of it.
+func startPipeline(t *testing.T, partitions int32, opts ...func(*searchemu.Options)) *pipeline {
 	t.Helper()
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, partitions))
-	primary := startEmulator(t, "primary")
+	primary := startEmulator(t, "primary", opts...)
 	primary.createIndices(t, workloadIndices...)
 	cfg := proxytest.Config(primary.url, k.Addrs(), topic)
 	cfg.MetricsListen = ""

@@ -69,6 +69,8 @@ type Proxy struct {
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
 	primaryOK     atomic.Bool
+	primaryVer    atomic.Pointer[learnedVersion] // nil until learned (primaryversion.go)
+	versionUnread atomic.Bool                    // the probe's last GET / answer had no version
 	draining      atomic.Bool
 }
 
@@ -297,6 +299,7 @@ func (p *Proxy) probePrimary(ctx context.Context) {
 		resp, err := p.primary.Perform(req)
 		up := err == nil && resp.StatusCode < 500
 		if resp != nil {
+			p.probeVersion(resp)
 			resp.Body.Close()
 		}
 		cancel()
@@ -317,13 +320,13 @@ func (p *Proxy) probePrimary(ctx context.Context) {
 // serveHTTP admits, routes and accounts for one request.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rt := classify(r)
+	rt := classify(r, p.version())
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		p.m.requests.WithLabelValues(rt.name, strconv.Itoa(sw.code())).Inc()
 		p.m.requestSeconds.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 	}()
-	if p.draining.Load() && rt.write {
+	if p.draining.Load() && (rt.write || rt.unresolved) {
 		writeError(sw, r, http.StatusServiceUnavailable, errShuttingDown, "fanout-proxy is shutting down; retry on another instance")
 		return
 	}
@@ -354,6 +357,14 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			p.auth.refuse(sw, r, fail)
 			return
 		}
+	}
+	if rt.unresolved {
+		v, ve := p.learnVersion(r)
+		if ve != nil {
+			p.refuseUnversioned(sw, r, ve)
+			return
+		}
+		rt = classify(r, v)
 	}
 	if rt.write {
 		p.serveWrite(sw, r, rt, body, &res)

@@ -106,3 +106,51 @@ func TestPythonElasticsearchClientAuthenticates(t *testing.T) {
 		t.Fatalf("want the two authenticated writes published, got %v", ops)
 	}
 }
+
+// TestPythonElasticsearchClientTypedAPIs: Elastic's Python client 7.17 still has the
+// typed APIs (doc_type on index, create, update, delete and bulk; "_type" in bulk
+// actions). Through the proxy to an Elasticsearch 7 primary every one of its typed
+// writes is published as a typeless event, and the client gets the primary's answers,
+// which name the type.
+func TestPythonElasticsearchClientTypedAPIs(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import elasticsearch.helpers").Run(); err != nil {
+		t.Skip("Debian's python3-elasticsearch is not installed (apt-get install python3-elasticsearch): skipping the Python client test")
+	}
+	e := startFlavorEnv(t, searchemu.Elasticsearch7)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/python/es_typed.py")
+	cmd.Env = append(os.Environ(), "PROXY_URL="+e.url())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var got struct {
+		Types      []string
+		OK, Errors int
+		AutoID     string `json:"auto_id"`
+		Doc1       map[string]any
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatalf("python client said: %s", out)
+	}
+	if strings.Join(got.Types, ",") != "doc,doc,doc,doc,doc,doc,doc" || got.OK != 3 || got.Errors != 0 {
+		t.Fatalf("python client: %+v", got)
+	}
+	ops := e.published()
+	want := map[string]opspb.Kind{"1": opspb.Kind_KIND_INDEX, got.AutoID: opspb.Kind_KIND_INDEX, "2": opspb.Kind_KIND_DELETE,
+		"3": opspb.Kind_KIND_INDEX, "4": opspb.Kind_KIND_INDEX, "5": opspb.Kind_KIND_INDEX, "6": opspb.Kind_KIND_INDEX, "7": opspb.Kind_KIND_INDEX}
+	if len(ops) != 10 {
+		t.Fatalf("want 10 events (index, auto id, create, update, delete, 2 typed bulk items, 3 _type bulk items), got %d: %v", len(ops), ops)
+	}
+	for id, kind := range want {
+		if op := newestEvent(ops, "pyt", id); op == nil || op.GetKind() != kind {
+			t.Errorf("pyt/%s: newest event %v, want %v", id, op, kind)
+		}
+	}
+	if op := newestEvent(ops, "pyt", "1"); op == nil || compactJSON(t, op.GetSource()) != `{"n":1,"m":1}` {
+		t.Errorf("the update's event is not the whole document: %v", op)
+	}
+}

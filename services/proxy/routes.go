@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
@@ -10,44 +11,88 @@ import (
 
 // route is what the proxy makes of a request.
 type route struct {
-	// name labels metrics: bulk, index, create, update, delete, read, other.
+	// name labels metrics: bulk, index, create, update, delete, read, other, unresolved.
 	name string
 	// write is set for the replicated write APIs.
 	write bool
 	// action is the single-document action (index, create, update, delete).
 	action bulk.Action
-	// index and id come from the path (already unescaped); id is "" for auto ids.
+	// index and id come from the path (already unescaped); id is "" for auto ids. The
+	// type of a typed path is not kept: events are typeless.
 	index, id string
 	// read marks calls that may fail over to the fallback cluster.
 	read bool
+	// unresolved: the request may be a write or not depending on the primary's
+	// version, which the proxy does not know yet (serveHTTP learns it and classifies
+	// the request again).
+	unresolved bool
 }
 
-// classify maps a request to its route. Only the documented write APIs are replicated;
-// everything else passes through.
-func classify(r *http.Request) route {
+// classify maps a request to its route on a primary of version v (nil: not known yet).
+// Only the documented write APIs are replicated; everything else passes through.
+func classify(r *http.Request, v *primaryVersion) route {
 	segs := splitPath(r.URL)
-	m := r.Method
-	post, put := m == http.MethodPost, m == http.MethodPut
+	if v != nil {
+		return classifyAs(segs, r.Method, dialect{typed: v.typed || v.compat7 && asksV7(r), xpack: v.xpack})
+	}
+	// Not known yet: the request's route is settled when every kind of primary gives
+	// the same, or when none makes it a write (a read or pass-through call goes to
+	// the primary as it is, whatever it is).
+	rt := classifyAs(segs, r.Method, dialect{})
+	same, write, read := true, rt.write, rt.read
+	for _, d := range []dialect{{typed: true}, {typed: true, xpack: true}} {
+		alt := classifyAs(segs, r.Method, d)
+		same = same && alt == rt
+		write = write || alt.write
+		read = read || alt.read
+	}
 	switch {
-	case len(segs) == 1 && segs[0] == "_bulk" && (post || put):
-		return route{name: "bulk", write: true}
-	case len(segs) == 2 && segs[1] == "_bulk" && isIndex(segs[0]) && (post || put):
-		return route{name: "bulk", write: true, index: segs[0]}
-	case len(segs) == 2 && segs[1] == "_doc" && isIndex(segs[0]) && post:
-		return route{name: "index", write: true, action: bulk.ActionIndex, index: segs[0]}
-	case len(segs) == 3 && segs[1] == "_doc" && isIndex(segs[0]) && (post || put):
-		return route{name: "index", write: true, action: bulk.ActionIndex, index: segs[0], id: segs[2]}
-	case len(segs) == 3 && segs[1] == "_doc" && isIndex(segs[0]) && m == http.MethodDelete:
-		return route{name: "delete", write: true, action: bulk.ActionDelete, index: segs[0], id: segs[2]}
-	case len(segs) == 3 && segs[1] == "_create" && isIndex(segs[0]) && (post || put):
-		return route{name: "create", write: true, action: bulk.ActionCreate, index: segs[0], id: segs[2]}
-	case len(segs) == 3 && segs[1] == "_update" && isIndex(segs[0]) && post:
-		return route{name: "update", write: true, action: bulk.ActionUpdate, index: segs[0], id: segs[2]}
+	case same:
+		return rt
+	case write:
+		return route{name: "unresolved", unresolved: true}
+	case read:
+		return route{name: "read", read: true}
+	}
+	return route{name: "other"}
+}
+
+// dialect is what decides a request's route on a primary: whether it routes the typed
+// APIs, and Elasticsearch's x-pack typed routes.
+type dialect struct{ typed, xpack bool }
+
+// asksV7 reports whether a request asks for Elasticsearch's REST API version 7, with
+// which Elasticsearch 8 routes the typed APIs again (its RestIndexAction,
+// RestDeleteAction, RestUpdateAction, RestBulkAction… keep the typed routes for
+// RestApiVersion.V_7, and RestCompatibleVersionHelper takes the version from the
+// compatible-with parameter of a vendor media type, application/vnd.elasticsearch+json;
+// compatible-with=7, in Accept or Content-Type). Headers that disagree are the primary's
+// to refuse.
+func asksV7(r *http.Request) bool {
+	for _, h := range []string{"Accept", "Content-Type"} {
+		for _, v := range r.Header.Values(h) {
+			typ, params, _ := strings.Cut(strings.ToLower(v), ";")
+			if !strings.HasPrefix(strings.TrimSpace(typ), "application/vnd.elasticsearch+") {
+				continue
+			}
+			for _, p := range strings.Split(params, ";") {
+				if k, val, ok := strings.Cut(p, "="); ok && strings.TrimSpace(k) == "compatible-with" && strings.TrimSpace(val) == "7" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func classifyAs(segs []string, m string, d dialect) route {
+	if rt, ok := writeRoute(segs, m, d); ok {
+		return rt
 	}
 	if m == http.MethodGet || m == http.MethodHead {
 		return route{name: "read", read: true}
 	}
-	if post && len(segs) > 0 {
+	if m == http.MethodPost && len(segs) > 0 {
 		switch segs[len(segs)-1] {
 		case "_search", "_msearch", "_count", "_mget":
 			return route{name: "read", read: true}
@@ -55,6 +100,117 @@ func classify(r *http.Request) route {
 	}
 	return route{name: "other"}
 }
+
+// writeRoute finds the write API a request reaches, as the primary's RestController does
+// (PathTrie's matching modes in order, the first route with a handler for the method;
+// see testbed/searchemu/pathtrie.go). Every route a write path can also match is
+// considered:
+//
+//   - typeless (OpenSearch 2.x/3.x, Elasticsearch 8): /_bulk, /{index}/_bulk,
+//     /{index}/_doc, /{index}/_doc/{id}, /{index}/_create/{id}, /{index}/_update/{id};
+//     no other route shares their shape, and an index name starting with '_' is refused.
+//   - typed (Elasticsearch 6/7, OpenSearch 1.x) adds (RestIndexAction, RestDeleteAction,
+//     RestUpdateAction, RestBulkAction of Elasticsearch 7.x): /{index}/{type} (auto id),
+//     /{index}/{type}/{id}, /{index}/{type}/{id}/_create, /{index}/{type}/{id}/_update and
+//     /{index}/{type}/_bulk. A type never starts with '_' but for _doc
+//     (MapperService.validateTypeName), so a typed write with such a type is refused by
+//     the primary, except the bulk, whose items may name their own _type. The typed read
+//     and mapping routes /{index}/{type}/_search and the like (typedAPIs) share the shape
+//     of /{index}/{type}/{id}: PathTrie prefers them, so "PUT /logs/doc/_mapping" is a
+//     mapping update and "POST /logs/_doc/_search" a search. When such a route lacks the
+//     request's method, RestController goes on to the next mode's route: the document
+//     route under an explicit _doc, _create or _update ("PUT /logs/_doc/_count" indexes
+//     the document "_count"); under any other type segment there is none (405).
+func writeRoute(segs []string, m string, d dialect) (route, bool) {
+	post, put, del := m == http.MethodPost, m == http.MethodPut, m == http.MethodDelete
+	bulkRoute := func(index string) (route, bool) { return route{name: "bulk", write: true, index: index}, true }
+	doc := func(a bulk.Action, index, id string) (route, bool) {
+		return route{name: a.String(), write: true, action: a, index: index, id: id}, true
+	}
+	n := len(segs)
+	if n == 1 && segs[0] == "_bulk" && (post || put) {
+		return bulkRoute("")
+	}
+	if n < 2 || n > 4 || !isIndex(segs[0]) {
+		return route{}, false
+	}
+	index := segs[0]
+	switch n {
+	case 2:
+		switch t := segs[1]; {
+		case t == "_bulk" && (post || put):
+			return bulkRoute(index)
+		case post && (t == "_doc" || d.typed && isTypeName(t)):
+			return doc(bulk.ActionIndex, index, "")
+		}
+	case 3:
+		t, id := segs[1], segs[2]
+		if d.typed {
+			if methods, ok := typedAPI(id, d.xpack); ok {
+				has := slices.Contains(strings.Fields(methods), m)
+				switch {
+				case has && id == "_bulk":
+					return bulkRoute(index) // /{index}/{type}/_bulk, whatever the type
+				case has:
+					return route{}, false
+				case t != "_doc" && t != "_create" && t != "_update":
+					return route{}, false // 405
+				}
+			}
+		}
+		switch {
+		case t == "_doc" && (post || put), d.typed && isTypeName(t) && (post || put):
+			return doc(bulk.ActionIndex, index, id)
+		case t == "_doc" && del, d.typed && isTypeName(t) && del:
+			return doc(bulk.ActionDelete, index, id)
+		case t == "_create" && (post || put):
+			return doc(bulk.ActionCreate, index, id)
+		case t == "_update" && post:
+			return doc(bulk.ActionUpdate, index, id)
+		}
+	case 4:
+		// /{index}/{type}/{id}/_create and /_update; no other route ends so. A type the
+		// primary refuses makes it refuse the write.
+		switch {
+		case !d.typed:
+		case segs[3] == "_create" && (post || put):
+			return doc(bulk.ActionCreate, index, segs[2])
+		case segs[3] == "_update" && post:
+			return doc(bulk.ActionUpdate, index, segs[2])
+		}
+	}
+	return route{}, false
+}
+
+// typedAPI gives the methods of the typed route /{index}/{type}/{name} of Elasticsearch
+// 7.x and OpenSearch 1.x other than the document routes (the typed paths of the 7.17
+// REST API specification that have three segments: RestSearchAction, RestCountAction,
+// RestMultiGetAction, RestMultiSearchAction, RestTermVectorsAction,
+// RestMultiTermVectorsAction, RestUpdateByQueryAction, RestDeleteByQueryAction,
+// RestPutMappingAction and RestGetMappingAction, RestBulkAction; x-pack's
+// RestRollupSearchAction on Elasticsearch's default distribution).
+func typedAPI(name string, xpack bool) (methods string, ok bool) {
+	switch name {
+	case "_bulk":
+		return "POST PUT", true
+	case "_search", "_count", "_mget", "_msearch", "_termvectors", "_mtermvectors":
+		return "GET POST", true
+	case "_update_by_query", "_delete_by_query":
+		return "POST", true
+	case "_mapping":
+		return "GET PUT POST", true
+	case "_mappings":
+		return "PUT POST", true
+	case "_rollup_search":
+		return "GET POST", xpack
+	}
+	return "", false
+}
+
+// isTypeName: a type segment a typed write can succeed with. An empty type is
+// refused ("type is missing"), and one starting with '_' other than _doc too
+// (MapperService.validateTypeName); _doc is matched explicitly.
+func isTypeName(s string) bool { return s != "" && !strings.HasPrefix(s, "_") }
 
 // isIndex rejects API names in the index position ("/_bulk/_doc" is not a document
 // write); the primary answers such paths itself. An empty segment is an index: PathTrie

@@ -106,10 +106,21 @@ func (c charge) add(n int64) error {
 
 // planBulk scans a _bulk body. Update actions are rewritten to ask for the full
 // resulting document (`"_source":true` on the action line, which wins over the payload
-// and the query defaults), because an update's event carries the whole document. The
-// memory its items will cost is charged as they are planned; a charge that fails
+// and the query defaults), because an update's event carries the whole document.
+//
+// The body is framed by the parser of Elasticsearch 7 and OpenSearch 1.x
+// (bulk.WithLegacyParser), whatever the primary: it accepts everything the later
+// parser accepts, frames it the same, and more — "_type" on action lines (which
+// Logstash and the ES 6/7 shippers send) and unknown actions, skipped with their
+// payload line. A primary with the later parser refuses such a body as a whole, so
+// nothing of it is applied and nothing published; one with the legacy parser applies
+// the same items as the proxy read. A rewritten body keeps every byte of the client's
+// around the rewritten action lines (blank lines, skipped items), so the primary frames
+// it as it would have framed the client's.
+//
+// The memory its items will cost is charged as they are planned; a charge that fails
 // stops the planning with its error.
-func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
+func planBulk(r *http.Request, rt route, body []byte, ch charge) (*plan, error) {
 	q, raw, filter, qerr := clientQuery(r)
 	pl := &plan{body: body, rawQuery: raw, filter: filter, scanErr: qerr}
 	if qerr != nil {
@@ -124,17 +135,15 @@ func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
 	pl.answerRoom = int64(est) * answerPerItem
 	pl.items = make([]planItem, 0, est)
 	defaultRouting := q.Get("routing")
-	var defaultIndex string // /{index}/_bulk
-	if segs := splitPath(r.URL); len(segs) == 2 {
-		defaultIndex = segs[0]
-	}
+	defaultIndex := rt.index // /{index}/_bulk, /{index}/{type}/_bulk
 	var queryWant *sourcefilter.Want // shared by the items it applies to
 	if w, ok := sourcefilter.FromQuery(q); ok {
 		queryWant = &w
 	}
 
-	var out []byte // rewritten body, only built when there is an update
-	sc := bulk.NewBytesScanner(body)
+	var out []byte   // rewritten body, only built when there is an update
+	var copied int64 // body[:copied] is in out
+	sc := bulk.NewBytesScanner(body, bulk.WithLegacyParser())
 	for sc.Next() {
 		it := sc.Item()
 		pi := planItem{action: it.EffectiveAction(), routing: it.Routing, index: it.Index, id: it.ID}
@@ -167,20 +176,18 @@ func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
 					pi.want = &w
 				}
 			}
-		}
-		switch {
-		case it.Action == bulk.ActionUpdate:
-			if out == nil { // first update: what came before goes as it was
+			if out == nil {
 				if err := ch.add(int64(len(body)) + 64); err != nil {
 					return nil, err
 				}
-				out = append(make([]byte, 0, len(body)+64), body[:it.Offset]...)
+				out = make([]byte, 0, len(body)+64)
 			}
+			// What came before (earlier items, blank lines, skipped items) goes as it was.
+			out = append(out, body[copied:it.Offset]...)
 			meta := it.Meta
 			meta.Source = []byte("true")
 			out = bulk.AppendItem(out, &meta, it.Payload)
-		case out != nil:
-			out = append(out, body[it.Offset:it.End]...)
+			copied = it.End
 		}
 		if len(pl.items) >= est { // more items than lines/2: deletes
 			if err := ch.add(costPerItem); err != nil {
@@ -194,7 +201,7 @@ func planBulk(r *http.Request, body []byte, ch charge) (*plan, error) {
 		return &plan{body: body, rawQuery: raw, filter: filter, scanErr: err}, nil
 	}
 	if out != nil {
-		pl.body = out
+		pl.body = append(out, body[copied:]...)
 	}
 	return pl, nil
 }
@@ -273,7 +280,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	var pl *plan
 	var err error
 	if rt.name == "bulk" {
-		pl, err = planBulk(r, body, ch)
+		pl, err = planBulk(r, rt, body, ch)
 	} else if pl, err = planDoc(r, rt, body, ch); err != nil && !isBudgetErr(err) {
 		// Not JSON, or a query the primary cannot decode: it will reject the
 		// request; send it as it came.
@@ -292,7 +299,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	log := p.log.With("request_id", reqID, "route", rt.name)
 
 	before := p.lookupBefore(r, pl, log)
-	resp, respBody, err := p.callPrimary(r, pl)
+	resp, respBody, err := p.callPrimary(r, rt.name, pl)
 	if err != nil {
 		p.primaryFailed(w, r, reqID, err, log)
 		return
@@ -578,7 +585,7 @@ func shapeGet(body []byte, res *bulk.ItemResult, want sourcefilter.Want) (edit, 
 // callPrimary sends the planned write and reads the whole answer. The client going
 // away does not cancel it: the primary may apply the write regardless, and then its
 // event must still be published.
-func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, error) {
+func (p *Proxy) callPrimary(r *http.Request, routeName string, pl *plan) (*http.Response, []byte, error) {
 	ctx, trace := withSendTrace(context.WithoutCancel(r.Context()))
 	if t := p.cfg.Primary.Timeout; t > 0 {
 		var cancel context.CancelFunc
@@ -601,7 +608,7 @@ func (p *Proxy) callPrimary(r *http.Request, pl *plan) (*http.Response, []byte, 
 	// Stream, not Perform: Perform reads the whole answer into a buffer of its own,
 	// grown by doubling, before readAnswer copies it again.
 	resp, err := p.primary.Stream(out)
-	p.m.primarySeconds.WithLabelValues(classify(r).name).Observe(time.Since(start).Seconds())
+	p.m.primarySeconds.WithLabelValues(routeName).Observe(time.Since(start).Seconds())
 	if err != nil {
 		closeBody(resp) // Stream may return an answer with its error
 		return nil, nil, &primaryCallError{err: err, notApplied: trace.notApplied(err)}

@@ -47,8 +47,12 @@
 //   - security (Options.Security, security.go) models authentication only: basic auth,
 //     Elasticsearch API keys, run as / impersonation and the products' 401 and 403
 //     answers; an authenticated user may do everything else, as a superuser may;
+//   - the Elasticsearch7 flavour routes the typed read and mapping APIs
+//     (/{index}/{type}/_search, _count, _mget, _mapping… typed.go) as the server does but
+//     answers them 400 "[searchemu] … not supported";
 //   - the OpenSearch1 and OpenSearch3 flavours differ from OpenSearch2 in GET / and the
-//     deprecation warning agent only; the Elasticsearch8 flavour accepts compatible-with=7
+//     deprecation warning agent only (OpenSearch 1.x's typed APIs and "_type" in
+//     answers are not modelled); the Elasticsearch8 flavour accepts compatible-with=7
 //     but answers as 8.x (no REST API v7 compatibility behaviour is modelled).
 //
 // Randomness (fault draws, generated ids) comes from a per-cluster source seeded by

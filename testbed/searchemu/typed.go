@@ -52,6 +52,46 @@ func (c *Cluster) typedRoutes(rt *router) {
 	rt.add("HEAD", "/{index}/{type}/{id}", typed(handleGet, typedGet), getParams...)
 	rt.add("POST", "/{index}/{type}/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/{index}/{type}/_bulk", handleBulk, bulkParams...)
+	for _, api := range typedUnsupported {
+		for _, m := range api.methods {
+			rt.add(m, "/{index}/{type}/"+api.name, handleTypedUnsupported(api.name))
+		}
+	}
+}
+
+// typedUnsupported are the typed read and mapping routes of Elasticsearch 7 with the
+// shape of /{index}/{type}/{id} (the typed three-segment paths of the 7.17 REST API
+// specification: RestSearchAction, RestCountAction, RestMultiGetAction,
+// RestMultiSearchAction, RestTermVectorsAction, RestMultiTermVectorsAction,
+// RestUpdateByQueryAction, RestDeleteByQueryAction, RestGetMappingAction and
+// RestPutMappingAction; x-pack's RestRollupSearchAction in the default distribution).
+// The emulator does not serve them, but registers them so that PathTrie finds them
+// before the document routes, as the server's does: "POST /i/_doc/_search" is a search,
+// never the index of a document "_search"; "PUT /i/_doc/_count" indexes the document
+// "_count" (the count route has no PUT, so RestController goes on to /{index}/_doc/{id});
+// "PUT /i/doc/_count" is a 405.
+var typedUnsupported = []struct {
+	name    string
+	methods []string
+}{
+	{"_search", []string{"GET", "POST"}},
+	{"_count", []string{"GET", "POST"}},
+	{"_mget", []string{"GET", "POST"}},
+	{"_msearch", []string{"GET", "POST"}},
+	{"_termvectors", []string{"GET", "POST"}},
+	{"_mtermvectors", []string{"GET", "POST"}},
+	{"_update_by_query", []string{"POST"}},
+	{"_delete_by_query", []string{"POST"}},
+	{"_mapping", []string{"GET", "PUT", "POST"}},
+	{"_mappings", []string{"PUT", "POST"}},
+	{"_rollup_search", []string{"GET", "POST"}},
+}
+
+// handleTypedUnsupported refuses a typed API the emulator does not model.
+func handleTypedUnsupported(api string) handlerFunc {
+	return func(c *Cluster, rq *request) *response {
+		return errResp(errIllegalArg("[searchemu] the typed API /{index}/{type}/" + api + " is not supported by the emulator"))
+	}
 }
 
 // typelessES7 wraps a typeless document handler of the Elasticsearch7 flavour: its
@@ -130,6 +170,12 @@ func (c *Cluster) typedCheck(rq *request, kind typedKind, t string) *response {
 	if t == "_doc" {
 		return nil
 	}
+	if t == "" && kind != typedIndex {
+		// An empty type segment ("/i//1"): DeleteRequest.validate (7.x) refuses an empty
+		// type before anything runs, as the get and update requests do; an index request
+		// reaches the mapper, which refuses the type name (validateTypeName).
+		return errResp(errValidation([]string{"type is missing"}))
+	}
 	if kind == typedIndex || kind == typedDelete {
 		if err := validateTypeName(t); err != nil {
 			return errResp(err)
@@ -189,6 +235,8 @@ func retype(resp *response, t string) {
 // validateTypeName is MapperService.validateTypeName (7.10).
 func validateTypeName(t string) *esError {
 	switch {
+	case t == "":
+		return newErr(400, "invalid_type_name_exception", "mapping type name is empty", true)
 	case len(t) > 255:
 		return newErr(400, "invalid_type_name_exception", "mapping type name ["+t+"] is too long; limit is length 255 but was ["+strconv.Itoa(len(t))+"]", true)
 	case t[0] == '_' && t != "_doc":

@@ -201,6 +201,47 @@ func TestTypedEndpointsElasticsearch7(t *testing.T) {
 		}
 	})
 
+	// RestController tries PathTrie's matching modes in order and dispatches to the
+	// first route with a handler for the method (RestController.tryAllHandlers,
+	// handleNoHandlerFound); the typed read and mapping routes under /{index}/{type}/
+	// (RestSearchAction, RestCountAction, RestPutMappingAction…) come before the
+	// document routes, which get what they lack a method for.
+	t.Run("typed API routes win over the document routes", func(t *testing.T) {
+		r := e.raw(t, http.MethodPost, "/t8/_doc/_search", `{}`)
+		wantError(t, r, 400, "illegal_argument_exception", "[searchemu] the typed API /{index}/{type}/_search is not supported by the emulator")
+		r = e.raw(t, http.MethodPut, "/t8/doc/_mapping", `{"properties":{}}`)
+		wantError(t, r, 400, "illegal_argument_exception", "[searchemu] the typed API /{index}/{type}/_mapping is not supported by the emulator")
+		r = e.raw(t, http.MethodPut, "/t8/_doc/_count", `{}`)
+		if wantStatus(t, r, 201) && str(t, r.Body, "_id") != "_count" {
+			t.Errorf("PUT /t8/_doc/_count indexes the document _count: %s", r.Body)
+		}
+		r = e.raw(t, http.MethodPut, "/t8/doc/_count", `{}`)
+		wantSimpleError(t, r, 405, "Incorrect HTTP method for uri [/t8/doc/_count] and method [PUT], allowed: [GET, POST]")
+		r = e.raw(t, http.MethodDelete, "/t8/_doc/_bulk", "")
+		if wantStatus(t, r, 404) && str(t, r.Body, "result") != "not_found" {
+			t.Errorf("DELETE /t8/_doc/_bulk deletes the document _bulk: %s", r.Body)
+		}
+		r = e.raw(t, http.MethodPost, "/t8/_create/_bulk", "{\"index\":{\"_type\":\"_doc\",\"_id\":\"b\"}}\n{}\n", "application/x-ndjson")
+		if wantStatus(t, r, 200) {
+			if _, it := item(t, r.Body, 0); str(t, it, "_id") != "b" || num(t, it, "status") != 201 {
+				t.Errorf("POST /t8/_create/_bulk is a bulk: %s", it)
+			}
+		}
+	})
+
+	// An empty type segment: MapperService.validateTypeName refuses the name of an
+	// index request's type; DeleteRequest.validate an empty type.
+	t.Run("empty type", func(t *testing.T) {
+		r := e.raw(t, http.MethodPut, "/t9//1", `{}`)
+		wantError(t, r, 400, "invalid_type_name_exception", "mapping type name is empty")
+		r = e.raw(t, http.MethodPut, "/t9//1/_create", `{}`)
+		wantError(t, r, 400, "invalid_type_name_exception", "mapping type name is empty")
+		r = e.raw(t, http.MethodDelete, "/t9//1", "")
+		wantError(t, r, 400, "action_request_validation_exception", "Validation Failed: 1: type is missing;")
+		r = e.raw(t, http.MethodPost, "/t9//1/_update", `{"doc":{}}`)
+		wantError(t, r, 400, "action_request_validation_exception", "Validation Failed: 1: type is missing;")
+	})
+
 	t.Run("search hits carry the index's type", func(t *testing.T) {
 		r := e.search(t, "t1", `{"query":{"ids":{"values":["1"]}}}`, opensearchapi.SearchParams{})
 		if wantStatus(t, r, 200) {
