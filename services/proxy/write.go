@@ -135,7 +135,7 @@ func planBulk(r *http.Request, rt route, body []byte, ch charge) (*plan, error) 
 	pl.answerRoom = int64(est) * answerPerItem
 	pl.items = make([]planItem, 0, est)
 	defaultRouting := q.Get("routing")
-	defaultIndex := rt.index // /{index}/_bulk, /{index}/{type}/_bulk
+	defaultIndex := rt.index         // /{index}/_bulk, /{index}/{type}/_bulk
 	var queryWant *sourcefilter.Want // shared by the items it applies to
 	if w, ok := sourcefilter.FromQuery(q); ok {
 		queryWant = &w
