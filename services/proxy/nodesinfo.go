@@ -73,25 +73,8 @@ func (p *Proxy) serveNodesInfo(w http.ResponseWriter, r *http.Request, rt route)
 	// so that the cluster answers plain or the transport decompresses.
 	out := r.Clone(r.Context())
 	out.Header.Del("Accept-Encoding")
-	failover := rt.read && p.fallback != nil
-	resp, err := p.stream(p.primary, out, nil)
-	if failover && (err != nil || isUnavailable(resp.StatusCode)) {
-		reason := "error"
-		if err == nil {
-			reason = resp.Status
-			drain(resp)
-		}
-		p.m.failovers.Inc()
-		p.log.Warn("primary unreachable, read answered by the fallback cluster", "path", r.URL.Path, "primary", reason, "error", err)
-		resp, err = p.stream(p.fallback, out, nil)
-	}
-	if err != nil {
-		reqID := r.Header.Get("X-Opaque-Id")
-		if reqID == "" {
-			reqID = newRequestID()
-		}
-		p.log.Warn("no answer from the cluster for a nodes info request", "request_id", reqID, "path", r.URL.Path, "error", err)
-		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable or did not answer [request id "+reqID+"]")
+	resp, ok := p.streamWithFailover(w, out, rt, nil, "a nodes info request")
+	if !ok {
 		return
 	}
 	defer resp.Body.Close()

@@ -15,27 +15,8 @@ import (
 // fail over to the fallback cluster when the primary cannot be reached or answers
 // 502/503/504.
 func (p *Proxy) passthrough(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
-	failover := rt.read && p.fallback != nil
-	resp, err := p.stream(p.primary, r, body)
-	if failover && (err != nil || isUnavailable(resp.StatusCode)) {
-		reason := "error"
-		if err == nil {
-			reason = resp.Status
-			drain(resp)
-		}
-		p.m.failovers.Inc()
-		p.log.Warn("primary unreachable, read answered by the fallback cluster", "path", r.URL.Path, "primary", reason, "error", err)
-		resp, err = p.stream(p.fallback, r, body)
-	}
-	if err != nil {
-		// The cause names the cluster's address: it goes to the log, under the
-		// request id the client is given.
-		reqID := r.Header.Get("X-Opaque-Id")
-		if reqID == "" {
-			reqID = newRequestID()
-		}
-		p.log.Warn("no answer from the cluster for a pass-through request", "request_id", reqID, "path", r.URL.Path, "error", err)
-		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable or did not answer [request id "+reqID+"]")
+	resp, ok := p.streamWithFailover(w, r, rt, body, "a pass-through request")
+	if !ok {
 		return
 	}
 	defer resp.Body.Close()
@@ -114,4 +95,34 @@ func copyFlushing(w http.ResponseWriter, resp *http.Response) error {
 			return err
 		}
 	}
+}
+
+// streamWithFailover sends r to the primary and, for a read the primary cannot serve
+// (no answer, or 502/503/504), to the fallback cluster. When neither answers it
+// answers the client 502 itself and returns false; what names the request in the log.
+func (p *Proxy) streamWithFailover(w http.ResponseWriter, r *http.Request, rt route, body []byte, what string) (*http.Response, bool) {
+	failover := rt.read && p.fallback != nil
+	resp, err := p.stream(p.primary, r, body)
+	if failover && (err != nil || isUnavailable(resp.StatusCode)) {
+		reason := "error"
+		if err == nil {
+			reason = resp.Status
+			drain(resp)
+		}
+		p.m.failovers.Inc()
+		p.log.Warn("primary unreachable, read answered by the fallback cluster", "path", r.URL.Path, "primary", reason, "error", err)
+		resp, err = p.stream(p.fallback, r, body)
+	}
+	if err != nil {
+		// The cause names the cluster's address: it goes to the log, under the
+		// request id the client is given.
+		reqID := r.Header.Get("X-Opaque-Id")
+		if reqID == "" {
+			reqID = newRequestID()
+		}
+		p.log.Warn("no answer from the cluster for "+what, "request_id", reqID, "path", r.URL.Path, "error", err)
+		writeError(w, r, http.StatusBadGateway, errPrimary, "the cluster is unreachable or did not answer [request id "+reqID+"]")
+		return nil, false
+	}
+	return resp, true
 }
