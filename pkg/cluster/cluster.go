@@ -6,7 +6,6 @@ package cluster
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -60,9 +59,8 @@ func (c Config) HasAuth() bool {
 }
 
 // New returns a client for the cluster. It logs nothing: the services log their
-// configuration's Warnings (skip-verify among them) once at start-up; the logger
-// argument is no longer used.
-func New(c Config, _ *slog.Logger) (*opensearch.Client, error) {
+// configuration's Warnings (skip-verify among them) once at start-up.
+func New(c Config) (*opensearch.Client, error) {
 	if err := c.Validate("cluster"); err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func TestClientSendsCredentials(t *testing.T) {
 			} else {
 				tt.cfg.Endpoints = []string{srv.URL}
 			}
-			c, err := cluster.New(tt.cfg, nil)
+			c, err := cluster.New(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestErrorsNameNoCredentials(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // a closed port: connection refused
-	c, err := cluster.New(cluster.Config{Name: "t", Endpoints: []string{"http://fanout:hunter2@" + addr}}, nil)
+	c, err := cluster.New(cluster.Config{Name: "t", Endpoints: []string{"http://fanout:hunter2@" + addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ type resolver struct {
 }
 
 func newResolver(c cluster.Config, log *slog.Logger) (*resolver, error) {
-	cl, err := cluster.New(c, log)
+	cl, err := cluster.New(c)
 	if err != nil {
 		return nil, fmt.Errorf("primary: %w", err)
 	}

@@ -38,12 +38,12 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	if s.cfg.Target.Name == "" {
 		s.cfg.Target.Name = "target"
 	}
-	primary, err := cluster.New(s.primary, nil)
+	primary, err := cluster.New(s.primary)
 	if err != nil {
 		return usagef("verify: primary: %v", err)
 	}
 	defer primary.Close()
-	target, err := cluster.New(s.cfg.Target, nil)
+	target, err := cluster.New(s.cfg.Target)
 	if err != nil {
 		return usagef("verify: target: %v", err)
 	}

@@ -77,7 +77,7 @@ func TestSendTraceSeesConnections(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := cluster.New(cluster.Config{Name: "t", Endpoints: []string{srv.URL}}, nil)
+	c, err := cluster.New(cluster.Config{Name: "t", Endpoints: []string{srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}

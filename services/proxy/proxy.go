@@ -103,11 +103,11 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
 	var err error
-	if p.primary, err = cluster.New(cfg.Primary, p.log); err != nil {
+	if p.primary, err = cluster.New(cfg.Primary); err != nil {
 		return nil, fmt.Errorf("primary: %w", err)
 	}
 	if len(cfg.Fallback.Endpoints) > 0 {
-		if p.fallback, err = cluster.New(cfg.Fallback, p.log); err != nil {
+		if p.fallback, err = cluster.New(cfg.Fallback); err != nil {
 			_ = p.primary.Close()
 			return nil, fmt.Errorf("fallback: %w", err)
 		}

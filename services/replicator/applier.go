@@ -52,7 +52,7 @@ type Applier struct {
 
 // NewApplier returns an Applier for cfg's target; Close releases it.
 func NewApplier(cfg Config, log *slog.Logger) (*Applier, error) {
-	target, err := cluster.New(cfg.Target, log)
+	target, err := cluster.New(cfg.Target)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Name, err)
 	}

@@ -137,7 +137,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		gauge: r.m.deletes.entries, bytes: r.m.deletes.bytes, evicted: r.m.deletes.evicted, hits: r.m.deletes.hits}
 
 	var err error
-	if r.target, err = cluster.New(cfg.Target, r.log); err != nil {
+	if r.target, err = cluster.New(cfg.Target); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	conn, err := cfg.Kafka.Opts()
