@@ -126,6 +126,8 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_cluster/health", handleHealth, healthParams...)
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
 
+	templateRoutes(rt)
+
 	aliasParams := []string{"timeout", "master_timeout", "cluster_manager_timeout"}
 	rt.add("POST", "/_aliases", handleAliases, aliasParams...)
 	rt.add("PUT", "/{index}/_alias/{name}", handlePutAlias, aliasParams...)
