@@ -127,6 +127,8 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
 
 	templateRoutes(rt)
+	rt.add("POST", "/{index}/_rollover", handleRollover, rolloverParams...)
+	rt.add("POST", "/{index}/_rollover/{new_index}", handleRollover, rolloverParams...)
 
 	aliasParams := []string{"timeout", "master_timeout", "cluster_manager_timeout"}
 	rt.add("POST", "/_aliases", handleAliases, aliasParams...)
