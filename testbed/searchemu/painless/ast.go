@@ -133,7 +133,42 @@ type (
 		pos int
 		x   expr
 	}
+
+	sWhile struct {
+		pos  int
+		cond expr
+		body []stmt
+	}
+	sDo struct {
+		pos  int
+		body []stmt
+		cond expr
+	}
+	sFor struct {
+		pos   int
+		init  stmt // *sDecl, *sExpr or nil
+		cond  expr // nil: true
+		after expr
+		body  []stmt
+	}
+	sEach struct {
+		pos     int
+		typ     stype
+		name    string
+		namePos int
+		iter    expr
+		body    []stmt
+	}
+	sBreak    struct{ pos int }
+	sContinue struct{ pos int }
 )
+
+func (s *sWhile) at() int    { return s.pos }
+func (s *sDo) at() int       { return s.pos }
+func (s *sFor) at() int      { return s.pos }
+func (s *sEach) at() int     { return s.pos }
+func (s *sBreak) at() int    { return s.pos }
+func (s *sContinue) at() int { return s.pos }
 
 func (s *sExpr) at() int   { return s.pos }
 func (s *sDecl) at() int   { return s.vars[0].pos }

@@ -14,6 +14,7 @@ type checker struct {
 	src    string
 	scopes []map[string]stype
 	bounds []int
+	loops  int // depth of enclosing loops, for break and continue
 }
 
 type checkFail struct{ e *Error }
@@ -63,12 +64,64 @@ func (c *checker) stmt(s stmt) {
 		if x.hasElse {
 			c.block(x.els)
 		}
+	case *sWhile:
+		c.bounds = append(c.bounds, x.pos)
+		c.condition(x.cond)
+		c.loop(x.body)
+	case *sDo:
+		c.bounds = append(c.bounds, x.pos)
+		c.loop(x.body)
+		c.condition(x.cond)
+	case *sFor:
+		c.bounds = append(c.bounds, x.pos)
+		c.scopes = append(c.scopes, map[string]stype{})
+		if x.init != nil {
+			c.stmt(x.init)
+		}
+		if x.cond != nil {
+			c.condition(x.cond)
+		}
+		if x.after != nil {
+			c.statementExpr(x.after)
+		}
+		c.loop(x.body)
+		c.scopes = c.scopes[:len(c.scopes)-1]
+	case *sEach:
+		c.bounds = append(c.bounds, x.pos)
+		it := c.expr(x.iter)
+		switch it {
+		case stDef, stList, stArrayList:
+		default:
+			c.fail(x.iter.at(), iae("Cannot iterate over ["+it.canonical()+"]"))
+		}
+		if _, ok := c.lookup(x.name); ok {
+			c.fail(x.namePos, iae("variable ["+x.name+"] is already defined"))
+		}
+		c.scopes = append(c.scopes, map[string]stype{x.name: x.typ})
+		c.loop(x.body)
+		c.scopes = c.scopes[:len(c.scopes)-1]
+	case *sBreak:
+		c.bounds = append(c.bounds, x.pos)
+		if c.loops == 0 {
+			c.fail(x.pos, iae("Break statement outside of a loop."))
+		}
+	case *sContinue:
+		c.bounds = append(c.bounds, x.pos)
+		if c.loops == 0 {
+			c.fail(x.pos, iae("Continue statement outside of a loop."))
+		}
 	case *sReturn:
 		c.bounds = append(c.bounds, x.pos)
 		if x.x != nil {
 			c.fail(x.pos, unsupported("returning a value from an update script (its execute() is void)"))
 		}
 	}
+}
+
+func (c *checker) loop(body []stmt) {
+	c.loops++
+	c.block(body)
+	c.loops--
 }
 
 func (c *checker) condition(e expr) {

@@ -4,7 +4,11 @@
 //
 // The subset: statements (expression statements, local declarations of def, int, long,
 // float, double, boolean, String, List, Map, ArrayList, HashMap, if/else with blocks or
-// single statements, return without a value); expressions (literals with Painless's int,
+// single statements, while, do-while, for, for-each over lists (for (def x : l) and
+// for (x in l)), break, continue, return without a value; loops are bounded by
+// max_loop_counter's default of 1,000,000 statements, failing with PainlessError's
+// message, and an ArrayList changed under a for-each fails as its iterator does);
+// expressions (literals with Painless's int,
 // long, float and double constants, dotted and bracket access with the map shortcut,
 // null-safe ?. and elvis ?:, assignment and the compound operators, ++ and --,
 // arithmetic with Java's promotion and overflow, string concatenation, comparisons,
@@ -17,8 +21,9 @@
 // 25-character snippet around the offending offset (PainlessScriptEngine); a runtime error
 // names the statement (PainlessScript) and carries the Java exception (null-pointer,
 // class-cast, arithmetic, index-out-of-bounds, illegal-argument messages as Painless's
-// runtime writes them). Painless constructs outside the subset (loops, lambdas,
-// functions, regexes, arrays, bitwise operators, other classes) are compile errors whose
+// runtime writes them). Painless constructs outside the subset (lambdas, functions,
+// try/throw, regexes, arrays, bitwise operators, Set and iterator views such as keySet,
+// other classes) are compile errors whose
 // reason says so, never something else silently. Differences: syntax errors are
 // reported with ParserErrorStrategy's messages but not always at the token ANTLR would
 // pick; a runtime error's script_stack holds only the script portion, without the JDK

@@ -44,9 +44,34 @@ type rtFail struct {
 type returned struct{}
 
 type frame struct {
-	vars map[string]*slot
-	up   *frame
+	vars   map[string]*slot
+	up     *frame
+	budget *int // statements loops may still run (CompilerSettings' max_loop_counter)
 }
+
+// maxLoopCounter is CompilerSettings.MAX_LOOP_COUNTER's default.
+const maxLoopCounter = 1000000
+
+// child is a nested block scope.
+func (f *frame) child() *frame { return &frame{vars: map[string]*slot{}, up: f, budget: f.budget} }
+
+// tick charges one loop iteration of a body of n statements (at least 1), failing like
+// the loop counter Painless compiles into every loop.
+func (f *frame) tick(at, n int) {
+	*f.budget -= max(1, n)
+	if *f.budget < 0 {
+		fail(at, Cause{Type: "painless_error", Reason: "The maximum number of statements that can be executed in a loop has been reached."})
+	}
+}
+
+// control is how a statement list ended.
+type control int
+
+const (
+	ctlNormal control = iota
+	ctlBreak
+	ctlContinue
+)
 
 type slot struct {
 	typ stype
@@ -64,7 +89,8 @@ func (f *frame) find(name string) *slot {
 
 // Execute runs the script against ctx and params, which it may change in place.
 func (s *Script) Execute(ctx, params *Map) (err *Error) {
-	top := &frame{vars: map[string]*slot{"ctx": {stMap, ctx}, "params": {stMap, params}}}
+	budget := maxLoopCounter
+	top := &frame{vars: map[string]*slot{"ctx": {stMap, ctx}, "params": {stMap, params}}, budget: &budget}
 	defer func() {
 		if r := recover(); r != nil {
 			switch x := r.(type) {
@@ -76,13 +102,13 @@ func (s *Script) Execute(ctx, params *Map) (err *Error) {
 			}
 		}
 	}()
-	run(&frame{vars: map[string]*slot{}, up: top}, s.body)
+	run(top.child(), s.body)
 	return nil
 }
 
 func fail(at int, c Cause) { panic(rtFail{at, c}) }
 
-func run(f *frame, body []stmt) {
+func run(f *frame, body []stmt) control {
 	for _, st := range body {
 		switch x := st.(type) {
 		case *sExpr:
@@ -98,13 +124,83 @@ func run(f *frame, body []stmt) {
 				f.vars[v.name] = &slot{x.typ, val}
 			}
 		case *sIf:
+			var ctl control
 			if truth(x.cond.at(), eval(f, x.cond)) {
-				run(&frame{vars: map[string]*slot{}, up: f}, x.then)
+				ctl = run(f.child(), x.then)
 			} else if x.hasElse {
-				run(&frame{vars: map[string]*slot{}, up: f}, x.els)
+				ctl = run(f.child(), x.els)
 			}
+			if ctl != ctlNormal {
+				return ctl
+			}
+		case *sWhile:
+			for {
+				f.tick(x.pos, len(x.body))
+				if !truth(x.cond.at(), eval(f, x.cond)) || run(f.child(), x.body) == ctlBreak {
+					break
+				}
+			}
+		case *sDo:
+			for {
+				f.tick(x.pos, len(x.body))
+				if run(f.child(), x.body) == ctlBreak || !truth(x.cond.at(), eval(f, x.cond)) {
+					break
+				}
+			}
+		case *sFor:
+			lf := f.child()
+			if x.init != nil {
+				run(lf, []stmt{x.init})
+			}
+			for {
+				f.tick(x.pos, len(x.body))
+				if x.cond != nil && !truth(x.cond.at(), eval(lf, x.cond)) {
+					break
+				}
+				if run(lf.child(), x.body) == ctlBreak {
+					break
+				}
+				if x.after != nil {
+					eval(lf, x.after)
+				}
+			}
+		case *sEach:
+			iterate(f, x)
+		case *sBreak:
+			return ctlBreak
+		case *sContinue:
+			return ctlContinue
 		case *sReturn:
 			panic(returned{})
+		}
+	}
+	return ctlNormal
+}
+
+// iterate runs a for-each over a List: ArrayList's iterator, which fails a next() after
+// the list was resized under it.
+func iterate(f *frame, x *sEach) {
+	v := eval(f, x.iter)
+	l, ok := v.(*List)
+	if !ok {
+		if v == nil {
+			fail(x.iter.at(), nullDef("iterator"))
+		}
+		fail(x.iter.at(), iae("Cannot iterate over ["+className(v)+"]"))
+	}
+	mods := l.Mods
+	for i := 0; ; i++ {
+		f.tick(x.pos, len(x.body))
+		if i >= len(l.Elems) {
+			return
+		}
+		if l.Mods != mods {
+			fail(x.pos, Cause{Type: "concurrent_modification_exception", Null: true})
+		}
+		lf := f.child()
+		lf.vars[x.name] = &slot{x.typ, convert(x.namePos, l.Elems[i], x.typ)}
+		if run(lf, x.body) == ctlBreak {
+			return
 		}
 	}
 }
@@ -797,6 +893,7 @@ func mapCall(at int, m *Map, key string, a []any) (any, bool) {
 func listCall(at int, l *List, key string, a []any) (any, bool) {
 	switch key {
 	case "add/1":
+		l.Mods++
 		l.Elems = append(l.Elems, a[0])
 		return true, true
 	case "add/2":
@@ -804,6 +901,7 @@ func listCall(at int, l *List, key string, a []any) (any, bool) {
 		if i < 0 || i > int64(len(l.Elems)) {
 			fail(at, Cause{Type: "index_out_of_bounds_exception", Reason: "Index: " + strconv.FormatInt(i, 10) + ", Size: " + strconv.Itoa(len(l.Elems))})
 		}
+		l.Mods++
 		l.Elems = append(l.Elems[:i], append([]any{a[1]}, l.Elems[i:]...)...)
 		return nil, true
 	case "get/1":
@@ -814,6 +912,7 @@ func listCall(at int, l *List, key string, a []any) (any, bool) {
 		// List.remove(int) shadows Collection.remove(Object) in Painless's whitelist
 		i := intArg(at, a[0])
 		old := listGet(at, l, i)
+		l.Mods++
 		l.Elems = append(l.Elems[:i], l.Elems[i+1:]...)
 		return old, true
 	case "contains/1", "indexOf/1", "lastIndexOf/1":
@@ -835,6 +934,7 @@ func listCall(at int, l *List, key string, a []any) (any, bool) {
 	case "isEmpty/0":
 		return len(l.Elems) == 0, true
 	case "clear/0":
+		l.Mods++
 		l.Elems = nil
 		return nil, true
 	case "addAll/1":
@@ -842,6 +942,7 @@ func listCall(at int, l *List, key string, a []any) (any, bool) {
 		if !ok {
 			failArgCast(at, a[0], "java.util.Collection")
 		}
+		l.Mods++
 		l.Elems = append(l.Elems, o.Elems...)
 		return len(o.Elems) > 0, true
 	}

@@ -81,6 +81,12 @@ func TestExecute(t *testing.T) {
 		{"double to string", "ctx._source.s = '' + 1e20 + ' ' + 0.0001 + ' ' + 100.0", src(), nil, "{s=1.0E20 1.0E-4 100.0}"},
 		{"long literal", "ctx._source.n = 864000000000L", src(), nil, "{n=864000000000}"},
 		{"ctx op noop", "ctx.op = 'noop'", src(), nil, "{}"},
+		{"for each in", "int s = 0; for (x in ctx._source.l) { s += x } ctx._source.s = s", src("l", &List{Elems: []any{int32(1), int32(2)}}), nil, "{l=[1, 2], s=3}"},
+		{"for each typed", "for (def item : ctx._source.items) { if (item.id == params.id) { item.qty += params.n; break } }", src("items", &List{Elems: []any{src("id", "a", "qty", int32(1)), src("id", "b", "qty", int32(1))}}), src("id", "b", "n", int32(4)), "{items=[{id=a, qty=1}, {id=b, qty=5}]}"},
+		{"classic for", "for (int i = 0; i < ctx._source.l.size(); ++i) { if (i == 0) { continue } ctx._source.l[i] *= 10 }", src("l", &List{Elems: []any{int32(1), int32(2), int32(3)}}), nil, "{l=[1, 20, 30]}"},
+		{"while and do", "int i = 0; while (i < 3) { i++ } do { i += 10 } while (i < 5); ctx._source.i = i", src(), nil, "{i=13}"},
+		{"loop budget just below the limit", "for (int x = 0; x < 999999; ++x) {}", src(), nil, "{}"},
+		{"elements removed end the iteration", "for (def x : ctx._source.l) { ctx._source.l.remove(0); ctx._source.l.add(9) }", src("l", &List{Elems: []any{int32(1)}}), nil, "{l=[9]}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,7 +146,11 @@ func TestErrors(t *testing.T) {
 		{"int constant", "ctx._source.n = 864000000000", src(), false, "illegal_argument_exception", "Invalid int constant [864000000000]. If you want a long constant then change it to [864000000000L].", 16, "ctx._source.n = 864000000000"},
 		{"bad escape", `ctx._source.s = '\n'`, src(), false, "illegal_argument_exception", `unexpected character ['\n]. The only valid escape sequences in strings starting with ['] are [\\] and [\'].`, 16, `ctx._source.s = '\n'`},
 		{"rcurly", "def i = 1} return 1", src(), false, "illegal_argument_exception", "unexpected token ['}'] was expecting one of [{<EOF>, ';'}].", 9, "def i = 1} return 1"},
-		{"unsupported loop", "for (x in ctx._source.l) {}", src(), false, "illegal_argument_exception", "searchemu: a for loop is outside the emulator's Painless subset", 0, "for (x in ctx._source.l)  ..."},
+		{"unsupported lambda", "ctx._source.l.removeIf(t -> t == 1)", src(), false, "illegal_argument_exception", "searchemu: a lambda or method reference is outside the emulator's Painless subset", 25, "ctx._source.l.removeIf(t -> t == 1)"},
+		{"loop limit", "int i = 0; while (true) { i++ }", src(), true, "painless_error", "The maximum number of statements that can be executed in a loop has been reached.", 11, "while (true) { "},
+		{"modified while iterating", "for (def x : ctx._source.l) { ctx._source.l.add(1) }", src("l", &List{Elems: []any{int32(1), int32(2)}}), true, "concurrent_modification_exception", "", 0, "for (def x : ctx._source.l) { "},
+		{"break outside loop", "break", src(), false, "illegal_argument_exception", "Break statement outside of a loop.", 0, "break"},
+		{"loop limit exactly", "for (int x = 0; x < 1000000; ++x) {}", src(), true, "painless_error", "The maximum number of statements that can be executed in a loop has been reached.", 0, "for (int "},
 		{"member method", "ctx.foo()", src(), false, "illegal_argument_exception", "member method [java.util.Map, foo/0] not found", 3, "ctx.foo()"},
 		{"constant division", "int x = 1 / 0", src(), false, "arithmetic_exception", "/ by zero", 8, "int x = 1 / 0"},
 	}
@@ -157,6 +167,16 @@ func TestErrors(t *testing.T) {
 				t.Errorf("pointer %q", err.Stack[1])
 			}
 		})
+	}
+}
+
+func TestDeepNesting(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{strings.Repeat("(", 100000) + "1", strings.Repeat("-", 100000) + "1", strings.Repeat("if (true) ", 100000) + "ctx.op = 'none'", "ctx._source.n = 1" + strings.Repeat(" + 1", 100000)} {
+		_, err := Compile(src)
+		if err == nil || err.Cause.Type != "stack_overflow_error" {
+			t.Errorf("deep nesting: %v", err)
+		}
 	}
 }
 

@@ -3,10 +3,22 @@ package painless
 // parser is a recursive-descent parser for the subset of Painless's grammar
 // (modules/lang-painless/src/main/antlr/PainlessParser.g4) that update scripts use.
 type parser struct {
-	src  string
-	toks []token
-	i    int
-	err  *Error
+	src   string
+	toks  []token
+	i     int
+	err   *Error
+	depth int
+}
+
+// maxDepth bounds nesting: ANTLR's recursion overflows the stack on deep nesting, which
+// the compiler reports as a compile error caused by the StackOverflowError.
+const maxDepth = 1000
+
+func (p *parser) enter() {
+	p.depth++
+	if p.depth > maxDepth {
+		p.fail(compileError(p.src, p.peek().pos, Cause{Type: "stack_overflow_error", Null: true}))
+	}
 }
 
 // bail is the panic value that unwinds the parser on the first error.
@@ -54,9 +66,11 @@ func (p *parser) expectOp(s string) token {
 }
 
 var unsupportedKeywords = map[string]string{
-	"for": "a for loop", "while": "a while loop", "do": "a do-while loop", "try": "try/catch", "throw": "throw",
-	"break": "break", "continue": "continue", "catch": "try/catch", "this": "this",
+	"try": "try/catch", "throw": "throw", "catch": "try/catch", "this": "this",
 }
+
+// keywords that cannot name a variable
+var loopKeywords = map[string]bool{"for": true, "while": true, "do": true, "break": true, "continue": true}
 
 func parse(src string) (stmts []stmt, err *Error) {
 	toks, lerr := lex(src)
@@ -97,8 +111,19 @@ func (p *parser) statements(inBlock bool) []stmt {
 // statement parses an if statement, or a simple statement with its terminator: ';', the
 // end of the script, or (in a block) the block's '}'.
 func (p *parser) statement(inBlock bool) stmt {
-	if p.isKw("if") {
+	p.enter()
+	defer func() { p.depth-- }()
+	switch {
+	case p.isKw("if"):
 		return p.ifStatement(inBlock)
+	case p.isKw("while"):
+		kw := p.next()
+		p.expectOp("(")
+		cond := p.expression()
+		p.expectOp(")")
+		return &sWhile{pos: kw.pos, cond: cond, body: p.loopBody(inBlock)}
+	case p.isKw("for"):
+		return p.forStatement(inBlock)
 	}
 	s := p.simpleStatement()
 	switch {
@@ -130,6 +155,57 @@ func (p *parser) ifStatement(inBlock bool) stmt {
 	return s
 }
 
+// loopBody is a loop's trailer, or the empty statement ';'.
+func (p *parser) loopBody(inBlock bool) []stmt {
+	if p.isOp(";") {
+		p.next()
+		return nil
+	}
+	return p.trailer(inBlock)
+}
+
+// forStatement parses for (init; cond; after), for (type x : e) and for (x in e).
+func (p *parser) forStatement(inBlock bool) stmt {
+	kw := p.next()
+	p.expectOp("(")
+	t, n1 := p.peek(), p.peekN(1)
+	if t.kind == tIdent && n1.kind == tIdent && n1.text == "in" {
+		p.next()
+		p.next()
+		iter := p.expression()
+		p.expectOp(")")
+		return &sEach{pos: kw.pos, typ: stDef, name: t.text, namePos: t.pos, iter: iter, body: p.trailer(inBlock)}
+	}
+	if st, ok := typeNames[t.text]; ok && t.kind == tIdent && n1.kind == tIdent && p.peekN(2).kind == tOp && p.peekN(2).text == ":" {
+		p.next()
+		p.next()
+		p.next()
+		iter := p.expression()
+		p.expectOp(")")
+		return &sEach{pos: kw.pos, typ: st, name: n1.text, namePos: n1.pos, iter: iter, body: p.trailer(inBlock)}
+	}
+	f := &sFor{pos: kw.pos}
+	if !p.isOp(";") {
+		f.init = p.simpleStatement()
+		switch f.init.(type) {
+		case *sDecl, *sExpr:
+		default:
+			p.syntax(p.toks[p.i-1])
+		}
+	}
+	p.expectOp(";")
+	if !p.isOp(";") {
+		f.cond = p.expression()
+	}
+	p.expectOp(";")
+	if !p.isOp(")") {
+		f.after = p.expression()
+	}
+	p.expectOp(")")
+	f.body = p.loopBody(inBlock)
+	return f
+}
+
 func (p *parser) trailer(inBlock bool) []stmt {
 	if p.isOp("{") {
 		p.next()
@@ -150,6 +226,25 @@ func (p *parser) simpleStatement() stmt {
 			p.unsupported(t, what)
 		}
 		switch t.text {
+		case "break":
+			p.next()
+			return &sBreak{pos: t.pos}
+		case "continue":
+			p.next()
+			return &sContinue{pos: t.pos}
+		case "do":
+			p.next()
+			p.expectOp("{")
+			body := p.statements(true)
+			p.expectOp("}")
+			if !p.isKw("while") {
+				p.syntax(p.peek())
+			}
+			p.next()
+			p.expectOp("(")
+			cond := p.expression()
+			p.expectOp(")")
+			return &sDo{pos: t.pos, body: body, cond: cond}
 		case "return":
 			p.next()
 			s := &sReturn{pos: t.pos}
@@ -187,7 +282,7 @@ func (p *parser) declaration(st stype) stmt {
 		if name.kind != tIdent {
 			p.syntax(name)
 		}
-		if _, kw := unsupportedKeywords[name.text]; kw || isReserved(name.text) {
+		if _, kw := unsupportedKeywords[name.text]; kw || loopKeywords[name.text] || isReserved(name.text) {
 			p.syntax(name)
 		}
 		v := declVar{pos: name.pos, name: name.text}
@@ -215,6 +310,8 @@ func isReserved(s string) bool {
 var assignOps = map[string]string{"=": "=", "+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "&=": "&", "|=": "|", "^=": "^", "<<=": "<<", ">>=": ">>", ">>>=": ">>>"}
 
 func (p *parser) expression() expr {
+	p.enter()
+	defer func() { p.depth-- }()
 	lhs := p.conditional()
 	if t := p.peek(); t.kind == tOp {
 		if op, ok := assignOps[t.text]; ok {
@@ -252,6 +349,7 @@ func (p *parser) binary(level int) expr {
 		return p.unary()
 	}
 	l := p.binary(level + 1)
+	chain := 0
 	for {
 		t := p.peek()
 		op := ""
@@ -280,6 +378,10 @@ func (p *parser) binary(level int) expr {
 		}
 		r := p.binary(level + 1)
 		l = &eBinary{pos: startOf(l), op: op, l: l, r: r}
+		// a left-deep chain is walked recursively by the compiler's later phases
+		if chain++; chain > 10*maxDepth {
+			p.fail(compileError(p.src, t.pos, Cause{Type: "stack_overflow_error", Null: true}))
+		}
 	}
 }
 
@@ -312,6 +414,8 @@ func startOf(e expr) int {
 }
 
 func (p *parser) unary() expr {
+	p.enter()
+	defer func() { p.depth-- }()
 	t := p.peek()
 	if t.kind == tOp {
 		switch t.text {
@@ -432,6 +536,9 @@ func (p *parser) primary() expr {
 		}
 		if what, ok := unsupportedKeywords[t.text]; ok {
 			p.unsupported(t, what)
+		}
+		if loopKeywords[t.text] || t.text == "in" || t.text == "else" || t.text == "if" || t.text == "return" || t.text == "instanceof" {
+			p.syntax(t)
 		}
 		if otherTypes[t.text] {
 			p.unsupported(t, "["+t.text+"]")

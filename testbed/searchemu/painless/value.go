@@ -26,8 +26,12 @@ import (
 // BigInt is a java.math.BigInteger, kept as its decimal digits.
 type BigInt string
 
-// List is a java.util.ArrayList.
-type List struct{ Elems []any }
+// List is a java.util.ArrayList. Mods counts structural changes (ArrayList's modCount),
+// which fail an iteration in progress.
+type List struct {
+	Elems []any
+	Mods  int
+}
 
 // Map is a java.util.LinkedHashMap (insertion order) or, when Hashed, a java.util.HashMap,
 // whose iteration order (and so the order Jackson writes its keys in) follows the key
