@@ -3,9 +3,7 @@ package searchemu
 import (
 	"math"
 	"math/big"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/testbed/searchemu/painless"
@@ -17,11 +15,10 @@ import (
 
 // updateScript is a parsed Script (org.opensearch.script.Script) of an update request.
 type updateScript struct {
-	source  string
-	id      string
-	lang    string
-	params  *painless.Map
-	options *jsonObj
+	source string
+	id     string
+	lang   string
+	params *painless.Map
 }
 
 // parseUpdateScript reads the script pkg/bulk validated: a string is an inline Painless
@@ -51,8 +48,6 @@ func parseUpdateScript(raw []byte) *updateScript {
 				if o, ok := m.v.(*jsonObj); ok {
 					s.params = toPainless(o, true).(*painless.Map)
 				}
-			case "options":
-				s.options, _ = m.v.(*jsonObj)
 			}
 		}
 	}
@@ -65,21 +60,6 @@ func parseUpdateScript(raw []byte) *updateScript {
 func (s *updateScript) compile(raw []byte) (*painless.Script, *esError) {
 	if s.id != "" || s.lang != "painless" {
 		return nil, scriptError(raw)
-	}
-	if s.options != nil {
-		// PainlessScriptEngine.buildCompilerSettings: the content_type option is the
-		// Script's own; anything else is a compiler setting the subset does not take.
-		var bad []string
-		for _, m := range s.options.m {
-			if m.k != "content_type" {
-				bad = append(bad, m.k+"="+javaToString(m.v))
-			}
-		}
-		if len(bad) > 0 {
-			sort.Strings(bad)
-			return nil, errIllegalArgCause("failed to execute script", scriptException(&painless.Error{Script: s.source, Stack: []string{}, Offset: -1,
-				Cause: painless.Cause{Type: typeIllegalArgument, Reason: "Unrecognized compile-time parameter(s): {" + strings.Join(bad, ", ") + "}"}}))
-		}
 	}
 	p, err := painless.Compile(s.source)
 	if err != nil {
