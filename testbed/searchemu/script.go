@@ -281,6 +281,13 @@ func (c *Cluster) scriptUpdate(ix *index, op *docOp, d *doc, shard int, now time
 	ctx := painless.NewMap(true)
 	ctx.Put("op", "index")
 	ctx.Put("_index", ix.name)
+	switch c.opts.Flavor {
+	case Elasticsearch7:
+		// Elasticsearch 7's UpdateHelper also gives the script the document's type
+		ctx.Put("_type", c.indexDocType(ix))
+	case Elasticsearch8:
+		ctx.Put("_type", "_doc")
+	}
 	ctx.Put("_id", op.id)
 	ctx.Put("_version", d.version)
 	if d.hasRouting {

@@ -240,7 +240,8 @@ func TestBulkScriptedUpdates(t *testing.T) {
 
 // TestScriptedUpdateTyped: the Elasticsearch 7 typed update route
 // (RestUpdateAction's /{index}/{type}/{id}/_update, typed.go) runs scripts like the
-// typeless one, in _update and in typed bulk items.
+// typeless one, in _update and in typed bulk items; Elasticsearch 7's UpdateHelper puts
+// the document's type in ctx._type.
 func TestScriptedUpdateTyped(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t, searchemu.Options{Flavor: searchemu.Elasticsearch7})
@@ -251,11 +252,11 @@ func TestScriptedUpdateTyped(t *testing.T) {
 	if wantStatus(t, r, 200) && (str(t, r.Body, "_type") != "doc" || str(t, r.Body, "result") != "updated") {
 		t.Errorf("typed scripted update: %s", r)
 	}
-	r = e.raw(t, http.MethodPost, "/t/doc/_bulk", "{\"update\":{\"_id\":\"1\"}}\n{\"script\":\"ctx._source.n *= 10\"}\n", "application/x-ndjson")
+	r = e.raw(t, http.MethodPost, "/t/doc/_bulk", "{\"update\":{\"_id\":\"1\"}}\n{\"script\":\"ctx._source.n *= 10; ctx._source.t = ctx._type\"}\n", "application/x-ndjson")
 	if wantStatus(t, r, 200) && num(t, r.Body, "items", 0, "update", "status") != 200 {
 		t.Errorf("typed bulk scripted update: %s", r)
 	}
-	if got := string(e.source(t, "t", "1")); got != `{"n":30}` {
+	if got := string(e.source(t, "t", "1")); got != `{"n":30,"t":"doc"}` {
 		t.Errorf("source %s", got)
 	}
 }
