@@ -1,9 +1,11 @@
 package searchemu
 
 import (
+	"container/list"
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fanout-dev/fanout/testbed/searchemu/painless"
@@ -54,14 +56,91 @@ func parseUpdateScript(raw []byte) *updateScript {
 	return s
 }
 
+// The update context's ScriptCache defaults (ScriptContext's): 100 compiled scripts, and
+// at most 75 compilations in 5 minutes (script.context.update.max_compilations_rate).
+const (
+	scriptCacheSize     = 100
+	scriptMaxSourceSize = 65535 // script.max_size_in_bytes
+	compileRate         = 75
+	compileWindow       = 5 * time.Minute
+)
+
+// scriptCache is ScriptCache for the update context: compiled scripts by source (LRU),
+// and the token bucket that limits how often new ones are compiled. A script that fails
+// to compile is not cached, so every attempt spends a token again.
+type scriptCache struct {
+	mu      sync.Mutex
+	lru     *list.List // of *cachedScript, most recently used first
+	byKey   map[string]*list.Element
+	tokens  float64
+	last    time.Time
+	started bool
+}
+
+type cachedScript struct {
+	key string
+	p   *painless.Script
+}
+
+// compile returns the compiled script for src, compiling it (and taking a token) when
+// it is not cached.
+func (sc *scriptCache) compile(now time.Time, src string) (*painless.Script, *painless.Error, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.byKey == nil {
+		sc.byKey = map[string]*list.Element{}
+		sc.lru = list.New()
+	}
+	if el, ok := sc.byKey[src]; ok {
+		sc.lru.MoveToFront(el)
+		return el.Value.(*cachedScript).p, nil, true
+	}
+	// checkCompilationLimit: refill in proportion to the time passed, capped at the rate
+	if !sc.started {
+		sc.started, sc.tokens, sc.last = true, compileRate, now
+	}
+	tokens := sc.tokens + float64(now.Sub(sc.last))*compileRate/float64(compileWindow)
+	sc.last = now
+	if tokens > compileRate {
+		tokens = compileRate
+	}
+	if tokens < 1 {
+		sc.tokens = tokens
+		return nil, nil, false
+	}
+	sc.tokens = tokens - 1
+	p, err := painless.Compile(src)
+	if err != nil {
+		return nil, err, true
+	}
+	sc.byKey[src] = sc.lru.PushFront(&cachedScript{src, p})
+	if sc.lru.Len() > scriptCacheSize {
+		old := sc.lru.Remove(sc.lru.Back()).(*cachedScript)
+		delete(sc.byKey, old.key)
+	}
+	return p, nil, true
+}
+
 // compile is ScriptService.compile for the update context: stored scripts and other
-// languages answer what a cluster without them answers (scriptError); the error is
-// wrapped as UpdateHelper.executeScript wraps it.
-func (s *updateScript) compile(raw []byte) (*painless.Script, *esError) {
+// languages answer what a cluster without them answers (scriptError), an inline source
+// is limited in size, and compilations are cached and rate limited (ScriptCache); the
+// error is wrapped as UpdateHelper.executeScript wraps it.
+func (c *Cluster) compileScript(s *updateScript, raw []byte) (*painless.Script, *esError) {
 	if s.id != "" || s.lang != "painless" {
 		return nil, scriptError(raw)
 	}
-	p, err := painless.Compile(s.source)
+	if len(s.source) > scriptMaxSourceSize {
+		return nil, errIllegalArgCause("failed to execute script", errIllegalArg("exceeded max allowed inline script size in bytes ["+strconv.Itoa(scriptMaxSourceSize)+"] with size ["+strconv.Itoa(len(s.source))+"] for script ["+s.source+"]"))
+	}
+	p, err, ok := c.scripts.compile(c.now(), s.source)
+	if !ok {
+		cb := newErr(429, "circuit_breaking_exception", "[script] Too many dynamic script compilations within, max: [75/5m]; please use indexed, or scripts with parameters instead; this limit can be changed by the [script.context.update.max_compilations_rate] setting", true)
+		cb.meta = []metaKV{{k: "bytes_wanted", v: "0", num: true}, {k: "bytes_limit", v: "0", num: true}, {k: "durability", v: "TRANSIENT"}}
+		// ScriptCache wraps what is not a ScriptException
+		gse := newErr(500, "general_script_exception", "Failed to compile inline script ["+s.source+"] using lang [painless]", true)
+		gse.cause = cb
+		return nil, errIllegalArgCause("failed to execute script", gse)
+	}
 	if err != nil {
 		return nil, errIllegalArgCause("failed to execute script", scriptException(err))
 	}
@@ -270,7 +349,7 @@ func scriptSource(ctx *painless.Map) (*jsonObj, *esError) {
 // scripts), delete, or a noop for "none" and any other op. ix.mu is held.
 func (c *Cluster) scriptUpdate(ix *index, op *docOp, d *doc, shard int, now time.Time) (writeRes, []byte, *esError) {
 	s := parseUpdateScript(op.upd.Script)
-	p, err := s.compile(op.upd.Script)
+	p, err := c.compileScript(s, op.upd.Script)
 	if err != nil {
 		return writeRes{}, nil, err
 	}
@@ -359,7 +438,7 @@ func (c *Cluster) scriptUpdate(ix *index, op *docOp, d *doc, shard int, now time
 // indexes the script's source, anything else is a noop on the missing document.
 func (c *Cluster) scriptedUpsert(ix *index, op *docOp, shard int, now time.Time) (writeRes, []byte, *esError) {
 	s := parseUpdateScript(op.upd.Script)
-	p, err := s.compile(op.upd.Script)
+	p, err := c.compileScript(s, op.upd.Script)
 	if err != nil {
 		return writeRes{}, nil, err
 	}

@@ -181,6 +181,9 @@ type Cluster struct {
 
 	// docTypes maps an index uuid to its Elasticsearch 7 mapping type (typed.go).
 	docTypes sync.Map
+
+	// scripts is the update context's script cache and compilation limit (script.go).
+	scripts scriptCache
 }
 
 // New creates an empty cluster.

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
@@ -258,5 +260,46 @@ func TestScriptedUpdateTyped(t *testing.T) {
 	}
 	if got := string(e.source(t, "t", "1")); got != `{"n":30,"t":"doc"}` {
 		t.Errorf("source %s", got)
+	}
+}
+
+// TestScriptCompilationLimits follows ScriptService.compile (script.max_size_in_bytes,
+// 65535) and ScriptCache (compiled scripts are cached by source; new compilations are
+// limited to the update context's 75/5m token bucket, the refusal wrapped in a
+// GeneralScriptException): a client that builds a new source per request instead of
+// using params is refused after 75 of them, while cached scripts keep running.
+func TestScriptCompilationLimits(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEmu(t, searchemu.Options{Now: clock})
+	e.put(t, "c", "1", `{"n":0}`)
+	update := func(src string) *resp {
+		return e.raw(t, http.MethodPost, "/c/_update/1", `{"script":{"source":`+strconv.Quote(src)+`}}`)
+	}
+	for i := 0; i < 75; i++ {
+		if r := update("ctx._source.n = " + strconv.Itoa(i)); r.Status != 200 {
+			t.Fatalf("compilation %d: %s", i, r)
+		}
+	}
+	src := "ctx._source.n = 75"
+	wantExactBody(t, update(src), `{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"failed to execute script"}],"type":"illegal_argument_exception","reason":"failed to execute script","caused_by":{"type":"general_script_exception","reason":"Failed to compile inline script [`+src+`] using lang [painless]","caused_by":{"type":"circuit_breaking_exception","reason":"[script] Too many dynamic script compilations within, max: [75/5m]; please use indexed, or scripts with parameters instead; this limit can be changed by the [script.context.update.max_compilations_rate] setting","bytes_wanted":0,"bytes_limit":0,"durability":"TRANSIENT"}}},"status":400}`)
+	if r := update("ctx._source.n = 3"); r.Status != 200 {
+		t.Errorf("a cached script must still run: %s", r)
+	}
+	mu.Lock()
+	now = now.Add(4 * time.Second) // 75 per 300 s: one token
+	mu.Unlock()
+	if r := update(src); r.Status != 200 {
+		t.Errorf("a token refilled: %s", r)
+	}
+	if r := update("ctx._source.n = 76"); r.Status != 400 {
+		t.Errorf("the bucket is empty again: %s", r)
+	}
+	big := "ctx._source.n = 1" + strings.Repeat(" ", 65535)
+	r := update(big)
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"caused_by":{"type":"illegal_argument_exception","reason":"exceeded max allowed inline script size in bytes [65535] with size [65552] for script [`) {
+		t.Errorf("oversized script: %s", truncate(r.Body, 400))
 	}
 }
