@@ -124,10 +124,11 @@ type (
 		init expr
 	}
 	sIf struct {
-		pos       int
-		cond      expr
-		then, els []stmt
-		hasElse   bool
+		pos              int
+		cond             expr
+		then, els        []stmt
+		hasElse          bool
+		thenPos, elsePos int // where the blocks start (their '{' or their statement)
 	}
 	sReturn struct {
 		pos int
@@ -135,24 +136,26 @@ type (
 	}
 
 	sWhile struct {
-		pos  int
-		cond expr
-		body []stmt
+		pos, bodyPos int
+		cond         expr
+		body         []stmt
 	}
 	sDo struct {
-		pos  int
-		body []stmt
-		cond expr
+		pos, bodyPos int
+		body         []stmt
+		cond         expr
 	}
 	sFor struct {
-		pos   int
-		init  stmt // *sDecl, *sExpr or nil
-		cond  expr // nil: true
-		after expr
-		body  []stmt
+		pos     int
+		bodyPos int
+		init    stmt // *sDecl, *sExpr or nil
+		cond    expr // nil: true
+		after   expr
+		body    []stmt
 	}
 	sEach struct {
 		pos     int
+		bodyPos int
 		typ     stype
 		name    string
 		namePos int

@@ -14,7 +14,9 @@ type checker struct {
 	src    string
 	scopes []map[string]stype
 	bounds []int
-	loops  int // depth of enclosing loops, for break and continue
+	loops  int // depth of enclosing loops
+	// readOnly are the for-each variables in scope, which cannot be assigned
+	readOnly []string
 }
 
 type checkFail struct{ e *Error }
@@ -32,15 +34,56 @@ func (c *checker) lookup(name string) (stype, bool) {
 	return 0, false
 }
 
-func (c *checker) block(body []stmt) {
+// flow is what DefaultSemanticAnalysisPhase's escape conditions record of a statement:
+// whether it leaves the method (MethodEscape), the loop (LoopEscape), the block
+// (AllEscape), and whether it contains a continue or a break.
+type flow struct{ method, loop, all, cont, brk bool }
+
+// blockCtx is a block's inherited conditions: InLoop, and BeginLoop/LastLoop (its last
+// statement is the last of a loop body, where a continue is extraneous).
+type blockCtx struct{ inLoop, lastLoop bool }
+
+// block visits a block (visitBlock): a statement after one that leaves the block is
+// unreachable; the block leaves the method or loop as its last statement does.
+func (c *checker) block(body []stmt, pos int, bc blockCtx) flow {
 	c.scopes = append(c.scopes, map[string]stype{})
-	for _, s := range body {
-		c.stmt(s)
+	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	var f flow
+	for i, s := range body {
+		last := i == len(body)-1
+		sf := c.stmt(s, blockCtx{inLoop: bc.inLoop, lastLoop: last && bc.lastLoop})
+		if !last && sf.all {
+			c.fail(pos, iae("invalid block: unreachable statement"))
+		}
+		if last {
+			f.method, f.loop = sf.method, sf.loop
+		}
+		f.cont = f.cont || sf.cont
+		f.brk = f.brk || sf.brk
 	}
-	c.scopes = c.scopes[:len(c.scopes)-1]
+	return f
 }
 
-func (c *checker) stmt(s stmt) {
+// loopBody visits a loop's body (BeginLoop, InLoop) and rejects a body that always
+// leaves the loop without a continue: the loop is extraneous.
+func (c *checker) loopBody(body []stmt, pos, at int, kind string) flow {
+	c.loops++
+	f := c.block(body, pos, blockCtx{inLoop: true, lastLoop: true})
+	c.loops--
+	if f.loop && !f.cont {
+		c.fail(at, iae("extraneous "+kind+" loop"))
+	}
+	return f
+}
+
+func boolConst(e expr) (bool, bool) {
+	if l, ok := e.(*eLit); ok && l.kind == "boolean" {
+		return l.v.(bool), true
+	}
+	return false, false
+}
+
+func (c *checker) stmt(s stmt, bc blockCtx) flow {
 	switch x := s.(type) {
 	case *sExpr:
 		c.bounds = append(c.bounds, x.pos)
@@ -48,80 +91,140 @@ func (c *checker) stmt(s stmt) {
 	case *sDecl:
 		for _, v := range x.vars {
 			c.bounds = append(c.bounds, v.pos)
-			if _, ok := c.lookup(v.name); ok {
-				c.fail(v.pos, iae("variable ["+v.name+"] is already defined"))
-			}
 			if v.init != nil {
 				t := c.expr(v.init)
 				c.assignable(v.init.at(), t, x.typ)
+			}
+			if _, ok := c.lookup(v.name); ok {
+				c.fail(v.pos, iae("variable ["+v.name+"] is already defined"))
 			}
 			c.scopes[len(c.scopes)-1][v.name] = x.typ
 		}
 	case *sIf:
 		c.bounds = append(c.bounds, x.pos)
 		c.condition(x.cond)
-		c.block(x.then)
-		if x.hasElse {
-			c.block(x.els)
+		if _, konst := boolConst(x.cond); konst || len(x.then) == 0 {
+			c.fail(x.pos, iae("extraneous if block"))
 		}
+		a := c.block(x.then, x.thenPos, bc)
+		if !x.hasElse {
+			return flow{cont: a.cont, brk: a.brk}
+		}
+		if len(x.els) == 0 {
+			c.fail(x.pos, iae("extraneous else block."))
+		}
+		b := c.block(x.els, x.elsePos, bc)
+		return flow{method: a.method && b.method, loop: a.loop && b.loop, all: a.all && b.all, cont: a.cont || b.cont, brk: a.brk || b.brk}
 	case *sWhile:
 		c.bounds = append(c.bounds, x.pos)
 		c.condition(x.cond)
-		c.loop(x.body)
+		v, konst := boolConst(x.cond)
+		if konst && !v {
+			c.fail(x.pos, iae("extraneous while loop"))
+		}
+		if konst && len(x.body) == 0 {
+			c.fail(x.pos, iae("no paths escape from while loop"))
+		}
+		if len(x.body) > 0 {
+			f := c.loopBody(x.body, x.bodyPos, x.pos, "while")
+			if konst && !f.brk {
+				return flow{method: true, all: true}
+			}
+		}
 	case *sDo:
 		c.bounds = append(c.bounds, x.pos)
-		c.loop(x.body)
+		if len(x.body) == 0 {
+			c.fail(x.pos, iae("extraneous do-while loop"))
+		}
+		f := c.loopBody(x.body, x.bodyPos, x.pos, "do-while")
 		c.condition(x.cond)
+		if v, konst := boolConst(x.cond); konst {
+			if !v {
+				c.fail(x.pos, iae("extraneous do-while loop"))
+			}
+			if !f.brk {
+				return flow{method: true, all: true}
+			}
+		}
 	case *sFor:
 		c.bounds = append(c.bounds, x.pos)
 		c.scopes = append(c.scopes, map[string]stype{})
-		if x.init != nil {
-			c.stmt(x.init)
+		defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+		switch in := x.init.(type) {
+		case *sDecl:
+			c.stmt(in, bc)
+		case *sExpr:
+			c.expr(in.x) // an initializer expression need not be a statement
 		}
+		continuous := x.cond == nil
 		if x.cond != nil {
 			c.condition(x.cond)
+			if v, konst := boolConst(x.cond); konst {
+				if !v {
+					c.fail(x.pos, iae("extraneous for loop"))
+				}
+				if len(x.body) == 0 {
+					c.fail(x.pos, iae("no paths escape from for loop"))
+				}
+				continuous = true
+			}
 		}
 		if x.after != nil {
-			c.statementExpr(x.after)
+			c.expr(x.after)
 		}
-		c.loop(x.body)
-		c.scopes = c.scopes[:len(c.scopes)-1]
+		if len(x.body) > 0 {
+			f := c.loopBody(x.body, x.bodyPos, x.pos, "for")
+			if continuous && !f.brk {
+				return flow{method: true, all: true}
+			}
+		}
 	case *sEach:
 		c.bounds = append(c.bounds, x.pos)
 		it := c.expr(x.iter)
+		if _, ok := c.lookup(x.name); ok {
+			c.fail(x.pos, iae("variable ["+x.name+"] is already defined"))
+		}
+		if len(x.body) == 0 {
+			c.fail(x.pos, iae("extraneous foreach loop"))
+		}
+		c.scopes = append(c.scopes, map[string]stype{x.name: x.typ})
+		c.readOnly = append(c.readOnly, x.name)
+		c.loopBody(x.body, x.bodyPos, x.pos, "foreach")
+		c.readOnly = c.readOnly[:len(c.readOnly)-1]
+		c.scopes = c.scopes[:len(c.scopes)-1]
 		switch it {
 		case stDef, stList, stArrayList:
 		default:
-			c.fail(x.iter.at(), iae("Cannot iterate over ["+it.canonical()+"]"))
+			c.fail(x.pos, iae("invalid foreach loop: cannot iterate over type ["+it.canonical()+"]."))
 		}
-		if _, ok := c.lookup(x.name); ok {
-			c.fail(x.namePos, iae("variable ["+x.name+"] is already defined"))
-		}
-		c.scopes = append(c.scopes, map[string]stype{x.name: x.typ})
-		c.loop(x.body)
-		c.scopes = c.scopes[:len(c.scopes)-1]
 	case *sBreak:
 		c.bounds = append(c.bounds, x.pos)
-		if c.loops == 0 {
-			c.fail(x.pos, iae("Break statement outside of a loop."))
+		if !bc.inLoop {
+			c.fail(x.pos, iae("invalid break statement: not inside loop"))
 		}
+		return flow{all: true, loop: true, brk: true}
 	case *sContinue:
 		c.bounds = append(c.bounds, x.pos)
-		if c.loops == 0 {
-			c.fail(x.pos, iae("Continue statement outside of a loop."))
+		if !bc.inLoop {
+			c.fail(x.pos, iae("invalid continue statement: not inside loop"))
 		}
+		if bc.lastLoop {
+			c.fail(x.pos, iae("extraneous continue statement"))
+		}
+		return flow{all: true, cont: true}
 	case *sReturn:
 		c.bounds = append(c.bounds, x.pos)
 		if x.x != nil {
-			c.fail(x.pos, unsupported("returning a value from an update script (its execute() is void)"))
+			// UpdateScript.execute is void: the value's cast to void fails (visitReturn)
+			if l, ok := x.x.(*eLit); ok && l.kind == "null" {
+				c.fail(x.x.at(), cce("Cannot cast null to a primitive type [void]."))
+			}
+			t := c.expr(x.x)
+			c.fail(x.x.at(), castError(t, stVoid))
 		}
+		return flow{method: true, loop: true, all: true}
 	}
-}
-
-func (c *checker) loop(body []stmt) {
-	c.loops++
-	c.block(body)
-	c.loops--
+	return flow{}
 }
 
 func (c *checker) condition(e expr) {
@@ -526,6 +629,11 @@ func (c *checker) target(t expr, at int) stype {
 	case *eVar:
 		if x.name == "ctx" || x.name == "params" {
 			c.fail(x.pos, unsupported("assigning to ["+x.name+"]"))
+		}
+		for _, n := range c.readOnly {
+			if n == x.name {
+				c.fail(x.pos, unsupported("assigning to the for-each variable ["+x.name+"]"))
+			}
 		}
 		return c.expr(x)
 	case *eField, *eIndex:

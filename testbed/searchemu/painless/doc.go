@@ -17,6 +17,13 @@
 // methods. Values keep their Java classes (Integer + Integer is an Integer), and a
 // compound assignment casts back to the target's class as DefMath.dynamicCast does.
 //
+// The semantic pass applies Painless's compile-time rules (DefaultSemanticAnalysisPhase):
+// unknown symbols, redefined variables, casts between static types, expressions that are
+// not statements, assignments to what is not a variable, and the control-flow checks
+// (unreachable statements, extraneous if/else blocks and loops, loops no path escapes,
+// break and continue outside loops, a trailing continue, a value returned from the void
+// update script).
+//
 // Errors are ScriptExceptions shaped like the server's: a compile error positions a
 // 25-character snippet around the offending offset (PainlessScriptEngine); a runtime error
 // names the statement (PainlessScript) and carries the Java exception (null-pointer,

@@ -31,7 +31,7 @@ func Compile(src string) (s *Script, err *Error) {
 			s, err = nil, cf.e
 		}
 	}()
-	c.block(body)
+	c.block(body, 0, blockCtx{})
 	return &Script{src: src, body: body, bounds: c.bounds}, nil
 }
 

@@ -8,6 +8,8 @@ type parser struct {
 	i     int
 	err   *Error
 	depth int
+	// blockPos is where the last trailer parsed starts: its '{', or its one statement
+	blockPos int
 }
 
 // maxDepth bounds nesting: ANTLR's recursion overflows the stack on deep nesting, which
@@ -121,7 +123,9 @@ func (p *parser) statement(inBlock bool) stmt {
 		p.expectOp("(")
 		cond := p.expression()
 		p.expectOp(")")
-		return &sWhile{pos: kw.pos, cond: cond, body: p.loopBody(inBlock)}
+		w := &sWhile{pos: kw.pos, cond: cond, body: p.loopBody(inBlock)}
+		w.bodyPos = p.blockPos
+		return w
 	case p.isKw("for"):
 		return p.forStatement(inBlock)
 	}
@@ -147,10 +151,12 @@ func (p *parser) ifStatement(inBlock bool) stmt {
 	p.expectOp(")")
 	s := &sIf{pos: kw.pos, cond: cond}
 	s.then = p.trailer(inBlock)
+	s.thenPos = p.blockPos
 	if p.isKw("else") {
 		p.next()
 		s.hasElse = true
 		s.els = p.trailer(inBlock)
+		s.elsePos = p.blockPos
 	}
 	return s
 }
@@ -174,7 +180,9 @@ func (p *parser) forStatement(inBlock bool) stmt {
 		p.next()
 		iter := p.expression()
 		p.expectOp(")")
-		return &sEach{pos: kw.pos, typ: stDef, name: t.text, namePos: t.pos, iter: iter, body: p.trailer(inBlock)}
+		e := &sEach{pos: kw.pos, typ: stDef, name: t.text, namePos: t.pos, iter: iter, body: p.trailer(inBlock)}
+		e.bodyPos = p.blockPos
+		return e
 	}
 	if st, ok := typeNames[t.text]; ok && t.kind == tIdent && n1.kind == tIdent && p.peekN(2).kind == tOp && p.peekN(2).text == ":" {
 		p.next()
@@ -182,7 +190,9 @@ func (p *parser) forStatement(inBlock bool) stmt {
 		p.next()
 		iter := p.expression()
 		p.expectOp(")")
-		return &sEach{pos: kw.pos, typ: st, name: n1.text, namePos: n1.pos, iter: iter, body: p.trailer(inBlock)}
+		e := &sEach{pos: kw.pos, typ: st, name: n1.text, namePos: n1.pos, iter: iter, body: p.trailer(inBlock)}
+		e.bodyPos = p.blockPos
+		return e
 	}
 	f := &sFor{pos: kw.pos}
 	if !p.isOp(";") {
@@ -203,10 +213,13 @@ func (p *parser) forStatement(inBlock bool) stmt {
 	}
 	p.expectOp(")")
 	f.body = p.loopBody(inBlock)
+	f.bodyPos = p.blockPos
 	return f
 }
 
 func (p *parser) trailer(inBlock bool) []stmt {
+	start := p.peek().pos
+	defer func() { p.blockPos = start }()
 	if p.isOp("{") {
 		p.next()
 		body := p.statements(true)
@@ -234,6 +247,7 @@ func (p *parser) simpleStatement() stmt {
 			return &sContinue{pos: t.pos}
 		case "do":
 			p.next()
+			bodyPos := p.peek().pos
 			p.expectOp("{")
 			body := p.statements(true)
 			p.expectOp("}")
@@ -244,7 +258,7 @@ func (p *parser) simpleStatement() stmt {
 			p.expectOp("(")
 			cond := p.expression()
 			p.expectOp(")")
-			return &sDo{pos: t.pos, body: body, cond: cond}
+			return &sDo{pos: t.pos, bodyPos: bodyPos, body: body, cond: cond}
 		case "return":
 			p.next()
 			s := &sReturn{pos: t.pos}
