@@ -711,8 +711,7 @@ func (c *checker) method(x *eCall, rt stype) stype {
 			return t
 		}
 		// Painless has these; the subset does not model Set/Collection/iterators
-		switch x.name {
-		case "keySet", "values", "entrySet", "iterator", "stream", "forEach", "removeIf", "sort", "split", "charAt", "subList", "computeIfAbsent", "compute", "merge", "replaceAll", "splitOnToken", "hashCode", "compareTo", "getClass":
+		if unmodelled[x.name] {
 			c.fail(x.pos, unsupported("the method ["+key+"]"))
 		}
 		c.fail(x.pos, iae("member method ["+rt.canonical()+", "+key+"] not found"))

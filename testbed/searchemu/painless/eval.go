@@ -833,12 +833,35 @@ func call(at int, recv any, name string, args []any) any {
 			return x
 		}
 	}
-	switch name {
-	case "keySet", "values", "entrySet", "iterator", "stream", "forEach", "removeIf", "sort", "split", "charAt", "subList", "computeIfAbsent", "compute", "merge", "replaceAll", "splitOnToken", "hashCode", "compareTo":
+	if unmodelled[name] {
 		fail(at, unsupported("the method ["+key+"]"))
 	}
 	fail(at, iae("dynamic method ["+className(recv)+", "+key+"] not found"))
 	return nil
+}
+
+// unmodelled are methods Painless's whitelist and augmentations give lists, maps,
+// strings and numbers that the subset does not implement: calling one is an error that
+// says so, not the "not found" a cluster would never answer.
+var unmodelled = map[string]bool{
+	// Collection, List, ArrayList and their augmentations
+	"iterator": true, "listIterator": true, "stream": true, "forEach": true, "removeIf": true, "sort": true,
+	"subList": true, "toArray": true, "containsAll": true, "removeAll": true, "retainAll": true, "replaceAll": true,
+	"hashCode": true, "getLength": true, "any": true, "asCollection": true, "asList": true, "each": true,
+	"every": true, "findResults": true, "groupBy": true, "join": true, "sum": true, "collect": true, "find": true,
+	"findAll": true, "findResult": true, "split": true, "ensureCapacity": true, "trimToSize": true, "clone": true,
+	"spliterator": true, "count": true,
+	// Map and its augmentations
+	"keySet": true, "values": true, "entrySet": true, "compute": true, "computeIfAbsent": true,
+	"computeIfPresent": true, "merge": true, "replace": true,
+	// String and its augmentations
+	"charAt": true, "codePointAt": true, "codePointBefore": true, "codePointCount": true, "compareTo": true,
+	"compareToIgnoreCase": true, "concat": true, "contentEquals": true, "equalsIgnoreCase": true,
+	"regionMatches": true, "subSequence": true, "toCharArray": true, "chars": true, "codePoints": true,
+	"decodeBase64": true, "encodeBase64": true, "splitOnToken": true, "offsetByCodePoints": true,
+	"lastIndexOf": true, "indexOf": true, "startsWith": true, "isBlank": true, "strip": true,
+	// Number
+	"byteValue": true, "shortValue": true,
 }
 
 func mapCall(at int, m *Map, key string, a []any) (any, bool) {
