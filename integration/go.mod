@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/fanout-dev/fanout/pkg v0.0.0
+	github.com/fanout-dev/fanout/services/fanoutctl v0.0.0
 	github.com/fanout-dev/fanout/services/proxy v0.0.0
 	github.com/fanout-dev/fanout/services/replicator v0.0.0
 	github.com/opensearch-project/opensearch-go/v4 v4.8.1
@@ -90,6 +91,7 @@ require (
 // Sibling modules of the workspace, so that `go mod tidy` works without go.work.
 replace (
 	github.com/fanout-dev/fanout/pkg => ../pkg
+	github.com/fanout-dev/fanout/services/fanoutctl => ../services/fanoutctl
 	github.com/fanout-dev/fanout/services/proxy => ../services/proxy
 	github.com/fanout-dev/fanout/services/replicator => ../services/replicator
 )

@@ -154,8 +154,9 @@ type Cluster struct {
 	replicas int
 	gc       time.Duration
 
-	mu      sync.RWMutex
-	indices map[string]*index
+	mu        sync.RWMutex
+	indices   map[string]*index
+	templates templateStore
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
