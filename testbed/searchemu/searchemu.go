@@ -23,9 +23,13 @@
 //   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), match
 //     scores the fraction of query terms found, bool sums its must/should scores, filter
 //     and must_not contribute nothing; ties break in index order;
-//   - there is no Painless and there are no ingest pipelines: scripted updates answer 400
-//     ("failed to execute script") and any pipeline is reported missing, as a cluster
-//     without them would; aggregations, highlighting and other search features the
+//   - scripts are a Painless subset (package painless, script.go): scripted updates
+//     (_update and bulk update with script, params, ctx.op, upsert, scripted_upsert,
+//     ctx._now/_index/_id/_version/_routing) run as UpdateHelper runs them, and a script
+//     outside the subset answers a compile error saying so, never something else; stored
+//     scripts and other languages answer 400 as a cluster without them would. There are no
+//     ingest pipelines: any pipeline is reported missing, as a cluster without it would;
+//     aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
 //   - updates hold the index lock from read to write, so they never conflict with a
@@ -178,6 +182,9 @@ type Cluster struct {
 
 	// docTypes maps an index uuid to its Elasticsearch 7 mapping type (typed.go).
 	docTypes sync.Map
+
+	// scripts is the update context's script cache and compilation limit (script.go).
+	scripts scriptCache
 }
 
 // New creates an empty cluster.
