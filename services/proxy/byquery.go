@@ -235,9 +235,9 @@ func (run *byQueryRun) searchCall(method, path, rawQuery string, body []byte) (*
 				"(limits.max_inflight_bytes): %s; retry later or with a smaller scroll_size%s", run.job.kind.api(), len(ans), err, run.progress()))}
 	}
 	if resp.StatusCode/100 != 2 {
-		// The search was refused (missing index, bad query…): the primary's own
-		// by-query would fail with the same error.
-		return nil, &stop{status: resp.StatusCode, body: ans, header: resp.Header}
+		// The search was refused (missing index, bad query, overload…): the primary's
+		// own by-query would fail with the same error.
+		return nil, run.withProgress(resp.StatusCode, resp.Header, ans, run.job.kind.api()+" stopped, its search failed: ")
 	}
 	var a searchAnswer
 	if err := json.Unmarshal(ans, &a); err != nil {
@@ -482,7 +482,7 @@ func (run *byQueryRun) refresh() *stop {
 		return run.primaryGone("refreshing the indexes written (every change was replicated)", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return &stop{status: resp.StatusCode, body: ans, header: resp.Header}
+		return run.withProgress(resp.StatusCode, resp.Header, ans, "refreshing the indexes written (every change was replicated) failed: ")
 	}
 	return nil
 }
@@ -497,39 +497,38 @@ func (run *byQueryRun) primaryGone(doing string, err error) *stop {
 }
 
 // bulkFailed is the answer when the write path did not answer 200: the batch's bulk
-// was refused by the primary, not answered, or applied and not all queued in Kafka. The
-// write path's own error (its type, the documents applied and not queued) is kept and
-// what earlier batches did is added to its reason.
+// was refused by the primary (nothing of it applied), not answered, or applied and not
+// all queued in Kafka. The write path's error (its type, the documents applied and not
+// queued) is kept, and its reason says where the operation stopped.
 func (run *byQueryRun) bulkFailed(status int, header http.Header, ans []byte) *stop {
-	var env map[string]json.RawMessage
-	if json.Unmarshal(ans, &env) != nil {
-		return &stop{status: status, body: ans, header: header}
-	}
-	var e map[string]json.RawMessage
-	if json.Unmarshal(env["error"], &e) != nil {
-		return &stop{status: status, body: ans, header: header}
-	}
-	var typ, reason string
-	_ = json.Unmarshal(e["type"], &typ)
-	_ = json.Unmarshal(e["reason"], &reason)
-	if typ != errReplication && typ != errPrimary {
-		// The primary refused the bulk as a whole: nothing of it was applied. The
-		// primary's own by-query ends with the same exception.
-		return &stop{status: status, body: ans, header: header}
-	}
-	reason = fmt.Sprintf("%s stopped at batch %d: %s%s", run.job.kind.api(), run.st.batches, reason, run.progress())
-	rb, _ := json.Marshal(reason)
-	e["reason"] = rb
-	e["root_cause"], _ = json.Marshal([]errorCause{{Type: typ, Reason: reason}})
-	env["error"], _ = json.Marshal(e)
-	out, _ := json.Marshal(env)
-	return &stop{status: status, body: out}
+	return run.withProgress(status, header, ans, fmt.Sprintf("%s stopped at batch %d: ", run.job.kind.api(), run.st.batches))
 }
 
-// progress says what earlier batches did, for error reasons.
+// withProgress is an error answer of the primary or of the write path, its reason
+// prefixed and followed by what earlier batches did; an answer that is not an error
+// envelope goes as it is.
+func (run *byQueryRun) withProgress(status int, header http.Header, ans []byte, prefix string) *stop {
+	progress := run.progress()
+	var env map[string]json.RawMessage
+	var e map[string]json.RawMessage
+	var reason string
+	if json.Unmarshal(ans, &env) != nil || json.Unmarshal(env["error"], &e) != nil || json.Unmarshal(e["reason"], &reason) != nil {
+		return &stop{status: status, body: ans, header: header}
+	}
+	if progress == "" {
+		return &stop{status: status, body: ans, header: header} // nothing was done: the error as it is
+	}
+	e["reason"], _ = json.Marshal(prefix + reason + progress)
+	env["error"], _ = json.Marshal(e)
+	out, _ := json.Marshal(env)
+	return &stop{status: status, body: out, header: header}
+}
+
+// progress says what the operation did before it stopped, for error reasons; "" when
+// it did nothing.
 func (run *byQueryRun) progress() string {
 	s := &run.st
-	if s.batches <= 1 && s.processed() == 0 && s.noops == 0 {
+	if s.processed() == 0 && s.noops == 0 && s.versionConflicts == 0 {
 		return ""
 	}
 	return fmt.Sprintf("; before it, %d documents were created, %d updated and %d deleted on the primary and replicated "+
