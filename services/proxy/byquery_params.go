@@ -112,7 +112,7 @@ var (
 	searchPassed = []string{"analyzer", "analyze_wildcard", "default_operator", "df", "lenient", "q", "routing",
 		"expand_wildcards", "ignore_unavailable", "allow_no_indices", "preference", "search_type", "request_cache",
 		"stats", "terminate_after", "sort", "_source", "_source_excludes", "_source_includes"}
-	byQueryOwn = []string{"from", "conflicts", "max_docs", "scroll", "search_timeout", "version", "refresh", "timeout",
+	byQueryOwn = []string{"from", "size", "conflicts", "max_docs", "scroll", "search_timeout", "version", "refresh", "timeout",
 		"wait_for_active_shards", "scroll_size", "wait_for_completion", "requests_per_second", "slices"}
 	reindexOwn = []string{"refresh", "timeout", "wait_for_active_shards", "wait_for_completion", "requests_per_second",
 		"scroll", "slices", "max_docs", "require_alias"}
@@ -370,6 +370,17 @@ func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 	}
 	if q.Has("from") {
 		fromSet = true
+	}
+	if q.Has("size") {
+		// RestSearchAction.parseSearchRequest hands the size parameter to the by-query
+		// request as max_docs too.
+		n, ce := paramInt(q, "size")
+		if ce != nil {
+			return ce
+		}
+		if ce := j.setMaxDocs(n); ce != nil {
+			return ce
+		}
 	}
 	if sizeVal >= 0 {
 		if ce := j.setMaxDocs(sizeVal); ce != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/proxy"
 )
 
 // seedBooks creates index ix (no scheduled refresh, so that a test decides what the
@@ -206,6 +207,12 @@ func TestByQueryAnswersAndEvents(t *testing.T) {
 		{"delete by query with max_docs", "/books/_delete_by_query?refresh&scroll_size=2", `{"query":{"term":{"k":"a"}},"max_docs":3}`,
 			append([]string{"took", "timed_out", "total", "deleted"}, tail...),
 			counts{Total: 3, Deleted: 3, Batches: 2}, map[opspb.Kind]int{opspb.Kind_KIND_DELETE: 3}, "books"},
+		{"throttled", "/books/_update_by_query?q=k:b&scroll_size=2&requests_per_second=100&refresh", "",
+			append([]string{"took", "timed_out", "total", "updated", "deleted"}, tail...),
+			counts{Total: 4, Updated: 4, Batches: 2}, map[opspb.Kind]int{opspb.Kind_KIND_INDEX: 4}, "books"},
+		{"size as max_docs", "/books/_update_by_query?q=k:b&size=1&refresh", "",
+			append([]string{"took", "timed_out", "total", "updated", "deleted"}, tail...),
+			counts{Total: 1, Updated: 1, Batches: 1}, map[opspb.Kind]int{opspb.Kind_KIND_INDEX: 1}, "books"},
 		{"filter_path", "/books/_delete_by_query?refresh&filter_path=deleted,failures&q=n:1", "",
 			[]string{"deleted", "failures"}, counts{Deleted: 1}, map[opspb.Kind]int{opspb.Kind_KIND_DELETE: 1}, "books"},
 		{"nothing matches", "/books/_delete_by_query?q=k:c", "",
@@ -227,7 +234,16 @@ func TestByQueryAnswersAndEvents(t *testing.T) {
 			if got != c.want {
 				t.Errorf("counts %+v, want %+v: %s", got, c.want, r.body)
 			}
-			if c.keys[0] == "took" && (a.RequestsPerSec != -1 || a.Retries["bulk"] != 0 || a.Failures == nil || len(a.Failures) != 0) {
+			if c.name == "throttled" {
+				// Two batches of 2 at 100 a second: 20 ms waited after each.
+				var th struct {
+					Throttled int64   `json:"throttled_millis"`
+					RPS       float64 `json:"requests_per_second"`
+				}
+				if json.Unmarshal(r.body, &th) != nil || th.Throttled < 40 || th.RPS != 100 || !strings.Contains(string(r.body), `"requests_per_second":100.0,`) {
+					t.Errorf("throttling: %s", r.body)
+				}
+			} else if c.keys[0] == "took" && (a.RequestsPerSec != -1 || a.Retries["bulk"] != 0 || a.Failures == nil || len(a.Failures) != 0) {
 				t.Errorf("answer %s", r.body)
 			}
 			all := e.published()
@@ -544,4 +560,32 @@ func TestByQueryPrimaryGoneMidway(t *testing.T) {
 	if len(ops) != 2 {
 		t.Fatalf("%d events, want the first batch's 2", len(ops))
 	}
+}
+
+// TestByQueryBatchOverBudget: a batch is held in limits.max_inflight_bytes; one that
+// cannot fit is refused with 429 and what was done, before its bulk is sent.
+func TestByQueryBatchOverBudget(t *testing.T) {
+	e := startEnv(t, 1, func(c *proxy.Config) { c.Limits.MaxInflightBytes, c.Limits.MaxBodyBytes = 1<<20, 256<<10 })
+	// Written on the primary directly: 8 documents of 100 KiB.
+	big := strings.Repeat("x", 100<<10)
+	var b strings.Builder
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&b, "{\"index\":{\"_index\":\"big\",\"_id\":\"%d\"}}\n{\"blob\":%q}\n", i, big)
+	}
+	if r := send(t, http.MethodPost, e.primaryURL+"/_bulk?refresh=true", b.String()); r.status != 200 {
+		t.Fatalf("%d %.300s", r.status, r.body)
+	}
+	// Two documents a batch fit; the batch of six after them does not.
+	r := send(t, http.MethodPost, e.url()+"/big/_update_by_query?scroll_size=2&max_docs=2", "")
+	if a := decodeByQuery(t, r); r.status != 200 || a.Updated != 2 {
+		t.Fatalf("%d %.500s", r.status, r.body)
+	}
+	r = send(t, http.MethodPost, e.url()+"/big/_update_by_query?scroll_size=6", "")
+	ans := r.json(t)
+	errObj, _ := ans["error"].(map[string]any)
+	if r.status != http.StatusTooManyRequests || errObj["type"] != "rejected_execution_exception" ||
+		!strings.Contains(fmt.Sprint(errObj["reason"]), "retry later or with a smaller scroll_size") {
+		t.Fatalf("%d %.500s", r.status, r.body)
+	}
+	e.noNewEvents(2)
 }
