@@ -29,6 +29,7 @@ func update(i, id string) route {
 func del(i, id string) route {
 	return route{name: "delete", write: true, action: bulk.ActionDelete, index: i, id: id}
 }
+
 // byQuery is a by-query API's route; typ is the type of a typed path.
 func byQuery(k byQueryKind, i, typ string) route {
 	return route{name: k.String(), byQuery: k, index: i, id: typ}

@@ -61,8 +61,8 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 
 	for route, want := range map[string]int{
 		"POST /{index}/_shrink/{name}": 2,
-		"PUT /{index}":                   1,
-		"PUT /{index}/_mapping":          1,
+		"PUT /{index}":                 1,
+		"PUT /{index}/_mapping":        1,
 	} {
 		if got, ok := metricValue(t, p.MetricsURL(), `fanout_proxy_unreplicated_writes_total{route="`+route+`"}`); !ok || got != want {
 			t.Errorf("%s counted %d (present %v), want %d", route, got, ok, want)
