@@ -58,7 +58,7 @@ func (p *Proxy) serveByQuery(w http.ResponseWriter, r *http.Request, rt route, b
 	if reqID == "" {
 		reqID = newRequestID()
 	}
-	run := &byQueryRun{p: p, job: job, r: r, reqID: reqID, start: time.Now(),
+	run := &byQueryRun{p: p, job: job, r: r, reqID: reqID, start: time.Now(), routeName: rt.name,
 		log: p.log.With("request_id", reqID, "route", rt.name), dests: map[string]bool{},
 		answerRes: reservation{b: p.budget}}
 	defer run.answerRes.release()
@@ -72,7 +72,9 @@ type byQueryRun struct {
 	r     *http.Request
 	reqID string
 	start time.Time
-	log   *slog.Logger
+	// routeName labels the primary calls' metrics.
+	routeName string
+	log       *slog.Logger
 	// answerRes holds the current search answer's share of the memory budget.
 	answerRes reservation
 
@@ -444,7 +446,9 @@ func (run *byQueryRun) call(method, path, rawQuery string, body []byte) (*http.R
 	fwd := &http.Request{Header: byQueryHeaders(run.r, run.reqID), RemoteAddr: run.r.RemoteAddr}
 	run.p.forwardHeaders(out.Header, fwd)
 	out.ContentLength = int64(len(body))
+	start := time.Now()
 	resp, err := run.p.primary.Perform(out)
+	run.p.m.primarySeconds.WithLabelValues(run.routeName).Observe(time.Since(start).Seconds())
 	if err != nil {
 		closeBody(resp)
 		return nil, nil, err

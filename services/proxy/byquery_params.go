@@ -424,6 +424,10 @@ func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 	// Delete-by-query and scripted updates need no document: the primary's write reads
 	// its own copy.
 	needSource := j.kind == updateByQuery && j.script == nil
+	if q.Has("sort") {
+		// RestSearchAction sorts by the parameter: no _doc sort of the proxy's.
+		search = append(search, member{key: "sort", val: nil})
+	}
 	j.searchBody = buildSearchBody(search, j.scrollSize, needSource)
 	return nil
 }
@@ -598,6 +602,9 @@ func buildSearchBody(members []member, size int, needSource bool) []byte {
 			hasSort = true
 		case "_source":
 			hasSource = true
+		}
+		if m.val == nil {
+			continue // a marker: the query string has it
 		}
 		kb, _ := json.Marshal(m.key)
 		b.Write(kb)
