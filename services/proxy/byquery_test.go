@@ -17,6 +17,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/proxy"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // seedBooks creates index ix (no scheduled refresh, so that a test decides what the
@@ -208,7 +209,7 @@ func TestByQueryAnswersAndEvents(t *testing.T) {
 		{"reindex create conflicts proceed", "/_reindex", `{"source":{"index":"books","query":{"term":{"k":"b"}}},"dest":{"index":"copy","op_type":"create","routing":"=x"},"conflicts":"proceed"}`,
 			append([]string{"took", "timed_out", "total", "updated", "created", "deleted"}, tail...),
 			counts{Total: 4, VersionConflicts: 4, Batches: 1}, map[opspb.Kind]int{}, "copy"},
-		{"delete by query with max_docs", "/books/_delete_by_query?refresh&scroll_size=2", `{"query":{"term":{"k":"a"}},"max_docs":3}`,
+		{"delete by query with max_docs", "/books/_delete_by_query?refresh&scroll_size=2&slices=1", `{"query":{"term":{"k":"a"}},"max_docs":3}`,
 			append([]string{"took", "timed_out", "total", "deleted"}, tail...),
 			counts{Total: 3, Deleted: 3, Batches: 2}, map[opspb.Kind]int{opspb.Kind_KIND_DELETE: 3}, "books"},
 		{"throttled", "/books/_update_by_query?q=k:b&scroll_size=2&requests_per_second=100&refresh", "",
@@ -595,4 +596,32 @@ func TestByQueryBatchOverBudget(t *testing.T) {
 		t.Fatalf("%d %.500s", r.status, r.body)
 	}
 	e.noNewEvents(2)
+}
+
+// TestByQueryOnElasticsearch7: against an Elasticsearch 7 primary the typeless APIs
+// run and replicate as on OpenSearch (its hits carry _type, which the proxy's typeless
+// bulk items leave out); the typed forms are refused before anything is written.
+func TestByQueryOnElasticsearch7(t *testing.T) {
+	e := startFlavorEnv(t, searchemu.Elasticsearch7)
+	seedBooks(t, e, "books", 6)
+	seen := e.published()
+	r := send(t, http.MethodPost, e.url()+"/books/doc/_delete_by_query", "")
+	if ans := r.json(t); r.status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(ans["error"]),
+		"fanout does not run the typed _delete_by_query (/{index}/{type}/_delete_by_query): use /{index}/_delete_by_query") {
+		t.Fatalf("typed: %d %s", r.status, r.body)
+	}
+	if docs := primaryDocs(t, e, "books"); len(docs) != 6 {
+		t.Fatalf("the refused typed delete-by-query changed the primary: %v", docs)
+	}
+	r = send(t, http.MethodPost, e.url()+"/books/_delete_by_query?q=k:a&refresh&slices=auto", "")
+	if a := decodeByQuery(t, r); r.status != http.StatusOK || a.Deleted != 3 || a.Total != 3 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	ops := newEvents(seen, e.published())
+	for _, op := range ops {
+		checkAgainstPrimary(t, e, op)
+	}
+	if len(ops) != 3 {
+		t.Fatalf("%d events, want 3 deletes", len(ops))
+	}
 }
