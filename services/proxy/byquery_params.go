@@ -591,17 +591,20 @@ func (j *byQueryJob) reindexBody(q url.Values, members []member) *clientErr {
 
 // buildSearchBody is the search's body: the client's members (query, _source, sort…),
 // the batch size, version and seq_no_primary_term; sorted by _doc unless the client
-// sorted. needSource false asks for no _source (unless the client asked for some).
+// sorted, with exact total hits unless the client said otherwise. needSource false asks
+// for no _source (unless the client asked for some).
 func buildSearchBody(members []member, size int, needSource bool) []byte {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	hasSort, hasSource := false, false
+	hasSort, hasSource, hasTrack := false, false, false
 	for _, m := range members {
 		switch m.key {
 		case "sort":
 			hasSort = true
 		case "_source":
 			hasSource = true
+		case "track_total_hits":
+			hasTrack = true
 		}
 		if m.val == nil {
 			continue // a marker: the query string has it
@@ -617,6 +620,10 @@ func buildSearchBody(members []member, size int, needSource bool) []byte {
 	}
 	if !hasSource && !needSource {
 		b.WriteString(`"_source":false,`)
+	}
+	if !hasTrack {
+		// The answer's total counts every match, past the default 10,000.
+		b.WriteString(`"track_total_hits":true,`)
 	}
 	fmt.Fprintf(&b, `"size":%d,"version":true,"seq_no_primary_term":true}`, size)
 	return b.Bytes()
