@@ -89,6 +89,7 @@ type byQueryRun struct {
 // byQueryStatus is BulkByScrollTask.Status as the proxy keeps it.
 type byQueryStatus struct {
 	total, updated, created, deleted, versionConflicts, noops int64
+	bulkRetries                                               int64
 	batches                                                   int
 	throttled                                                 time.Duration
 }
@@ -256,7 +257,7 @@ func (run *byQueryRun) searchCall(method, path, rawQuery string, body []byte) (*
 // batch ended the operation (failures).
 func (run *byQueryRun) batch(hits []searchHit) (done bool, st *stop) {
 	job := run.job
-	var out []byte
+	items := make([]bqItem, 0, len(hits))
 	for i := range hits {
 		h := &hits[i]
 		m := bulk.Meta{Index: h.Index, ID: h.ID, HasID: true, Routing: h.Routing}
@@ -302,26 +303,117 @@ func (run *byQueryRun) batch(hits []searchHit) (done bool, st *stop) {
 				m.Version, m.HasVersion, m.VersionType = *h.Version, true, vt
 			}
 		}
-		out = bulk.AppendItem(out, &m, payload)
+		items = append(items, bqItem{meta: m, payload: payload})
 	}
-	if len(out) == 0 {
+	if len(items) == 0 {
 		return false, nil
 	}
-
-	status, header, ans := run.bulk(out)
-	if status != http.StatusOK {
-		return true, run.bulkFailed(status, header, ans)
-	}
-	if _, err := bulk.ParseResponse(ans, func(i int, res *bulk.ItemResult) error {
-		run.count(res)
-		return nil
-	}); err != nil {
-		// The write path answered 200 only after every event was queued: the writes are
-		// replicated, but the proxy cannot say what they did.
-		return true, &stop{status: http.StatusBadGateway, body: errJSON(http.StatusBadGateway, errPrimary,
-			"the batch was applied and replicated, but fanout cannot read the primary's bulk answer: "+err.Error()+run.progress())}
+	if st := run.send(items); st != nil {
+		return true, st
 	}
 	return len(run.failures) > 0, nil
+}
+
+// bqItem is one bulk item of a batch.
+type bqItem struct {
+	meta    bulk.Meta
+	payload []byte
+}
+
+// maxBulkRetries is how often a rejected bulk is retried (AbstractBulkByScrollRequest's
+// maxRetries).
+const maxBulkRetries = 11
+
+// bulkBackoff is the wait before retry n (0-based) of a rejected bulk: OpenSearch's
+// BackoffPolicy.exponentialBackoff from 500 ms (retryBackoffInitialTime), about a
+// minute in all over the 11 retries.
+func bulkBackoff(n int) time.Duration {
+	return 500*time.Millisecond + 10*time.Millisecond*time.Duration(int64(math.Exp(0.8*float64(n)))-1)
+}
+
+// send writes a batch's items and counts their results. As the primary's own by-query
+// does (its bulk Retry), a bulk rejected as a whole (429) is sent again after a backoff,
+// and so are the items rejected with 429 when those are its only failures; each retry
+// is counted in retries.bulk. Retrying is safe: a guarded write that was applied after
+// all conflicts, and nothing rejected was applied.
+func (run *byQueryRun) send(items []bqItem) *stop {
+	for attempt := 0; ; attempt++ {
+		var out []byte
+		for i := range items {
+			out = bulk.AppendItem(out, &items[i].meta, items[i].payload)
+		}
+		status, header, ans := run.bulk(out)
+		retry := attempt < maxBulkRetries && run.r.Context().Err() == nil
+		if status == http.StatusTooManyRequests && retry {
+			if !run.backoff(attempt) {
+				return run.bulkFailed(status, header, ans)
+			}
+			continue
+		}
+		if status != http.StatusOK {
+			return run.bulkFailed(status, header, ans)
+		}
+		results := make([]bulk.ItemResult, 0, len(items))
+		if _, err := bulk.ParseResponse(ans, func(i int, res *bulk.ItemResult) error {
+			r := *res
+			r.Error = bytes.Clone(res.Error)
+			results = append(results, r)
+			return nil
+		}); err != nil || len(results) != len(items) {
+			if err == nil {
+				err = fmt.Errorf("%d items for %d sent", len(results), len(items))
+			}
+			// The write path answered 200 only after every event was queued: the writes
+			// are replicated, but the proxy cannot say what they did.
+			return &stop{status: http.StatusBadGateway, body: errJSON(http.StatusBadGateway, errPrimary,
+				"the batch was applied and replicated, but fanout cannot read the primary's bulk answer: "+err.Error()+run.progress())}
+		}
+		var rejected []bqItem
+		onlyRejections := true
+		for i := range results {
+			switch st := results[i].Status; {
+			case st == http.StatusTooManyRequests:
+				rejected = append(rejected, items[i])
+			case st/100 != 2 && results[i].Result == "" || results[i].Error != nil:
+				onlyRejections = false
+			}
+		}
+		if len(rejected) > 0 && onlyRejections && retry {
+			for i := range results {
+				if results[i].Status != http.StatusTooManyRequests {
+					run.count(&results[i])
+				}
+			}
+			if !run.backoff(attempt) {
+				for i := range results {
+					if results[i].Status == http.StatusTooManyRequests {
+						run.count(&results[i])
+					}
+				}
+				return nil
+			}
+			items = rejected
+			continue
+		}
+		for i := range results {
+			run.count(&results[i])
+		}
+		return nil
+	}
+}
+
+// backoff waits before retry n of a rejected bulk and counts it; false when the
+// client went away meanwhile.
+func (run *byQueryRun) backoff(n int) bool {
+	t := time.NewTimer(bulkBackoff(n))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		run.st.bulkRetries++
+		return true
+	case <-run.r.Context().Done():
+		return false
+	}
 }
 
 // count accounts for one bulk item as AbstractAsyncBulkByScrollAction.onBulkResponse
@@ -569,9 +661,9 @@ func (run *byQueryRun) answer(w http.ResponseWriter) {
 			rps += ".0"
 		}
 	}
-	fmt.Fprintf(&b, `,"deleted":%d,"batches":%d,"version_conflicts":%d,"noops":%d,"retries":{"bulk":0,"search":0},`+
+	fmt.Fprintf(&b, `,"deleted":%d,"batches":%d,"version_conflicts":%d,"noops":%d,"retries":{"bulk":%d,"search":0},`+
 		`"throttled_millis":%d,"requests_per_second":%s,"throttled_until_millis":0,"failures":[`,
-		s.deleted, s.batches, s.versionConflicts, s.noops, s.throttled.Milliseconds(), rps)
+		s.deleted, s.batches, s.versionConflicts, s.noops, s.bulkRetries, s.throttled.Milliseconds(), rps)
 	status := http.StatusOK
 	if run.timedOut {
 		status = http.StatusRequestTimeout

@@ -1,10 +1,13 @@
 package proxy_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"reflect"
@@ -624,4 +627,102 @@ func TestByQueryOnElasticsearch7(t *testing.T) {
 	if len(ops) != 3 {
 		t.Fatalf("%d events, want 3 deletes", len(ops))
 	}
+}
+
+// TestByQueryRetriesRejectedBulks: a bulk the primary rejects (429) as a whole is sent
+// again after OpenSearch's backoff, and so are the items it rejects one by one, only
+// those; each retry is counted in retries.bulk.
+func TestByQueryRetriesRejectedBulks(t *testing.T) {
+	e := startEnv(t, 0)
+	tu, err := url.Parse(e.primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(tu)
+	var mu sync.Mutex
+	var sent [][]string     // the ids of each by-query bulk, in order
+	var rejected [][]string // the ids each rejected item by item
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/_bulk") || r.Header.Get("X-Opaque-Id") != "rejected" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var ids []string
+		for _, l := range strings.Split(string(body), "\n") {
+			var m map[string]struct {
+				ID string `json:"_id"`
+			}
+			if json.Unmarshal([]byte(l), &m) == nil {
+				ids = append(ids, m["delete"].ID)
+			}
+		}
+		mu.Lock()
+		sent = append(sent, ids)
+		switch len(sent) {
+		case 1: // the first batch's bulk: rejected whole
+			e.primary.SetFaults(searchemu.Faults{Request429Ratio: 1})
+		case 2: // its retry: about half of the items rejected
+			e.primary.SetFaults(searchemu.Faults{BulkItem429Ratio: 0.5})
+		default:
+			e.primary.SetFaults(searchemu.Faults{})
+		}
+		mu.Unlock()
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		var ans struct {
+			Items []map[string]struct {
+				ID     string `json:"_id"`
+				Status int    `json:"status"`
+			} `json:"items"`
+		}
+		var rej []string
+		if json.Unmarshal(rec.Body.Bytes(), &ans) == nil {
+			for _, it := range ans.Items {
+				if it["delete"].Status == http.StatusTooManyRequests {
+					rej = append(rej, it["delete"].ID)
+				}
+			}
+		}
+		mu.Lock()
+		rejected = append(rejected, rej)
+		mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{"http://" + ln.Addr().String()}
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+	seedBooks(t, e, "rejected", 12)
+	before := e.published()
+
+	r := call(t, http.MethodPost, e.url()+"/rejected/_delete_by_query?scroll_size=20", "", "X-Opaque-Id", "rejected")
+	a := decodeByQuery(t, r)
+	mu.Lock()
+	defer mu.Unlock()
+	wantBulks := 2
+	if len(rejected) > 1 && len(rejected[1]) > 0 {
+		wantBulks = 3
+		if !reflect.DeepEqual(sent[2], rejected[1]) {
+			t.Errorf("the retry sent %v, the primary had rejected %v", sent[2], rejected[1])
+		}
+	}
+	if r.status != http.StatusOK || a.Deleted != 12 || a.Retries["bulk"] != int64(wantBulks-1) || a.Batches != 1 || len(sent) != wantBulks ||
+		len(sent[0]) != 12 || !reflect.DeepEqual(sent[1], sent[0]) {
+		t.Fatalf("%d %s; bulks sent %v, rejected items %v", r.status, r.body, sent, rejected)
+	}
+	if ops := newEvents(before, e.published()); len(ops) != 12 {
+		t.Fatalf("%d events, want the 12 deletes", len(ops))
+	}
+	t.Logf("bulks sent %v; rejected item by item %v", sent, rejected)
 }
