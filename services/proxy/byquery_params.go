@@ -176,6 +176,19 @@ func parseByQuery(r *http.Request, k byQueryKind, indices string, body []byte) (
 	if ce != nil {
 		return nil, ce
 	}
+	// setCommonOptions reads max_docs after the body (and the size parameter).
+	if q.Has("max_docs") {
+		n, ce := paramInt(q, "max_docs")
+		if ce != nil {
+			return nil, ce
+		}
+		if ce := job.setMaxDocs(n); ce != nil {
+			return nil, ce
+		}
+	}
+	if job.maxDocs == 0 {
+		return nil, validationErr("maxDocs should be greater than 0 if the request is limited to some number of documents or -1 if it isn't but it was [0]")
+	}
 	return job, nil
 }
 
@@ -232,15 +245,6 @@ func (j *byQueryJob) commonOptions(q url.Values) *clientErr {
 			return illegalArg("[requests_per_second] must be a float greater than 0. Use -1 to disable throttling.")
 		default:
 			j.rps = f
-		}
-	}
-	if q.Has("max_docs") {
-		n, ce := paramInt(q, "max_docs")
-		if ce != nil {
-			return ce
-		}
-		if ce := j.setMaxDocs(n); ce != nil {
-			return ce
 		}
 	}
 	if q.Has("scroll") {
@@ -319,7 +323,6 @@ func objectMembers(b []byte) ([]member, error) {
 func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 	var search []member
 	var fromSet, storedFields bool
-	var sizeVal int64 = -1
 	for _, m := range members {
 		switch m.key {
 		case "conflicts":
@@ -347,12 +350,13 @@ func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 				j.script = m.val
 			}
 		case "size":
-			// RestSearchAction hands the body's size to the by-query request as max_docs.
+			// The search's own size: the batch size, unless scroll_size says
+			// (AbstractBulkByQueryRestHandler.parseInternalRequest).
 			n, ok := jsonInt(m.val)
 			if !ok {
 				return illegalArg("[size] must be a number")
 			}
-			sizeVal = n
+			j.scrollSize = int(n)
 		case "from":
 			fromSet = true
 		case "stored_fields":
@@ -372,18 +376,13 @@ func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 		fromSet = true
 	}
 	if q.Has("size") {
-		// RestSearchAction.parseSearchRequest hands the size parameter to the by-query
-		// request as max_docs too.
+		// RestSearchAction.parseSearchRequest hands the size parameter (not the body's)
+		// to the by-query request as max_docs.
 		n, ce := paramInt(q, "size")
 		if ce != nil {
 			return ce
 		}
 		if ce := j.setMaxDocs(n); ce != nil {
-			return ce
-		}
-	}
-	if sizeVal >= 0 {
-		if ce := j.setMaxDocs(sizeVal); ce != nil {
 			return ce
 		}
 	}
@@ -400,9 +399,6 @@ func (j *byQueryJob) byQueryBody(q url.Values, members []member) *clientErr {
 	}
 	if storedFields || q.Has("stored_fields") {
 		msgs = append(msgs, "stored_fields is not supported in this context")
-	}
-	if j.maxDocs == 0 {
-		msgs = append(msgs, "maxDocs should be greater than 0 if the request is limited to some number of documents or -1 if it isn't but it was [0]")
 	}
 	if j.scrollSize <= 0 {
 		msgs = append(msgs, "[size] must be greater than 0")
@@ -571,9 +567,6 @@ func (j *byQueryJob) reindexBody(q url.Values, members []member) *clientErr {
 	}
 	if j.dest.index == "" {
 		msgs = append(msgs, "index must be specified")
-	}
-	if j.maxDocs == 0 {
-		msgs = append(msgs, "maxDocs should be greater than 0 if the request is limited to some number of documents or -1 if it isn't but it was [0]")
 	}
 	if len(msgs) > 0 {
 		return validationErr(msgs...)
