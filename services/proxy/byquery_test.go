@@ -727,3 +727,27 @@ func TestByQueryRetriesRejectedBulks(t *testing.T) {
 	}
 	t.Logf("bulks sent %v; rejected item by item %v", sent, rejected)
 }
+
+// TestByQueryPipelines: update-by-query's pipeline parameter and reindex's dest.pipeline
+// reach each write (the emulator has no pipelines: a named one does not exist, a
+// per-document failure that stops the operation), and nothing is changed.
+func TestByQueryPipelines(t *testing.T) {
+	e := startEnv(t, 1)
+	seedBooks(t, e, "piped", 3)
+	seen := e.published()
+	for _, c := range []struct{ path, body string }{
+		{"/piped/_update_by_query?pipeline=enrich", ""},
+		{"/_reindex", `{"source":{"index":"piped"},"dest":{"index":"piped2","pipeline":"enrich"}}`},
+	} {
+		r := send(t, http.MethodPost, e.url()+c.path, c.body)
+		a := decodeByQuery(t, r)
+		var f struct {
+			Cause struct{ Type, Reason string }
+		}
+		if r.status != http.StatusBadRequest || len(a.Failures) != 3 || json.Unmarshal(a.Failures[0], &f) != nil ||
+			f.Cause.Reason != "pipeline with id [enrich] does not exist" || a.Updated+a.Created != 0 {
+			t.Fatalf("%s: %d %s", c.path, r.status, r.body)
+		}
+	}
+	e.noNewEvents(len(seen))
+}
