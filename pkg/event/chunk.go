@@ -76,9 +76,9 @@ type Records struct {
 // Split plans the records of op on topic so that each fits maxRecordBytes (a produce
 // batch holding that one record, as the Kafka client counts it). An event that fits is
 // one record, exactly what Encode builds. An INDEX event that does not is split into
-// pieces of the group id group; any other event that does not fit is an error. op must
-// not change until the last Record call.
-func Split(topic string, op *opspb.Operation, maxRecordBytes int, group []byte) (*Records, error) {
+// pieces of a group whose id newGroup returns (called only then); any other event that
+// does not fit is an error. op must not change until the last Record call.
+func Split(topic string, op *opspb.Operation, maxRecordBytes int, newGroup func() []byte) (*Records, error) {
 	if op == nil {
 		return nil, errors.New("splitting operation: nil operation")
 	}
@@ -96,6 +96,10 @@ func Split(topic string, op *opspb.Operation, maxRecordBytes int, group []byte) 
 	if op.GetKind() != opspb.Kind_KIND_INDEX {
 		return nil, fmt.Errorf("encoding operation %q/%q: its record would pass %d bytes, and only INDEX events are chunked",
 			op.GetIndex(), op.GetId(), maxRecordBytes)
+	}
+	var group []byte
+	if newGroup != nil {
+		group = newGroup()
 	}
 	if len(group) == 0 || len(group) > MaxGroupIDBytes {
 		return nil, fmt.Errorf("splitting operation %q/%q: group id of %d bytes, want 1 to %d", op.GetIndex(), op.GetId(), len(group), MaxGroupIDBytes)

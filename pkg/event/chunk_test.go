@@ -27,7 +27,7 @@ func bigDoc(n int, seed byte) []byte {
 
 func splitAll(t testing.TB, op *opspb.Operation, limit int, group string) []*kgo.Record {
 	t.Helper()
-	rs, err := Split("t", op, limit, []byte(group))
+	rs, err := Split("t", op, limit, func() []byte { return []byte(group) })
 	if err != nil {
 		t.Fatalf("Split: %v", err)
 	}
@@ -110,11 +110,11 @@ func TestSplit(t *testing.T) {
 func TestSplitRefuses(t *testing.T) {
 	t.Parallel()
 	del := with(func(op *opspb.Operation) { op.Kind, op.Source, op.Id = opspb.Kind_KIND_DELETE, nil, strings.Repeat("x", 500) })
-	if _, err := Split("t", del, 600, []byte("g")); err == nil {
+	if _, err := Split("t", del, 600, func() []byte { return []byte("g") }); err == nil {
 		t.Errorf("a DELETE over the limit was split")
 	}
 	big := with(func(op *opspb.Operation) { op.Source = bigDoc(10_000, 1) })
-	if _, err := Split("t", big, 700, []byte("g")); err == nil {
+	if _, err := Split("t", big, 700, func() []byte { return []byte("g") }); err == nil {
 		t.Errorf("a limit leaving no room for pieces was accepted")
 	}
 	if _, err := Split("t", big, 4096, nil); err == nil {
