@@ -7,14 +7,14 @@ import (
 
 // metrics are the proxy's Prometheus series (fanout_proxy_*).
 type metrics struct {
-	requests        *prometheus.CounterVec   // route, code
-	requestSeconds  *prometheus.HistogramVec // route
-	primarySeconds  *prometheus.HistogramVec // route
-	bodyBytes       *prometheus.CounterVec   // route
-	inflight        prometheus.Gauge
-	inflightBytes   prometheus.Gauge       // counted against limits.max_inflight_bytes
-	rejected        *prometheus.CounterVec // reason
-	events          prometheus.Counter
+	requests       *prometheus.CounterVec   // route, code
+	requestSeconds *prometheus.HistogramVec // route
+	primarySeconds *prometheus.HistogramVec // route
+	bodyBytes      *prometheus.CounterVec   // route
+	inflight       prometheus.Gauge
+	inflightBytes  prometheus.Gauge       // counted against limits.max_inflight_bytes
+	rejected       *prometheus.CounterVec // reason
+	events         prometheus.Counter
 	// records counts the Kafka records acknowledged (one per event, or a chunked
 	// event's pieces); chunkedEvents the events published as chunk groups.
 	records         prometheus.Counter
