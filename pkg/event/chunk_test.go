@@ -109,7 +109,9 @@ func TestSplit(t *testing.T) {
 
 func TestSplitRefuses(t *testing.T) {
 	t.Parallel()
-	del := with(func(op *opspb.Operation) { op.Kind, op.Source, op.Id = opspb.Kind_KIND_DELETE, nil, strings.Repeat("x", 500) })
+	del := with(func(op *opspb.Operation) {
+		op.Kind, op.Source, op.Id = opspb.Kind_KIND_DELETE, nil, strings.Repeat("x", 500)
+	})
 	if _, err := Split("t", del, 600, func() []byte { return []byte("g") }); err == nil {
 		t.Errorf("a DELETE over the limit was split")
 	}
