@@ -47,7 +47,7 @@ type replayReport struct {
 	// in the DLQ uncommitted (--as-recorded).
 	Pieces     int64 `json:"chunk_pieces"`
 	OpenGroups int64 `json:"open_chunk_groups"`
-	Failed  int64 `json:"failed"`  // re-published to the DLQ with attempts + 1
+	Failed     int64 `json:"failed"` // re-published to the DLQ with attempts + 1
 	// WouldApply counts, in a dry run, the records that would be sent to the target.
 	WouldApply int64 `json:"would_apply"`
 	// ResolvedDeleted counts records whose document the primary no longer has:
