@@ -13,6 +13,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // pieces splits o into chunk records of at most 2 KiB, as the proxy does with its
@@ -125,5 +126,43 @@ func TestChunkGroups(t *testing.T) {
 	}
 	if v := r.Metric(t, "fanout_replicator_chunk_buffered_bytes", nil); v != 0 {
 		t.Errorf("chunk_buffered_bytes %v after every group resolved", v)
+	}
+}
+
+// TestChunkedDocumentTooLargeForTarget: an assembled document over the target's
+// http.max_content_length is refused with 413 in a bulk of its own; it is dead-lettered
+// after retry.item_attempts (as one record: it fits the DLQ topic whole), named by its
+// group's first piece, and the documents around it are applied.
+func TestChunkedDocumentTooLargeForTarget(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b", func(o *searchemu.Options) { o.MaxBodyBytes = 64 << 10 })
+	createIndex(t, target, "docs")
+	r := startReplicator(t, testConfig(k, target, "b"))
+	huge := pieces(t, op(opspb.Kind_KIND_INDEX, "docs", "huge", "", 1, jsonDoc(100<<10, "huge")), "huge")
+	var recs []*kgo.Record
+	recs = append(recs, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "before", "", 1, `{"n":1}`))...)
+	recs = append(recs, huge...)
+	recs = append(recs, encode(t, op(opspb.Kind_KIND_INDEX, "docs", "after", "", 1, `{"n":2}`))...)
+	k.ProduceSync(t, recs...)
+	waitCaughtUp(t, k, r.Group(), 30*time.Second)
+	for _, id := range []string{"before", "after"} {
+		if d := getDoc(t, target, "docs", id, ""); !d.Found {
+			t.Fatalf("docs/%s not applied", id)
+		}
+	}
+	dlq := dlqRecords(t, k, "b", 2, 3*time.Second)
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead-letter records, want the huge document", len(dlq))
+	}
+	dl, err := kafkax.ParseDeadLetter(dlq[0].Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := event.Decode(dlq[0])
+	if err != nil || len(o.GetSource()) != len(jsonDoc(100<<10, "huge")) || o.GetChunk() != nil {
+		t.Fatalf("dead-lettered document: %v", err)
+	}
+	if dl.HTTPStatus != 413 || dl.Class != kafkax.ClassRejected || dl.SourceOffset != 1 || string(dlq[0].Key) != "docs/huge" {
+		t.Errorf("dead letter %+v for key %s", dl, dlq[0].Key)
 	}
 }
