@@ -237,6 +237,16 @@ func (g *Group) Document() *opspb.Operation {
 	return op
 }
 
+// Parts returns the assembled event without copying the document: Meta's fields
+// (source empty) and the pieces, which are the caller's from now on. Only for a group
+// Add reported Complete. A writer that streams the pieces (a _bulk body) saves the copy
+// Document makes.
+func (g *Group) Parts() (*opspb.Operation, [][]byte) {
+	pieces := g.Pieces
+	g.Pieces = nil
+	return proto.Clone(g.Meta).(*opspb.Operation), pieces
+}
+
 // Outcome is what adding one piece came to.
 type Outcome int
 

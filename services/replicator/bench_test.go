@@ -472,7 +472,19 @@ func preloadLarge(ctx context.Context, brokers []string, docs, size int) (int, e
 		return 0, err
 	}
 	defer cl.Close()
-	src := []byte(`{"blob":"` + strings.Repeat("fanout large document ", size/22) + `"}`)
+	// Random words and numbers, which compress about as real documents do (3-4x with
+	// lz4): a repeated filler compresses a hundredfold, and the fetches, which are
+	// bounded in compressed bytes, would then hold hundreds of MiB decompressed.
+	rng := rand.New(rand.NewPCG(3, 4))
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike order user status")
+	text := make([]byte, 0, size)
+	for len(text) < size-32 {
+		text = append(text, words[rng.IntN(len(words))]...)
+		text = append(text, ' ')
+		text = strconv.AppendInt(text, rng.Int64N(1_000_000), 10)
+		text = append(text, ' ')
+	}
+	src := []byte(`{"blob":"` + string(text) + `"}`)
 	records := 0
 	for i := 0; i < docs; i++ {
 		o := &opspb.Operation{

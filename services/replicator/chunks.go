@@ -1,11 +1,14 @@
 package replicator
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
@@ -27,20 +30,22 @@ import (
 // dead-lettered piece by piece without buffering. The bytes held are
 // fanout_replicator_chunk_buffered_bytes.
 
-// piece takes a chunk record of the batch. It returns the assembled document and its
-// group when rec completes a group that checks out; nil otherwise (the piece is kept,
-// skipped, or dead-lettered into dead).
-func (p *partition) piece(rec *kgo.Record, op *opspb.Operation, dead *[]deadEntry, now time.Time) (*opspb.Operation, *event.Group) {
+// piece takes a chunk record of the batch. It returns the assembled event (its
+// document left empty), its pieces and its group when rec completes a group that checks
+// out; nil otherwise (the piece is kept, skipped, or dead-lettered into dead). The
+// pieces go into the _bulk body as they are (appendPieces): the document is never
+// copied whole.
+func (p *partition) piece(rec *kgo.Record, op *opspb.Operation, dead *[]deadEntry, now time.Time) (*opspb.Operation, *event.Group, [][]byte) {
 	r := p.r
 	before := p.asm.Buffered()
 	defer func() { r.m.chunkBuffered.Add(float64(p.asm.Buffered() - before)) }()
 	out, g, done, err := p.asm.Add(rec, op)
 	switch out {
 	case event.Buffered, event.Duplicate:
-		return nil, nil
+		return nil, nil, nil
 	case event.Orphan:
 		r.m.chunkOrphans.Inc()
-		return nil, nil
+		return nil, nil, nil
 	case event.Refused:
 		*dead = append(*dead, p.chunkDead(rec, event.ReasonDocumentTooLarge, fmt.Sprintf(
 			"chunked document %s of %d bytes is over limits.max_document_bytes (%d); piece %d of %d dead-lettered as it is",
@@ -50,7 +55,7 @@ func (p *partition) piece(rec *kgo.Record, op *opspb.Operation, dead *[]deadEntr
 			p.log.Warn("chunked document over limits.max_document_bytes dead-lettered", "key", g.Key,
 				"bytes", g.Total, "first_offset", g.FirstOffset(), "last_offset", rec.Offset)
 		}
-		return nil, nil
+		return nil, nil, nil
 	case event.Invalid:
 		reason := event.ReasonChunkMismatch
 		if pe, ok := err.(*event.PoisonError); ok {
@@ -62,11 +67,27 @@ func (p *partition) piece(rec *kgo.Record, op *opspb.Operation, dead *[]deadEntr
 		}
 		r.m.chunkGroups.WithLabelValues(chunkInvalid).Inc()
 		p.log.Warn("invalid chunk group dead-lettered", "key", g.Key, "offset", rec.Offset, "error", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Complete.
 	r.m.chunkGroups.WithLabelValues(chunkAssembled).Inc()
-	return g.Document(), g
+	doc, pieces := g.Parts()
+	return doc, g, pieces
+}
+
+// appendPieces appends a _bulk item whose document is the concatenation of pieces,
+// as bulk.AppendItem would: a document holding a line break is compacted whole.
+func appendPieces(dst []byte, m *bulk.Meta, pieces [][]byte) []byte {
+	for i, pc := range pieces {
+		if bytes.IndexByte(pc, '\n') >= 0 || i == len(pieces)-1 && len(pc) > 0 && pc[len(pc)-1] == '\r' {
+			return bulk.AppendItem(dst, m, bytes.Join(pieces, nil))
+		}
+	}
+	dst = bulk.AppendMeta(dst, m)
+	for _, pc := range pieces {
+		dst = append(dst, pc...)
+	}
+	return append(dst, '\n')
 }
 
 // supersede gives up the open groups of a document that an event of a higher
@@ -155,7 +176,9 @@ func (p *partition) rejectedChunks(it *item, dl kafkax.DeadLetter) []deadEntry {
 	topic := p.r.cfg.dlqTopic(p.topic)
 	g := it.group
 	dl.SourceOffset = g.FirstOffset()
-	rs, err := event.Split(p.topic, it.op, p.r.dlqLimit(topic)-dlqSlack, func() []byte { return g.ID })
+	doc := proto.Clone(it.op).(*opspb.Operation)
+	doc.Source = bytes.Join(it.pieces, nil)
+	rs, err := event.Split(p.topic, doc, p.r.dlqLimit(topic)-dlqSlack, func() []byte { return g.ID })
 	if err != nil {
 		// Cannot happen for an event that decoded; keep the last piece's record, which
 		// FitDeadLetter turns into a reference if need be.

@@ -136,8 +136,19 @@ type item struct {
 	last     time.Time // last failure
 	outcome  outcome   // applied or stale once resolved by the target
 	// group is the chunk group the document was assembled from (rec is its last
-	// piece); nil for an event of one record.
-	group *event.Group
+	// piece), and pieces the document (op's source is empty); nil for an event of one
+	// record.
+	group  *event.Group
+	pieces [][]byte
+}
+
+// sourceBytes is the size of the item's document.
+func (it *item) sourceBytes() int {
+	n := len(it.op.GetSource())
+	for _, pc := range it.pieces {
+		n += len(pc)
+	}
+	return n
 }
 
 func newPartition(r *Replicator, topic string, id int32) *partition {
@@ -401,8 +412,9 @@ func (p *partition) process() bool {
 			continue
 		}
 		var group *event.Group
+		var pieces [][]byte
 		if op.GetChunk() != nil {
-			if op, group = p.piece(rec, op, &dead, now); op == nil {
+			if op, group, pieces = p.piece(rec, op, &dead, now); op == nil {
 				continue
 			}
 		}
@@ -419,7 +431,7 @@ func (p *partition) process() bool {
 			superseded++
 			continue
 		}
-		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix, group: group})
+		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix, group: group, pieces: pieces})
 	}
 	p.expire(clock, &dead, now)
 	if skipped > 0 {
@@ -609,7 +621,7 @@ func (p *partition) sendable(pending []int, limit int) []int {
 	k, size := 0, int64(0)
 	for k < len(pending) && k < limit {
 		it := &p.items[pending[k]]
-		n := int64(len(it.op.GetSource())+len(it.op.GetId())+len(it.index)) + 128
+		n := int64(it.sourceBytes()+len(it.op.GetId())+len(it.index)) + 128
 		if k > 0 && size+n > most {
 			break
 		}
@@ -711,6 +723,10 @@ func (p *partition) attempt(sent []int) attemptResult {
 	for _, i := range sent {
 		it := &p.items[i]
 		meta := opMeta(it.index, it.op)
+		if it.pieces != nil {
+			body = appendPieces(body, &meta, it.pieces)
+			continue
+		}
 		body = bulk.AppendItem(body, &meta, it.op.GetSource())
 	}
 	buf.body = body
