@@ -24,6 +24,10 @@ table=(
   "./services/replicator  BenchmarkReplicatorNull  replicator_null_docs/s  replicator_null_docs_per_s     docs/s"
   "./services/replicator  BenchmarkCeiling         replicator_ceiling_docs/s  replicator_ceiling_docs_per_s  docs/s"
   "./services/replicator  BenchmarkReplicatorRSS   replicator_rss_MiB      replicator_rss_mib             MiB"
+  "./services/proxy  BenchmarkProxyLargeDocument  large_MiB/s          proxy_large_doc_mib_per_s      MiB/s"
+  "./services/proxy  BenchmarkProxyLargeDocument  large_peak_heap_MiB  proxy_large_doc_peak_heap_mib  MiB"
+  "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_MiB/s    replicator_large_doc_mib_per_s  MiB/s"
+  "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_rss_MiB  replicator_large_doc_rss_mib    MiB"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.

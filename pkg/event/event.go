@@ -27,8 +27,13 @@ const (
 	// a reader of the old version could misapply a record of the new one;
 	// added proto fields do not change it.
 	HeaderSchema = "fanout-schema"
-	// SchemaVersion is the envelope version this package writes and reads.
+	// SchemaVersion is the envelope version of an event in one record.
 	SchemaVersion = "1"
+	// SchemaChunked is the envelope version of a chunk record (an Operation
+	// with chunk set): a reader that knows only SchemaVersion must dead-letter
+	// it (unknown_schema) rather than apply a piece as the whole document.
+	// This package reads and writes both.
+	SchemaChunked = "2"
 	// HeaderContentType names the encoding of the record value.
 	HeaderContentType = "content-type"
 	// ContentType is the value of HeaderContentType: a binary protobuf
@@ -67,16 +72,24 @@ func Encode(topic string, op *opspb.Operation) (*kgo.Record, error) {
 		return nil, fmt.Errorf("encoding operation %q/%q: marshalling: %w", op.GetIndex(), op.GetId(), err)
 	}
 	return &kgo.Record{
-		Topic: topic,
-		Key:   Key(op.GetIndex(), op.GetId()),
-		Value: value,
-		// Fresh slices per record: a record's headers belong to whoever
-		// holds the record.
-		Headers: []kgo.RecordHeader{
-			{Key: HeaderSchema, Value: []byte(SchemaVersion)},
-			{Key: HeaderContentType, Value: []byte(ContentType)},
-		},
+		Topic:   topic,
+		Key:     Key(op.GetIndex(), op.GetId()),
+		Value:   value,
+		Headers: headers(op.GetChunk() != nil),
 	}, nil
+}
+
+// headers returns the headers of an event record, fresh slices per record: a
+// record's headers belong to whoever holds the record.
+func headers(chunked bool) []kgo.RecordHeader {
+	schema := SchemaVersion
+	if chunked {
+		schema = SchemaChunked
+	}
+	return []kgo.RecordHeader{
+		{Key: HeaderSchema, Value: []byte(schema)},
+		{Key: HeaderContentType, Value: []byte(ContentType)},
+	}
 }
 
 // Decode returns the Operation a record carries. Every failure is a
@@ -95,9 +108,9 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	if !ok {
 		return nil, poison(ReasonMissingHeader, "no "+HeaderSchema+" header", nil)
 	}
-	if string(schema) != SchemaVersion {
+	if string(schema) != SchemaVersion && string(schema) != SchemaChunked {
 		return nil, poison(ReasonUnknownSchema,
-			fmt.Sprintf("%s %.64q, this reader knows %q", HeaderSchema, schema, SchemaVersion), nil)
+			fmt.Sprintf("%s %.64q, this reader knows %q and %q", HeaderSchema, schema, SchemaVersion, SchemaChunked), nil)
 	}
 	ct, ok := header(r.Headers, HeaderContentType)
 	if !ok {
@@ -116,6 +129,10 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	}
 	if perr := validate(op); perr != nil {
 		return nil, perr
+	}
+	if chunked := op.GetChunk() != nil; chunked != (string(schema) == SchemaChunked) {
+		return nil, poison(ReasonInvalidChunk,
+			fmt.Sprintf("%s %q with chunk %v: chunk records are schema %q, others %q", HeaderSchema, schema, chunked, SchemaChunked, SchemaVersion), nil)
 	}
 	if want := Key(op.GetIndex(), op.GetId()); string(r.Key) != string(want) {
 		return nil, poison(ReasonKeyMismatch,
@@ -155,6 +172,9 @@ func validate(op *opspb.Operation) *PoisonError {
 		return poison(ReasonInvalidVersion, fmt.Sprintf("replication_version %d is below 1", op.GetReplicationVersion()), nil)
 	case op.GetKind() == opspb.Kind_KIND_INDEX && len(op.GetSource()) == 0:
 		return poison(ReasonEmptySource, "INDEX operation without source", nil)
+	}
+	if c := op.GetChunk(); c != nil {
+		return validateChunk(op, c)
 	}
 	return nil
 }

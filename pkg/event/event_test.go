@@ -167,7 +167,7 @@ func TestDecodeAccepts(t *testing.T) {
 			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderSchema, Value: []byte("2")})
 		}},
 		{name: "unknown field from a newer producer", mutate: func(_ *testing.T, r *kgo.Record) {
-			r.Value = protowire.AppendTag(r.Value, 30, protowire.BytesType)
+			r.Value = protowire.AppendTag(r.Value, 99, protowire.BytesType)
 			r.Value = protowire.AppendString(r.Value, "future")
 		}},
 	}
@@ -187,7 +187,7 @@ func TestDecodeAccepts(t *testing.T) {
 
 	t.Run("unknown fields survive a re-encode", func(t *testing.T) {
 		rec := valid(t)
-		rec.Value = protowire.AppendTag(rec.Value, 30, protowire.BytesType)
+		rec.Value = protowire.AppendTag(rec.Value, 99, protowire.BytesType)
 		rec.Value = protowire.AppendString(rec.Value, "future")
 		op, err := Decode(rec)
 		if err != nil {
@@ -250,7 +250,7 @@ func TestDecodePoison(t *testing.T) {
 		}, reason: ReasonMissingHeader},
 		{name: "newer schema", rec: func(t *testing.T) *kgo.Record {
 			r := valid(t)
-			r.Headers[0].Value = []byte("2")
+			r.Headers[0].Value = []byte("3")
 			return r
 		}, reason: ReasonUnknownSchema},
 		{name: "empty schema", rec: func(t *testing.T) *kgo.Record {

@@ -47,6 +47,11 @@ const (
 	ReasonInvalidVersion Reason = "invalid_version"
 	// ReasonEmptySource: an INDEX Operation without a document.
 	ReasonEmptySource Reason = "empty_source"
+	// ReasonInvalidChunk: a chunk record whose chunk description cannot be
+	// right (a DELETE chunk, count below 2, index past count, a piece larger
+	// than the document…), or a schema header that does not match whether the
+	// record is a chunk.
+	ReasonInvalidChunk Reason = "invalid_chunk"
 )
 
 // PoisonError reports a record that can never be applied as it is. A

@@ -96,6 +96,15 @@ func (Kind) EnumDescriptor() ([]byte, []int) {
 
 // Operation is one write accepted by the primary cluster.
 //
+// An event is usually one Kafka record holding one Operation. An INDEX event
+// whose record would pass the proxy's publish.max_record_bytes travels as a
+// chunk group instead: several records, published in order on the same key,
+// each a full Operation (same kind, index, id, routing, versions, accepted_at,
+// request_id, source_cluster) whose `source` is one piece of the document and
+// whose `chunk` says which piece. Replicators apply the group as one INDEX of
+// the concatenated pieces, once every piece is there and the checksum matches.
+// Only INDEX events are ever chunked.
+//
 // The Kafka record key is `index + "/" + id` so that every event of one
 // document lands on one partition, in order; readers check the key against
 // these fields.
@@ -122,7 +131,9 @@ type Operation struct {
 	// any ingest pipeline ran, so replicas must not run the pipeline again. For
 	// an update or upsert this is the full resulting document the primary
 	// returned (`get._source`), not the partial doc or script of the request.
-	// Empty for DELETE.
+	// Empty for DELETE. In a chunk (`chunk` set) it is one piece of the
+	// document: bytes [offset, offset+len) of the whole source, where offset is
+	// the sum of the earlier pieces' lengths; never empty.
 	Source []byte `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	// The external version the replicator writes with (version_type=external):
 	// strictly greater for each later write of the same document, so a
@@ -155,6 +166,13 @@ type Operation struct {
 	// replicator can refuse events from a cluster it does not follow and
 	// chained or bi-directional setups can tell origins apart.
 	SourceCluster string `protobuf:"bytes,12,opt,name=source_cluster,json=sourceCluster,proto3" json:"source_cluster,omitempty"`
+	// Set when this record is one piece of a chunked INDEX event; absent for an
+	// event that fits one record. A record with a chunk carries the schema
+	// header "2" (pkg/event), so that a reader that knows only schema "1"
+	// dead-letters it as unknown_schema instead of applying a piece as if it
+	// were the whole document (proto3 readers skip unknown fields, so the field
+	// alone could not stop them).
+	Chunk         *Chunk `protobuf:"bytes,30,opt,name=chunk,proto3" json:"chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -273,11 +291,106 @@ func (x *Operation) GetSourceCluster() string {
 	return ""
 }
 
+func (x *Operation) GetChunk() *Chunk {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+// Chunk places one record of a chunked event in its group.
+type Chunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies the group: random bytes (16 from the proxy), unique per event,
+	// so that the groups of concurrent writers of one document, interleaved on
+	// their partition, are never mixed. 1 to 64 bytes.
+	Group []byte `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// This piece's position in the group, 0 to count-1. The pieces of a group
+	// are published in index order, on one partition.
+	Index uint32 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// How many pieces the group has; at least 2.
+	Count uint32 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	// The whole document's size in bytes: the sum of the pieces' lengths. A
+	// reader knows from the first piece what the group will need, and refuses a
+	// document over its limit before buffering any of it.
+	TotalBytes uint64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// CRC-32C (Castagnoli) of the whole document, checked once the pieces are
+	// put together; a mismatch dead-letters the group.
+	Crc32C        uint32 `protobuf:"fixed32,5,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chunk) Reset() {
+	*x = Chunk{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chunk) ProtoMessage() {}
+
+func (x *Chunk) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
+func (*Chunk) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Chunk) GetGroup() []byte {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *Chunk) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Chunk) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Chunk) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *Chunk) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
 var File_fanout_v1_operation_proto protoreflect.FileDescriptor
 
 const file_fanout_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x19fanout/v1/operation.proto\x12\tfanout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x03\n" +
+	"\x19fanout/v1/operation.proto\x12\tfanout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x03\n" +
 	"\tOperation\x12#\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0f.fanout.v1.KindR\x04kind\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\tR\x05index\x12\x0e\n" +
@@ -293,9 +406,17 @@ const file_fanout_v1_operation_proto_rawDesc = "" +
 	"acceptedAt\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\v \x01(\tR\trequestId\x12%\n" +
-	"\x0esource_cluster\x18\f \x01(\tR\rsourceClusterB\t\n" +
+	"\x0esource_cluster\x18\f \x01(\tR\rsourceCluster\x12&\n" +
+	"\x05chunk\x18\x1e \x01(\v2\x10.fanout.v1.ChunkR\x05chunkB\t\n" +
 	"\a_seq_noB\x0f\n" +
-	"\r_primary_term*K\n" +
+	"\r_primary_term\"\x82\x01\n" +
+	"\x05Chunk\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\fR\x05group\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1f\n" +
+	"\vtotal_bytes\x18\x04 \x01(\x04R\n" +
+	"totalBytes\x12\x16\n" +
+	"\x06crc32c\x18\x05 \x01(\aR\x06crc32c*K\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -316,20 +437,22 @@ func file_fanout_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_fanout_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanout_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_fanout_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_fanout_v1_operation_proto_goTypes = []any{
 	(Kind)(0),                     // 0: fanout.v1.Kind
 	(*Operation)(nil),             // 1: fanout.v1.Operation
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*Chunk)(nil),                 // 2: fanout.v1.Chunk
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 }
 var file_fanout_v1_operation_proto_depIdxs = []int32{
 	0, // 0: fanout.v1.Operation.kind:type_name -> fanout.v1.Kind
-	2, // 1: fanout.v1.Operation.accepted_at:type_name -> google.protobuf.Timestamp
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 1: fanout.v1.Operation.accepted_at:type_name -> google.protobuf.Timestamp
+	2, // 2: fanout.v1.Operation.chunk:type_name -> fanout.v1.Chunk
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_fanout_v1_operation_proto_init() }
@@ -344,7 +467,7 @@ func file_fanout_v1_operation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanout_v1_operation_proto_rawDesc), len(file_fanout_v1_operation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -42,7 +42,12 @@ type replayReport struct {
 	Applied int64 `json:"applied"`
 	Stale   int64 `json:"stale"`
 	Skipped int64 `json:"skipped"` // index not replicated to this target
-	Failed  int64 `json:"failed"`  // re-published to the DLQ with attempts + 1
+	// Pieces counts pieces of chunked documents, applied (or resolved) with their
+	// group; OpenGroups the groups whose last pieces were not in what was read, left
+	// in the DLQ uncommitted (--as-recorded).
+	Pieces     int64 `json:"chunk_pieces"`
+	OpenGroups int64 `json:"open_chunk_groups"`
+	Failed     int64 `json:"failed"` // re-published to the DLQ with attempts + 1
 	// WouldApply counts, in a dry run, the records that would be sent to the target.
 	WouldApply int64 `json:"would_apply"`
 	// ResolvedDeleted counts records whose document the primary no longer has:
@@ -173,6 +178,9 @@ type replayer struct {
 	target   applier
 	producer *kgo.Client
 	bar      *progress
+	// asm puts dead-lettered chunk groups back together for --as-recorded, per DLQ
+	// topic partition (replaychunks.go).
+	asm map[topicPartition]*event.Assembler
 }
 
 func (rp *replayer) run(ctx context.Context) error {
@@ -266,6 +274,9 @@ func (rp *replayer) run(ctx context.Context) error {
 		}
 	}
 	rp.rep.Remaining = max(total-done, 0)
+	for _, a := range rp.asm {
+		rp.rep.OpenGroups += int64(a.Len())
+	}
 	if rp.rep.Interrupted {
 		return fmt.Errorf("interrupted: %d records replayed, progress committed; run the same command again to resume", done)
 	}
@@ -284,6 +295,10 @@ type step struct {
 	// failType/failReason: why it fails again (before or at the target).
 	failClass, failType, failReason string
 	failStatus                      int
+	// piece: the record is a piece of a chunked event; group is its group id when
+	// op is the group's document (replaychunks.go).
+	piece bool
+	group []byte
 }
 
 // process resolves, applies and, for failures, re-publishes one batch. It returns how
@@ -327,6 +342,8 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 			st.failClass, st.failType, st.failReason = kafkax.ClassPoison, poisonType(en.opErr), en.opErr.Error()
 		case !replicator.Included(en.index, rp.s.cfg.Indices.Include, rp.s.cfg.Indices.Exclude):
 			st.res.Outcome = outcomeSkipped
+		case en.op.GetChunk() != nil:
+			rp.takePiece(st)
 		default:
 			st.op, st.how = en.op, resolvedAsRecorded
 		}
@@ -412,6 +429,8 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 			rp.rep.Stale++
 		case st.res.Outcome == outcomeSkipped:
 			rp.rep.Skipped++
+		case st.piece && st.op == nil:
+			rp.rep.Pieces++
 		}
 	}
 	if len(failed) > 0 {
@@ -438,6 +457,9 @@ func (rp *replayer) plan(st *step) {
 	case st.failType != "":
 		row.Action, row.Note = "fail", st.failReason
 		rp.rep.Failed++
+	case st.op == nil && st.piece:
+		row.Action, row.Note = "piece", "a piece of a chunked document, applied with its group"
+		rp.rep.Pieces++
 	case st.op == nil:
 		row.Action, row.Note = "skip", "index not replicated to this target"
 		rp.rep.Skipped++
@@ -476,10 +498,20 @@ func (rp *replayer) republish(ctx context.Context, failed []*step) error {
 		dl.LastFailure = now
 		// The same size rule as the replicator's: a copy over the producer's batch
 		// limit goes back as a reference record.
-		if en.isRef {
+		limit := int(rp.producer.OptValue(kgo.ProducerBatchMaxBytes).(int32))
+		switch {
+		case en.isRef:
 			recs[i] = kafkax.NewReferenceRecord(en.rec.Topic, en.rec, dl, en.ref)
-		} else {
-			recs[i], _ = kafkax.FitDeadLetter(en.rec.Topic, en.rec, dl, int(rp.producer.OptValue(kgo.ProducerBatchMaxBytes).(int32)))
+		case st.group != nil && st.op != nil:
+			// A document put together from its pieces goes back as pieces again.
+			pieces, err := chunkRecords(en.rec.Topic, st.op, st.group, dl, limit)
+			if err != nil {
+				return fmt.Errorf("re-publishing %s/%s to the DLQ: %w", en.index, en.id, err)
+			}
+			recs[i] = pieces[0]
+			recs = append(recs, pieces[1:]...)
+		default:
+			recs[i], _ = kafkax.FitDeadLetter(en.rec.Topic, en.rec, dl, limit)
 		}
 		rp.rep.Failed++
 		if len(rp.rep.Failures) < maxListed {
@@ -506,6 +538,7 @@ func (rp *replayer) commit(ctx context.Context, recs []*kgo.Record) error {
 		}
 		offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.Offset + 1, LeaderEpoch: -1})
 	}
+	rp.holdOpenGroups(offs)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := rp.adm.CommitAllOffsets(cctx, rp.rep.Group, offs); err != nil {

@@ -57,9 +57,24 @@ type PublishConfig struct {
 	// MaxBufferedBytes caps the events waiting for Kafka; a full buffer makes
 	// requests wait (up to Timeout), never grows memory.
 	MaxBufferedBytes int64 `koanf:"max_buffered_bytes"`
-	// MaxRecordBytes is the largest event (and produce batch); keep it within the
-	// topic's max.message.bytes.
+	// MaxRecordBytes is the largest record (and produce batch); keep it within the
+	// topic's max.message.bytes. An INDEX event whose record would be larger is
+	// published as a chunk group of records that each fit (pkg/event.Split).
 	MaxRecordBytes int32 `koanf:"max_record_bytes"`
+	// MaxDocumentBytes is the largest document the proxy lets through to be
+	// replicated: an index or create whose document is larger is refused with 413
+	// before the primary is called, never applied unreplicated. Keep it at or below
+	// the replicators' limits.max_document_bytes and the targets'
+	// http.max_content_length. 0 means limits.max_body_bytes.
+	MaxDocumentBytes int64 `koanf:"max_document_bytes"`
+}
+
+// maxDocumentBytes is publish.max_document_bytes with its default.
+func (c Config) maxDocumentBytes() int64 {
+	if c.Publish.MaxDocumentBytes > 0 {
+		return c.Publish.MaxDocumentBytes
+	}
+	return c.Limits.MaxBodyBytes
 }
 
 // Limits protect the proxy and the primary.
@@ -173,8 +188,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("publish.linger: must not be negative")
 	case p.MaxBufferedBytes <= 0:
 		return fmt.Errorf("publish.max_buffered_bytes: must be positive")
-	case p.MaxRecordBytes < 1024:
-		return fmt.Errorf("publish.max_record_bytes: must be at least 1024")
+	case p.MaxRecordBytes < 4096:
+		// Pieces of a chunked event must leave room beside the event's fields (an id
+		// of up to 512 bytes, index, routing…).
+		return fmt.Errorf("publish.max_record_bytes: must be at least 4096, got %d", p.MaxRecordBytes)
+	case p.MaxDocumentBytes < 0:
+		return fmt.Errorf("publish.max_document_bytes: must not be negative (0: limits.max_body_bytes)")
 	}
 	if _, err := compression(p.Compression); err != nil {
 		return err

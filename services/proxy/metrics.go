@@ -7,14 +7,18 @@ import (
 
 // metrics are the proxy's Prometheus series (fanout_proxy_*).
 type metrics struct {
-	requests        *prometheus.CounterVec   // route, code
-	requestSeconds  *prometheus.HistogramVec // route
-	primarySeconds  *prometheus.HistogramVec // route
-	bodyBytes       *prometheus.CounterVec   // route
-	inflight        prometheus.Gauge
-	inflightBytes   prometheus.Gauge       // counted against limits.max_inflight_bytes
-	rejected        *prometheus.CounterVec // reason
-	events          prometheus.Counter
+	requests       *prometheus.CounterVec   // route, code
+	requestSeconds *prometheus.HistogramVec // route
+	primarySeconds *prometheus.HistogramVec // route
+	bodyBytes      *prometheus.CounterVec   // route
+	inflight       prometheus.Gauge
+	inflightBytes  prometheus.Gauge       // counted against limits.max_inflight_bytes
+	rejected       *prometheus.CounterVec // reason
+	events         prometheus.Counter
+	// records counts the Kafka records acknowledged (one per event, or a chunked
+	// event's pieces); chunkedEvents the events published as chunk groups.
+	records         prometheus.Counter
+	chunkedEvents   prometheus.Counter
 	publishSeconds  prometheus.Histogram
 	publishFailures prometheus.Counter // events Kafka did not take in time
 	replicationErrs prometheus.Counter // requests answered with fanout_replication_exception
@@ -63,6 +67,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		events: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_events_published_total", Help: "Events Kafka acknowledged.",
+		}),
+		records: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_records_published_total", Help: "Kafka records acknowledged: one per event, or one per piece of a chunked event.",
+		}),
+		chunkedEvents: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_chunked_events_total", Help: "Events whose document was too large for one record (publish.max_record_bytes), published as chunk groups.",
 		}),
 		publishSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "fanout_proxy_publish_seconds", Help: "Time for Kafka to acknowledge all events of a request.", Buckets: buckets,

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/event"
 )
 
 // compression maps publish.compression to a codec.
@@ -62,13 +64,17 @@ type publisher struct {
 	m       *metrics
 }
 
-// publish produces n records in order, record(k) building the k-th as the producer
-// takes it, and returns the indexes of those Kafka did not acknowledge within the
-// timeout (or that could not be built), with the first error seen. Records are built
-// one at a time because the producer's buffer is bounded: Produce waits for room, so
-// a request of a million events holds only the records in that buffer. The primary has
-// already applied these writes, so the caller's cancellation does not stop publishing.
-func (p *publisher) publish(ctx context.Context, n int, record func(k int) (*kgo.Record, error)) (failed []int, firstErr error) {
+// publish produces the records of n events in order, records(k) planning the k-th
+// event's (one record, or the pieces of a chunked document), and returns the indexes
+// of the events Kafka did not acknowledge whole within the timeout (or that could not
+// be built), with the first error seen. An event counts as published only once every
+// one of its records is acknowledged (DESIGN.md principle 5). Records are built one at
+// a time because the producer's buffer is bounded: Produce waits for room, so a request
+// of a million events, or a document of 100 MiB, holds only the records in that buffer.
+// The primary has already applied these writes, so the caller's cancellation does not
+// stop publishing. Every record goes through the one idempotent producer, on the
+// event's key, so a chunked event's pieces land in order on one partition.
+func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*event.Records, error)) (failed []int, firstErr error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -76,35 +82,52 @@ func (p *publisher) publish(ctx context.Context, n int, record func(k int) (*kgo
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	defer cancel()
 
-	acked := make([]atomic.Bool, n)
+	// unacked[k] counts event k's records not acknowledged yet; bad[k] is set when
+	// one failed (or could not be built), and then the rest are not produced.
+	unacked := make([]atomic.Int32, n)
+	bad := make([]atomic.Bool, n)
 	var (
 		mu      sync.Mutex
 		errSeen error
 		wg      sync.WaitGroup
 	)
-	fail := func(err error) {
+	fail := func(k int, err error) {
+		bad[k].Store(true)
 		mu.Lock()
 		if errSeen == nil {
 			errSeen = err
 		}
 		mu.Unlock()
 	}
-	for i := 0; i < n; i++ {
-		rec, err := record(i)
+	for k := 0; k < n; k++ {
+		rs, err := records(k)
 		if err != nil {
-			fail(err)
+			fail(k, err)
 			continue
 		}
-		wg.Add(1)
-		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			defer wg.Done()
+		unacked[k].Store(int32(rs.Len()))
+		if rs.Chunked() {
+			p.m.chunkedEvents.Inc()
+		}
+		for j := 0; j < rs.Len() && !bad[k].Load(); j++ {
+			rec, err := rs.Record(j)
 			if err != nil {
-				fail(err)
-				return
+				fail(k, fmt.Errorf("encoding record %d of %d: %w", j, rs.Len(), err))
+				break
 			}
-			acked[i].Store(true)
-			p.m.events.Inc()
-		})
+			wg.Add(1)
+			p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					fail(k, err)
+					return
+				}
+				p.m.records.Inc()
+				if unacked[k].Add(-1) == 0 {
+					p.m.events.Inc()
+				}
+			})
+		}
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -115,9 +138,9 @@ func (p *publisher) publish(ctx context.Context, n int, record func(k int) (*kgo
 		// records); this branch only bounds the answer if one does not.
 	}
 	p.m.publishSeconds.Observe(time.Since(start).Seconds())
-	for i := range acked {
-		if !acked[i].Load() {
-			failed = append(failed, i)
+	for k := range unacked {
+		if bad[k].Load() || unacked[k].Load() != 0 {
+			failed = append(failed, k)
 		}
 	}
 	if len(failed) == 0 {

@@ -17,7 +17,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
@@ -291,6 +290,11 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 		p.overBudget(w, r, err)
 		return
 	}
+	prepaid, err := p.reserveRecords(pl, ch)
+	if err != nil {
+		p.refuseUnreplicable(w, r, err)
+		return
+	}
 
 	reqID := r.Header.Get("X-Opaque-Id")
 	if reqID == "" {
@@ -350,8 +354,8 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	// to replicate is known.
 	unresolved, superseded := p.resolveRouting(r, evs, before, log)
 	send := publishable(len(evs), mergeSorted(unresolved, superseded))
-	enc := p.encoder(reqID, accepted)
-	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*kgo.Record, error) {
+	enc := p.encoder(reqID, accepted, &recordCharge{prepaid: prepaid, res: res})
+	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*event.Records, error) {
 		return enc(&evs[send.at(k)])
 	})
 	if len(failed) == 0 && len(unresolved) == 0 {
@@ -418,14 +422,17 @@ func (l eventList) at(k int) int {
 	return l.idx[k]
 }
 
-// encoder returns the function that encodes a request's events one at a time, as the
+// encoder returns the function that plans a request's events one at a time, as the
 // publisher takes them: a record is built only once the producer has room for it, so
-// a big bulk never holds all its records at once. The Operation is reused (Encode
-// copies what it needs) and so is the acceptance time, the same for every event.
-func (p *Proxy) encoder(reqID string, accepted time.Time) func(*pendingEvent) (*kgo.Record, error) {
+// a big bulk never holds all its records at once. An event too large for one record
+// (publish.max_record_bytes) becomes a chunk group with a fresh group id, its records
+// counted against the request's budget (rc). The Operation is reused (a record copies
+// what it needs, and the publisher builds an event's records before it plans the next
+// event) and so is the acceptance time, the same for every event.
+func (p *Proxy) encoder(reqID string, accepted time.Time, rc *recordCharge) func(*pendingEvent) (*event.Records, error) {
 	op := &opspb.Operation{AcceptedAt: timestamppb.New(accepted), RequestId: reqID, SourceCluster: p.cfg.ClusterName}
 	var seqNo, term int64
-	return func(e *pendingEvent) (*kgo.Record, error) {
+	return func(e *pendingEvent) (*event.Records, error) {
 		op.Kind, op.Index, op.Id, op.Routing, op.Source = e.kind, e.index, e.id, e.routing, e.source
 		op.Version, op.ReplicationVersion = e.version, e.replicationVersion
 		op.SeqNo, op.PrimaryTerm = nil, nil
@@ -433,11 +440,14 @@ func (p *Proxy) encoder(reqID string, accepted time.Time) func(*pendingEvent) (*
 			seqNo, term = e.seqNo, e.term
 			op.SeqNo, op.PrimaryTerm = &seqNo, &term
 		}
-		rec, err := event.Encode(p.cfg.Publish.Topic, op)
+		rs, err := event.Split(p.cfg.Publish.Topic, op, int(p.cfg.Publish.MaxRecordBytes), newGroupID)
 		if err != nil {
 			return nil, fmt.Errorf("encoding the event of %s/%s: %w", e.index, e.id, err)
 		}
-		return rec, nil
+		if rs.Chunked() {
+			rc.add(rs.Bytes())
+		}
+		return rs, nil
 	}
 }
 

@@ -58,6 +58,9 @@ type infraSpec struct {
 	Partitions int32 `json:"partitions"`
 	Ops        int   `json:"ops"`
 	Searchemu  bool  `json:"searchemu"`
+	// LargeDocBytes, when set, makes every event a document of that size, published
+	// as the proxy publishes it: a chunk group of 1 MiB records.
+	LargeDocBytes int `json:"large_doc_bytes"`
 }
 
 // infraAddrs is what the child process answers once the backlog is in Kafka.
@@ -66,6 +69,7 @@ type infraAddrs struct {
 	Searchemu  string   `json:"searchemu"`
 	Null       string   `json:"null"`
 	ProduceSec float64  `json:"produce_seconds"`
+	Records    int      `json:"records"` // produced: Ops, or more when documents are chunked
 	Err        string   `json:"error,omitempty"`
 }
 
@@ -107,7 +111,12 @@ func runInfra() {
 	addrs.Null = "http://" + ln.Addr().String()
 
 	start := time.Now()
-	if err := preload(ctx, k.ListenAddrs(), spec.Ops); err != nil {
+	if spec.LargeDocBytes > 0 {
+		addrs.Records, err = preloadLarge(ctx, k.ListenAddrs(), spec.Ops, spec.LargeDocBytes)
+	} else {
+		addrs.Records, err = spec.Ops, preload(ctx, k.ListenAddrs(), spec.Ops)
+	}
+	if err != nil {
 		fail(err)
 	}
 	addrs.ProduceSec = time.Since(start).Seconds()
@@ -262,6 +271,13 @@ func benchConfig(in infraAddrs, target string) replicator.Config {
 // returns the time that took, and the peak RSS seen meanwhile.
 func drain(b *testing.B, cfg replicator.Config, partitions, ops int) (time.Duration, int64) {
 	b.Helper()
+	return drainRecords(b, cfg, partitions, ops, ops)
+}
+
+// drainRecords is drain for a backlog of records that hold ops events (chunk groups
+// are several records per event).
+func drainRecords(b *testing.B, cfg replicator.Config, partitions, records, ops int) (time.Duration, int64) {
+	b.Helper()
 	runtime.GC()
 	debug.FreeOSMemory()
 	reg := prometheus.NewRegistry()
@@ -303,7 +319,7 @@ func drain(b *testing.B, cfg replicator.Config, partitions, ops int) (time.Durat
 				resolved += p.ResolvedOffset
 			}
 		}
-		if len(st.Partitions) == partitions && resolved >= int64(ops) {
+		if len(st.Partitions) == partitions && resolved >= int64(records) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -443,5 +459,72 @@ func BenchmarkReplicatorRSS(b *testing.B) {
 		elapsed, peak := drain(b, benchConfig(in, in.Null), rssPartitions, ops)
 		b.ReportMetric(float64(peak)/(1<<20), "replicator_rss_MiB")
 		b.ReportMetric(float64(ops)/elapsed.Seconds(), "docs/s")
+	}
+}
+
+// preloadLarge produces docs INDEX events of documents of size bytes, each split into
+// a chunk group as the proxy splits it (publish.max_record_bytes 1 MiB), and returns
+// the records produced.
+func preloadLarge(ctx context.Context, brokers []string, docs, size int) (int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	// Random words and numbers, which compress about as real documents do (3-4x with
+	// lz4): a repeated filler compresses a hundredfold, and the fetches, which are
+	// bounded in compressed bytes, would then hold hundreds of MiB decompressed.
+	rng := rand.New(rand.NewPCG(3, 4))
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike order user status")
+	text := make([]byte, 0, size)
+	for len(text) < size-32 {
+		text = append(text, words[rng.IntN(len(words))]...)
+		text = append(text, ' ')
+		text = strconv.AppendInt(text, rng.Int64N(1_000_000), 10)
+		text = append(text, ' ')
+	}
+	src := []byte(`{"blob":"` + string(text) + `"}`)
+	records := 0
+	for i := 0; i < docs; i++ {
+		o := &opspb.Operation{
+			Kind: opspb.Kind_KIND_INDEX, Index: "bench", Id: strconv.Itoa(i), Source: src,
+			ReplicationVersion: 1<<event.SeqNoBits | int64(i+1), Version: 1,
+			SeqNo: proto.Int64(int64(i)), PrimaryTerm: proto.Int64(1), AcceptedAt: timestamppb.Now(), SourceCluster: "primary",
+		}
+		rs, err := event.Split(topic, o, 1<<20, func() []byte { return []byte("bench-" + strconv.Itoa(i)) })
+		if err != nil {
+			return 0, err
+		}
+		for k := 0; k < rs.Len(); k++ {
+			rec, err := rs.Record(k)
+			if err != nil {
+				return 0, err
+			}
+			if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+				return 0, err
+			}
+			records++
+		}
+	}
+	return records, nil
+}
+
+// BenchmarkReplicatorLargeDocument drains a backlog of 10 MiB documents, each a chunk
+// group of 1 MiB records, on 4 partitions into a searchemu target with the default
+// configuration, and reports MiB of documents per second and the replicator process's
+// peak RSS: each partition holds at most one document being assembled, outside the
+// fetch buffer caps.
+func BenchmarkReplicatorLargeDocument(b *testing.B) {
+	const size, partitions = 10 << 20, 4
+	docs := benchOps(b, "FANOUT_BENCH_LARGE_DOCS", 24)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: partitions, Ops: docs, Searchemu: true, LargeDocBytes: size})
+		b.StartTimer()
+		cfg := benchConfig(in, in.Searchemu)
+		elapsed, peak := drainRecords(b, cfg, partitions, in.Records, docs)
+		b.ReportMetric(float64(docs)*size/(1<<20)/elapsed.Seconds(), "replicator_large_MiB/s")
+		b.ReportMetric(float64(peak)/(1<<20), "replicator_large_rss_MiB")
 	}
 }

@@ -116,6 +116,14 @@ type ConsumeConfig struct {
 	// LagInterval is how often the partitions' high watermarks are read for the lag
 	// metrics and /admin/status.
 	LagInterval time.Duration `koanf:"lag_interval"`
+	// ChunkTimeout is how long, in the records' timestamps, a chunk group may stay
+	// incomplete: once the partition holds a record stamped more than this after the
+	// group's first piece, the group's last pieces will never come (the proxy failed
+	// between pieces and answered its client with an error), and its pieces go to the
+	// dead-letter topic. Until then the partition's committed offset stays at the
+	// group's first piece. It must exceed the proxies' publish.timeout plus the clock
+	// skew between proxies and brokers.
+	ChunkTimeout time.Duration `koanf:"chunk_timeout"`
 }
 
 // BatchConfig shapes the _bulk requests.
@@ -165,6 +173,12 @@ type Limits struct {
 	// ProbeInterval is how often the target is probed (GET /) for target_up and
 	// /readyz; a bulk's outcome also updates them.
 	ProbeInterval time.Duration `koanf:"probe_interval"`
+	// MaxDocumentBytes is the largest document assembled from a chunk group; a
+	// larger group goes to the dead-letter topic piece by piece, never buffered. A
+	// group being assembled holds its pieces, then the document, outside the
+	// consume.*buffered_bytes caps (which count fetched records; a document bigger
+	// than a partition's cap must not pause the fetching its last pieces need).
+	MaxDocumentBytes int64 `koanf:"max_document_bytes"`
 }
 
 // DefaultConfig returns the defaults every other source overrides.
@@ -195,6 +209,7 @@ func DefaultConfig() Config {
 			RebalanceTimeout:  35 * time.Second,
 			HeartbeatInterval: time.Second,
 			LagInterval:       5 * time.Second,
+			ChunkTimeout:      2 * time.Minute,
 		},
 		Batch: BatchConfig{
 			MaxDocs:     2000,
@@ -215,6 +230,8 @@ func DefaultConfig() Config {
 			ShutdownTimeout: 30 * time.Second,
 			BulkTimeout:     2 * time.Minute,
 			ProbeInterval:   2 * time.Second,
+			// The primary's http.max_content_length: nothing larger is ever written.
+			MaxDocumentBytes: 100 << 20,
 		},
 		Log: telemetry.LogConfig{Level: "info", Format: "json"},
 	}
@@ -278,6 +295,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consume.instance_id: %q must be at most 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'", k.InstanceID)
 	case k.LagInterval <= 0:
 		return fmt.Errorf("consume.lag_interval: must be positive, got %s", k.LagInterval)
+	case k.ChunkTimeout < time.Second:
+		return fmt.Errorf("consume.chunk_timeout: must be at least 1s (more than the proxies' publish.timeout), got %s", k.ChunkTimeout)
 	}
 	for _, t := range k.Topics {
 		if t == "" {
@@ -321,6 +340,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("limits.bulk_timeout: must be positive, got %s", l.BulkTimeout)
 	case l.ProbeInterval <= 0:
 		return fmt.Errorf("limits.probe_interval: must be positive, got %s", l.ProbeInterval)
+	case l.MaxDocumentBytes < 1024:
+		return fmt.Errorf("limits.max_document_bytes: must be at least 1024, got %d", l.MaxDocumentBytes)
 	}
 	return c.Log.Validate()
 }

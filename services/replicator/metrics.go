@@ -43,7 +43,22 @@ type metrics struct {
 	dlqReferences  prometheus.Counter
 	dlqPermanent   prometheus.Counter
 	deletes        deletesMetrics
+	// chunkGroups counts chunk groups resolved, by result (chunkResult*);
+	// chunkBuffered is the bytes of pieces held by groups being assembled, over all
+	// partitions; chunkOrphans counts pieces of groups resolved before (skipped).
+	chunkGroups   *prometheus.CounterVec
+	chunkBuffered prometheus.Gauge
+	chunkOrphans  prometheus.Counter
 }
+
+// Results of fanout_replicator_chunk_groups_total.
+const (
+	chunkAssembled  = "assembled"  // put together and checked; applied as one INDEX
+	chunkSuperseded = "superseded" // given up for a newer event of its document (stale)
+	chunkIncomplete = "incomplete" // its last pieces never came: dead-lettered
+	chunkInvalid    = "invalid"    // gap, mismatch or checksum: dead-lettered
+	chunkTooLarge   = "too_large"  // over limits.max_document_bytes: dead-lettered
+)
 
 // deletesMetrics count the memory of recent deletes (deletes.go).
 type deletesMetrics struct {
@@ -125,6 +140,21 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 			Help: "Dead-letter writes refused for good (authorization, missing topic, a record that fits in no form): the partition blocks until an operator acts.",
 		}),
 	}
+	m.chunkGroups = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanout_replicator_chunk_groups_total",
+		Help: "Chunk groups (large documents published in pieces) resolved, by result: assembled, superseded, incomplete, invalid, too_large.",
+	}, []string{"result"})
+	for _, r := range []string{chunkAssembled, chunkSuperseded, chunkIncomplete, chunkInvalid, chunkTooLarge} {
+		m.chunkGroups.WithLabelValues(r)
+	}
+	m.chunkBuffered = f.NewGauge(prometheus.GaugeOpts{
+		Name: "fanout_replicator_chunk_buffered_bytes",
+		Help: "Bytes of pieces held by chunk groups being assembled, over all partitions (each group at most limits.max_document_bytes).",
+	})
+	m.chunkOrphans = f.NewCounter(prometheus.CounterOpts{
+		Name: "fanout_replicator_chunk_orphans_total",
+		Help: "Pieces of chunk groups resolved before (assembled, superseded or dead-lettered, possibly before a restart), skipped.",
+	})
 	m.deletes = deletesMetrics{
 		entries: f.NewGauge(prometheus.GaugeOpts{
 			Name: "fanout_replicator_delete_memory_entries",

@@ -74,6 +74,7 @@ type partition struct {
 	batch   []*kgo.Record
 	items   []item
 	pending []int
+	asm     event.Assembler // chunk groups being put together (chunks.go)
 }
 
 // sendBuffers are the request body and answer of one _bulk in flight. They are taken
@@ -110,6 +111,11 @@ func (r *Replicator) putBuffers(b *sendBuffers) {
 		}
 		b.rb = nil
 	}
+	// A document assembled from chunks makes a body far past batch.max_bytes: keeping
+	// it would hold that much per pooled buffer for good.
+	if int64(cap(b.body)) > 2*r.cfg.Batch.MaxBytes || int64(b.resp.Cap()) > 2*r.cfg.Batch.MaxBytes {
+		return
+	}
 	select {
 	case r.buffers <- b:
 	default:
@@ -129,13 +135,28 @@ type item struct {
 	first    time.Time // first failure
 	last     time.Time // last failure
 	outcome  outcome   // applied or stale once resolved by the target
+	// group is the chunk group the document was assembled from (rec is its last
+	// piece), and pieces the document (op's source is empty); nil for an event of one
+	// record.
+	group  *event.Group
+	pieces [][]byte
+}
+
+// sourceBytes is the size of the item's document.
+func (it *item) sourceBytes() int {
+	n := len(it.op.GetSource())
+	for _, pc := range it.pieces {
+		n += len(pc)
+	}
+	return n
 }
 
 func newPartition(r *Replicator, topic string, id int32) *partition {
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := strconv.Itoa(int(id))
 	return &partition{
-		r: r, topic: topic, id: id,
+		asm: event.Assembler{MaxDocumentBytes: r.cfg.Limits.MaxDocumentBytes},
+		r:   r, topic: topic, id: id,
 		log:        r.log.With("topic", topic, "partition", id),
 		mapper:     newIndexMapper(r.cfg.Indices),
 		deletes:    newDeleteMemory(r.deletes),
@@ -246,6 +267,7 @@ func (p *partition) run() {
 	defer close(p.done)
 	defer p.cancel()
 	defer p.deletes.release()
+	defer p.releaseChunks()
 	for {
 		if !p.waitResumed() || !p.take() || !p.process() {
 			return
@@ -374,7 +396,11 @@ func (p *partition) process() bool {
 	p.items = p.items[:0]
 	var dead []deadEntry
 	skipped, superseded := 0, 0
+	var clock time.Time // the latest record timestamp of the batch, for chunk_timeout
 	for _, rec := range p.batch {
+		if rec.Timestamp.After(clock) {
+			clock = rec.Timestamp
+		}
 		op, err := event.Decode(rec)
 		if err != nil {
 			dead = append(dead, p.poison(rec, err, now))
@@ -385,6 +411,14 @@ func (p *partition) process() bool {
 			skipped++
 			continue
 		}
+		var group *event.Group
+		var pieces [][]byte
+		if op.GetChunk() != nil {
+			if op, group, pieces = p.piece(rec, op, &dead, now); op == nil {
+				continue
+			}
+		}
+		superseded += p.supersede(rec.Key, op.GetReplicationVersion())
 		at := acceptedAt(op, rec)
 		p.deletes.observe(at)
 		act := bulk.ActionIndex
@@ -397,8 +431,9 @@ func (p *partition) process() bool {
 			superseded++
 			continue
 		}
-		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix})
+		p.items = append(p.items, item{rec: rec, op: op, action: act, index: ix, group: group, pieces: pieces})
 	}
+	p.expire(clock, &dead, now)
 	if skipped > 0 {
 		r.m.opSkipped.Add(float64(skipped))
 	}
@@ -457,7 +492,7 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			p.abandon(pending, *dead)
 			return false
 		}
-		sent := pending[:min(limit, len(pending))]
+		sent := p.sendable(pending, limit)
 		at := p.attempt(sent)
 		status, connErr, err := at.status, at.connErr, at.err
 		if errors.Is(err, errStopped) || p.ctx.Err() != nil {
@@ -536,7 +571,7 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 				}
 				it.last = now
 				if o == rejected && it.attempts >= r.cfg.Retry.ItemAttempts {
-					*dead = append(*dead, p.rejected(it))
+					*dead = append(*dead, p.rejected(it)...)
 					continue
 				}
 				nRetried++
@@ -577,6 +612,25 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 	return true
 }
 
+// sendable is the head of pending that goes in the next _bulk: at most limit items,
+// and within batch.max_bytes of documents unless it is one item. Batches are taken
+// within batch.max_bytes of records, so only a document assembled from chunks (the
+// batch counts its last piece) makes a bulk of its own here.
+func (p *partition) sendable(pending []int, limit int) []int {
+	most := p.r.cfg.Batch.MaxBytes
+	k, size := 0, int64(0)
+	for k < len(pending) && k < limit {
+		it := &p.items[pending[k]]
+		n := int64(it.sourceBytes()+len(it.op.GetId())+len(it.index)) + 128
+		if k > 0 && size+n > most {
+			break
+		}
+		size += n
+		k++
+	}
+	return pending[:k]
+}
+
 // dropSuperseded resolves as stale the items to retry whose document was already
 // written in this batch with a higher version: the target would answer 409, and not
 // resending them keeps an old version from landing on a tombstone that has expired.
@@ -611,17 +665,22 @@ func (p *partition) dropSuperseded(pending *[]int) int {
 	return dropped
 }
 
-// rejected builds the dead-letter entry of an item the target refused for good.
-func (p *partition) rejected(it *item) deadEntry {
+// rejected builds the dead-letter entries of an item the target refused for good: one,
+// or a document assembled from chunks as chunks again (rejectedChunks).
+func (p *partition) rejected(it *item) []deadEntry {
 	typ := it.errType
 	if typ == "" {
 		typ = "http_" + strconv.Itoa(it.status)
 	}
-	return deadEntry{rec: it.rec, index: it.op.GetIndex(), id: it.op.GetId(), dl: kafkax.DeadLetter{
+	dl := kafkax.DeadLetter{
 		Class: kafkax.ClassRejected, ErrorType: typ, Reason: it.errMsg, HTTPStatus: it.status, Attempts: it.attempts,
 		Cluster: p.r.cfg.Target.Name, SourceTopic: it.rec.Topic, SourcePartition: it.rec.Partition, SourceOffset: it.rec.Offset,
 		FirstFailure: it.first, LastFailure: it.last,
-	}}
+	}
+	if it.group != nil {
+		return p.rejectedChunks(it, dl)
+	}
+	return []deadEntry{{rec: it.rec, index: it.op.GetIndex(), id: it.op.GetId(), dl: dl}}
 }
 
 // errAnswer marks failures to make sense of an answer (as opposed to not getting one).
@@ -664,6 +723,10 @@ func (p *partition) attempt(sent []int) attemptResult {
 	for _, i := range sent {
 		it := &p.items[i]
 		meta := opMeta(it.index, it.op)
+		if it.pieces != nil {
+			body = appendPieces(body, &meta, it.pieces)
+			continue
+		}
 		body = bulk.AppendItem(body, &meta, it.op.GetSource())
 	}
 	buf.body = body
@@ -853,7 +916,11 @@ func (p *partition) deadLetter(dead []deadEntry) bool {
 func (p *partition) abandon(pending []int, dead []deadEntry) {
 	first := int64(-1)
 	for _, i := range pending {
-		if off := p.items[i].rec.Offset; first < 0 || off < first {
+		off := p.items[i].rec.Offset
+		if g := p.items[i].group; g != nil {
+			off = g.FirstOffset() // the document is its pieces from the first on
+		}
+		if first < 0 || off < first {
 			first = off
 		}
 	}
@@ -872,10 +939,11 @@ func (p *partition) abandon(pending []int, dead []deadEntry) {
 	if last == nil {
 		return
 	}
+	off, epoch := p.hold(last.Offset+1, last.LeaderEpoch)
 	p.mu.Lock()
-	if last.Offset+1 > p.resolved {
-		p.resolved = last.Offset + 1
-		p.resolvedEpoch = last.LeaderEpoch
+	if off > p.resolved {
+		p.resolved = off
+		p.resolvedEpoch = epoch
 	}
 	p.mu.Unlock()
 }
@@ -926,9 +994,11 @@ func (p *partition) resolvedThrough(last *kgo.Record) {
 			break
 		}
 	}
+	off, epoch := p.hold(last.Offset+1, last.LeaderEpoch)
 	p.mu.Lock()
-	p.resolved = last.Offset + 1
-	p.resolvedEpoch = last.LeaderEpoch
+	if off > p.resolved {
+		p.resolved, p.resolvedEpoch = off, epoch
+	}
 	if appliedAny {
 		p.lastApplied = p.r.now()
 	}

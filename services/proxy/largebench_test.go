@@ -1,0 +1,99 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/services/proxy"
+)
+
+// BenchmarkProxyLargeDocument writes 10 MiB documents one at a time through a proxy
+// whose primary and Kafka run in another process (startInfra), so that this process's
+// heap is the proxy's: each document is published as a chunk group of about ten 1 MiB
+// records. It reports the throughput the client sees (primary write, pieces, acks) and
+// the proxy's peak heap per document in flight, over its idle heap.
+func BenchmarkProxyLargeDocument(b *testing.B) {
+	in := startInfra(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := proxy.DefaultConfig()
+	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
+	cfg.Primary.Endpoints = []string{in.Primary}
+	cfg.Kafka.Brokers = in.Kafka
+	cfg.Publish.Topic = topic
+	cfg.Publish.Timeout = time.Minute
+	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const size, docs = 10 << 20, 8
+	doc := []byte(largeDoc(size, "bench"))
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	put := func(id int) {
+		req, _ := http.NewRequest(http.MethodPut, p.URL()+"/large/_doc/"+strconv.Itoa(id), bytes.NewReader(doc))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ans, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			b.Fatalf("PUT of a 10 MiB document: %d %.300s", resp.StatusCode, ans)
+		}
+	}
+	put(-1) // warm: connections, index, Kafka metadata
+
+	var rates, peaks []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		base := heapInUse()
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var top uint64
+			t := time.NewTicker(2 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if h := heapInUse(); h > top {
+					top = h
+				}
+				select {
+				case <-stop:
+					peak <- top
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		start := time.Now()
+		for d := 0; d < docs; d++ {
+			put(d)
+		}
+		elapsed := time.Since(start)
+		close(stop)
+		top := <-peak
+		rates = append(rates, float64(docs*size)/(1<<20)/elapsed.Seconds())
+		peaks = append(peaks, float64(top-min(top, base))/(1<<20))
+	}
+	b.StopTimer()
+	b.ReportMetric(median(rates), "large_MiB/s")
+	b.ReportMetric(median(peaks), "large_peak_heap_MiB")
+}
