@@ -23,9 +23,12 @@
 //   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), match
 //     scores the fraction of query terms found, bool sums its must/should scores, filter
 //     and must_not contribute nothing; ties break in index order;
-//   - there is no Painless and there are no ingest pipelines: scripted updates answer 400
-//     ("failed to execute script") and any pipeline is reported missing, as a cluster
-//     without them would; aggregations, highlighting and other search features the
+//   - there is no Painless: scripted updates answer 400 ("failed to execute script");
+//     ingest pipelines have the set, remove, rename, lowercase, uppercase, append and
+//     drop processors (ingest.go), and anything else a pipeline could hold (other
+//     processors, conditions, templates, on_failure, metadata fields) is refused when it
+//     is stored; pipelines do not run on update upserts, and index templates' pipeline
+//     settings do not apply (there are no templates); aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
 //   - updates hold the index lock from read to write, so they never conflict with a
@@ -177,6 +180,9 @@ type Cluster struct {
 
 	// docTypes maps an index uuid to its Elasticsearch 7 mapping type (typed.go).
 	docTypes sync.Map
+
+	// ingest holds the ingest pipelines (ingest.go).
+	ingest ingestStore
 }
 
 // New creates an empty cluster.
