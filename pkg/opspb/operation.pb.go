@@ -118,11 +118,17 @@ type Operation struct {
 	// the write the same way or the document would live on another shard, and
 	// a later delete with the routing would miss it.
 	Routing string `protobuf:"bytes,4,opt,name=routing,proto3" json:"routing,omitempty"`
-	// INDEX only: the JSON document as the primary stored it (`_source`), after
-	// any ingest pipeline ran, so replicas must not run the pipeline again. For
-	// an update or upsert this is the full resulting document the primary
-	// returned (`get._source`), not the partial doc or script of the request.
-	// Empty for DELETE.
+	// INDEX only: the document as the primary stored it (`_source`), as JSON.
+	// For an index or create it is the request's document as sent when that is
+	// what the primary stored: a JSON body and no ingest pipeline. When the body
+	// was YAML, CBOR or SMILE, or an ingest pipeline ran (the request's or the
+	// bulk item's `pipeline`, `index.default_pipeline`, `index.final_pipeline`),
+	// the proxy read the document back from the primary after the write with a
+	// realtime _mget, and this is the fetched `_source` (JSON) with the fetched
+	// state's version, seq_no and primary_term, so replicas must not run the
+	// pipeline again. For an update or upsert this is the full resulting
+	// document the primary returned (`get._source`), not the partial doc or
+	// script of the request. Empty for DELETE.
 	Source []byte `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	// The external version the replicator writes with (version_type=external):
 	// strictly greater for each later write of the same document, so a

@@ -60,6 +60,13 @@ type PublishConfig struct {
 	// MaxRecordBytes is the largest event (and produce batch); keep it within the
 	// topic's max.message.bytes.
 	MaxRecordBytes int32 `koanf:"max_record_bytes"`
+	// ReadBack decides which index and create events carry a document read back from
+	// the primary after the write rather than the request's (stored.go): auto (non-JSON
+	// bodies and ingest pipelines) or always (every index and create).
+	ReadBack string `koanf:"read_back"`
+	// PipelineSettingsTTL is how long read_back auto trusts what it read of an index's
+	// default and final pipeline settings.
+	PipelineSettingsTTL time.Duration `koanf:"pipeline_settings_ttl"`
 }
 
 // Limits protect the proxy and the primary.
@@ -112,6 +119,9 @@ func DefaultConfig() Config {
 			Linger:           0,
 			MaxBufferedBytes: 256 << 20,
 			MaxRecordBytes:   1 << 20,
+
+			ReadBack:            ReadBackAuto,
+			PipelineSettingsTTL: 30 * time.Second,
 		},
 		Limits: Limits{
 			MaxBodyBytes:          100 << 20,
@@ -175,6 +185,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("publish.max_buffered_bytes: must be positive")
 	case p.MaxRecordBytes < 1024:
 		return fmt.Errorf("publish.max_record_bytes: must be at least 1024")
+	case p.ReadBack != ReadBackAuto && p.ReadBack != ReadBackAlways:
+		return fmt.Errorf("publish.read_back: must be %s or %s, got %q", ReadBackAuto, ReadBackAlways, p.ReadBack)
+	case p.PipelineSettingsTTL <= 0:
+		return fmt.Errorf("publish.pipeline_settings_ttl: must be positive, got %s", p.PipelineSettingsTTL)
 	}
 	if _, err := compression(p.Compression); err != nil {
 		return err
