@@ -35,8 +35,9 @@
 //     concurrent write (retry_on_conflict has nothing to retry); explicit
 //     if_seq_no/if_primary_term mismatches still answer 409;
 //   - YAML bodies are parsed with yaml.v3 and typed as Jackson types plain scalars;
-//     anchors, aliases, tags and a second document answer 400. SMILE and CBOR bodies are
-//     accepted media types but answer 400;
+//     anchors, aliases, tags and a second document answer 400. CBOR bodies are converted
+//     to JSON as Jackson's copy would (cbor.go; tags, undefined, NaN answer 400). SMILE
+//     bodies are an accepted media type but answer 400;
 //   - one node: replicas are never assigned, so health is yellow with replicas and a wait
 //     for all shard copies (wait_for_active_shards=all) runs into its timeout;
 //   - _close does not wait for writes already past index resolution; _cat/indices renders
