@@ -268,3 +268,43 @@ func TestUnreplicableRefusedBeforePrimary(t *testing.T) {
 	}
 	e.noEvents()
 }
+
+// TestSMILEDocumentReadBack: the emulator does not decode SMILE, so this proves only the
+// proxy's side of a SMILE document write: the primary is asked for a JSON answer (a
+// cluster answers in the body's media type otherwise), the document is read back, and
+// the event carries the fetched JSON, never the SMILE bytes. The primary's handling of
+// the SMILE body is stood in for by indexing its JSON form, as OpenSearch would store and
+// convert it.
+func TestSMILEDocumentReadBack(t *testing.T) {
+	e, rec := startRecordedEnv(t)
+	u := e.url()
+	var accept string
+	rec.setBefore(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || r.URL.Path != "/s/_doc/1" {
+			return false
+		}
+		accept = r.Header.Get("Accept")
+		r2, err := http.NewRequestWithContext(r.Context(), http.MethodPut, "/s/_doc/1", strings.NewReader(`{"smile":true}`))
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		r2.Header.Set("Content-Type", "application/json")
+		e.primary.ServeHTTP(w, r2)
+		return true
+	})
+	smile := ":)\n\x05\xfa\x84smile#\xfb" // {"smile":true} in SMILE
+	if r := sendCT(t, http.MethodPut, u+"/s/_doc/1", "application/smile", smile); r.status != 201 {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	if accept != "application/json" {
+		t.Errorf("the primary was asked for %q, want application/json", accept)
+	}
+	op := newestEvent(e.published(), "s", "1")
+	if op == nil || compactJSON(t, op.GetSource()) != `{"smile":true}` || op.GetVersion() != 1 {
+		t.Fatalf("event %v", op)
+	}
+	if n := rec.requests(http.MethodPost, "/_mget"); n != 1 {
+		t.Errorf("%d read-backs, want 1", n)
+	}
+}
