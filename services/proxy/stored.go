@@ -285,6 +285,10 @@ func aliases(b, whole []byte) bool {
 	return at >= start && at < start+uintptr(len(whole))
 }
 
+// lastEntryBytes is what one entry of readBackStored's map of documents costs (key,
+// value and the map's overhead), about.
+const lastEntryBytes = int64(unsafe.Sizeof(docKey{})) + 8 + 48
+
 // readBackStored replaces the request's document by the primary's stored one in every
 // index and create event that needs it (see the top of this file). It returns the events
 // that could not be read (unread: not published, the client is told) and those a later
@@ -303,6 +307,9 @@ func (p *Proxy) readBackStored(r *http.Request, rt route, body, respBody []byte,
 	if !p.wantsReadBack(r, rt, respBody, evs, log) {
 		return nil, nil, ""
 	}
+	// The map below, the _mget request and its documents: counted as the rest of the
+	// write path's memory is (the write is applied, so this can only make others wait).
+	res.force(int64(len(evs))*lastEntryBytes + int64(len(idx))*int64(unsafe.Sizeof(mgetDoc{})+unsafe.Sizeof(fetchedDoc{})+96))
 	// Per document, only the request's last write needs its state: an earlier one is
 	// already overwritten on the primary by a later one of the same request, whose own
 	// event is published (or reported).

@@ -308,3 +308,29 @@ func TestSMILEDocumentReadBack(t *testing.T) {
 		t.Errorf("%d read-backs, want 1", n)
 	}
 }
+
+// TestReadBackConfig: publish.read_back and publish.pipeline_settings_ttl are validated
+// with errors that name the key.
+func TestReadBackConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*proxy.Config)
+		want string
+	}{
+		{"unknown mode", func(c *proxy.Config) { c.Publish.ReadBack = "sometimes" }, "publish.read_back"},
+		{"no ttl", func(c *proxy.Config) { c.Publish.PipelineSettingsTTL = 0 }, "publish.pipeline_settings_ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := proxy.DefaultConfig()
+			cfg.Primary.Endpoints = []string{"http://127.0.0.1:9200"}
+			cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+			tc.set(&cfg)
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+	if cfg := proxy.DefaultConfig(); cfg.Publish.ReadBack != proxy.ReadBackAuto {
+		t.Errorf("default read_back %q", cfg.Publish.ReadBack)
+	}
+}
