@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -81,6 +82,9 @@ type storedReader struct {
 
 	mu    sync.Mutex
 	cache map[string]pipelineSettings
+	// gen counts the cache's invalidations: a lookup that began before one does not
+	// store what it read, which may predate the change.
+	gen uint64
 
 	readBacks      *prometheus.CounterVec // outcome: ok, failed
 	readBackDocs   *prometheus.CounterVec // result: published, unread, superseded
@@ -131,6 +135,7 @@ func (s *storedReader) observe(r *http.Request) {
 	if changes {
 		s.mu.Lock()
 		clear(s.cache)
+		s.gen++
 		s.mu.Unlock()
 	}
 }
@@ -243,6 +248,7 @@ func (s *storedReader) pipelined(p *Proxy, r *http.Request, index string, log *s
 	now := s.now()
 	s.mu.Lock()
 	e, ok := s.cache[index]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Sub(e.at) < s.ttl {
 		return e.pipelined
@@ -252,6 +258,11 @@ func (s *storedReader) pipelined(p *Proxy, r *http.Request, index string, log *s
 	if err != nil || code != http.StatusOK {
 		s.settingLookups.WithLabelValues("failed").Inc()
 		log.Debug("cannot read an index's pipeline settings; reading its documents back", "index", index, "status", code, "error", err)
+		if code == http.StatusUnauthorized || code == http.StatusForbidden {
+			// This client may not read settings (passthrough mode): remembered as
+			// pipelined, the safe side, rather than asked again on every write.
+			s.store(index, gen, pipelineSettings{pipelined: true, at: now})
+		}
 		return true
 	}
 	var got map[string]struct {
@@ -265,13 +276,21 @@ func (s *storedReader) pipelined(p *Proxy, r *http.Request, index string, log *s
 	set := func(v string) bool { return v != "" && v != "_none" }
 	st := got[index].Settings
 	e = pipelineSettings{pipelined: set(st["index.default_pipeline"]) || set(st["index.final_pipeline"]), at: now}
+	s.store(index, gen, e)
+	return e.pipelined
+}
+
+// store caches e for index unless the cache was invalidated since generation gen.
+func (s *storedReader) store(index string, gen uint64, e pipelineSettings) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
 	if len(s.cache) >= maxPipelineCache {
 		clear(s.cache)
 	}
 	s.cache[index] = e
-	s.mu.Unlock()
-	return e.pipelined
 }
 
 // aliases reports whether b points into whole's bytes: an index or create event's source
@@ -344,7 +363,12 @@ func (p *Proxy) readBackStored(r *http.Request, rt route, body, respBody []byte,
 		p.stored.readBacks.WithLabelValues("failed").Inc()
 		p.stored.readBackDocs.WithLabelValues("unread").Add(float64(len(need)))
 		log.Error("cannot read written documents back from the primary; not replicated", "error", err, "documents", len(need))
-		return need, superseded, fmt.Sprintf("fanout could not read %d written documents back from the primary (%s), so their replication was not queued", len(need), err)
+		hint := ""
+		var se *lookupStatusError
+		if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
+			hint = "; the client's credentials must allow reading the documents it writes through pipelines or in non-JSON bodies (indices:data/read/get), or run the proxy with auth.mode proxy"
+		}
+		return need, superseded, fmt.Sprintf("fanout could not read %d written documents back from the primary (%s), so their replication was not queued%s", len(need), err, hint)
 	}
 	p.stored.readBacks.WithLabelValues("ok").Inc()
 	var why string
