@@ -121,12 +121,12 @@ type Operation struct {
 	// INDEX only: the document as the primary stored it (`_source`), as JSON.
 	// For an index or create it is the request's document as sent when that is
 	// what the primary stored: a JSON body and no ingest pipeline. When the body
-	// was YAML, CBOR or SMILE, or an ingest pipeline ran (the request's or the
+	// was YAML, CBOR or SMILE, when an ingest pipeline ran (the request's or the
 	// bulk item's `pipeline`, `index.default_pipeline`, `index.final_pipeline`),
-	// (or the proxy runs with publish.read_back: always), the proxy read the
-	// document back from the primary after the write with a realtime _mget, and
-	// this is the fetched `_source` (JSON) with the fetched
-	// state's version, seq_no and primary_term, so replicas must not run the
+	// or when the proxy runs with publish.read_back: always, the proxy read the
+	// document back from the primary after the write with a realtime _mget: this
+	// is the fetched `_source` (JSON) and the event's version, seq_no and
+	// primary_term are the fetched state's, so replicas must not run the
 	// pipeline again. For an update or upsert this is the full resulting
 	// document the primary returned (`get._source`), not the partial doc or
 	// script of the request. Empty for DELETE.
