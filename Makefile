@@ -38,7 +38,8 @@ build: ## Build the service binaries into ./bin.
 	$(GO) build -o $(BIN)/ ./services/proxy/cmd/... ./services/replicator/cmd/... ./services/fanoutctl/cmd/...
 
 .PHONY: lint
-lint: ## gofmt, go vet, go mod tidy and generated-code checks.
+lint: ## gofmt, go vet, go mod tidy, generated-code checks, and no merge-conflict markers.
+	@if git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)|^=======$$' -- . ':!*.pb.go' >/dev/null; then echo "merge-conflict markers:"; git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)|^=======$$' -- . ':!*.pb.go'; exit 1; fi
 	@out=$$(gofmt -l $(MODULES) tools scripts 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PATTERNS)
 	@scripts/tidy-check.sh $(MODULES)

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/fanout-dev/fanout/pkg v0.0.0
+	github.com/fanout-dev/fanout/services/fanoutctl v0.0.0
 	github.com/fanout-dev/fanout/services/proxy v0.0.0
 	github.com/fanout-dev/fanout/services/replicator v0.0.0
 	github.com/fxamacker/cbor/v2 v2.10.0
@@ -93,6 +94,7 @@ require (
 // Sibling modules of the workspace, so that `go mod tidy` works without go.work.
 replace (
 	github.com/fanout-dev/fanout/pkg => ../pkg
+	github.com/fanout-dev/fanout/services/fanoutctl => ../services/fanoutctl
 	github.com/fanout-dev/fanout/services/proxy => ../services/proxy
 	github.com/fanout-dev/fanout/services/replicator => ../services/replicator
 )

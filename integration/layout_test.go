@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -23,5 +24,25 @@ func TestServicesDoNotLinkTestbed(t *testing.T) {
 				t.Errorf("%s links %s", pkg, dep)
 			}
 		}
+	}
+}
+
+// TestNoMergeConflictMarkers: a merge resolved in a hurry must not leave its markers in
+// the tree, where no compiler sees them in Markdown, YAML or scripts.
+func TestNoMergeConflictMarkers(t *testing.T) {
+	root, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	cmd := exec.Command("git", "grep", "-nE", `^(<<<<<<<|>>>>>>>)( |$)|^=======$`, "--", ".", ":!*.pb.go")
+	cmd.Dir = strings.TrimSpace(string(root))
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		t.Fatalf("merge-conflict markers in tracked files:\n%s", out)
+	case errors.As(err, &exit) && exit.ExitCode() == 1: // no match
+	default:
+		t.Fatalf("git grep: %v", err)
 	}
 }

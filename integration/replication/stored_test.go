@@ -213,14 +213,3 @@ func sourceOf(t *testing.T, e *emulator, index, id string) json.RawMessage {
 	}
 	return doc.Source
 }
-
-// jsonSame compares two JSON documents whatever their key order.
-func jsonSame(a json.RawMessage, b string) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return bytes.Equal(xb, yb)
-}

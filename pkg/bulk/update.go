@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 )
 
 // UpdatePayload is a parsed update payload (bulk second line or _update body). Raw fields
@@ -213,7 +214,8 @@ func parseScript(l *lexer) ([]byte, *Error) {
 	}
 	var name []byte
 	var namePos int
-	hasCode := false
+	hasCode, stored, hasLang, hasOptions := false, false, false, false
+	var options []string // key=value of the options besides content_type, in order
 	for {
 		t := l.next()
 		switch t {
@@ -222,6 +224,15 @@ func parseScript(l *lexer) ([]byte, *Error) {
 		case tokEndObject:
 			if !hasCode {
 				return nil, badRequest(typeIllegalArgument, "must specify either [source] for an inline script or [id] for a stored script")
+			}
+			// Script.Builder.build
+			switch {
+			case stored && hasLang:
+				return nil, badRequest(typeIllegalArgument, "illegally specified <lang> for a stored script")
+			case stored && hasOptions:
+				return nil, badRequest(typeIllegalArgument, "field [options] cannot be specified using a stored script")
+			case !stored && len(options) > 0:
+				return nil, badRequest(typeIllegalArgument, "illegal compiler options ["+javaHashMapString(options)+"] specified")
 			}
 			return l.rawSince(start, comments), nil
 		case tokFieldName:
@@ -233,10 +244,20 @@ func parseScript(l *lexer) ([]byte, *Error) {
 		case "source":
 			ok, hasCode = t == tokStartObject || t == tokString, true
 		case "id":
-			ok, hasCode = t == tokString, true
+			ok, hasCode, stored = t == tokString, true, true
 		case "lang":
-			ok = t == tokString
-		case "options", "params":
+			ok, hasLang = t == tokString, true
+		case "options":
+			ok, hasOptions = t == tokStartObject, true
+			if ok {
+				opts, err := scriptOptions(l)
+				if err != nil {
+					return nil, xcontentError(l, l.start, "[script] failed to parse field ["+string(name)+"]", err)
+				}
+				options = append(options, opts...)
+				continue
+			}
+		case "params":
 			ok = t == tokStartObject
 		default:
 			return nil, xcontentError(l, namePos, "[script] unknown field ["+string(name)+"]"+didYouMean(string(name), scriptFieldNames), nil)
@@ -248,6 +269,66 @@ func parseScript(l *lexer) ([]byte, *Error) {
 			return nil, xcontentError(l, l.start, "[script] failed to parse field ["+string(name)+"]", err)
 		}
 	}
+}
+
+// scriptOptions reads the options object the lexer is on (XContentParser.mapStrings)
+// and returns its members other than content_type as key=value.
+func scriptOptions(l *lexer) ([]string, *Error) {
+	var out []string
+	var key string
+	for {
+		t := l.next()
+		switch {
+		case t == tokErr:
+			return nil, l.err
+		case t == tokEndObject:
+			return out, nil
+		case t == tokFieldName:
+			key = string(l.name)
+		case t.isValue():
+			v, ok := l.text()
+			if !ok {
+				return nil, l.err
+			}
+			if key != "content_type" {
+				out = append(out, key+"="+string(v))
+			}
+		default:
+			if !l.skipChildren() {
+				return nil, l.err
+			}
+			if key != "content_type" {
+				out = append(out, key+"=")
+			}
+		}
+	}
+}
+
+// javaHashMapString renders key=value pairs as a java.util.HashMap of them prints: in
+// the order of the keys' hash buckets (a small map has 16), insertion order within one.
+func javaHashMapString(kvs []string) string {
+	type kv struct {
+		bucket int
+		s      string
+	}
+	items := make([]kv, len(kvs))
+	for i, s := range kvs {
+		k := s
+		if j := strings.IndexByte(s, '='); j >= 0 {
+			k = s[:j]
+		}
+		var h int32
+		for _, u := range utf16.Encode([]rune(k)) {
+			h = 31*h + int32(u)
+		}
+		items[i] = kv{int((h ^ int32(uint32(h)>>16)) & 15), s}
+	}
+	slices.SortStableFunc(items, func(a, b kv) int { return a.bucket - b.bucket })
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = it.s
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // parseUpdateSource is OpenSearch 2.x FetchSourceContext.fromXContent in an update body,

@@ -98,6 +98,10 @@ func TestParseUpdatePayloadErrors(t *testing.T) {
 		{"bad _source object", `{"_source":{"foo":"a"}}`, typeXContentParse, "[1:19] [UpdateRequest] failed to parse field [_source]", typeParsing},
 		{"script without source or id", `{"script":{"lang":"painless"}}`, typeXContentParse, "[1:29] [UpdateRequest] failed to parse field [script]", typeIllegalArgument},
 		{"script unknown field", `{"script":{"sauce":"x"}}`, typeXContentParse, "[1:20] [UpdateRequest] failed to parse field [script]", typeXContentParse},
+		// Script.Builder.build
+		{"stored script with lang", `{"script":{"id":"s","lang":"painless"}}`, typeXContentParse, "[1:38] [UpdateRequest] failed to parse field [script]", typeIllegalArgument},
+		{"stored script with options", `{"script":{"id":"s","options":{}}}`, typeXContentParse, "[1:33] [UpdateRequest] failed to parse field [script]", typeIllegalArgument},
+		{"inline script with compiler options", `{"script":{"source":"x","options":{"content_type":"application/json","b":"1","a":"2"}}}`, typeXContentParse, "[1:86] [UpdateRequest] failed to parse field [script]", typeIllegalArgument},
 		{"duplicate top-level field", `{"doc":{},"doc":{}}`, typeJSONParse, "Duplicate field 'doc'" + loc + "…", ""},
 		{"bad JSON between fields", `{"doc":{} "upsert":{}}`, typeJSONParse, "Unexpected character ('\"' (code 34)): was expecting comma to separate Object entries" + loc + "…", ""},
 		{"truncated between fields", `{"doc":{},`, typeJSONEOF, "Unexpected end-of-input within/between Object entries" + loc + "…", ""},
@@ -128,6 +132,23 @@ func TestParseUpdatePayloadErrors(t *testing.T) {
 				t.Errorf("cause %v, want type %s", e.CausedBy, tt.cause)
 			}
 		})
+	}
+}
+
+func TestScriptBuildErrors(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"script":{"id":"s","lang":"painless"}}`:                                                 "illegally specified <lang> for a stored script",
+		`{"script":{"id":"s","options":{}}}`:                                                      "field [options] cannot be specified using a stored script",
+		`{"script":{"source":"x","options":{"content_type":"application/json","b":"1","a":"2"}}}`: "illegal compiler options [{a=2, b=1}] specified",
+	} {
+		_, err := ParseUpdatePayload([]byte(body))
+		var e *Error
+		if !errors.As(err, &e) || e.CausedBy == nil || e.CausedBy.Reason != want {
+			t.Errorf("%s: want cause %q, got %v", body, want, err)
+		}
+	}
+	if _, err := ParseUpdatePayload([]byte(`{"script":{"source":"x","options":{"content_type":"application/json"}}}`)); err != nil {
+		t.Errorf("content_type is the one legal option: %v", err)
 	}
 }
 

@@ -41,6 +41,7 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "YAML configuration file")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration (secrets redacted) and exit")
+	strictEnv := fs.Bool("strict-env", false, "refuse to start when a FANOUT_* environment variable names no configuration key (also FANOUT_STRICT_ENV=true, or strict_env: true in the file)")
 	values := make([]*string, len(c.Flags))
 	for i, f := range c.Flags {
 		values[i] = fs.String(f.Name, "", fmt.Sprintf("%s (%s)", f.Usage, f.Key))
@@ -68,7 +69,8 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 	}
 
 	cfg := c.Defaults()
-	if err := Load(&cfg, Sources{File: *file, Environ: environ, Flags: flags}); err != nil {
+	envWarnings, err := Load(&cfg, Sources{File: *file, Environ: environ, Flags: flags, StrictEnv: *strictEnv})
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
 		return 2
 	}
@@ -76,10 +78,14 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 		fmt.Fprintf(stderr, "%s: config: %v\n", c.Name, err)
 		return 2
 	}
+	// Before the service's own logging starts: these are about how it was started.
+	for _, w := range envWarnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", c.Name, w)
+	}
 	if *printCfg {
-		var ws []Warning
+		ws := envWarnings
 		if c.Warnings != nil {
-			ws = c.Warnings(cfg)
+			ws = append(ws, c.Warnings(cfg)...)
 		}
 		if err := Print(stdout, cfg, ws...); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)

@@ -1,7 +1,10 @@
 // Package config loads a service's configuration with koanf, in increasing precedence:
 // the defaults in the struct it fills, a YAML file, FANOUT_* environment variables, and
-// command-line flags. Unknown keys are errors that name the key, wherever they come
-// from, so that a typo never silently falls back to a default.
+// command-line flags. An unknown key in the file or the flags is an error that names it,
+// so that a typo never silently falls back to a default. An unknown FANOUT_* variable is
+// a warning that suggests the nearest key (an error when strict), because a process's
+// environment is not all its own: Kubernetes service links, which are ignored, and a
+// caller's variables end up there too (env.go).
 //
 // A configuration is a struct with `koanf:"name"` tags on every field; nested structs
 // nest keys ("kafka.brokers"). A field tagged `secret:"true"` is redacted by Print, and
@@ -35,45 +38,57 @@ type Sources struct {
 	// File is a YAML file; "" for none.
 	File string
 	// Environ is the process environment ("KEY=value" entries), usually os.Environ().
-	// Variables starting with EnvPrefix must name a known key: FANOUT_KAFKA_BROKERS sets
-	// kafka.brokers. Lists are comma-separated.
+	// A variable starting with EnvPrefix names a key: FANOUT_KAFKA_BROKERS sets
+	// kafka.brokers. Lists are comma-separated. One that names no key is ignored with a
+	// warning (an error with StrictEnv), and one shaped like a Kubernetes service link
+	// is ignored silently (see env.go).
 	Environ []string
+	// StrictEnv makes a FANOUT_* variable that names no key an error. The file key
+	// strict_env and the variable FANOUT_STRICT_ENV turn it on too.
+	StrictEnv bool
 	// Flags maps keys to values given on the command line; they win over everything.
 	Flags map[string]any
 }
 
 // Load fills dst, a pointer to a configuration struct whose current values are the
-// defaults, from src.
-func Load(dst any, src Sources) error {
+// defaults, from src. The warnings are environment variables it ignored, which the
+// caller shows (Command prints them on stderr and in --print-config).
+func Load(dst any, src Sources) ([]Warning, error) {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("config: Load needs a pointer to a struct, got %T", dst)
+		return nil, fmt.Errorf("config: Load needs a pointer to a struct, got %T", dst)
 	}
 	keys := Keys(dst)
 
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(rv.Elem().Interface(), "koanf"), nil); err != nil {
-		return fmt.Errorf("config: loading defaults: %w", err)
+		return nil, fmt.Errorf("config: loading defaults: %w", err)
 	}
 	if src.File != "" {
 		if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return fmt.Errorf("config: reading %s: %w", src.File, err)
+			return nil, fmt.Errorf("config: reading %s: %w", src.File, err)
 		}
 	}
-	env, err := fromEnv(src.Environ, keys)
+	strict, err := strictSetting(k, src)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	// strict_env is about how this configuration is read, not part of it.
+	k.Delete(strictEnvKey)
+	env, warnings, err := fromEnv(src.Environ, keys, strict)
+	if err != nil {
+		return nil, err
 	}
 	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
-		return fmt.Errorf("config: loading environment: %w", err)
+		return nil, fmt.Errorf("config: loading environment: %w", err)
 	}
 	for key := range src.Flags {
 		if _, ok := keys[key]; !ok {
-			return fmt.Errorf("config: unknown flag key %q", key)
+			return nil, fmt.Errorf("config: unknown flag key %q", key)
 		}
 	}
 	if err := k.Load(confmap.Provider(src.Flags, "."), nil); err != nil {
-		return fmt.Errorf("config: loading flags: %w", err)
+		return nil, fmt.Errorf("config: loading flags: %w", err)
 	}
 
 	// Decode into a zero value: merging onto the defaults field by field would keep the
@@ -94,10 +109,10 @@ func Load(dst any, src Sources) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("config: %w", cleanDecodeError(err))
+		return nil, fmt.Errorf("config: %w", cleanDecodeError(err))
 	}
 	rv.Elem().Set(fresh.Elem())
-	return nil
+	return warnings, nil
 }
 
 var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
@@ -128,37 +143,6 @@ func cleanDecodeError(err error) error {
 		return err
 	}
 	return errors.New(strings.Join(msgs, "; "))
-}
-
-// fromEnv maps FANOUT_* variables to keys.
-func fromEnv(environ []string, keys map[string]reflect.Type) (map[string]any, error) {
-	byEnv := make(map[string]string, len(keys))
-	for key := range keys {
-		byEnv[EnvName(key)] = key
-	}
-	out := map[string]any{}
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
-			continue
-		}
-		key, known := byEnv[name]
-		if !known {
-			return nil, fmt.Errorf("config: unknown environment variable %s", name)
-		}
-		if keys[key].Kind() == reflect.Slice {
-			var items []string
-			for _, s := range strings.Split(value, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					items = append(items, s)
-				}
-			}
-			out[key] = items
-			continue
-		}
-		out[key] = value
-	}
-	return out, nil
 }
 
 // EnvName is the environment variable that sets key: "kafka.publish_timeout" is

@@ -89,7 +89,7 @@ func TestLoadPrecedence(t *testing.T) {
 				src.File = writeFile(t, tt.file)
 			}
 			got := defaults()
-			if err := config.Load(&got, src); err != nil {
+			if _, err := config.Load(&got, src); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
 			want := defaults()
@@ -107,11 +107,19 @@ func TestLoadErrors(t *testing.T) {
 		file    string
 		env     []string
 		flag    map[string]any
+		strict  bool
 		wantErr string
 	}{
 		{name: "unknown top-level key", file: "listn: x\n", wantErr: "unknown key listn"},
 		{name: "unknown nested key", file: "kafka:\n  brokerz: [a]\n", wantErr: "unknown key kafka.brokerz"},
-		{name: "unknown env", env: []string{"FANOUT_KAFKA_BROKERZ=a"}, wantErr: "unknown environment variable FANOUT_KAFKA_BROKERZ"},
+		{name: "unknown env, strict", env: []string{"FANOUT_KAFKA_BROKERZ=a"}, strict: true,
+			wantErr: "unknown environment variable FANOUT_KAFKA_BROKERZ (did you mean FANOUT_KAFKA_BROKERS?)"},
+		{name: "unknown env, strict by env", env: []string{"FANOUT_KAFKA_BROKERZ=a", "FANOUT_STRICT_ENV=true"},
+			wantErr: "unknown environment variable FANOUT_KAFKA_BROKERZ"},
+		{name: "unknown env, strict by file", file: "strict_env: true\n", env: []string{"FANOUT_KAFKA_BROKERZ=a"},
+			wantErr: "unknown environment variable FANOUT_KAFKA_BROKERZ"},
+		{name: "bad strict_env", file: "strict_env: maybe\n", wantErr: "strict_env"},
+		{name: "bad FANOUT_STRICT_ENV", env: []string{"FANOUT_STRICT_ENV=sometimes"}, wantErr: "FANOUT_STRICT_ENV"},
 		{name: "unknown flag key", flag: map[string]any{"nope": 1}, wantErr: `unknown flag key "nope"`},
 		{name: "bad duration", file: "kafka:\n  publish_timeout: soon\n", wantErr: "publish_timeout"},
 		{name: "bad number", env: []string{"FANOUT_MAX_BODY_BYTES=lots"}, wantErr: "max_body_bytes"},
@@ -120,7 +128,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Sources{Environ: tt.env, Flags: tt.flag}
+			src := config.Sources{Environ: tt.env, Flags: tt.flag, StrictEnv: tt.strict}
 			switch tt.file {
 			case "":
 			case "-":
@@ -129,7 +137,7 @@ func TestLoadErrors(t *testing.T) {
 				src.File = writeFile(t, tt.file)
 			}
 			cfg := defaults()
-			err := config.Load(&cfg, src)
+			_, err := config.Load(&cfg, src)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			}

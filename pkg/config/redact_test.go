@@ -113,7 +113,7 @@ func TestPrintRedactsURLsAndShowsWarnings(t *testing.T) {
 		t.Errorf("warnings do not come first:\n%s", out)
 	}
 	var back endpointsConfig
-	if err := config.Load(&back, config.Sources{File: writeFile(t, out)}); err != nil {
+	if _, err := config.Load(&back, config.Sources{File: writeFile(t, out)}); err != nil {
 		t.Fatalf("the printed configuration does not load: %v", err)
 	}
 	if back.Rename != "{index}@dr" || len(back.Endpoints) != 2 {

@@ -47,6 +47,7 @@ type common struct {
 	primary        string
 	target         string
 	output         string
+	strictEnv      bool
 }
 
 // listFlag is a flag that may be repeated and also takes comma-separated values.
@@ -74,6 +75,7 @@ func (c *common) register(fs *flag.FlagSet, which int) {
 	c.name = fs.Name()
 	if which&flagConfig != 0 {
 		fs.StringVar(&c.file, "config", "", "the replicator's YAML configuration `file` (shared with fanout-replicator)")
+		fs.BoolVar(&c.strictEnv, "strict-env", false, "refuse a FANOUT_* environment variable that names no configuration key (also FANOUT_STRICT_ENV=true)")
 	}
 	if which&flagBrokers != 0 {
 		fs.StringVar(&c.brokers, "brokers", "", "Kafka seed `brokers`, comma-separated (kafka.brokers; default 127.0.0.1:9092)")
@@ -161,9 +163,16 @@ func (c *common) load(e *env) (settings, error) {
 	if c.cluster != "" {
 		flags["target.name"] = c.cluster
 	}
+	// The two loads below read one environment: a FANOUT_STRICT_ENV or strict_env
+	// meant for one is meant for both.
+	strict, err := config.Strict(config.Sources{File: c.file, Environ: e.environ, StrictEnv: c.strictEnv})
+	if err != nil {
+		return s, usagef("%s: %v", c.name, err)
+	}
 	s.cfg = replicator.DefaultConfig()
 	s.cfg.Kafka.ClientID = "fanoutctl"
-	if err := config.Load(&s.cfg, config.Sources{File: c.file, Environ: repEnv, Flags: flags}); err != nil {
+	envWarnings, err := config.Load(&s.cfg, config.Sources{File: c.file, Environ: repEnv, Flags: flags, StrictEnv: strict})
+	if err != nil {
 		return s, usagef("%s: %v", c.name, err)
 	}
 	s.fromFile = c.file != ""
@@ -186,11 +195,12 @@ func (c *common) load(e *env) (settings, error) {
 	if len(pl) > 0 {
 		pflags["primary.endpoints"] = []string(pl)
 	}
-	if err := config.Load(&prim, config.Sources{Environ: primEnv, Flags: pflags}); err != nil {
+	primWarnings, err := config.Load(&prim, config.Sources{Environ: primEnv, Flags: pflags, StrictEnv: strict})
+	if err != nil {
 		return s, usagef("%s: %v", c.name, err)
 	}
 	s.primary = prim.Primary
-	warnInsecure(e, s)
+	warnInsecure(e, s, append(envWarnings, primWarnings...))
 	return s, nil
 }
 

@@ -111,7 +111,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 	}
 	var src io.Reader = br
 	hint := r.ContentLength // -1 when chunked
-	if rt.write {
+	if rt.write || rt.byQuery != 0 {
 		switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 		case "", "identity":
 		case "gzip":

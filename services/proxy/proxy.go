@@ -330,7 +330,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.m.requests.WithLabelValues(rt.name, strconv.Itoa(sw.code())).Inc()
 		p.m.requestSeconds.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 	}()
-	if p.draining.Load() && (rt.write || rt.unresolved) {
+	if p.draining.Load() && (rt.write || rt.unresolved || rt.byQuery != 0) {
 		writeError(sw, r, http.StatusServiceUnavailable, errShuttingDown, "fanout-proxy is shutting down; retry on another instance")
 		return
 	}
@@ -369,6 +369,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rt = classify(r, v)
+	}
+	if rt.byQuery != 0 {
+		p.serveByQuery(sw, r, rt, body)
+		return
 	}
 	if rt.write {
 		p.serveWrite(sw, r, rt, body, &res)

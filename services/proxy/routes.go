@@ -26,6 +26,10 @@ type route struct {
 	// version, which the proxy does not know yet (serveHTTP learns it and classifies
 	// the request again).
 	unresolved bool
+	// byQuery is set for _delete_by_query, _update_by_query and _reindex, which the
+	// proxy runs itself (byquery.go); index is the path's index expression, and id the
+	// type of a typed path, which the proxy refuses.
+	byQuery byQueryKind
 }
 
 // classify maps a request to its route on a primary of version v (nil: not known yet).
@@ -43,7 +47,7 @@ func classify(r *http.Request, v *primaryVersion) route {
 	for _, d := range []dialect{{typed: true}, {typed: true, xpack: true}} {
 		alt := classifyAs(segs, r.Method, d)
 		same = same && alt == rt
-		write = write || alt.write
+		write = write || alt.write || alt.byQuery != 0
 		read = read || alt.read
 	}
 	switch {
@@ -86,6 +90,9 @@ func asksV7(r *http.Request) bool {
 }
 
 func classifyAs(segs []string, m string, d dialect) route {
+	if rt, ok := byQueryRoute(segs, m, d); ok {
+		return rt
+	}
 	if rt, ok := writeRoute(segs, m, d); ok {
 		return rt
 	}
@@ -248,4 +255,34 @@ func splitPath(u *url.URL) []string {
 // on host "_refresh".
 func clientPath(r *http.Request, rawQuery string) *url.URL {
 	return &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: rawQuery}
+}
+
+// byQueryRoute finds the by-query APIs the proxy runs itself: POST /_reindex
+// (RestReindexAction), POST /{index}/_delete_by_query and /{index}/_update_by_query
+// (RestDeleteByQueryAction, RestUpdateByQueryAction) and, on a typed primary, their
+// typed forms /{index}/{type}/_…_by_query, which the proxy refuses (serveByQuery).
+func byQueryRoute(segs []string, m string, d dialect) (route, bool) {
+	if m != http.MethodPost {
+		return route{}, false
+	}
+	kind := func(s string) byQueryKind {
+		switch s {
+		case "_delete_by_query":
+			return deleteByQuery
+		case "_update_by_query":
+			return updateByQuery
+		}
+		return 0
+	}
+	switch n := len(segs); {
+	case n == 1 && segs[0] == "_reindex":
+		return route{name: "reindex", byQuery: reindexAPI}, true
+	case n == 2 && kind(segs[1]) != 0:
+		k := kind(segs[1])
+		return route{name: k.String(), byQuery: k, index: segs[0]}, true
+	case n == 3 && d.typed && kind(segs[2]) != 0:
+		k := kind(segs[2])
+		return route{name: k.String(), byQuery: k, index: segs[0], id: segs[1]}, true
+	}
+	return route{}, false
 }

@@ -29,6 +29,12 @@ func update(i, id string) route {
 func del(i, id string) route {
 	return route{name: "delete", write: true, action: bulk.ActionDelete, index: i, id: id}
 }
+
+// byQuery is a by-query API's route; typ is the type of a typed path.
+func byQuery(k byQueryKind, i, typ string) route {
+	return route{name: k.String(), byQuery: k, index: i, id: typ}
+}
+
 func bulkTo(i string) route { return route{name: "bulk", write: true, index: i} }
 
 var (
@@ -60,7 +66,13 @@ func TestClassify(t *testing.T) {
 		{"POST", "/_mget", read},
 		{"PUT", "/logs", other},
 		{"DELETE", "/logs", other},
-		{"POST", "/logs/_delete_by_query", other},
+		{"POST", "/logs/_delete_by_query", byQuery(deleteByQuery, "logs", "")},
+		{"POST", "/logs-*,other/_update_by_query", byQuery(updateByQuery, "logs-*,other", "")},
+		{"POST", "/_all/_delete_by_query", byQuery(deleteByQuery, "_all", "")},
+		{"POST", "/_reindex", byQuery(reindexAPI, "", "")},
+		{"PUT", "/_reindex", other},
+		{"GET", "/logs/_update_by_query", read},
+		{"POST", "/_delete_by_query/task:1/_rethrottle", other},
 		{"PUT", "/logs/_doc", other}, // the primary answers 405
 		{"GET", "/_bulk", read},      // ditto
 		{"POST", "/_bulk/_doc/1", other},
@@ -131,9 +143,10 @@ func TestClassifyTyped(t *testing.T) {
 		{"PUT", "/logs/_doc/_mapping", index("logs", "_mapping"), other, other},
 		{"PUT", "/logs/doc/_mapping", other, other, other},
 		{"POST", "/logs/_doc/_mappings", index("logs", "_mappings"), other, other},
-		{"POST", "/logs/_doc/_update_by_query", index("logs", "_update_by_query"), other, other},
+		{"POST", "/logs/_doc/_update_by_query", index("logs", "_update_by_query"), byQuery(updateByQuery, "logs", "_doc"), byQuery(updateByQuery, "logs", "_doc")},
+		{"POST", "/logs/doc/_delete_by_query", other, byQuery(deleteByQuery, "logs", "doc"), byQuery(deleteByQuery, "logs", "doc")},
 		{"POST", "/logs/_create/_search", create("logs", "_search"), read, read},
-		{"POST", "/logs/_update/_delete_by_query", update("logs", "_delete_by_query"), other, other},
+		{"POST", "/logs/_update/_delete_by_query", update("logs", "_delete_by_query"), byQuery(deleteByQuery, "logs", "_update"), byQuery(deleteByQuery, "logs", "_update")},
 		// … but for their methods: then the document route under _doc, _create or
 		// _update, none under another type (405)
 		{"PUT", "/logs/_doc/_count", index("logs", "_count"), index("logs", "_count"), index("logs", "_count")},
@@ -169,7 +182,7 @@ func TestClassifyTyped(t *testing.T) {
 		want := tt.os2
 		if tt.os2 != tt.es7 || tt.os2 != tt.os1 {
 			switch {
-			case tt.os2.write || tt.es7.write || tt.os1.write:
+			case tt.os2.write || tt.es7.write || tt.os1.write, tt.os2.byQuery != 0 || tt.es7.byQuery != 0 || tt.os1.byQuery != 0:
 				want = unresolved
 			case tt.os2.read || tt.es7.read || tt.os1.read:
 				want = read

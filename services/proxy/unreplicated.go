@@ -12,10 +12,10 @@ import (
 )
 
 // Writes the proxy does not replicate. Only the document write APIs publish events
-// (routes.go); every other request passes through. A request among those that changes
-// the primary (index management, _delete_by_query, _reindex, an API the proxy has
-// never heard of…) changes the primary only, and the targets drift without anyone
-// being told. So each one is counted by route and logged, at most once a minute per
+// (routes.go), and the by-query APIs the proxy runs itself (byquery.go); every other
+// request passes through. A request among those that changes the primary (index
+// management, an API the proxy has never heard of…) changes the primary only, and the
+// targets drift without anyone being told. So each one is counted by route and logged, at most once a minute per
 // route, so that an operator learns which writes fanout does not understand.
 
 const (
@@ -48,7 +48,7 @@ func newUnreplicatedWrites(reg prometheus.Registerer, log *slog.Logger, now func
 	return &unreplicatedWrites{
 		count: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_proxy_unreplicated_writes_total",
-			Help: "Requests that look like writes (POST, PUT, DELETE or PATCH outside the read APIs) that the proxy passed to the primary without publishing anything, whatever the primary answered, by route (a pattern such as \"POST /{index}/_delete_by_query\"): what they changed is on the primary only.",
+			Help: "Requests that look like writes (POST, PUT, DELETE or PATCH outside the read APIs) that the proxy passed to the primary without publishing anything, whatever the primary answered, by route (a pattern such as \"POST /{index}/_shrink/{name}\"): what they changed is on the primary only.",
 		}, []string{"route"}),
 		log:    log,
 		now:    now,

@@ -160,7 +160,7 @@ func TestUnreplicatedWritesCountAndLog(t *testing.T) {
 	}
 
 	want := `
-# HELP fanout_proxy_unreplicated_writes_total Requests that look like writes (POST, PUT, DELETE or PATCH outside the read APIs) that the proxy passed to the primary without publishing anything, whatever the primary answered, by route (a pattern such as "POST /{index}/_delete_by_query"): what they changed is on the primary only.
+# HELP fanout_proxy_unreplicated_writes_total Requests that look like writes (POST, PUT, DELETE or PATCH outside the read APIs) that the proxy passed to the primary without publishing anything, whatever the primary answered, by route (a pattern such as "POST /{index}/_shrink/{name}"): what they changed is on the primary only.
 # TYPE fanout_proxy_unreplicated_writes_total counter
 fanout_proxy_unreplicated_writes_total{route="POST /{index}/_delete_by_query"} 7
 fanout_proxy_unreplicated_writes_total{route="PUT /{index}"} 1

@@ -11,10 +11,11 @@ import (
 )
 
 // TestUnreplicatedWritesCountedAndLogged: requests that may change the primary but that
-// the proxy does not replicate (here _delete_by_query, which the emulator does not
-// serve, an index creation and a mapping update) reach the primary, publish nothing,
-// and are counted by route, whatever the primary answered, and logged at WARN once per
-// route; reads, maintenance calls and replicated writes are not.
+// the proxy does not replicate (here _shrink, which the emulator does not serve, an
+// index creation and a mapping update) reach the primary, publish nothing, and are
+// counted by route, whatever the primary answered, and logged at WARN once per route;
+// reads, maintenance calls, replicated writes and the by-query APIs, which the proxy
+// runs and replicates itself, are not.
 func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 	e := startEnv(t, 0)
 	var logs syncBuffer
@@ -40,8 +41,11 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 		{http.MethodPost, "/books/_search", `{"query":{"match_all":{}}}`, 200},
 		{http.MethodPost, "/books/_count", `{"query":{"match_all":{}}}`, 200},
 		{http.MethodPost, "/_refresh", "", 200},
-		{http.MethodPost, "/books/_delete_by_query?refresh=true", `{"query":{"match_all":{}}}`, 400},
-		{http.MethodPost, "/books/_delete_by_query", `{"query":{"match_all":{}}}`, 400},
+		{http.MethodPost, "/books/_shrink/small?timeout=1m", `{"settings":{}}`, 400},
+		{http.MethodPost, "/books/_shrink/small", `{"settings":{}}`, 400},
+		{http.MethodPost, "/books/_update_by_query?refresh=true", `{"query":{"match_all":{}}}`, 200},
+		{http.MethodPost, "/_reindex?refresh=true", `{"source":{"index":"books"},"dest":{"index":"copies"}}`, 200},
+		{http.MethodPost, "/copies/_delete_by_query?refresh=true", `{"query":{"match_all":{}}}`, 200},
 		{http.MethodPut, "/authors", "", 200},
 		{http.MethodPut, "/authors/_mapping", `{"properties":{"name":{"type":"keyword"}}}`, 200},
 	} {
@@ -52,12 +56,13 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 	if r := send(t, http.MethodGet, e.primaryURL+"/authors/_mapping", ""); !strings.Contains(string(r.body), `"keyword"`) {
 		t.Fatalf("the mapping update must have reached the primary: %s", r.body)
 	}
-	e.noNewEvents(1)
+	// The by-query APIs' events: the update, the copy and its delete.
+	e.noNewEvents(4)
 
 	for route, want := range map[string]int{
-		"POST /{index}/_delete_by_query": 2,
-		"PUT /{index}":                   1,
-		"PUT /{index}/_mapping":          1,
+		"POST /{index}/_shrink/{name}": 2,
+		"PUT /{index}":                 1,
+		"PUT /{index}/_mapping":        1,
 	} {
 		if got, ok := metricValue(t, p.MetricsURL(), `fanout_proxy_unreplicated_writes_total{route="`+route+`"}`); !ok || got != want {
 			t.Errorf("%s counted %d (present %v), want %d", route, got, ok, want)
@@ -78,7 +83,7 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 	if len(warned) != 3 {
 		t.Fatalf("want one warning per route, got %d:\n%s", len(warned), logs.String())
 	}
-	if w := warned[0]; w["level"] != "WARN" || w["route"] != "POST /{index}/_delete_by_query" || w["path"] != "/books/_delete_by_query" || w["status"] != 400.0 {
+	if w := warned[0]; w["level"] != "WARN" || w["route"] != "POST /{index}/_shrink/{name}" || w["path"] != "/books/_shrink/small" || w["status"] != 400.0 {
 		t.Errorf("first warning: %v", w)
 	}
 }

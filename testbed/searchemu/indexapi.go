@@ -137,7 +137,7 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 					}
 					return errResp(outer)
 				}
-				req.mapping = mp
+				req.mapping, req.mappingDef = mp, mo
 			case "aliases":
 				al, err := parseAliases(m.v)
 				if err != nil {

@@ -418,7 +418,7 @@ func mergeMapper(old, upd *mapper) (*mapper, *esError) {
 	return out, nil
 }
 
-func sortedKeys(m map[string]*mapper) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

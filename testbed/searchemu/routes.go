@@ -131,6 +131,10 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_cluster/health", handleHealth, healthParams...)
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
 
+	templateRoutes(rt)
+	rt.add("POST", "/{index}/_rollover", handleRollover, rolloverParams...)
+	rt.add("POST", "/{index}/_rollover/{new_index}", handleRollover, rolloverParams...)
+
 	aliasParams := []string{"timeout", "master_timeout", "cluster_manager_timeout"}
 	rt.add("POST", "/_aliases", handleAliases, aliasParams...)
 	rt.add("PUT", "/{index}/_alias/{name}", handlePutAlias, aliasParams...)

@@ -23,12 +23,17 @@
 //   - scoring is not BM25: match_all and leaf queries score 1.0 (times boost), match
 //     scores the fraction of query terms found, bool sums its must/should scores, filter
 //     and must_not contribute nothing; ties break in index order;
-//   - there is no Painless: scripted updates answer 400 ("failed to execute script");
-//     ingest pipelines have the set, remove, rename, lowercase, uppercase, append and
+//   - scripts are a Painless subset (package painless, script.go): scripted updates
+//     (_update and bulk update with script, params, ctx.op, upsert, scripted_upsert,
+//     ctx._now/_index/_id/_version/_routing) run as UpdateHelper runs them, and a script
+//     outside the subset answers a compile error saying so, never something else; stored
+//     scripts and other languages answer 400 as a cluster without them would;
+//   - ingest pipelines have the set, remove, rename, lowercase, uppercase, append and
 //     drop processors (ingest.go), and anything else a pipeline could hold (other
 //     processors, conditions, templates, on_failure, metadata fields) is refused when it
 //     is stored; pipelines do not run on update upserts, and index templates' pipeline
-//     settings do not apply (there are no templates); aggregations, highlighting and other search features the
+//     settings do not apply (there are no templates);
+//   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
 //   - updates hold the index lock from read to write, so they never conflict with a
@@ -154,8 +159,9 @@ type Cluster struct {
 	replicas int
 	gc       time.Duration
 
-	mu      sync.RWMutex
-	indices map[string]*index
+	mu        sync.RWMutex
+	indices   map[string]*index
+	templates templateStore
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -184,6 +190,9 @@ type Cluster struct {
 
 	// ingest holds the ingest pipelines (ingest.go).
 	ingest ingestStore
+
+	// scripts is the update context's script cache and compilation limit (script.go).
+	scripts scriptCache
 }
 
 // New creates an empty cluster.

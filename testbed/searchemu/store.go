@@ -339,7 +339,9 @@ func (ix *index) liveTombstones(c *Cluster, now time.Time) int {
 type createIndexReq struct {
 	settings map[string]string
 	mapping  *mapping
-	aliases  map[string]*aliasMeta
+	// mappingDef is the definition mapping was parsed from, for merging with templates.
+	mappingDef *jsonObj
+	aliases    map[string]*aliasMeta
 }
 
 // errInvalidIndexName mirrors InvalidIndexNameException.
@@ -390,6 +392,10 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	if c.aliasExistsLocked(name) {
 		return nil, errInvalidIndexName(name, "already exists as alias")
+	}
+	req, terr := c.applyTemplatesLocked(name, req)
+	if terr != nil {
+		return nil, terr
 	}
 	ix := &index{
 		name:     name,

@@ -227,8 +227,8 @@ func TestUpdateSemantics(t *testing.T) {
 		t.Fatalf("document missing: %s", r.body)
 	}
 	h.must(200, "HEAD", "/fresh", "")
-	// scripts: a cluster without painless
-	r = h.must(400, "POST", "/u/_update/1", `{"script":{"source":"ctx._source.n++","lang":"painless"}}`)
+	// a script failing at run time (n is missing)
+	r = h.must(400, "POST", "/u/_update/1", `{"script":{"source":"ctx._source.nope++","lang":"painless"}}`)
 	if jfield(t, r.body, "error.reason") != "failed to execute script" {
 		t.Fatalf("script: %s", r.body)
 	}

@@ -39,7 +39,7 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 			return writeRes{}, nil, c.errDocumentMissing(ix, op.id).onShard(shard)
 		}
 		if u.ScriptedUpsert && u.Script != nil {
-			return writeRes{}, nil, scriptError(u.Script)
+			return c.scriptedUpsert(ix, op, shard, now)
 		}
 		raw := u.Upsert
 		if u.DocAsUpsert {
@@ -64,7 +64,7 @@ func (c *Cluster) update(ix *index, op *docOp, now time.Time) (writeRes, []byte,
 		return res, updateGet(op.fetch, res, src, wr.parsed), nil
 	}
 	if u.Script != nil {
-		return writeRes{}, nil, scriptError(u.Script)
+		return c.scriptUpdate(ix, op, d, shard, now)
 	}
 	dv, je := parseJSON(u.Doc)
 	if je != nil {
@@ -165,7 +165,8 @@ func updateGet(f *fetchSource, res writeRes, src []byte, parsed *jsonObj) []byte
 	return append(b, '}')
 }
 
-// scriptError is what a cluster without the Painless module answers for any script.
+// scriptError is what the emulator answers for a stored script (none exist) and for a
+// language other than Painless (a cluster without that module).
 func scriptError(script []byte) *esError {
 	lang := "painless"
 	v, _ := parseJSON(script)

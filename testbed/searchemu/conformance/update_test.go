@@ -184,12 +184,12 @@ func TestUpdateErrors(t *testing.T) {
 	})
 
 	scripts := []struct{ name, payload, id string }{
-		{"script on existing doc", `{"script":{"source":"ctx._source.n += params.k","lang":"painless","params":{"k":1}}}`, "1"},
-		{"script string form", `{"script":"ctx._source.n += 1"}`, "1"},
-		{"scripted_upsert on missing doc", `{"script":{"source":"ctx._source.n = 1"},"upsert":{},"scripted_upsert":true}`, "absent"},
+		{"script in another language", `{"script":{"source":"ctx._source.n += params.k","lang":"expression","params":{"k":1}}}`, "1"},
+		{"script failing at run time", `{"script":"ctx._source.missing += 1"}`, "1"},
+		{"scripted_upsert failing to compile", `{"script":{"source":"ctx._source.n = "},"upsert":{},"scripted_upsert":true}`, "absent"},
 	}
 	for _, tc := range scripts {
-		t.Run(tc.name+" without painless", func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			r := e.update(t, "ue", tc.id, tc.payload, opensearchapi.UpdateParams{})
 			if wantStatus(t, r, 400) {
 				checkEnvelope(t, r, 400)
@@ -204,7 +204,7 @@ func TestUpdateErrors(t *testing.T) {
 	}
 
 	t.Run("script in bulk is a per-item 400", func(t *testing.T) {
-		r := e.bulk(t, "", "{\"update\":{\"_index\":\"ue\",\"_id\":\"1\"}}\n{\"script\":{\"source\":\"ctx._source.n += 1\"}}\n", opensearchapi.BulkParams{})
+		r := e.bulk(t, "", "{\"update\":{\"_index\":\"ue\",\"_id\":\"1\"}}\n{\"script\":{\"source\":\"ctx._source.missing += 1\"}}\n", opensearchapi.BulkParams{})
 		if wantStatus(t, r, 200) {
 			wantItemError(t, r, 0, "update", 400, iae, "")
 		}
