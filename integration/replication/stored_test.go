@@ -17,8 +17,9 @@ import (
 
 // storedIndices are the indices of TestStoredDocumentsConverge: "ingested" has a default
 // and a final pipeline on the primary, "plain" none; the targets have neither pipelines
-// nor pipeline settings, so what they hold is only what the events carried.
-var storedIndices = []string{"ingested", "plain"}
+// nor pipeline settings, so what they hold is only what the events carried. "ubq" is
+// rewritten by an update-by-query through a pipeline.
+var storedIndices = []string{"ingested", "plain", "ubq"}
 
 // TestStoredDocumentsConverge: documents the primary stores otherwise than the request
 // sent them — YAML and CBOR bodies, a default pipeline that adds a field, a final
@@ -41,7 +42,7 @@ func TestStoredDocumentsConverge(t *testing.T) {
 	if code, ans := httpDo(t, http.MethodPut, p+"/ingested", settings); code != http.StatusOK {
 		t.Fatalf("creating ingested: %d %s", code, ans)
 	}
-	pl.primary.createIndices(t, "plain")
+	pl.primary.createIndices(t, "plain", "ubq")
 	targets := map[string]*emulator{"b": startTarget(t, "b", ""), "c": startTarget(t, "c", "")}
 	groups := map[string]string{}
 	for name, target := range targets {
@@ -96,6 +97,19 @@ func TestStoredDocumentsConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// update-by-query through a pipeline: the proxy's own guarded bulks name it, and
+	// their events carry what the pipeline made.
+	seed := ""
+	for i := 0; i < 5; i++ {
+		seed += fmt.Sprintf("{\"index\":{\"_index\":\"ubq\",\"_id\":\"u%d\"}}\n{\"name\":\"U%d\",\"secret\":%d}\n", i, i, i)
+	}
+	if code, ans := sendTyped(http.MethodPost, p+"/_bulk?refresh=true", "application/x-ndjson", seed); code != http.StatusOK || bytes.Contains(ans, []byte(`"errors":true`)) {
+		t.Fatalf("seeding ubq: %d %s", code, ans)
+	}
+	if code, ans := sendTyped(http.MethodPost, p+"/ubq/_update_by_query?pipeline=final&refresh=true", "", ""); code != http.StatusOK || !bytes.Contains(ans, []byte(`"updated":5`)) {
+		t.Fatalf("update-by-query through a pipeline: %d %s", code, ans)
+	}
+
 	for name, target := range targets {
 		waitCaughtUp(t, pl.kafka, groups[name], time.Minute)
 		rep := assertConverged(t, pl.primary, target, nil)
@@ -112,6 +126,7 @@ func TestStoredDocumentsConverge(t *testing.T) {
 		{"ingested", "nodefault", `{"name":"Final Only","final":"yes"}`},
 		{"plain", "explicit", `{"name":"SHOUT","seen":["explicit"]}`},
 		{"plain", "none", `{"name":"As Sent"}`},
+		{"ubq", "u3", `{"name":"U3","final":"yes"}`},
 	} {
 		for name, target := range targets {
 			if got := sourceOf(t, target, want.index, want.id); !jsonSame(got, want.source) {
