@@ -7,12 +7,15 @@ require (
 	github.com/fanout-dev/fanout/services/fanoutctl v0.0.0
 	github.com/fanout-dev/fanout/services/proxy v0.0.0
 	github.com/fanout-dev/fanout/services/replicator v0.0.0
+	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/opensearch-project/opensearch-go/v4 v4.8.1
 	github.com/testcontainers/testcontainers-go v0.45.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	go.uber.org/goleak v1.3.0
 )
+
+require github.com/x448/float16 v0.8.4 // indirect
 
 require (
 	dario.cat/mergo v1.0.2 // indirect

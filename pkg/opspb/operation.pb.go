@@ -127,13 +127,21 @@ type Operation struct {
 	// the write the same way or the document would live on another shard, and
 	// a later delete with the routing would miss it.
 	Routing string `protobuf:"bytes,4,opt,name=routing,proto3" json:"routing,omitempty"`
-	// INDEX only: the JSON document as the primary stored it (`_source`), after
-	// any ingest pipeline ran, so replicas must not run the pipeline again. For
-	// an update or upsert this is the full resulting document the primary
-	// returned (`get._source`), not the partial doc or script of the request.
-	// Empty for DELETE. In a chunk (`chunk` set) it is one piece of the
-	// document: bytes [offset, offset+len) of the whole source, where offset is
-	// the sum of the earlier pieces' lengths; never empty.
+	// INDEX only: the document as the primary stored it (`_source`), as JSON.
+	// For an index or create it is the request's document as sent when that is
+	// what the primary stored: a JSON body and no ingest pipeline. When the body
+	// was YAML, CBOR or SMILE, when an ingest pipeline ran (the request's or the
+	// bulk item's `pipeline`, `index.default_pipeline`, `index.final_pipeline`),
+	// or when the proxy runs with publish.read_back: always, the proxy read the
+	// document back from the primary after the write with a realtime _mget: this
+	// is the fetched `_source` (JSON) and the event's version, seq_no and
+	// primary_term are the fetched state's, so replicas must not run the
+	// pipeline again. For an update or upsert this is the full resulting
+	// document the primary returned (`get._source`), not the partial doc or
+	// script of the request. Empty for DELETE. In a chunk (`chunk` set) it is
+	// one piece of the document: bytes [offset, offset+len) of the whole
+	// source, where offset is the sum of the earlier pieces' lengths; never
+	// empty.
 	Source []byte `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	// The external version the replicator writes with (version_type=external):
 	// strictly greater for each later write of the same document, so a

@@ -67,6 +67,13 @@ type PublishConfig struct {
 	// the replicators' limits.max_document_bytes and the targets'
 	// http.max_content_length. 0 means limits.max_body_bytes.
 	MaxDocumentBytes int64 `koanf:"max_document_bytes"`
+	// ReadBack decides which index and create events carry a document read back from
+	// the primary after the write rather than the request's (stored.go): auto (non-JSON
+	// bodies and ingest pipelines) or always (every index and create).
+	ReadBack string `koanf:"read_back"`
+	// PipelineSettingsTTL is how long read_back auto trusts what it read of an index's
+	// default and final pipeline settings.
+	PipelineSettingsTTL time.Duration `koanf:"pipeline_settings_ttl"`
 }
 
 // maxDocumentBytes is publish.max_document_bytes with its default.
@@ -127,6 +134,9 @@ func DefaultConfig() Config {
 			Linger:           0,
 			MaxBufferedBytes: 256 << 20,
 			MaxRecordBytes:   1 << 20,
+
+			ReadBack:            ReadBackAuto,
+			PipelineSettingsTTL: 30 * time.Second,
 		},
 		Limits: Limits{
 			MaxBodyBytes:          100 << 20,
@@ -194,6 +204,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("publish.max_record_bytes: must be at least 4096, got %d", p.MaxRecordBytes)
 	case p.MaxDocumentBytes < 0:
 		return fmt.Errorf("publish.max_document_bytes: must not be negative (0: limits.max_body_bytes)")
+	case p.ReadBack != ReadBackAuto && p.ReadBack != ReadBackAlways:
+		return fmt.Errorf("publish.read_back: must be %s or %s, got %q", ReadBackAuto, ReadBackAlways, p.ReadBack)
+	case p.PipelineSettingsTTL <= 0:
+		return fmt.Errorf("publish.pipeline_settings_ttl: must be positive, got %s", p.PipelineSettingsTTL)
 	}
 	if _, err := compression(p.Compression); err != nil {
 		return err

@@ -65,6 +65,9 @@ type Proxy struct {
 
 	// unreplicated counts and logs passed-through requests that look like writes.
 	unreplicated *unreplicatedWrites
+	// stored reads written documents back when the request's may not be what the
+	// primary stored (stored.go).
+	stored *storedReader
 
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
@@ -99,6 +102,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	}
 	p.m = newMetrics(p.reg)
 	p.unreplicated = newUnreplicatedWrites(p.reg, p.log, p.now)
+	p.stored = newStoredReader(cfg.Publish, p.reg, p.now)
 	config.LogWarnings(p.log, cfg.Warnings())
 	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
@@ -380,6 +384,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.passthrough(sw, r, rt, body)
 	p.unreplicated.observe(r, sw.code())
+	p.stored.observe(r)
 }
 
 // statusWriter remembers the status code for metrics.

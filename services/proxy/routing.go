@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,7 +300,7 @@ type lookupStatusError struct {
 }
 
 func (e *lookupStatusError) Error() string {
-	return fmt.Sprintf("routing lookup: the primary answered %d: %.512s", e.code, e.body)
+	return fmt.Sprintf("the primary answered %d: %.512s", e.code, e.body)
 }
 
 // mgetDoc is one document of the lookup request. It asks for the stored field _routing
@@ -344,39 +343,13 @@ func (p *Proxy) lookupRouting(r *http.Request, docs []docKey) ([]lookedUp, error
 	if err != nil {
 		return nil, fmt.Errorf("encoding the routing lookup: %w", err)
 	}
-	ctx := context.WithoutCancel(r.Context())
-	if t := p.cfg.Primary.Timeout; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
 	// realtime=true is the default; it is said so that no cluster default changes it.
-	out, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_mget?realtime=true", bytes.NewReader(body))
+	ans, code, err := p.requestOnBehalf(r, http.MethodPost, "/_mget?realtime=true", body)
 	if err != nil {
-		return nil, fmt.Errorf("building the routing lookup: %w", err)
-	}
-	p.forwardHeaders(out.Header, r)
-	// The lookup is the proxy's own JSON request: none of the client's body headers
-	// apply to it, and a compatible-with Accept would need a matching Content-Type.
-	for _, h := range []string{"Content-Encoding", "Accept-Encoding", "Content-Length", "Accept", "Content-Type"} {
-		out.Header.Del(h)
-	}
-	out.Header.Set("Content-Type", "application/json")
-	out.Header.Set("Accept", "application/json")
-	out.ContentLength = int64(len(body))
-
-	resp, err := p.primary.Stream(out) // read once, by readAnswer
-	if err != nil {
-		closeBody(resp)
 		return nil, fmt.Errorf("routing lookup: %w", err)
 	}
-	defer resp.Body.Close()
-	ans, err := readAnswer(resp)
-	if err != nil {
-		return nil, fmt.Errorf("reading the routing lookup's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, &lookupStatusError{code: resp.StatusCode, body: ans}
+	if code != http.StatusOK {
+		return nil, &lookupStatusError{code: code, body: ans}
 	}
 	var got mgetAnswer
 	if err := json.Unmarshal(ans, &got); err != nil {

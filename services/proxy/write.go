@@ -275,6 +275,9 @@ func withoutMember(obj []byte, key string) ([]byte, error) {
 // serveWrite handles the replicated write APIs, with the body read already; res is
 // the request's share of the memory budget.
 func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, body []byte, res *reservation) {
+	if p.refuseUnreplicableMedia(w, r, rt) {
+		return
+	}
 	ch := func(n int64) error { return res.grow(r.Context(), n) }
 	var pl *plan
 	var err error
@@ -353,7 +356,11 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	// settled are published even when others' is not: their writes are applied and what
 	// to replicate is known.
 	unresolved, superseded := p.resolveRouting(r, evs, before, log)
-	send := publishable(len(evs), mergeSorted(unresolved, superseded))
+	// Index and create events whose document the primary may have stored otherwise
+	// (a pipeline, a non-JSON body) carry what it stored (stored.go).
+	unread, replaced, unreadReason := p.readBackStored(r, rt, body, respBody, evs, res, log)
+	unresolved = mergeSorted(unresolved, unread)
+	send := publishable(len(evs), mergeSorted(unresolved, mergeSorted(superseded, replaced)))
 	enc := p.encoder(reqID, accepted, &recordCharge{prepaid: prepaid, res: res})
 	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*event.Records, error) {
 		return enc(&evs[send.at(k)])
@@ -372,9 +379,12 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 		notQueued = append(notQueued, e.index+"/"+e.id)
 	}
 	var reasons []string
-	if len(unresolved) > 0 {
+	if len(unresolved) > len(unread) {
 		reasons = append(reasons, fmt.Sprintf("fanout could not read from the primary the routing it applied to %d updated documents, "+
-			"so their replication was not queued", len(unresolved)))
+			"so their replication was not queued", len(unresolved)-len(unread)))
+	}
+	if unreadReason != "" {
+		reasons = append(reasons, unreadReason)
 	}
 	if len(failed) > 0 {
 		log.Error("events of applied writes were not queued in Kafka", "error", perr,
@@ -612,6 +622,11 @@ func (p *Proxy) callPrimary(r *http.Request, routeName string, pl *plan) (*http.
 	// response compression and decodes it, so the answer can be parsed.
 	out.Header.Del("Content-Encoding")
 	out.Header.Del("Accept-Encoding")
+	if nonJSON(r) {
+		// The primary answers in the request's media type unless told otherwise
+		// (AbstractRestChannel); the proxy reads JSON (see refuseUnreplicableMedia).
+		out.Header.Set("Accept", "application/json")
+	}
 	out.ContentLength = int64(len(pl.body))
 
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fanout-dev/fanout/pkg/bulk"
 )
@@ -198,9 +199,11 @@ func handleBulk(c *Cluster, rq *request) *response {
 		return errResp(err)
 	}
 
-	// 3. ingest (no pipelines exist), require_alias, then auto-create the targets
+	// 3. ingest, require_alias, then auto-create the targets
 	createErrs := map[string]*esError{}
 	toCreate := map[string]bool{}
+	ingestRanAny := false
+	ingestStart := time.Now()
 	for i := range items {
 		it := &items[i]
 		op := &it.op
@@ -208,9 +211,16 @@ func handleBulk(c *Cluster, rq *request) *response {
 			it.fail(it.nameErr, op.index)
 			continue
 		}
-		if op.pipelineMissing() {
-			it.fail(errIllegalArg("pipeline with id ["+op.pipeline+"] does not exist"), op.index)
-			continue
+		if pipes := c.pipelinesFor(op); len(pipes) > 0 {
+			ingestRanAny = true
+			switch out, ierr := c.runIngest(op, pipes); out {
+			case ingestFailed:
+				it.fail(ierr, op.index)
+				continue
+			case ingestDropped:
+				it.result, it.done = droppedResult(op), true
+				continue
+			}
 		}
 		if op.requireAlias && !c.isAlias(op.index) {
 			it.fail(errIndexNotFoundMsg(op.index, "[require_alias] request flag is [true] and ["+op.index+"] is not an alias"), op.index)
@@ -304,6 +314,10 @@ func handleBulk(c *Cluster, rq *request) *response {
 	b := make([]byte, 0, 64+len(items)*200)
 	b = append(b, `{"took":`...)
 	b = strconv.AppendInt(b, rq.tookMillis(), 10)
+	if ingestRanAny { // BulkResponse writes ingest_took only when pipelines ran
+		b = append(b, `,"ingest_took":`...)
+		b = strconv.AppendInt(b, time.Since(ingestStart).Milliseconds(), 10)
+	}
 	b = append(b, `,"errors":`...)
 	b = strconv.AppendBool(b, anyErr)
 	b = append(b, `,"items":[`...)

@@ -209,8 +209,18 @@ func (c *Cluster) singleWrite(rq *request, op *docOp) *response {
 	if msgs := validateOp(op, nil); len(msgs) > 0 {
 		return errResp(errValidation(msgs))
 	}
-	if op.pipelineMissing() {
-		return errResp(errIllegalArg("pipeline with id [" + op.pipeline + "] does not exist"))
+	if pipes := c.pipelinesFor(op); len(pipes) > 0 {
+		switch out, ierr := c.runIngest(op, pipes); out {
+		case ingestFailed:
+			return errResp(ierr)
+		case ingestDropped:
+			// TransportSingleItemBulkWriteAction answers with the dropped item's
+			// UpdateResponse: result noop, status 200.
+			r := droppedResult(op)
+			b := append(make([]byte, 0, 256), '{')
+			b = c.appendWriteBody(b, &r)
+			return jsonResp(200, append(b, '}'))
+		}
 	}
 	if op.requireAlias && !c.isAlias(op.index) {
 		return errResp(errIndexNotFoundMsg(op.index, "[require_alias] request flag is [true] and ["+op.index+"] is not an alias"))

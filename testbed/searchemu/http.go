@@ -420,16 +420,26 @@ func (c *Cluster) dispatch(r *http.Request, rq *request, qerr error) *response {
 			if strings.HasSuffix(rq.rawPath, "/_bulk") && kind != "smile" {
 				return simpleErr(406, "Content-Type ["+kind+"] does not support stream parsing. Use JSON or SMILE instead")
 			}
-			if kind != "yaml" {
+			switch kind {
+			case "yaml":
+				js, err := yamlToJSON(rq.body)
+				if err != nil {
+					e := errParse("Failed to parse content to map")
+					e.cause = newErr(400, "y_a_m_l_exception", err.Error(), false)
+					return errResp(e)
+				}
+				rq.body = js
+			case "cbor":
+				js, err := cborToJSON(rq.body)
+				if err != nil {
+					e := errParse("Failed to parse content to map")
+					e.cause = newErr(400, typeJSONParse, err.Error(), false)
+					return errResp(e)
+				}
+				rq.body = js
+			default:
 				return errResp(errIllegalArg("[searchemu] " + kind + " request bodies are not supported by the emulator; send JSON"))
 			}
-			js, err := yamlToJSON(rq.body)
-			if err != nil {
-				e := errParse("Failed to parse content to map")
-				e.cause = newErr(400, "y_a_m_l_exception", err.Error(), false)
-				return errResp(e)
-			}
-			rq.body = js
 		}
 	}
 	p, denied := c.authenticate(r, rq, m.r)

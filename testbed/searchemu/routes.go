@@ -27,6 +27,11 @@ func (c *Cluster) routes() *router {
 		}
 	}
 
+	rt.add("PUT", "/_ingest/pipeline/{id}", handlePutPipeline, cmParams...)
+	rt.add("GET", "/_ingest/pipeline", handleGetPipeline, "master_timeout", "cluster_manager_timeout")
+	rt.add("GET", "/_ingest/pipeline/{id}", handleGetPipeline, "master_timeout", "cluster_manager_timeout")
+	rt.add("DELETE", "/_ingest/pipeline/{id}", handleDeletePipeline, cmParams...)
+
 	rt.add("POST", "/_bulk", handleBulk, bulkParams...)
 	rt.add("PUT", "/_bulk", handleBulk, bulkParams...)
 	rt.add("POST", "/{index}/_bulk", handleBulk, bulkParams...)

@@ -27,17 +27,22 @@
 //     (_update and bulk update with script, params, ctx.op, upsert, scripted_upsert,
 //     ctx._now/_index/_id/_version/_routing) run as UpdateHelper runs them, and a script
 //     outside the subset answers a compile error saying so, never something else; stored
-//     scripts and other languages answer 400 as a cluster without them would. There are no
-//     ingest pipelines: any pipeline is reported missing, as a cluster without it would;
-//     aggregations, highlighting and other search features the
+//     scripts and other languages answer 400 as a cluster without them would;
+//   - ingest pipelines have the set, remove, rename, lowercase, uppercase, append and
+//     drop processors (ingest.go), and anything else a pipeline could hold (other
+//     processors, conditions, templates, on_failure, metadata fields) is refused when it
+//     is stored; pipelines do not run on update upserts, and index templates' pipeline
+//     settings do not apply (there are no templates);
+//   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
 //   - updates hold the index lock from read to write, so they never conflict with a
 //     concurrent write (retry_on_conflict has nothing to retry); explicit
 //     if_seq_no/if_primary_term mismatches still answer 409;
 //   - YAML bodies are parsed with yaml.v3 and typed as Jackson types plain scalars;
-//     anchors, aliases, tags and a second document answer 400. SMILE and CBOR bodies are
-//     accepted media types but answer 400;
+//     anchors, aliases, tags and a second document answer 400. CBOR bodies are converted
+//     to JSON as Jackson's copy would (cbor.go; tags, undefined, NaN answer 400). SMILE
+//     bodies are an accepted media type but answer 400;
 //   - one node: replicas are never assigned, so health is yellow with replicas and a wait
 //     for all shard copies (wait_for_active_shards=all) runs into its timeout;
 //   - _close does not wait for writes already past index resolution; _cat/indices renders
@@ -182,6 +187,9 @@ type Cluster struct {
 
 	// docTypes maps an index uuid to its Elasticsearch 7 mapping type (typed.go).
 	docTypes sync.Map
+
+	// ingest holds the ingest pipelines (ingest.go).
+	ingest ingestStore
 
 	// scripts is the update context's script cache and compilation limit (script.go).
 	scripts scriptCache

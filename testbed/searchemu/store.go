@@ -460,6 +460,9 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 
 // apply validates and applies the settings the emulator acts on.
 func (ix *indexKnobs) apply(s map[string]string) *esError {
+	if err := checkPipelineSettings(s); err != nil {
+		return err
+	}
 	intSetting := func(key string, min int) (int, bool, *esError) {
 		v, ok := s[key]
 		if !ok {

@@ -101,11 +101,6 @@ func (op *docOp) createsIndex() bool {
 	return true
 }
 
-// pipelineMissing reports a pipeline the op names (none exist in the emulator).
-func (op *docOp) pipelineMissing() bool {
-	return (op.action == bulk.ActionIndex || op.action == bulk.ActionCreate) && op.pipeline != "" && op.pipeline != "_none"
-}
-
 // execute runs one op against its resolved index. The caller has done validation,
 // pipeline and auto-create handling.
 func (c *Cluster) execute(ix *index, op *docOp) opResult {
