@@ -707,29 +707,41 @@ func (s *templateStore) validateComposition(name string, t *composableTemplate) 
 	return nil
 }
 
-// handleGetIndexTemplate serves GET /_index_template[/{name}]
-// (TransportGetComposableIndexTemplateAction): a name that is not a pattern and names
-// no template is a 404.
-func handleGetIndexTemplate(c *Cluster, rq *request) *response {
+// selectTemplates picks the templates a GET or HEAD of the composable or component
+// APIs asks for: all of them, the one named, or those a pattern matches. A plain name
+// that names none is a 404 (resource_not_found_exception, "<what> matching [name] not
+// found"); a HEAD is answered here, by whether any was found.
+func selectTemplates(keys []string, rq *request, what string) ([]string, *response) {
 	name, named := rq.path["name"]
-	flat, _ := rq.paramBool("flat_settings", false)
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	s := &c.templates
 	var names []string
-	for _, n := range sortedKeys(s.v2) {
+	for _, n := range keys {
 		if !named || n == name || (strings.Contains(name, "*") && glob.Match(name, n)) {
 			names = append(names, n)
 		}
 	}
 	if named && !strings.Contains(name, "*") && len(names) == 0 {
-		return errResp(newErr(404, typeResourceNotFound, "index template matching ["+name+"] not found", true))
+		return nil, errResp(newErr(404, typeResourceNotFound, what+" matching ["+name+"] not found", true))
 	}
 	if rq.method == "HEAD" {
 		if len(names) == 0 {
-			return &response{status: 404}
+			return nil, &response{status: 404}
 		}
-		return &response{status: 200}
+		return nil, &response{status: 200}
+	}
+	return names, nil
+}
+
+// handleGetIndexTemplate serves GET /_index_template[/{name}]
+// (TransportGetComposableIndexTemplateAction): a name that is not a pattern and names
+// no template is a 404.
+func handleGetIndexTemplate(c *Cluster, rq *request) *response {
+	flat, _ := rq.paramBool("flat_settings", false)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := &c.templates
+	names, early := selectTemplates(sortedKeys(s.v2), rq, "index template")
+	if early != nil {
+		return early
 	}
 	b := []byte(`{"index_templates":[`)
 	for i, n := range names {
@@ -887,25 +899,13 @@ func handlePutComponentTemplate(c *Cluster, rq *request) *response {
 
 // handleGetComponentTemplate serves GET|HEAD /_component_template[/{name}].
 func handleGetComponentTemplate(c *Cluster, rq *request) *response {
-	name, named := rq.path["name"]
 	flat, _ := rq.paramBool("flat_settings", false)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s := &c.templates
-	var names []string
-	for _, n := range sortedKeys(s.component) {
-		if !named || n == name || (strings.Contains(name, "*") && glob.Match(name, n)) {
-			names = append(names, n)
-		}
-	}
-	if named && !strings.Contains(name, "*") && len(names) == 0 {
-		return errResp(newErr(404, typeResourceNotFound, "component template matching ["+name+"] not found", true))
-	}
-	if rq.method == "HEAD" {
-		if len(names) == 0 {
-			return &response{status: 404}
-		}
-		return &response{status: 200}
+	names, early := selectTemplates(sortedKeys(s.component), rq, "component template")
+	if early != nil {
+		return early
 	}
 	b := []byte(`{"component_templates":[`)
 	for i, n := range names {
