@@ -3,7 +3,6 @@ package replication_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -152,28 +151,14 @@ func routingMember(r string) string {
 
 // httpDoNoFatal is httpDo for client goroutines: a failure is a status 0 and its text.
 func httpDoNoFatal(method, u, body string) (int, []byte) {
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	req.Close = true
+	ct := ""
 	if body != "" {
-		ct := "application/json"
+		ct = "application/json"
 		if strings.Contains(u, "_bulk") {
 			ct = "application/x-ndjson"
 		}
-		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	return resp.StatusCode, b
+	return sendTyped(method, u, ct, body)
 }
 
 // bulkItemsOK accepts a bulk answer whose items succeeded, or found no document to

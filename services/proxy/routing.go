@@ -317,16 +317,7 @@ type mgetDoc struct {
 
 // mgetAnswer is the part of an _mget answer the lookup reads (GetResult.toXContent).
 type mgetAnswer struct {
-	Docs []struct {
-		Index   string          `json:"_index"`
-		ID      string          `json:"_id"`
-		Found   bool            `json:"found"`
-		SeqNo   *int64          `json:"_seq_no"`
-		Term    *int64          `json:"_primary_term"`
-		Version int64           `json:"_version"`
-		Routing *string         `json:"_routing"`
-		Error   json.RawMessage `json:"error"`
-	} `json:"docs"`
+	Docs []fetchedDoc `json:"docs"`
 }
 
 // lookupRouting reads the current routing, _seq_no and _primary_term of docs from the
