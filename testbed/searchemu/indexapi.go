@@ -179,6 +179,9 @@ func handleDeleteIndex(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	if err := c.checkDeleteBackingLocked(targets); err != nil {
+		return errResp(err)
+	}
 	for _, ix := range targets {
 		c.deleteIndexLocked(ix)
 	}

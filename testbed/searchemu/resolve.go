@@ -24,6 +24,9 @@ type indicesOptions struct {
 	ignoreAliases bool
 	// forbidAliasesToMulti refuses an alias with more than one index.
 	forbidAliasesToMulti bool
+	// includeDataStreams is the request's includeDataStreams(): a data stream resolves
+	// to its backing indices. Without it a data stream name is refused (datastream.go).
+	includeDataStreams bool
 }
 
 // The defaults of the request classes the emulator serves (IndicesOptions constants and the
@@ -35,7 +38,8 @@ var (
 	optStrictExpand = indicesOptions{allowNoIndices: true, expandOpen: true, expandClosed: true}
 	// strictExpandOpenAndForbidClosed: BroadcastRequest (refresh, flush), CreatePitRequest;
 	// SearchRequest adds ignore_throttled, which the emulator has nothing to act on.
-	optForbidClosed = indicesOptions{allowNoIndices: true, expandOpen: true, forbidClosed: true}
+	// These requests include data streams.
+	optForbidClosed = indicesOptions{allowNoIndices: true, expandOpen: true, forbidClosed: true, includeDataStreams: true}
 	// lenientExpandHidden: ClusterHealthRequest.
 	optLenientExpandHidden = indicesOptions{ignoreUnavailable: true, allowNoIndices: true, expandOpen: true, expandClosed: true, expandHidden: true}
 	// DeleteIndexRequest: fromOptions(false, true, true, true, false, false, true, false).
@@ -172,11 +176,14 @@ func (c *Cluster) aliasMembersLocked(name string) []*index {
 	return out
 }
 
-// abstractionLocked looks a name up in the indices lookup: an index, or an alias (nil
-// members and false when neither).
+// abstractionLocked looks a name up in the indices lookup: an index, a data stream or an
+// alias (its backing indices or members), nil members and false when none.
 func (c *Cluster) abstractionLocked(name string) (ix *index, alias []*index, ok bool) {
 	if ix := c.indices[name]; ix != nil {
 		return ix, nil, true
+	}
+	if ds := c.dataStreamLocked(name); ds != nil {
+		return nil, c.backingLocked(ds), true
 	}
 	if m := c.aliasMembersLocked(name); len(m) > 0 {
 		return nil, m, true
@@ -216,6 +223,17 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 	seen := map[string]*index{}
 	for _, name := range resolved {
 		ix, members, ok := c.abstractionLocked(name)
+		if ok && ix == nil && c.dataStreamLocked(name) != nil {
+			if !o.includeDataStreams {
+				return nil, errExcludedDataStream(name)
+			}
+			for _, m := range members {
+				if !(m.isClosed() && o.forbidClosed) {
+					seen[m.name] = m
+				}
+			}
+			continue
+		}
 		if !ok {
 			if failNoIndices {
 				if name == "_all" {
@@ -282,7 +300,9 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 	if len(exprs) == 1 && (exprs[0] == "_all" || exprs[0] == "*") {
 		var out []string
 		for _, ix := range c.indices {
-			if (!ix.hidden() || o.expandHidden) && !o.stateExcluded(ix) {
+			// the backing indices of data streams come with their streams
+			inStream := o.includeDataStreams && ix.dsName != "" && c.dataStreamLocked(ix.dsName) != nil
+			if (!ix.hidden() || o.expandHidden || inStream) && !o.stateExcluded(ix) {
 				out = append(out, ix.name)
 			}
 		}
@@ -327,7 +347,7 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 				if !ok {
 					return nil, errIndexNotFoundRes(expr, false, "index_or_alias", []string{expr})
 				}
-				if ix == nil && o.ignoreAliases {
+				if ix == nil && o.ignoreAliases && c.dataStreamLocked(expr) == nil {
 					return nil, errAliasesNotSupported(expr)
 				}
 			}
@@ -368,7 +388,7 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 
 func (c *Cluster) aliasOrIndexExistsLocked(name string, o indicesOptions) bool {
 	ix, _, ok := c.abstractionLocked(name)
-	return ok && (ix != nil || !o.ignoreAliases)
+	return ok && (ix != nil || !o.ignoreAliases || c.dataStreamLocked(name) != nil)
 }
 
 // expandWildcardLocked returns the concrete index names a wildcard matches (through index
@@ -410,6 +430,19 @@ func (c *Cluster) expandWildcardLocked(pattern string, o indicesOptions, matched
 	}
 	for a, members := range aliases {
 		take(a, members, hiddenAlias[a])
+	}
+	if o.includeDataStreams {
+		// a data stream is not hidden; its hidden backing indices come with it
+		for n, ds := range c.dataStreams {
+			if glob.Match(pattern, n) {
+				*matched = true
+				for _, m := range c.backingLocked(ds) {
+					if !o.stateExcluded(m) {
+						out = append(out, m.name)
+					}
+				}
+			}
+		}
 	}
 	return out
 }

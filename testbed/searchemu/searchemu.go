@@ -162,6 +162,8 @@ type Cluster struct {
 	mu        sync.RWMutex
 	indices   map[string]*index
 	templates templateStore
+	// dataStreams are the data streams by name (datastream.go); nil until the first.
+	dataStreams map[string]*dataStream
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
