@@ -587,6 +587,7 @@ func handleAliases(c *Cluster, rq *request) *response {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var acts []aliasAction
 	for _, a := range actions {
 		ao, ok := a.(*jsonObj)
 		if !ok || len(ao.m) != 1 {
@@ -596,6 +597,9 @@ func handleAliases(c *Cluster, rq *request) *response {
 		def, _ := ao.m[0].v.(*jsonObj)
 		if def == nil {
 			return errResp(errParsing("[aliases] failed to parse field [actions]", nil, -1))
+		}
+		if err := checkAliasActionFields(kind, def, rq.body); err != nil {
+			return errResp(err)
 		}
 		var indices, aliases []string
 		meta := &aliasMeta{}
@@ -639,53 +643,18 @@ func handleAliases(c *Cluster, rq *request) *response {
 				meta.searchRouting, _ = m.v.(string)
 			}
 		}
-		var targets []*index
-		for _, n := range indices {
-			found := false
-			for name, ix := range c.indices {
-				if name == n || glob.Match(n, name) {
-					targets = append(targets, ix)
-					found = true
-				}
-			}
-			if !found {
-				return errResp(errIndexNotFound(n))
-			}
-		}
 		switch kind {
-		case "add":
-			for _, ix := range targets {
-				for _, al := range aliases {
-					if _, exists := c.indices[al]; exists {
-						return errResp(newErr(400, typeInvalidAliasName, "Invalid alias name ["+al+"]: an index or data stream exists with the same name as the alias", true))
-					}
-					m := *meta
-					ix.aliases[al] = &m
-				}
-			}
-		case "remove":
-			for _, ix := range targets {
-				for _, al := range aliases {
-					found := false
-					for name := range ix.aliases {
-						if name == al || glob.Match(al, name) {
-							delete(ix.aliases, name)
-							found = true
-						}
-					}
-					if !found {
-						b := append([]byte(`{"error":`), appendJSONString(nil, "aliases ["+al+"] missing")...)
-						return jsonResp(404, append(append(b, `,"status":404`...), '}'))
-					}
-				}
-			}
-		case "remove_index":
-			for _, ix := range targets {
-				c.deleteIndexLocked(ix)
-			}
+		case "add", "remove", "remove_index":
 		default:
 			return errResp(errParsing("["+kind+"] unknown field", nil, -1))
 		}
+		if err := validateAliasAction(kind, indices, aliases); err != nil {
+			return errResp(err)
+		}
+		acts = append(acts, aliasAction{kind: kind, indices: indices, aliases: aliases, meta: *meta})
+	}
+	if err := c.applyAliasActionsLocked(acts); err != nil {
+		return errResp(err)
 	}
 	return jsonResp(200, []byte(`{"acknowledged":true}`))
 }

@@ -468,6 +468,9 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	if err := m.checkLimits(ix); err != nil {
 		return nil, err
 	}
+	if err := c.validateNewIndexAliasesLocked(ix); err != nil {
+		return nil, err
+	}
 	ix.mapping.Store(m)
 	c.indices[name] = ix
 	c.state.changed()
