@@ -20,7 +20,8 @@ import (
 // refreshes and PITs resolve the stream to its backing indices; _rollover adds a
 // generation.
 //
-// Not modelled, refused with a [searchemu] reason: resolving a stream name in the other
+// Only the OpenSearch flavours have them: the Elasticsearch flavours refuse a template
+// with data_stream. Not modelled, refused with a [searchemu] reason: resolving a stream name in the other
 // APIs (GET/_mget by id, mappings, settings, delete index: OpenSearch excludes streams
 // there, and its exact answer is not modelled), aliases in a data stream's templates,
 // _data_stream/_stats. The backing index's mapping lacks the _data_stream_timestamp

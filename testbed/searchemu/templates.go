@@ -603,6 +603,11 @@ func handlePutIndexTemplate(c *Cluster, rq *request) *response {
 			}
 			t.meta = m.v
 		case "data_stream":
+			if c.opts.Flavor.elastic() {
+				// Elasticsearch's data streams (hidden, allow_custom_routing, lifecycles…)
+				// differ from OpenSearch's, which are the ones modelled
+				return errResp(errIllegalArg("[searchemu] data streams are modelled for the OpenSearch flavours only: index template [" + name + "] with [data_stream] is not supported"))
+			}
 			ts, err := parseDataStreamTemplate(m.v, rq.body, m.voff)
 			if err != nil {
 				return errResp(err)

@@ -195,3 +195,34 @@ func TestDataStreamWrites(t *testing.T) {
 		t.Errorf("rollover after removal: %s", r.Body)
 	}
 }
+
+// TestDataStreamNotModelled pins what the emulator refuses rather than model loosely:
+// Elasticsearch's data streams (their template options and answers differ from
+// OpenSearch's), data stream stats, and a template's aliases on backing indices.
+func TestDataStreamNotModelled(t *testing.T) {
+	t.Parallel()
+	es := newEmu(t, searchemu.Options{Flavor: searchemu.Elasticsearch8})
+	wantError(t, es.raw(t, http.MethodPut, "/_index_template/ds", `{"index_patterns":["logs-*"],"data_stream":{}}`), 400, "illegal_argument_exception",
+		"[searchemu] data streams are modelled for the OpenSearch flavours only: index template [ds] with [data_stream] is not supported")
+
+	e := dsEmu(t)
+	wantError(t, e.raw(t, http.MethodGet, "/_data_stream/_stats", ""), 400, "illegal_argument_exception", "[searchemu] the data stream stats API is not supported")
+	if r := e.raw(t, http.MethodPut, "/_index_template/aliased", `{"index_patterns":["aliased-*"],"data_stream":{},"template":{"aliases":{"all":{}}}}`); !wantStatus(t, r, 200) {
+		t.FailNow()
+	}
+	wantError(t, e.raw(t, http.MethodPut, "/_data_stream/aliased-x", ""), 400, "illegal_argument_exception", "[searchemu] aliases in the templates of data stream [aliased-x] are not supported")
+	wantError(t, e.raw(t, http.MethodPut, "/_index_template/bad", `{"index_patterns":["bad-*"],"data_stream":{"timestamp_field":"ts"}}`), 400, "illegal_argument_exception",
+		"[searchemu] data_stream.timestamp_field must be an object with a non-empty string [name] and nothing else")
+	if r := e.raw(t, http.MethodPut, "/_data_stream/logs-q", ""); !wantStatus(t, r, 200) {
+		t.FailNow()
+	}
+	for _, path := range []string{"/logs-q/_mapping", "/logs-q/_settings", "/logs-q/_doc/1"} {
+		wantError(t, e.raw(t, http.MethodGet, path, ""), 400, "illegal_argument_exception",
+			"[searchemu] [logs-q] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
+	}
+	wantError(t, e.raw(t, http.MethodDelete, "/logs-q", ""), 400, "illegal_argument_exception",
+		"[searchemu] [logs-q] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
+	if r := e.raw(t, http.MethodPost, "/logs-q/_refresh", ""); !wantStatus(t, r, 200) {
+		t.Log("refresh resolves the stream (BroadcastRequest includes data streams)")
+	}
+}
