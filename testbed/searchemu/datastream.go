@@ -18,13 +18,13 @@ import (
 // stream (AutoCreateAction); writes through the stream must be op_type=create, carry no
 // custom routing and a single-valued timestamp (DataStreamFieldMapper); searches, counts,
 // refreshes and PITs resolve the stream to its backing indices; _rollover adds a
-// generation.
+// generation. The other APIs exclude a stream name as IndexNameExpressionResolver does
+// without includeDataStreams: a missing index (with excluded_ds in the error when the
+// name was dropped after wildcard resolution).
 //
 // Only the OpenSearch flavours have them: the Elasticsearch flavours refuse a template
-// with data_stream. Not modelled, refused with a [searchemu] reason: resolving a stream name in the other
-// APIs (GET/_mget by id, mappings, settings, delete index: OpenSearch excludes streams
-// there, and its exact answer is not modelled), aliases in a data stream's templates,
-// _data_stream/_stats. The backing index's mapping lacks the _data_stream_timestamp
+// with data_stream. Not modelled, refused with a [searchemu] reason: aliases in a data
+// stream's templates, _data_stream/_stats. The backing index's mapping lacks the _data_stream_timestamp
 // meta field the server adds (GET _mapping does not show it); the timestamp rule it
 // enforces is checked by the emulator directly.
 
@@ -58,13 +58,6 @@ func (c *Cluster) backingLocked(ds *dataStream) []*index {
 		}
 	}
 	return out
-}
-
-// errExcludedDataStream refuses a data stream name in an API that OpenSearch resolves
-// without data streams (includeDataStreams false): the server excludes the stream and
-// answers as for a missing index, in a shape the emulator does not model.
-func errExcludedDataStream(name string) *esError {
-	return errIllegalArg("[searchemu] [" + name + "] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
 }
 
 // parseDataStreamTemplate reads a composable template's data_stream section

@@ -25,7 +25,7 @@ type indicesOptions struct {
 	// forbidAliasesToMulti refuses an alias with more than one index.
 	forbidAliasesToMulti bool
 	// includeDataStreams is the request's includeDataStreams(): a data stream resolves
-	// to its backing indices. Without it a data stream name is refused (datastream.go).
+	// to its backing indices. Without it a data stream is excluded, as a missing index.
 	includeDataStreams bool
 }
 
@@ -221,17 +221,12 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 		return nil, nil
 	}
 	seen := map[string]*index{}
+	excludedDS := false
 	for _, name := range resolved {
 		ix, members, ok := c.abstractionLocked(name)
-		if ok && ix == nil && c.dataStreamLocked(name) != nil {
-			if !o.includeDataStreams {
-				return nil, errExcludedDataStream(name)
-			}
-			for _, m := range members {
-				if !(m.isClosed() && o.forbidClosed) {
-					seen[m.name] = m
-				}
-			}
+		isDS := ok && ix == nil && c.dataStreamLocked(name) != nil
+		if isDS && !o.includeDataStreams {
+			excludedDS = true
 			continue
 		}
 		if !ok {
@@ -245,7 +240,7 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 			}
 			continue
 		}
-		if ix == nil && o.ignoreAliases {
+		if ix == nil && o.ignoreAliases && !isDS {
 			if failNoIndices {
 				return nil, errAliasesNotSupported(name)
 			}
@@ -273,7 +268,12 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 		}
 	}
 	if !o.allowNoIndices && len(seen) == 0 {
-		return nil, errIndexNotFoundRes("", true, "index_expression", orig)
+		e := errIndexNotFoundRes("", true, "index_expression", orig)
+		if excludedDS {
+			// EXCLUDED_DATA_STREAMS_KEY, rendered without its "opensearch." prefix
+			e.meta = append(e.meta, metaKV{k: "excluded_ds", v: "true"})
+		}
+		return nil, e
 	}
 	out := make([]*index, 0, len(seen))
 	for _, ix := range seen {
@@ -347,8 +347,12 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 				if !ok {
 					return nil, errIndexNotFoundRes(expr, false, "index_or_alias", []string{expr})
 				}
-				if ix == nil && o.ignoreAliases && c.dataStreamLocked(expr) == nil {
+				isDS := ix == nil && c.dataStreamLocked(expr) != nil
+				if ix == nil && o.ignoreAliases && !isDS {
 					return nil, errAliasesNotSupported(expr)
+				}
+				if isDS && !o.includeDataStreams {
+					return nil, errIndexNotFoundRes(expr, false, "index_or_alias", []string{expr})
 				}
 			}
 			if include {
@@ -388,7 +392,10 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 
 func (c *Cluster) aliasOrIndexExistsLocked(name string, o indicesOptions) bool {
 	ix, _, ok := c.abstractionLocked(name)
-	return ok && (ix != nil || !o.ignoreAliases || c.dataStreamLocked(name) != nil)
+	if ok && ix == nil && c.dataStreamLocked(name) != nil {
+		return o.includeDataStreams
+	}
+	return ok && (ix != nil || !o.ignoreAliases)
 }
 
 // expandWildcardLocked returns the concrete index names a wildcard matches (through index

@@ -35,10 +35,9 @@
 //     settings do not apply (there are no templates);
 //   - data streams (datastream.go) are OpenSearch's: the Elasticsearch flavours refuse a
 //     template with data_stream; a stream name is resolved by searches, counts, refreshes,
-//     PITs and writes, and refused with a "[searchemu]" reason by the other APIs (GET by
-//     id, _mget, mappings, settings, delete index), which OpenSearch answers as for a
-//     missing index; the backing indices' mapping lacks the _data_stream_timestamp meta
-//     field, whose rule the emulator checks itself;
+//     PITs and writes, and excluded (a missing index) by the other APIs, as the server's
+//     requests without includeDataStreams do; the backing indices' mapping lacks the
+//     _data_stream_timestamp meta field, whose rule the emulator checks itself;
 //   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;

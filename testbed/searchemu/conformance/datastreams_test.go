@@ -167,13 +167,16 @@ func TestDataStreamWrites(t *testing.T) {
 	if g := num(t, r.Body, "data_streams", 0, "generation"); g != 2 {
 		t.Errorf("generation = %d, want 2", g)
 	}
-	// a direct read of a backing index works; the stream's name is refused where the
-	// server excludes data streams
+	// a direct read of a backing index works; GetRequest does not include data streams,
+	// so the stream's name is excluded and nothing is left (IndexNameExpressionResolver
+	// .concreteIndices with EXCLUDED_DATA_STREAMS_KEY)
 	if r := e.raw(t, http.MethodGet, "/.ds-logs-web-000001/_doc/x1", ""); !wantStatus(t, r, 200) {
 		t.Log(r)
 	}
 	r = e.raw(t, http.MethodGet, "/logs-web/_doc/x1", "")
-	wantError(t, r, 400, "illegal_argument_exception", "[searchemu] [logs-web] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
+	wantError(t, r, 404, "index_not_found_exception", "no such index [null]")
+	wantMeta(t, r.Body, "excluded_ds", "true", "error")
+	wantMeta(t, r.Body, "resource.type", "index_expression", "error")
 
 	// rollover validation (MetadataRolloverService.validate)
 	wantError(t, e.raw(t, http.MethodPost, "/logs-web/_rollover/other", ""), 400, "illegal_argument_exception", "new index name may not be specified when rolling over a data stream")
@@ -196,9 +199,10 @@ func TestDataStreamWrites(t *testing.T) {
 	}
 }
 
-// TestDataStreamNotModelled pins what the emulator refuses rather than model loosely:
-// Elasticsearch's data streams (their template options and answers differ from
-// OpenSearch's), data stream stats, and a template's aliases on backing indices.
+// TestDataStreamNotModelled pins what the emulator refuses rather than model loosely
+// (Elasticsearch's data streams, whose template options and answers differ from
+// OpenSearch's; data stream stats; a template's aliases on backing indices), and how the
+// APIs that do not include data streams answer a stream's name.
 func TestDataStreamNotModelled(t *testing.T) {
 	t.Parallel()
 	es := newEmu(t, searchemu.Options{Flavor: searchemu.Elasticsearch8})
@@ -216,12 +220,13 @@ func TestDataStreamNotModelled(t *testing.T) {
 	if r := e.raw(t, http.MethodPut, "/_data_stream/logs-q", ""); !wantStatus(t, r, 200) {
 		t.FailNow()
 	}
-	for _, path := range []string{"/logs-q/_mapping", "/logs-q/_settings", "/logs-q/_doc/1"} {
-		wantError(t, e.raw(t, http.MethodGet, path, ""), 400, "illegal_argument_exception",
-			"[searchemu] [logs-q] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
+	// requests without includeDataStreams that expand wildcards find no index of that name
+	// (WildcardExpressionResolver.innerResolve)
+	for _, tc := range []struct{ method, path string }{{http.MethodGet, "/logs-q/_mapping"}, {http.MethodGet, "/logs-q/_settings"}, {http.MethodDelete, "/logs-q"}} {
+		r := e.raw(t, tc.method, tc.path, "")
+		wantError(t, r, 404, "index_not_found_exception", "no such index [logs-q]")
+		wantMeta(t, r.Body, "resource.type", "index_or_alias", "error")
 	}
-	wantError(t, e.raw(t, http.MethodDelete, "/logs-q", ""), 400, "illegal_argument_exception",
-		"[searchemu] [logs-q] is a data stream, which this API does not resolve (OpenSearch excludes data streams here); name its backing indices instead")
 	if r := e.raw(t, http.MethodPost, "/logs-q/_refresh", ""); !wantStatus(t, r, 200) {
 		t.Log("refresh resolves the stream (BroadcastRequest includes data streams)")
 	}
