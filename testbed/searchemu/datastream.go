@@ -17,8 +17,8 @@ import (
 // write index. A write to a missing name whose template has data_stream creates the
 // stream (AutoCreateAction); writes through the stream must be op_type=create, carry no
 // custom routing and a single-valued timestamp (DataStreamFieldMapper); searches, counts,
-// refreshes and PITs resolve the stream to its backing indices; _rollover adds a
-// generation. The other APIs exclude a stream name as IndexNameExpressionResolver does
+// refreshes, PITs, get index and get mapping (the requests whose includeDataStreams() is
+// true) resolve the stream to its backing indices; _rollover adds a generation. The other APIs exclude a stream name as IndexNameExpressionResolver does
 // without includeDataStreams: a missing index (with excluded_ds in the error when the
 // name was dropped after wildcard resolution).
 //

@@ -190,7 +190,7 @@ func handleDeleteIndex(c *Cluster, rq *request) *response {
 
 // handleIndexExists serves HEAD /{index}.
 func handleIndexExists(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return &response{status: rerr.status}
 	}
@@ -296,7 +296,7 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 
 // handleGetIndex serves GET /{index}.
 func handleGetIndex(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -322,7 +322,7 @@ func handleGetIndex(c *Cluster, rq *request) *response {
 
 // handleGetMapping serves GET /_mapping and /{index}/_mapping.
 func handleGetMapping(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return errResp(rerr)
 	}

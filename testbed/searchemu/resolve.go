@@ -32,8 +32,11 @@ type indicesOptions struct {
 // The defaults of the request classes the emulator serves (IndicesOptions constants and the
 // fields of DeleteIndexRequest, OpenIndexRequest, PutMappingRequest, GetSettingsRequest…).
 var (
-	// strictExpandOpen: GetIndexRequest, GetMappingsRequest, CloseIndexRequest.
+	// strictExpandOpen: CloseIndexRequest.
 	optStrictExpandOpen = indicesOptions{allowNoIndices: true, expandOpen: true}
+	// GetIndexRequest and GetMappingsRequest are ClusterInfoRequests, which include data
+	// streams.
+	optClusterInfo = indicesOptions{allowNoIndices: true, expandOpen: true, includeDataStreams: true}
 	// strictExpand: _cat/indices (open and closed).
 	optStrictExpand = indicesOptions{allowNoIndices: true, expandOpen: true, expandClosed: true}
 	// strictExpandOpenAndForbidClosed: BroadcastRequest (refresh, flush), CreatePitRequest;

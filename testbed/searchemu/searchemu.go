@@ -35,7 +35,7 @@
 //     settings do not apply (there are no templates);
 //   - data streams (datastream.go) are OpenSearch's: the Elasticsearch flavours refuse a
 //     template with data_stream; a stream name is resolved by searches, counts, refreshes,
-//     PITs and writes, and excluded (a missing index) by the other APIs, as the server's
+//     PITs, get index, get mapping and writes, and excluded (a missing index) by the other APIs, as the server's
 //     requests without includeDataStreams do; the backing indices' mapping lacks the
 //     _data_stream_timestamp meta field, whose rule the emulator checks itself;
 //   - aggregations, highlighting and other search features the

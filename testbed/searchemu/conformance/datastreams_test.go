@@ -222,12 +222,18 @@ func TestDataStreamNotModelled(t *testing.T) {
 	}
 	// requests without includeDataStreams that expand wildcards find no index of that name
 	// (WildcardExpressionResolver.innerResolve)
-	for _, tc := range []struct{ method, path string }{{http.MethodGet, "/logs-q/_mapping"}, {http.MethodGet, "/logs-q/_settings"}, {http.MethodDelete, "/logs-q"}} {
+	for _, tc := range []struct{ method, path string }{{http.MethodGet, "/logs-q/_settings"}, {http.MethodDelete, "/logs-q"}} {
 		r := e.raw(t, tc.method, tc.path, "")
 		wantError(t, r, 404, "index_not_found_exception", "no such index [logs-q]")
 		wantMeta(t, r.Body, "resource.type", "index_or_alias", "error")
 	}
-	if r := e.raw(t, http.MethodPost, "/logs-q/_refresh", ""); !wantStatus(t, r, 200) {
-		t.Log("refresh resolves the stream (BroadcastRequest includes data streams)")
+	// BroadcastRequest (refresh) and ClusterInfoRequest (get index, get mapping) include
+	// data streams: the stream resolves to its backing indices
+	wantStatus(t, e.raw(t, http.MethodPost, "/logs-q/_refresh", ""), 200)
+	for _, path := range []string{"/logs-q", "/logs-q/_mapping"} {
+		r := e.raw(t, http.MethodGet, path, "")
+		if got := keys(t, r.Body); len(got) != 1 || got[0] != ".ds-logs-q-000001" {
+			t.Errorf("GET %s answers for %v, want the backing index: %s", path, got, r.Body)
+		}
 	}
 }
