@@ -179,6 +179,9 @@ func handleDeleteIndex(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	if err := c.checkDeleteBackingLocked(targets); err != nil {
+		return errResp(err)
+	}
 	for _, ix := range targets {
 		c.deleteIndexLocked(ix)
 	}
@@ -187,7 +190,7 @@ func handleDeleteIndex(c *Cluster, rq *request) *response {
 
 // handleIndexExists serves HEAD /{index}.
 func handleIndexExists(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return &response{status: rerr.status}
 	}
@@ -293,7 +296,7 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 
 // handleGetIndex serves GET /{index}.
 func handleGetIndex(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -319,7 +322,7 @@ func handleGetIndex(c *Cluster, rq *request) *response {
 
 // handleGetMapping serves GET /_mapping and /{index}/_mapping.
 func handleGetMapping(c *Cluster, rq *request) *response {
-	ixs, rerr := c.resolveIndices(rq, optStrictExpandOpen)
+	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
 		return errResp(rerr)
 	}
@@ -584,6 +587,7 @@ func handleAliases(c *Cluster, rq *request) *response {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var acts []aliasAction
 	for _, a := range actions {
 		ao, ok := a.(*jsonObj)
 		if !ok || len(ao.m) != 1 {
@@ -593,6 +597,9 @@ func handleAliases(c *Cluster, rq *request) *response {
 		def, _ := ao.m[0].v.(*jsonObj)
 		if def == nil {
 			return errResp(errParsing("[aliases] failed to parse field [actions]", nil, -1))
+		}
+		if err := checkAliasActionFields(kind, def, rq.body); err != nil {
+			return errResp(err)
 		}
 		var indices, aliases []string
 		meta := &aliasMeta{}
@@ -636,53 +643,18 @@ func handleAliases(c *Cluster, rq *request) *response {
 				meta.searchRouting, _ = m.v.(string)
 			}
 		}
-		var targets []*index
-		for _, n := range indices {
-			found := false
-			for name, ix := range c.indices {
-				if name == n || glob.Match(n, name) {
-					targets = append(targets, ix)
-					found = true
-				}
-			}
-			if !found {
-				return errResp(errIndexNotFound(n))
-			}
-		}
 		switch kind {
-		case "add":
-			for _, ix := range targets {
-				for _, al := range aliases {
-					if _, exists := c.indices[al]; exists {
-						return errResp(newErr(400, typeInvalidAliasName, "Invalid alias name ["+al+"]: an index or data stream exists with the same name as the alias", true))
-					}
-					m := *meta
-					ix.aliases[al] = &m
-				}
-			}
-		case "remove":
-			for _, ix := range targets {
-				for _, al := range aliases {
-					found := false
-					for name := range ix.aliases {
-						if name == al || glob.Match(al, name) {
-							delete(ix.aliases, name)
-							found = true
-						}
-					}
-					if !found {
-						b := append([]byte(`{"error":`), appendJSONString(nil, "aliases ["+al+"] missing")...)
-						return jsonResp(404, append(append(b, `,"status":404`...), '}'))
-					}
-				}
-			}
-		case "remove_index":
-			for _, ix := range targets {
-				c.deleteIndexLocked(ix)
-			}
+		case "add", "remove", "remove_index":
 		default:
 			return errResp(errParsing("["+kind+"] unknown field", nil, -1))
 		}
+		if err := validateAliasAction(kind, indices, aliases); err != nil {
+			return errResp(err)
+		}
+		acts = append(acts, aliasAction{kind: kind, indices: indices, aliases: aliases, meta: *meta})
+	}
+	if err := c.applyAliasActionsLocked(acts); err != nil {
+		return errResp(err)
 	}
 	return jsonResp(200, []byte(`{"acknowledged":true}`))
 }

@@ -24,18 +24,25 @@ type indicesOptions struct {
 	ignoreAliases bool
 	// forbidAliasesToMulti refuses an alias with more than one index.
 	forbidAliasesToMulti bool
+	// includeDataStreams is the request's includeDataStreams(): a data stream resolves
+	// to its backing indices. Without it a data stream is excluded, as a missing index.
+	includeDataStreams bool
 }
 
 // The defaults of the request classes the emulator serves (IndicesOptions constants and the
 // fields of DeleteIndexRequest, OpenIndexRequest, PutMappingRequest, GetSettingsRequest…).
 var (
-	// strictExpandOpen: GetIndexRequest, GetMappingsRequest, CloseIndexRequest.
+	// strictExpandOpen: CloseIndexRequest.
 	optStrictExpandOpen = indicesOptions{allowNoIndices: true, expandOpen: true}
+	// GetIndexRequest and GetMappingsRequest are ClusterInfoRequests, which include data
+	// streams.
+	optClusterInfo = indicesOptions{allowNoIndices: true, expandOpen: true, includeDataStreams: true}
 	// strictExpand: _cat/indices (open and closed).
 	optStrictExpand = indicesOptions{allowNoIndices: true, expandOpen: true, expandClosed: true}
 	// strictExpandOpenAndForbidClosed: BroadcastRequest (refresh, flush), CreatePitRequest;
 	// SearchRequest adds ignore_throttled, which the emulator has nothing to act on.
-	optForbidClosed = indicesOptions{allowNoIndices: true, expandOpen: true, forbidClosed: true}
+	// These requests include data streams.
+	optForbidClosed = indicesOptions{allowNoIndices: true, expandOpen: true, forbidClosed: true, includeDataStreams: true}
 	// lenientExpandHidden: ClusterHealthRequest.
 	optLenientExpandHidden = indicesOptions{ignoreUnavailable: true, allowNoIndices: true, expandOpen: true, expandClosed: true, expandHidden: true}
 	// DeleteIndexRequest: fromOptions(false, true, true, true, false, false, true, false).
@@ -172,11 +179,14 @@ func (c *Cluster) aliasMembersLocked(name string) []*index {
 	return out
 }
 
-// abstractionLocked looks a name up in the indices lookup: an index, or an alias (nil
-// members and false when neither).
+// abstractionLocked looks a name up in the indices lookup: an index, a data stream or an
+// alias (its backing indices or members), nil members and false when none.
 func (c *Cluster) abstractionLocked(name string) (ix *index, alias []*index, ok bool) {
 	if ix := c.indices[name]; ix != nil {
 		return ix, nil, true
+	}
+	if ds := c.dataStreamLocked(name); ds != nil {
+		return nil, c.backingLocked(ds), true
 	}
 	if m := c.aliasMembersLocked(name); len(m) > 0 {
 		return nil, m, true
@@ -214,8 +224,14 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 		return nil, nil
 	}
 	seen := map[string]*index{}
+	excludedDS := false
 	for _, name := range resolved {
 		ix, members, ok := c.abstractionLocked(name)
+		isDS := ok && ix == nil && c.dataStreamLocked(name) != nil
+		if isDS && !o.includeDataStreams {
+			excludedDS = true
+			continue
+		}
 		if !ok {
 			if failNoIndices {
 				if name == "_all" {
@@ -227,7 +243,7 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 			}
 			continue
 		}
-		if ix == nil && o.ignoreAliases {
+		if ix == nil && o.ignoreAliases && !isDS {
 			if failNoIndices {
 				return nil, errAliasesNotSupported(name)
 			}
@@ -255,7 +271,12 @@ func (c *Cluster) concreteIndicesLocked(exprs []string, o indicesOptions) ([]*in
 		}
 	}
 	if !o.allowNoIndices && len(seen) == 0 {
-		return nil, errIndexNotFoundRes("", true, "index_expression", orig)
+		e := errIndexNotFoundRes("", true, "index_expression", orig)
+		if excludedDS {
+			// EXCLUDED_DATA_STREAMS_KEY, rendered without its "opensearch." prefix
+			e.meta = append(e.meta, metaKV{k: "excluded_ds", v: "true"})
+		}
+		return nil, e
 	}
 	out := make([]*index, 0, len(seen))
 	for _, ix := range seen {
@@ -282,7 +303,9 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 	if len(exprs) == 1 && (exprs[0] == "_all" || exprs[0] == "*") {
 		var out []string
 		for _, ix := range c.indices {
-			if (!ix.hidden() || o.expandHidden) && !o.stateExcluded(ix) {
+			// the backing indices of data streams come with their streams
+			inStream := o.includeDataStreams && ix.dsName != "" && c.dataStreamLocked(ix.dsName) != nil
+			if (!ix.hidden() || o.expandHidden || inStream) && !o.stateExcluded(ix) {
 				out = append(out, ix.name)
 			}
 		}
@@ -327,8 +350,12 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 				if !ok {
 					return nil, errIndexNotFoundRes(expr, false, "index_or_alias", []string{expr})
 				}
-				if ix == nil && o.ignoreAliases {
+				isDS := ix == nil && c.dataStreamLocked(expr) != nil
+				if ix == nil && o.ignoreAliases && !isDS {
 					return nil, errAliasesNotSupported(expr)
+				}
+				if isDS && !o.includeDataStreams {
+					return nil, errIndexNotFoundRes(expr, false, "index_or_alias", []string{expr})
 				}
 			}
 			if include {
@@ -368,6 +395,9 @@ func (c *Cluster) resolveWildcardsLocked(exprs []string, o indicesOptions) ([]st
 
 func (c *Cluster) aliasOrIndexExistsLocked(name string, o indicesOptions) bool {
 	ix, _, ok := c.abstractionLocked(name)
+	if ok && ix == nil && c.dataStreamLocked(name) != nil {
+		return o.includeDataStreams
+	}
 	return ok && (ix != nil || !o.ignoreAliases)
 }
 
@@ -410,6 +440,19 @@ func (c *Cluster) expandWildcardLocked(pattern string, o indicesOptions, matched
 	}
 	for a, members := range aliases {
 		take(a, members, hiddenAlias[a])
+	}
+	if o.includeDataStreams {
+		// a data stream is not hidden; its hidden backing indices come with it
+		for n, ds := range c.dataStreams {
+			if glob.Match(pattern, n) {
+				*matched = true
+				for _, m := range c.backingLocked(ds) {
+					if !o.stateExcluded(m) {
+						out = append(out, m.name)
+					}
+				}
+			}
+		}
 	}
 	return out
 }

@@ -12,8 +12,8 @@ import (
 // Rollover of a write alias, as TransportRolloverAction and MetadataRolloverService do
 // it: the conditions are evaluated against the write index (its live documents as index
 // stats count them, its age, its size), and when one is met — or none is given — a new
-// index is created (templates applied) and the alias moved to it. Data streams are not
-// modelled, so a rollover target is always an alias.
+// index is created (templates applied) and the alias moved to it. A data stream target
+// gets its next generation (rolloverDataStream).
 
 var rolloverParams = []string{"dry_run", "timeout", "master_timeout", "cluster_manager_timeout", "wait_for_active_shards"}
 
@@ -189,7 +189,15 @@ func handleRollover(c *Cluster, rq *request) *response {
 	if _, isIndex := c.indices[target]; isIndex {
 		return errResp(errIllegalArg("rollover target is a [concrete index] but one of [alias,data_stream] was expected"))
 	}
-	write, all := c.writeIndexOfLocked(target)
+	ds := c.dataStreamLocked(target)
+	var write *index
+	var all []*index
+	if ds != nil {
+		all = c.backingLocked(ds)
+		write, _ = c.resolveWriteLocked(target)
+	} else {
+		write, all = c.writeIndexOfLocked(target)
+	}
 	if len(all) == 0 {
 		return errResp(errIllegalArg("rollover target [" + target + "] does not exist"))
 	}
@@ -197,6 +205,15 @@ func handleRollover(c *Cluster, rq *request) *response {
 		return errResp(errIllegalArg("rollover target [" + target + "] does not point to a write index"))
 	}
 	source := write.name
+	if ds != nil {
+		if newName != "" {
+			return errResp(errIllegalArg("new index name may not be specified when rolling over a data stream"))
+		}
+		if len(req.settings) > 0 || len(req.aliases) > 0 || req.mappingDef != nil {
+			return errResp(errIllegalArg("aliases, mappings, and index settings may not be specified when rolling over a data stream"))
+		}
+		newName = backingIndexName(ds.name, ds.generation+1)
+	}
 	if newName == "" {
 		provided := write.settings["index.provided_name"]
 		if provided == "" {
@@ -223,8 +240,10 @@ func handleRollover(c *Cluster, rq *request) *response {
 		e.meta = []metaKV{{k: "index_uuid", v: ix.uuid}, {k: "index", v: newName}}
 		return errResp(e)
 	}
-	if err := c.checkNoDuplicatedTemplateAliasLocked(newName, target); err != nil {
-		return errResp(err)
+	if ds == nil {
+		if err := c.checkNoDuplicatedTemplateAliasLocked(newName, target); err != nil {
+			return errResp(err)
+		}
 	}
 
 	// TransportRolloverAction.evaluateConditions against the write index's primaries
@@ -279,6 +298,12 @@ func handleRollover(c *Cluster, rq *request) *response {
 	}
 	if dryRun || (len(conds) > 0 && !met) {
 		return answer(false, false)
+	}
+	if ds != nil {
+		if _, err := c.rolloverDataStreamLocked(ds); err != nil {
+			return errResp(err)
+		}
+		return answer(true, true)
 	}
 	oldAlias := write.aliases[target]
 	explicit := oldAlias.isWriteIndex != nil && *oldAlias.isWriteIndex

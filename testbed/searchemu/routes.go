@@ -132,6 +132,7 @@ func (c *Cluster) routes() *router {
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
 
 	templateRoutes(rt)
+	dataStreamRoutes(rt)
 	rt.add("POST", "/{index}/_rollover", handleRollover, rolloverParams...)
 	rt.add("POST", "/{index}/_rollover/{new_index}", handleRollover, rolloverParams...)
 

@@ -33,6 +33,11 @@
 //     processors, conditions, templates, on_failure, metadata fields) is refused when it
 //     is stored; pipelines do not run on update upserts, and index templates' pipeline
 //     settings do not apply (there are no templates);
+//   - data streams (datastream.go) are OpenSearch's: the Elasticsearch flavours refuse a
+//     template with data_stream; a stream name is resolved by searches, counts, refreshes,
+//     PITs, get index, get mapping and writes, and excluded (a missing index) by the other APIs, as the server's
+//     requests without includeDataStreams do; the backing indices' mapping lacks the
+//     _data_stream_timestamp meta field, whose rule the emulator checks itself;
 //   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
@@ -162,6 +167,8 @@ type Cluster struct {
 	mu        sync.RWMutex
 	indices   map[string]*index
 	templates templateStore
+	// dataStreams are the data streams by name (datastream.go); nil until the first.
+	dataStreams map[string]*dataStream
 
 	rngMu sync.Mutex
 	rng   *rand.Rand

@@ -30,6 +30,10 @@ type index struct {
 	// routing places documents on shards; fixed at creation.
 	routing routingTable
 
+	// dsName and dsTimestamp name the data stream a backing index belongs to and its
+	// timestamp field ("" for other indices); fixed at creation (datastream.go).
+	dsName, dsTimestamp string
+
 	mu        sync.RWMutex
 	deleted   bool
 	shards    []shard // number_of_shards of them
@@ -342,6 +346,9 @@ type createIndexReq struct {
 	// mappingDef is the definition mapping was parsed from, for merging with templates.
 	mappingDef *jsonObj
 	aliases    map[string]*aliasMeta
+	// dataStream is the stream a backing index is created for: templates are looked up
+	// by its name (CreateIndexClusterStateUpdateRequest.dataStreamName).
+	dataStream string
 }
 
 // errInvalidIndexName mirrors InvalidIndexNameException.
@@ -392,6 +399,15 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	if c.aliasExistsLocked(name) {
 		return nil, errInvalidIndexName(name, "already exists as alias")
+	}
+	if c.dataStreamLocked(name) != nil {
+		return nil, errInvalidIndexName(name, "already exists as data stream")
+	}
+	if req == nil || req.dataStream == "" {
+		// applyCreateIndexRequestWithV2Template: a data stream template makes streams only
+		if v2 := c.templates.v2TemplateFor(name); v2 != "" && c.templates.v2[v2].dataStream != nil {
+			return nil, errIllegalArg("cannot create index with name [" + name + "], because it matches with template [" + v2 + "] that creates data streams only, use create data stream api instead")
+		}
 	}
 	req, terr := c.applyTemplatesLocked(name, req)
 	if terr != nil {
@@ -450,6 +466,9 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	ix.settings["index.provided_name"] = name
 	ix.settings["index.version.created"] = "136327827"
 	if err := m.checkLimits(ix); err != nil {
+		return nil, err
+	}
+	if err := c.validateNewIndexAliasesLocked(ix); err != nil {
 		return nil, err
 	}
 	ix.mapping.Store(m)
@@ -592,6 +611,13 @@ func (c *Cluster) resolveWriteLocked(name string) (*index, *esError) {
 	if ix := c.indices[name]; ix != nil {
 		return ix, nil
 	}
+	if ds := c.dataStreamLocked(name); ds != nil {
+		// IndexAbstraction.DataStream.getWriteIndex: the last generation
+		if b := c.backingLocked(ds); len(b) > 0 && b[len(b)-1].name == ds.indices[len(ds.indices)-1] {
+			return b[len(b)-1], nil
+		}
+		return nil, errIndexNotFound(name)
+	}
 	var members []*index
 	var write *index
 	for _, ix := range c.indices {
@@ -632,6 +658,9 @@ func (c *Cluster) resolveRead(expr string, ignoreUnavailable, allowNoIndices boo
 // deleteIndex removes an index; writes in flight against it fail.
 func (c *Cluster) deleteIndexLocked(ix *index) {
 	delete(c.indices, ix.name)
+	if ix.dsName != "" {
+		c.forgetBackingLocked(ix)
+	}
 	c.state.changed()
 	ix.mu.Lock()
 	ix.deleted = true

@@ -14,7 +14,8 @@ import (
 // (_index_template) built from component templates (_component_template), and legacy
 // templates (_template), which apply only when no composable template matches.
 //
-// Not modelled: data streams (a template with data_stream is refused), index.hidden and
+// A composable template's data_stream section makes the indices it matches data streams
+// (datastream.go). Not modelled: index.hidden and
 // the exclusion of global templates from hidden indices, the _simulate APIs, and the
 // Java HashMap order in which several overlapping templates are named in an error
 // (they are sorted here).
@@ -36,6 +37,8 @@ type composableTemplate struct {
 	composedOf        []string
 	priority, version *int64
 	meta              any
+	// dataStream is the data_stream section's timestamp field; nil without one.
+	dataStream *string
 }
 
 func (t *composableTemplate) priorityOrZero() int64 {
@@ -339,7 +342,11 @@ func (c *Cluster) applyTemplatesLocked(name string, req *createIndexReq) (*creat
 	s := &c.templates
 	s.init()
 	var bodies []*templateBody // lowest precedence first
-	v2 := s.v2TemplateFor(name)
+	lookup := name
+	if req != nil && req.dataStream != "" {
+		lookup = req.dataStream
+	}
+	v2 := s.v2TemplateFor(lookup)
 	var v1 []*legacyTemplate
 	if v2 != "" {
 		bodies = s.composition(s.v2[v2])
@@ -405,6 +412,9 @@ func (c *Cluster) applyTemplatesLocked(name string, req *createIndexReq) (*creat
 	// Aliases: the request's, then the templates' from the highest precedence down; the
 	// first definition of a name wins.
 	for i := len(bodies) - 1; i >= 0; i-- {
+		if len(bodies[i].aliases) > 0 && req != nil && req.dataStream != "" {
+			return nil, errIllegalArg("[searchemu] aliases in the templates of data stream [" + req.dataStream + "] are not supported")
+		}
 		for k, v := range bodies[i].aliases {
 			if _, ok := out.aliases[k]; !ok {
 				cp := *v
@@ -593,7 +603,16 @@ func handlePutIndexTemplate(c *Cluster, rq *request) *response {
 			}
 			t.meta = m.v
 		case "data_stream":
-			return errResp(errIllegalArg("searchemu does not model data streams: index template [" + name + "] with [data_stream] is not supported"))
+			if c.opts.Flavor.elastic() {
+				// Elasticsearch's data streams (hidden, allow_custom_routing, lifecycles…)
+				// differ from OpenSearch's, which are the ones modelled
+				return errResp(errIllegalArg("[searchemu] data streams are modelled for the OpenSearch flavours only: index template [" + name + "] with [data_stream] is not supported"))
+			}
+			ts, err := parseDataStreamTemplate(m.v, rq.body, m.voff)
+			if err != nil {
+				return errResp(err)
+			}
+			t.dataStream = &ts
 		default:
 			return errResp(newErr(400, typeXContentParse, "["+locString(rq.body, m.koff)+"] [index_template] unknown field ["+m.k+"]", false))
 		}
@@ -773,6 +792,11 @@ func handleGetIndexTemplate(c *Cluster, rq *request) *response {
 			b = append(b, `,"_meta":`...)
 			b = appendCanonical(b, t.meta)
 		}
+		if t.dataStream != nil {
+			b = append(b, `,"data_stream":{"timestamp_field":{"name":`...)
+			b = appendJSONString(b, *t.dataStream)
+			b = append(b, "}}"...)
+		}
 		b = append(b, "}}"...)
 	}
 	return jsonResp(200, append(b, "]}"...))
@@ -798,6 +822,9 @@ func handleDeleteIndexTemplate(c *Cluster, rq *request) *response {
 	}
 	if len(names) == 0 && name != "*" && name != "_all" {
 		return errResp(errTemplateMissing(name))
+	}
+	if used := c.templatesInUseLocked(names); len(used) > 0 {
+		return errResp(errIllegalArg("unable to remove composable templates " + javaList(names) + " as they are in use by a data streams " + javaList(used)))
 	}
 	for _, n := range names {
 		delete(s.v2, n)

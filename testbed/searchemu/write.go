@@ -66,17 +66,14 @@ func (c *Cluster) errRejected(kind string, bytes int) *esError {
 // ensureIndex auto-creates a missing write target (TransportBulkAction's auto-create).
 func (c *Cluster) ensureIndex(name string) *esError {
 	c.mu.RLock()
-	_, ok := c.indices[name]
-	if !ok {
-		ok = c.aliasExistsLocked(name)
-	}
+	_, _, ok := c.abstractionLocked(name)
 	c.mu.RUnlock()
 	if ok {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.indices[name]; ok || c.aliasExistsLocked(name) {
+	if _, _, ok := c.abstractionLocked(name); ok {
 		return nil
 	}
 	if c.opts.NoAutoCreate {
@@ -84,6 +81,10 @@ func (c *Cluster) ensureIndex(name string) *esError {
 	}
 	if err := validateIndexName(name); err != nil {
 		return err
+	}
+	// AutoCreateAction: a matching data stream template creates a data stream
+	if v2 := c.templates.v2TemplateFor(name); v2 != "" && c.templates.v2[v2].dataStream != nil {
+		return c.createDataStreamLocked(name)
 	}
 	_, err := c.createIndexLocked(name, nil)
 	return err
@@ -105,6 +106,13 @@ func (op *docOp) createsIndex() bool {
 // pipeline and auto-create handling.
 func (c *Cluster) execute(ix *index, op *docOp) opResult {
 	r := opResult{key: op.action.String(), index: ix.name, id: op.id, ix: ix}
+	if ix.dsName == op.index && ix.dsName != "" {
+		// written through the stream's name (TransportBulkAction's data stream checks)
+		if err := dataStreamWriteErr(op.index, op); err != nil {
+			r.err = err
+			return r
+		}
+	}
 	op.normaliseRouting()
 	// TransportBulkAction resolves and checks the routing before the shard (and its
 	// blocks) is reached.
@@ -183,6 +191,15 @@ func (c *Cluster) indexDoc(ix *index, wr *writeReq, now time.Time) (writeRes, *e
 				return writeRes{}, err
 			}
 		}
+		if ix.dsTimestamp != "" {
+			final := base
+			if updated != nil {
+				final = updated
+			}
+			if err := checkTimestamp(final, wr.src, ix.dsTimestamp); err != nil {
+				return writeRes{}, err
+			}
+		}
 		ix.mu.Lock()
 		if ix.deleted {
 			ix.mu.Unlock()
@@ -211,6 +228,9 @@ func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 		return err
 	}
 	if len(dyn) == 0 {
+		if ix.dsTimestamp != "" {
+			return checkTimestamp(base, src, ix.dsTimestamp)
+		}
 		return nil
 	}
 	updated, err := base.applyDynamic(dyn)
@@ -222,6 +242,11 @@ func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 	}
 	if err := ix.checkPartitionedMapping(updated); err != nil {
 		return err
+	}
+	if ix.dsTimestamp != "" {
+		if err := checkTimestamp(updated, src, ix.dsTimestamp); err != nil {
+			return err
+		}
 	}
 	ix.mapping.Store(updated)
 	return nil
