@@ -89,6 +89,13 @@ func compareTemplates(ctx context.Context, p, r *side, opts MetaOptions, rep *Me
 	}
 	for i := range pt {
 		for name, def := range pt[i].defs {
+			if !replicatedPatterns(def, opts.Include) {
+				rep.Skipped = append(rep.Skipped, Skipped{Name: name, Reason: pt[i].kind + " whose index_patterns name only indices that are not replicated"})
+				delete(pt[i].defs, name)
+				delete(rt[i].defs, name)
+			}
+		}
+		for name, def := range pt[i].defs {
 			pt[i].defs[name] = normTemplate(def, rep.rename, opts.Settings)
 		}
 		for name, def := range rt[i].defs {
@@ -97,6 +104,22 @@ func compareTemplates(ctx context.Context, p, r *side, opts MetaOptions, rep *Me
 		rep.Templates += compareObjects(pt[i], rt[i], rep)
 	}
 	return nil
+}
+
+// replicatedPatterns reports whether a template applies to some replicated index: a
+// pattern counts when the include/exclude patterns take it as a name (exclude "private*"
+// refuses "private-*"). Component templates have no patterns and always count.
+func replicatedPatterns(def map[string]any, include func(string) bool) bool {
+	pats, ok := def["index_patterns"].([]any)
+	if !ok || include == nil {
+		return true
+	}
+	for _, p := range pats {
+		if ps, ok := p.(string); ok && include(ps) {
+			return true
+		}
+	}
+	return false
 }
 
 func comparePipelines(ctx context.Context, p, r *side, rep *MetaReport) error {

@@ -6,12 +6,13 @@
 package metadata
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/fanout-dev/fanout/pkg/glob"
 )
 
-// TargetLocal lists, as flat setting names with * wildcards, the index settings that
+// targetLocal lists, as flat setting names with * wildcards, the index settings that
 // describe a cluster's copy of an index rather than the index: its identity and
 // provenance on that cluster, how many copies the cluster keeps and where, its write
 // blocks, and cluster features a target may or may not run. A target chooses these
@@ -19,19 +20,16 @@ import (
 // copied and never compared. Settings that describe the data and how it is indexed,
 // searched and routed — number_of_shards and number_of_routing_shards above all, since
 // the shard a document lives on is computed from them — are not in the list.
-var TargetLocal = []string{
+var targetLocal = [...]string{
 	// identity and provenance: given by the cluster that created the copy
 	"index.uuid",
 	"index.creation_date",
 	"index.creation_date_string",
 	"index.provided_name",
 	"index.version.*",
-	"index.history.uuid",
 	"index.verified_before_close",
 	"index.resize.source.*",
 	"index.shrink.source.*",
-	"index.split.source.*",
-	"index.clone.source.*",
 	// redundancy and placement
 	"index.number_of_replicas",
 	"index.auto_expand_replicas",
@@ -51,7 +49,11 @@ var TargetLocal = []string{
 	"index.lifecycle.*",
 }
 
-// Settings decides which settings to compare or copy: those neither in TargetLocal nor
+// TargetLocal returns the patterns of the target-local settings (a copy: the list is the
+// same for every caller).
+func TargetLocal() []string { return slices.Clone(targetLocal[:]) }
+
+// Settings decides which settings to compare or copy: those neither target-local nor
 // in Ignore, plus those in Compare, which overrides both (e.g. "index.blocks.*" to
 // compare blocks too). Patterns are flat setting names with * wildcards; a pattern
 // without the "index." prefix is read with it, as the search engine reads setting names.
@@ -69,8 +71,8 @@ func (s Settings) Compared(setting string) bool {
 	return !IsTargetLocal(setting) && !matchAny(s.Ignore, setting)
 }
 
-// IsTargetLocal reports whether a flat setting name is in TargetLocal.
-func IsTargetLocal(setting string) bool { return matchAny(TargetLocal, setting) }
+// IsTargetLocal reports whether a flat setting name is target-local (TargetLocal).
+func IsTargetLocal(setting string) bool { return matchAny(targetLocal[:], setting) }
 
 func matchAny(patterns []string, setting string) bool {
 	for _, p := range patterns {

@@ -123,6 +123,17 @@ func TestVerifyMetadata(t *testing.T) {
 			flags: []string{"--metadata=all"},
 		},
 		{
+			name: "a template of indices not replicated is not compared",
+			env:  []string{"FANOUT_INDICES_EXCLUDE=private*"},
+			primary: []step{
+				{"PUT", "/_index_template/secret", `{"index_patterns":["private-*"]}`},
+				{"PUT", "/_index_template/logs", `{"index_patterns":["private-logs-*","logs-*"],"priority":1}`},
+			},
+			flags:   []string{"--metadata=templates"},
+			want:    []want{{converge.MissingTemplate, "logs", ""}},
+			skipped: []string{"secret"},
+		},
+		{
 			name: "templates and pipelines that differ or are missing",
 			primary: []step{
 				{"PUT", "/_index_template/logs", `{"index_patterns":["logs-*"],"priority":5}`},
