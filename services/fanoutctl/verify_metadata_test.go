@@ -3,6 +3,10 @@ package fanoutctl
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -221,6 +225,35 @@ func TestVerifyMetadataMaxDiffs(t *testing.T) {
 	}
 	if r := cli(t, t.Context(), deps{}, nil, "verify", "--cluster", "dr", "--primary", primary.url, "--target", target.url, "--metadata=settings"); r.code != 2 || !strings.Contains(r.stderr, "not a metadata kind") {
 		t.Errorf("--metadata=settings: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestVerifyMetadataUnreadable: a target that fails to answer a metadata read makes
+// verify fail with the reason; it never reports the target in step.
+func TestVerifyMetadataUnreadable(t *testing.T) {
+	t.Parallel()
+	primary, target := startEmulator(t, "primary"), startEmulator(t, "dr")
+	mustDo(t, primary, "PUT", "/books", books)
+	mustDo(t, target, "PUT", "/books", books)
+	u, err := url.Parse(target.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the documents read fine; GET /books (the metadata read) fails as an overloaded node does
+	rp := httputil.NewSingleHostReverseProxy(u)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/books" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"error":{"type":"node_not_connected_exception","reason":"gone"},"status":500}`))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	r := cli(t, t.Context(), deps{}, nil, "verify", "--cluster", "dr", "--primary", primary.url, "--target", front.URL, "--metadata")
+	if r.code != 1 || !strings.Contains(r.stderr, "reading the metadata of books") || !strings.Contains(r.stderr, "HTTP 500") || r.stdout != "" {
+		t.Errorf("exit %d, want 1 naming the failed read:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
