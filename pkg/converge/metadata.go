@@ -14,6 +14,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 
+	"github.com/fanout-dev/fanout/pkg/glob"
 	"github.com/fanout-dev/fanout/pkg/metadata"
 )
 
@@ -173,6 +174,21 @@ func CompareMetadata(ctx context.Context, primary, replica *opensearch.Client, o
 			indices = slices.DeleteFunc(indices, func(ix string) bool { return !opts.Include(ix) })
 		}
 	}
+	// a pattern names the indices it matches: metadata is read index by index, under
+	// each one's own (renamed) name
+	var expanded []string
+	for _, ix := range indices {
+		if !glob.IsPattern(ix) {
+			expanded = append(expanded, ix)
+			continue
+		}
+		matched, err := p.indicesMatching(ctx, ix)
+		if err != nil {
+			return nil, err
+		}
+		expanded = append(expanded, matched...)
+	}
+	indices = slices.Compact(expanded)
 	rep.Indices = indices
 	rixs, err := r.indices(ctx)
 	if err != nil {
@@ -198,6 +214,28 @@ func CompareMetadata(ctx context.Context, primary, replica *opensearch.Client, o
 		}
 	}
 	return rep, nil
+}
+
+// indicesMatching lists the indices an index pattern matches, hidden ones excepted.
+func (s *side) indicesMatching(ctx context.Context, pattern string) ([]string, error) {
+	var rows []struct {
+		Index string `json:"index"`
+	}
+	err := s.do(ctx, http.MethodGet, "/_cat/indices/"+url.PathEscape(pattern), url.Values{"format": {"json"}, "h": {"index"}}, nil, &rows)
+	if errors.Is(err, errNoIndex) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing the indices %s matches: %w", pattern, err)
+	}
+	var out []string
+	for _, r := range rows {
+		if !strings.HasPrefix(r.Index, ".") {
+			out = append(out, r.Index)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 type indexMeta struct {

@@ -89,6 +89,13 @@ func TestVerifyMetadata(t *testing.T) {
 			want:    []want{{converge.ExtraAlias, "mine", ""}},
 		},
 		{
+			name:    "--index with a pattern compares each index it matches",
+			primary: []step{{"PUT", "/books", books}, {"PUT", "/books-old", `{}`}, {"PUT", "/films", `{}`}},
+			target:  []step{{"PUT", "/books", books}},
+			flags:   []string{"--metadata", "--index", "books*"},
+			want:    []want{{converge.MissingIndex, "", ""}}, // books-old; films is not compared
+		},
+		{
 			name:    "a missing index",
 			primary: []step{{"PUT", "/books", books}, {"PUT", "/films", `{}`}},
 			target:  []step{{"PUT", "/books", books}},
