@@ -112,13 +112,17 @@ type Report struct {
 	// ExtraIndices are replica indices that no compared primary index maps to; only
 	// filled when Options.Indices and Options.Include are both unset.
 	ExtraIndices []string `json:"extra_indices,omitempty"`
+	// Metadata is the metadata comparison (CompareMetadata), when one was made.
+	Metadata *MetaReport `json:"metadata,omitempty"`
 
 	maxDiffs int
 }
 
-// Converged reports whether the replica holds exactly the primary's documents.
+// Converged reports whether the replica holds exactly the primary's documents and,
+// when they were compared, its metadata.
 func (r *Report) Converged() bool {
-	return r.Missing == 0 && r.Extra == 0 && r.Different == 0 && len(r.ExtraIndices) == 0
+	return r.Missing == 0 && r.Extra == 0 && r.Different == 0 && len(r.ExtraIndices) == 0 &&
+		(r.Metadata == nil || r.Metadata.Converged())
 }
 
 // String summarises the report, listing the first differences.
@@ -136,6 +140,9 @@ func (r *Report) String() string {
 		}
 		b.WriteString("\n  ")
 		b.WriteString(d.String())
+	}
+	if r.Metadata != nil {
+		b.WriteString("\n" + r.Metadata.String())
 	}
 	return b.String()
 }
@@ -482,6 +489,9 @@ func (s *side) do(ctx context.Context, method, path string, query url.Values, bo
 	}
 	if resp.StatusCode == http.StatusNotFound && bytes.Contains(raw, []byte("index_not_found_exception")) {
 		return errNoIndex
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s %s on the %s: HTTP 404: %s: %w", method, path, s.name, truncate(raw, 512), errNotFound)
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s %s on the %s: HTTP %d: %s", method, path, s.name, resp.StatusCode, truncate(raw, 512))

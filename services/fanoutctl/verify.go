@@ -3,16 +3,20 @@ package fanoutctl
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/metadata"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
 // runVerify compares a target with the primary document by document (pkg/converge):
 // missing, extra and differing documents, and _version against the replication
-// version of the primary's _seq_no and _primary_term. It exits 1 when they differ.
+// version of the primary's _seq_no and _primary_term, and with --metadata the indices'
+// mappings, settings and aliases (and templates and pipelines, as asked). It exits 1 when
+// they differ.
 func runVerify(ctx context.Context, args []string, e *env) error {
 	var c common
 	fs := newFlagSet("verify", e)
@@ -22,6 +26,11 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	maxDiffs := fs.Int("max-diffs", 20, "how many differences to list (counts are always complete)")
 	refresh := fs.Bool("refresh", true, "refresh the compared indices on both clusters first, so that search sees every acknowledged write")
 	noVersions := fs.Bool("no-versions", false, "compare documents only, not _version against the replication version")
+	var meta metadataFlag
+	fs.Var(&meta, "metadata", "also compare metadata: `KINDS` is a comma list of indices (mappings, settings, aliases), templates, pipelines, or all; the bare flag means indices")
+	var ignoreSettings, compareSettings listFlag
+	fs.Var(&ignoreSettings, "ignore-setting", "with --metadata, also skip index settings matching `PATTERN` (flat name, * wildcard), repeatable")
+	fs.Var(&compareSettings, "compare-setting", "with --metadata, compare index settings matching `PATTERN` even if target-local (e.g. index.blocks.*), repeatable")
 	if err := parse(fs, args, &c); err != nil {
 		return err
 	}
@@ -70,6 +79,21 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("verify %s against the primary: %w", s.cfg.Target.Name, err)
 	}
+	if meta.any() {
+		mrep, err := converge.CompareMetadata(ctx, primary, target, converge.MetaOptions{
+			Indices:      indices,
+			Include:      opts.Include,
+			ReplicaIndex: opts.ReplicaIndex,
+			Settings:     metadata.Settings{Ignore: ignoreSettings, Compare: compareSettings},
+			Templates:    meta.templates,
+			Pipelines:    meta.pipelines,
+			MaxDiffs:     *maxDiffs,
+		})
+		if err != nil {
+			return fmt.Errorf("verify the metadata of %s against the primary: %w", s.cfg.Target.Name, err)
+		}
+		rep.Metadata = mrep
+	}
 	if c.json() {
 		if err := writeJSON(e.stdout, rep); err != nil {
 			return err
@@ -78,8 +102,57 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, "%s: %s\n", s.cfg.Target.Name, rep)
 	}
 	if !rep.Converged() {
-		return partialf("verify: %s is not in step with the primary: %d missing, %d extra, %d different",
-			s.cfg.Target.Name, rep.Missing, rep.Extra, rep.Different)
+		msg := fmt.Sprintf("%d missing, %d extra, %d different", rep.Missing, rep.Extra, rep.Different)
+		if rep.Metadata != nil {
+			msg += fmt.Sprintf("; %d metadata differences", rep.Metadata.Different)
+		}
+		return partialf("verify: %s is not in step with the primary: %s", s.cfg.Target.Name, msg)
+	}
+	return nil
+}
+
+// metadataFlag is --metadata: a boolean flag (bare, it compares index metadata) that
+// also takes the kinds to compare (--metadata=indices,templates,pipelines).
+type metadataFlag struct {
+	indices, templates, pipelines bool
+}
+
+func (m *metadataFlag) IsBoolFlag() bool { return true }
+
+func (m *metadataFlag) any() bool { return m.indices || m.templates || m.pipelines }
+
+func (m *metadataFlag) String() string {
+	if m == nil {
+		return ""
+	}
+	var kinds []string
+	for _, k := range []struct {
+		on   bool
+		name string
+	}{{m.indices, "indices"}, {m.templates, "templates"}, {m.pipelines, "pipelines"}} {
+		if k.on {
+			kinds = append(kinds, k.name)
+		}
+	}
+	return strings.Join(kinds, ",")
+}
+
+func (m *metadataFlag) Set(v string) error {
+	*m = metadataFlag{}
+	for _, k := range strings.Split(v, ",") {
+		switch strings.TrimSpace(k) {
+		case "true", "indices":
+			m.indices = true
+		case "false", "none", "":
+		case "templates":
+			m.templates = true
+		case "pipelines":
+			m.pipelines = true
+		case "all":
+			*m = metadataFlag{indices: true, templates: true, pipelines: true}
+		default:
+			return fmt.Errorf("%q is not a metadata kind: indices, templates, pipelines, all or none", k)
+		}
 	}
 	return nil
 }
