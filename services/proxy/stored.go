@@ -384,6 +384,13 @@ func (p *Proxy) readBackStored(r *http.Request, rt route, body, respBody []byte,
 		}
 		e.source = d.Source
 		e.version = d.Version
+		// The routing the primary stored is the one replicas must use: it differs from
+		// the request's when an alias's index_routing or a pipeline set it, and the read
+		// found the document at the write's shard.
+		e.routing = ""
+		if d.Routing != nil {
+			e.routing = *d.Routing
+		}
 		if d.SeqNo != nil && d.Term != nil {
 			e.seqNo, e.term, e.hasSeqNo = *d.SeqNo, *d.Term, true
 		}
@@ -406,8 +413,8 @@ func (p *Proxy) readBackStored(r *http.Request, rt route, body, respBody []byte,
 }
 
 // checkFetched says why a fetched document cannot stand for the write of e ("" if it
-// can): it must be found at the write's address with the write's routing, and be the
-// write's state or a later one.
+// can): it must be found at the write's address and be the write's state or a later
+// one. Its stored routing is taken as it is (readBackStored).
 func checkFetched(e *pendingEvent, d *fetchedDoc) string {
 	switch {
 	case len(d.Error) > 0 && !bytes.Equal(d.Error, []byte("null")):
@@ -418,13 +425,6 @@ func checkFetched(e *pendingEvent, d *fetchedDoc) string {
 		return "not found: deleted since, or moved by its pipeline to another _index or _routing"
 	case len(d.Source) == 0 || d.Source[0] != '{':
 		return "the answer has no _source object (is _source disabled?)"
-	}
-	routing := ""
-	if d.Routing != nil {
-		routing = *d.Routing
-	}
-	if routing != e.routing {
-		return fmt.Sprintf("stored with _routing [%s], written with [%s]: its pipeline changed the routing", routing, e.routing)
 	}
 	if e.hasSeqNo && d.SeqNo != nil && d.Term != nil {
 		if *d.Term < e.term || (*d.Term == e.term && *d.SeqNo < e.seqNo) {
