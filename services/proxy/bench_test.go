@@ -241,33 +241,42 @@ func BenchmarkProxyBytesPerItem(b *testing.B) {
 	var perItem []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		runtime.GC()
-		base := heapInUse()
-		stop := make(chan struct{})
-		peak := make(chan uint64)
-		go func() {
-			var top uint64
-			t := time.NewTicker(2 * time.Millisecond)
-			defer t.Stop()
-			for {
-				if h := heapInUse(); h > top {
-					top = h
-				}
-				select {
-				case <-stop:
-					peak <- top
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		grown := heapGrowth()
 		post(body)
-		close(stop)
-		top := <-peak
-		perItem = append(perItem, float64(top-min(top, base))/items)
+		perItem = append(perItem, float64(grown())/items)
 	}
 	b.StopTimer()
 	b.ReportMetric(median(perItem), "bytes/item")
+}
+
+// heapGrowth starts sampling the heap after a GC; the function it returns stops and
+// gives the peak's growth over the start, in bytes.
+func heapGrowth() func() uint64 {
+	runtime.GC()
+	base := heapInUse()
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if h := heapInUse(); h > top {
+				top = h
+			}
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		top := <-peak
+		return top - min(top, base)
+	}
 }
 
 // heapInUse reads the bytes of heap spans in use (live objects and garbage not yet

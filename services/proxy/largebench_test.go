@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -63,35 +62,14 @@ func BenchmarkProxyLargeDocument(b *testing.B) {
 	var rates, peaks []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		runtime.GC()
-		base := heapInUse()
-		stop := make(chan struct{})
-		peak := make(chan uint64)
-		go func() {
-			var top uint64
-			t := time.NewTicker(2 * time.Millisecond)
-			defer t.Stop()
-			for {
-				if h := heapInUse(); h > top {
-					top = h
-				}
-				select {
-				case <-stop:
-					peak <- top
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		grown := heapGrowth()
 		start := time.Now()
 		for d := 0; d < docs; d++ {
 			put(d)
 		}
 		elapsed := time.Since(start)
-		close(stop)
-		top := <-peak
 		rates = append(rates, float64(docs*size)/(1<<20)/elapsed.Seconds())
-		peaks = append(peaks, float64(top-min(top, base))/(1<<20))
+		peaks = append(peaks, float64(grown())/(1<<20))
 	}
 	b.StopTimer()
 	b.ReportMetric(median(rates), "large_MiB/s")
