@@ -68,6 +68,8 @@ type Proxy struct {
 	// stored reads written documents back when the request's may not be what the
 	// primary stored (stored.go).
 	stored *storedReader
+	// aliasRouting knows the index_routing of the aliases writes go through.
+	aliasRouting *aliasRoutes
 
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
@@ -103,6 +105,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	p.m = newMetrics(p.reg)
 	p.unreplicated = newUnreplicatedWrites(p.reg, p.log, p.now)
 	p.stored = newStoredReader(cfg.Publish, p.reg, p.now)
+	p.aliasRouting = newAliasRoutes(cfg.Publish, p.reg, p.now)
 	config.LogWarnings(p.log, cfg.Warnings())
 	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
@@ -384,7 +387,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.passthrough(sw, r, rt, body)
 	p.unreplicated.observe(r, sw.code())
-	p.stored.observe(r)
+	if p.stored.observe(r) {
+		p.aliasRouting.forget()
+	}
 }
 
 // statusWriter remembers the status code for metrics.

@@ -55,7 +55,10 @@ type pendingEvent struct {
 	routing   string
 	// addressed is the routing the request addressed the document with ("" for none):
 	// with the index and id it names the shard copy the write went to.
-	addressed          string
+	addressed string
+	// via is the name the request addressed when it is not the concrete index (an
+	// alias, date math), "" otherwise: an alias's index_routing applies to the write.
+	via                string
 	source             []byte // INDEX: the document (aliases the request or the answer)
 	version            int64  // the primary's _version
 	seqNo, term        int64

@@ -117,10 +117,10 @@ func newStoredReader(cfg PublishConfig, reg prometheus.Registerer, now func() ti
 }
 
 // observe forgets the settings cache when the proxy passes a request that may change an
-// index's pipelines.
-func (s *storedReader) observe(r *http.Request) {
+// index's pipelines, and reports whether it did (aliases may have changed too).
+func (s *storedReader) observe(r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return
+		return false
 	}
 	path := r.URL.Path
 	changes := strings.Contains(path, "/_settings") || strings.Contains(path, "_template") ||
@@ -138,6 +138,7 @@ func (s *storedReader) observe(r *http.Request) {
 		s.gen++
 		s.mu.Unlock()
 	}
+	return changes
 }
 
 // nonJSON reports a request body the primary stores as something else than JSON.

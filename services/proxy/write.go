@@ -355,7 +355,11 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	// Settle the routing of updates the answer does not give. Events whose routing is
 	// settled are published even when others' is not: their writes are applied and what
 	// to replicate is known.
+	// Writes through an alias with index_routing applied the alias's routing, which the
+	// answer does not show (aliasrouting.go).
+	aliasUnknown := p.aliasRouting.apply(p, r, evs, log)
 	unresolved, superseded := p.resolveRouting(r, evs, before, log)
+	unresolved = mergeSorted(unresolved, aliasUnknown)
 	// Index and create events whose document the primary may have stored otherwise
 	// (a pipeline, a non-JSON body) carry what it stored (stored.go).
 	unread, replaced, unreadReason := p.readBackStored(r, rt, body, respBody, evs, res, log)
@@ -380,7 +384,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	}
 	var reasons []string
 	if len(unresolved) > len(unread) {
-		reasons = append(reasons, fmt.Sprintf("fanout could not read from the primary the routing it applied to %d updated documents, "+
+		reasons = append(reasons, fmt.Sprintf("fanout could not read from the primary the routing it applied to %d written documents, "+
 			"so their replication was not queued", len(unresolved)-len(unread)))
 	}
 	if unreadReason != "" {
@@ -521,6 +525,9 @@ func (p *Proxy) buildEvents(rt route, pl *plan, status int, body []byte) (evs []
 		}
 		ev := pendingEvent{index: res.Index, id: res.ID, routing: q.routing, addressed: q.routing,
 			version: res.Version, hasSeqNo: res.HasSeqNo}
+		if q.routing == "" && q.index != "" && q.index != res.Index {
+			ev.via = q.index
+		}
 		if res.HasSeqNo {
 			ev.seqNo, ev.term = res.SeqNo, res.PrimaryTerm
 		}
