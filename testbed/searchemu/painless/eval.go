@@ -108,6 +108,28 @@ func (s *Script) Execute(ctx, params *Map) (err *Error) {
 
 func fail(at int, c Cause) { panic(rtFail{at, c}) }
 
+// integerArith is Java's int or long arithmetic (wrapping on overflow, / by zero an
+// ArithmeticException); ok is false for an operator that is not arithmetic.
+func integerArith[T int32 | int64](at int, op string, a, b T) (T, bool) {
+	switch op {
+	case "+":
+		return a + b, true
+	case "-":
+		return a - b, true
+	case "*":
+		return a * b, true
+	case "/", "%":
+		if b == 0 {
+			fail(at, Cause{Type: "arithmetic_exception", Reason: "/ by zero"})
+		}
+		if op == "/" {
+			return a / b, true
+		}
+		return a % b, true
+	}
+	return 0, false
+}
+
 func run(f *frame, body []stmt) control {
 	for _, st := range body {
 		switch x := st.(type) {
@@ -553,40 +575,14 @@ func binop(at int, op string, l, r any) any {
 	switch k {
 	case nkInt:
 		a, b := int32(asInt64(l)), int32(asInt64(r))
-		switch op {
-		case "+":
-			return a + b
-		case "-":
-			return a - b
-		case "*":
-			return a * b
-		case "/", "%":
-			if b == 0 {
-				fail(at, Cause{Type: "arithmetic_exception", Reason: "/ by zero"})
-			}
-			if op == "/" {
-				return a / b
-			}
-			return a % b
+		if v, ok := integerArith(at, op, a, b); ok {
+			return v
 		}
 		return compare(op, float64(0), float64(0), int64(a), int64(b), true)
 	case nkLong:
 		a, b := asInt64(l), asInt64(r)
-		switch op {
-		case "+":
-			return a + b
-		case "-":
-			return a - b
-		case "*":
-			return a * b
-		case "/", "%":
-			if b == 0 {
-				fail(at, Cause{Type: "arithmetic_exception", Reason: "/ by zero"})
-			}
-			if op == "/" {
-				return a / b
-			}
-			return a % b
+		if v, ok := integerArith(at, op, a, b); ok {
+			return v
 		}
 		return compare(op, 0, 0, a, b, true)
 	case nkFloat:
