@@ -145,6 +145,16 @@ func (e *emu) raw(t testing.TB, method, path, body string, contentType ...string
 	return e.send(t, hr)
 }
 
+// rawOK is raw for a request that must be answered 200; the test stops otherwise.
+func (e *emu) rawOK(t testing.TB, method, path, body string) *resp {
+	t.Helper()
+	r := e.raw(t, method, path, body)
+	if !wantStatus(t, r, 200) {
+		t.FailNow()
+	}
+	return r
+}
+
 // ndjson is the header set bulk requests carry.
 func ndjson() http.Header {
 	return http.Header{"Content-Type": []string{"application/x-ndjson"}}

@@ -14,14 +14,7 @@ import (
 func TestRollover(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t, searchemu.Options{})
-	ok := func(method, path, body string) *resp {
-		t.Helper()
-		r := e.raw(t, method, path, body)
-		if !wantStatus(t, r, 200) {
-			t.FailNow()
-		}
-		return r
-	}
+	ok := func(method, path, body string) *resp { t.Helper(); return e.rawOK(t, method, path, body) }
 	ok(http.MethodPut, "/logs-000001", `{"aliases":{"logs":{"is_write_index":true}}}`)
 	ok(http.MethodPut, "/plain-000001", `{"aliases":{"plain":{}}}`)
 	for i := 0; i < 3; i++ {

@@ -15,14 +15,7 @@ import (
 func TestComposableTemplates(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t, searchemu.Options{})
-	ok := func(method, path, body string) *resp {
-		t.Helper()
-		r := e.raw(t, method, path, body)
-		if !wantStatus(t, r, 200) {
-			t.FailNow()
-		}
-		return r
-	}
+	ok := func(method, path, body string) *resp { t.Helper(); return e.rawOK(t, method, path, body) }
 
 	ok(http.MethodPut, "/_component_template/ct-settings", `{"template":{"settings":{"number_of_shards":2,"index.refresh_interval":"5s"}}}`)
 	ok(http.MethodPut, "/_component_template/ct-map", `{"template":{"mappings":{"properties":{"ts":{"type":"date"},"host":{"properties":{"name":{"type":"keyword"}}}}}},"version":3,"_meta":{"owner":"ops"}}`)
@@ -126,14 +119,7 @@ func TestComposableTemplates(t *testing.T) {
 func TestLegacyTemplates(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t, searchemu.Options{})
-	ok := func(method, path, body string) *resp {
-		t.Helper()
-		r := e.raw(t, method, path, body)
-		if !wantStatus(t, r, 200) {
-			t.FailNow()
-		}
-		return r
-	}
+	ok := func(method, path, body string) *resp { t.Helper(); return e.rawOK(t, method, path, body) }
 	ok(http.MethodPut, "/_template/base", `{"index_patterns":["app-*"],"order":0,"settings":{"number_of_shards":1,"refresh_interval":"1s"},"mappings":{"properties":{"a":{"type":"keyword"},"o":{"properties":{"x":{"type":"long"}}}}},"aliases":{"apps":{}}}`)
 	ok(http.MethodPut, "/_template/special?order=5", `{"index_patterns":"app-special-*","settings":{"number_of_shards":4},"mappings":{"properties":{"a":{"type":"text"},"o":{"properties":{"y":{"type":"long"}}}}},"version":2}`)
 
