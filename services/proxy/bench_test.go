@@ -124,11 +124,10 @@ func drive(b *testing.B, client *http.Client, url string, bodies [][]byte, worke
 	return time.Since(start)
 }
 
-// BenchmarkProxyVsDirect indexes 1 KiB documents, 1,000 per bulk, from 8 concurrent
-// clients, straight into the primary and through the proxy (same client, same primary,
-// same run), and reports both rates, their ratio, and the proxy's own CPU per document.
-func BenchmarkProxyVsDirect(b *testing.B) {
-	in := startInfra(b)
+// startBenchProxy runs a proxy in this process in front of in's primary and Kafka until
+// the benchmark ends; tune, if not nil, adjusts its configuration.
+func startBenchProxy(b *testing.B, in infra, tune func(*proxy.Config)) *proxy.Proxy {
+	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -138,6 +137,9 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	cfg.Primary.Endpoints = []string{in.Primary}
 	cfg.Kafka.Brokers = in.Kafka
 	cfg.Publish.Topic = topic
+	if tune != nil {
+		tune(&cfg)
+	}
 	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
 	if err != nil {
 		b.Fatal(err)
@@ -145,7 +147,16 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	b.Cleanup(func() { cancel(); <-done })
+	return p
+}
+
+// BenchmarkProxyVsDirect indexes 1 KiB documents, 1,000 per bulk, from 8 concurrent
+// clients, straight into the primary and through the proxy (same client, same primary,
+// same run), and reports both rates, their ratio, and the proxy's own CPU per document.
+func BenchmarkProxyVsDirect(b *testing.B) {
+	in := startInfra(b)
+	p := startBenchProxy(b, in, nil)
 
 	const (
 		workers = 8
@@ -200,23 +211,7 @@ func median(xs []float64) float64 {
 // process; the client's body is allocated before the baseline is taken.
 func BenchmarkProxyBytesPerItem(b *testing.B) {
 	in := startInfra(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := proxy.DefaultConfig()
-	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
-	cfg.Primary.Endpoints = []string{in.Primary}
-	cfg.Kafka.Brokers = in.Kafka
-	cfg.Publish.Topic = topic
-	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	p := startBenchProxy(b, in, nil)
 
 	const items = 250_000
 	item := []byte("{\"index\":{\"_index\":\"t\"}}\n{\"a\":1}\n")

@@ -2,10 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -21,24 +18,7 @@ import (
 // the proxy's peak heap per document in flight, over its idle heap.
 func BenchmarkProxyLargeDocument(b *testing.B) {
 	in := startInfra(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := proxy.DefaultConfig()
-	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
-	cfg.Primary.Endpoints = []string{in.Primary}
-	cfg.Kafka.Brokers = in.Kafka
-	cfg.Publish.Topic = topic
-	cfg.Publish.Timeout = time.Minute
-	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	p := startBenchProxy(b, in, func(c *proxy.Config) { c.Publish.Timeout = time.Minute })
 
 	const size, docs = 10 << 20, 8
 	doc := []byte(largeDoc(size, "bench"))
