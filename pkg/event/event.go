@@ -34,6 +34,10 @@ const (
 	// it (unknown_schema) rather than apply a piece as the whole document.
 	// This package reads and writes both.
 	SchemaChunked = "2"
+	// SchemaMetadata is the envelope version of a KIND_METADATA record (one
+	// copy of a metadata change, metadata.go): a reader that knows only the
+	// document schemas dead-letters it rather than misread it.
+	SchemaMetadata = "3"
 	// HeaderContentType names the encoding of the record value.
 	HeaderContentType = "content-type"
 	// ContentType is the value of HeaderContentType: a binary protobuf
@@ -63,6 +67,9 @@ func Key(index, id string) []byte {
 func Encode(topic string, op *opspb.Operation) (*kgo.Record, error) {
 	if op == nil {
 		return nil, errors.New("encoding operation: nil operation")
+	}
+	if op.GetKind() == opspb.Kind_KIND_METADATA {
+		return nil, errors.New("encoding operation: a metadata change is encoded with EncodeMetadata")
 	}
 	if perr := validate(op); perr != nil {
 		return nil, fmt.Errorf("encoding operation %q/%q: %w", op.GetIndex(), op.GetId(), perr)
@@ -108,9 +115,9 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	if !ok {
 		return nil, poison(ReasonMissingHeader, "no "+HeaderSchema+" header", nil)
 	}
-	if string(schema) != SchemaVersion && string(schema) != SchemaChunked {
+	if string(schema) != SchemaVersion && string(schema) != SchemaChunked && string(schema) != SchemaMetadata {
 		return nil, poison(ReasonUnknownSchema,
-			fmt.Sprintf("%s %.64q, this reader knows %q and %q", HeaderSchema, schema, SchemaVersion, SchemaChunked), nil)
+			fmt.Sprintf("%s %.64q, this reader knows %q, %q and %q", HeaderSchema, schema, SchemaVersion, SchemaChunked, SchemaMetadata), nil)
 	}
 	ct, ok := header(r.Headers, HeaderContentType)
 	if !ok {
@@ -126,6 +133,16 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	op := new(opspb.Operation)
 	if err := proto.Unmarshal(r.Value, op); err != nil {
 		return nil, poison(ReasonUndecodable, "value is not a fanout.v1.Operation", err)
+	}
+	if meta := op.GetKind() == opspb.Kind_KIND_METADATA; meta || string(schema) == SchemaMetadata {
+		if meta != (string(schema) == SchemaMetadata) {
+			return nil, poison(ReasonInvalidBarrier,
+				fmt.Sprintf("%s %q with kind %v: metadata records, and only they, are schema %q", HeaderSchema, schema, op.GetKind(), SchemaMetadata), nil)
+		}
+		if perr := validateMetadata(op, r.Partition, r.Key); perr != nil {
+			return nil, perr
+		}
+		return op, nil
 	}
 	if perr := validate(op); perr != nil {
 		return nil, perr

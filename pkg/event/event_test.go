@@ -250,9 +250,14 @@ func TestDecodePoison(t *testing.T) {
 		}, reason: ReasonMissingHeader},
 		{name: "newer schema", rec: func(t *testing.T) *kgo.Record {
 			r := valid(t)
-			r.Headers[0].Value = []byte("3")
+			r.Headers[0].Value = []byte("4")
 			return r
 		}, reason: ReasonUnknownSchema},
+		{name: "document record under the metadata schema", rec: func(t *testing.T) *kgo.Record {
+			r := valid(t)
+			r.Headers[0].Value = []byte(SchemaMetadata)
+			return r
+		}, reason: ReasonInvalidBarrier},
 		{name: "empty schema", rec: func(t *testing.T) *kgo.Record {
 			r := valid(t)
 			r.Headers[0].Value = nil

@@ -52,6 +52,9 @@ const (
 	// than the document…), or a schema header that does not match whether the
 	// record is a chunk.
 	ReasonInvalidChunk Reason = "invalid_chunk"
+	// ReasonInvalidBarrier: a KIND_METADATA record whose barrier, key or
+	// partition does not fit together, or that carries no metadata.
+	ReasonInvalidBarrier Reason = "invalid_barrier"
 )
 
 // PoisonError reports a record that can never be applied as it is. A

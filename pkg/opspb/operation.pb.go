@@ -49,6 +49,14 @@ const (
 	// replayed verbatim. Its fields are not defined yet (numbers 20-29 are kept
 	// for them); until they are, readers treat it as unsupported.
 	Kind_KIND_RAW Kind = 3
+	// Make the target's metadata what `metadata` says the primary's is, at
+	// this point of the stream: after every document event accepted before the
+	// metadata request, before every one accepted after it. One copy is
+	// published to every partition of the topic (`barrier` says which copy this
+	// is); the copies are one Kafka transaction, so a reader sees all or none.
+	// Carries the schema header "3": a reader that knows only "1" and "2"
+	// dead-letters it as unknown_schema instead of mistaking it for a document.
+	Kind_KIND_METADATA Kind = 4
 )
 
 // Enum value maps for Kind.
@@ -58,12 +66,14 @@ var (
 		1: "KIND_INDEX",
 		2: "KIND_DELETE",
 		3: "KIND_RAW",
+		4: "KIND_METADATA",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_INDEX":       1,
 		"KIND_DELETE":      2,
 		"KIND_RAW":         3,
+		"KIND_METADATA":    4,
 	}
 )
 
@@ -92,6 +102,62 @@ func (x Kind) Number() protoreflect.EnumNumber {
 // Deprecated: Use Kind.Descriptor instead.
 func (Kind) EnumDescriptor() ([]byte, []int) {
 	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{0}
+}
+
+// TemplateKind says which template API a TemplateState belongs to.
+type TemplateKind int32
+
+const (
+	TemplateKind_TEMPLATE_KIND_UNSPECIFIED TemplateKind = 0
+	// _index_template (composable).
+	TemplateKind_TEMPLATE_KIND_INDEX TemplateKind = 1
+	// _component_template.
+	TemplateKind_TEMPLATE_KIND_COMPONENT TemplateKind = 2
+	// _template (legacy).
+	TemplateKind_TEMPLATE_KIND_LEGACY TemplateKind = 3
+)
+
+// Enum value maps for TemplateKind.
+var (
+	TemplateKind_name = map[int32]string{
+		0: "TEMPLATE_KIND_UNSPECIFIED",
+		1: "TEMPLATE_KIND_INDEX",
+		2: "TEMPLATE_KIND_COMPONENT",
+		3: "TEMPLATE_KIND_LEGACY",
+	}
+	TemplateKind_value = map[string]int32{
+		"TEMPLATE_KIND_UNSPECIFIED": 0,
+		"TEMPLATE_KIND_INDEX":       1,
+		"TEMPLATE_KIND_COMPONENT":   2,
+		"TEMPLATE_KIND_LEGACY":      3,
+	}
+)
+
+func (x TemplateKind) Enum() *TemplateKind {
+	p := new(TemplateKind)
+	*p = x
+	return p
+}
+
+func (x TemplateKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TemplateKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_fanout_v1_operation_proto_enumTypes[1].Descriptor()
+}
+
+func (TemplateKind) Type() protoreflect.EnumType {
+	return &file_fanout_v1_operation_proto_enumTypes[1]
+}
+
+func (x TemplateKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TemplateKind.Descriptor instead.
+func (TemplateKind) EnumDescriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{1}
 }
 
 // Operation is one write accepted by the primary cluster.
@@ -180,7 +246,13 @@ type Operation struct {
 	// dead-letters it as unknown_schema instead of applying a piece as if it
 	// were the whole document (proto3 readers skip unknown fields, so the field
 	// alone could not stop them).
-	Chunk         *Chunk `protobuf:"bytes,30,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunk *Chunk `protobuf:"bytes,30,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// KIND_METADATA only: the primary's resulting state of every object the
+	// request changed (read back from the primary after its 2xx: state, not
+	// the request).
+	Metadata *Metadata `protobuf:"bytes,31,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// KIND_METADATA only: where this copy sits among the change's copies.
+	Barrier       *Barrier `protobuf:"bytes,32,opt,name=barrier,proto3" json:"barrier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +378,502 @@ func (x *Operation) GetChunk() *Chunk {
 	return nil
 }
 
+func (x *Operation) GetMetadata() *Metadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Operation) GetBarrier() *Barrier {
+	if x != nil {
+		return x.Barrier
+	}
+	return nil
+}
+
+// Barrier ties the copies of one metadata change together. A replicator
+// partition that reaches its copy resolves everything before it, then waits;
+// the owner of partition 0 (the coordinator) applies the change once every
+// partition of the group has resolved everything before its copy (seen in
+// the group's committed offsets, whose metadata names the barrier a
+// partition waits at), then commits past its copy; the other partitions go on
+// once partition 0's committed offset is past coordinator_offset.
+type Barrier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per change: 16 random bytes as 32 hex digits. The record key of
+	// every copy is "_fanout/metadata/" + id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How many partitions the topic had when the change was published: copies
+	// went to partitions 0 .. partitions-1, one each.
+	Partitions int32 `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// The offset of the copy on partition 0. Copies on other partitions are
+	// produced after it and carry it; on partition 0's own copy it is -1.
+	CoordinatorOffset int64 `protobuf:"varint,3,opt,name=coordinator_offset,json=coordinatorOffset,proto3" json:"coordinator_offset,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Barrier) Reset() {
+	*x = Barrier{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Barrier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Barrier) ProtoMessage() {}
+
+func (x *Barrier) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Barrier.ProtoReflect.Descriptor instead.
+func (*Barrier) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Barrier) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Barrier) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *Barrier) GetCoordinatorOffset() int64 {
+	if x != nil {
+		return x.CoordinatorOffset
+	}
+	return 0
+}
+
+// Metadata is the state of the primary's objects a metadata request changed.
+// Every list holds the whole state of each object named (exists false: the
+// primary no longer has it), so applying it twice, or after a later change
+// of another object, is harmless.
+type Metadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request that made the change, as "METHOD /path", for logs and the
+	// dead-letter topic; never used to apply it.
+	Request       string             `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Indices       []*IndexState      `protobuf:"bytes,2,rep,name=indices,proto3" json:"indices,omitempty"`
+	Templates     []*TemplateState   `protobuf:"bytes,3,rep,name=templates,proto3" json:"templates,omitempty"`
+	Pipelines     []*PipelineState   `protobuf:"bytes,4,rep,name=pipelines,proto3" json:"pipelines,omitempty"`
+	DataStreams   []*DataStreamState `protobuf:"bytes,5,rep,name=data_streams,json=dataStreams,proto3" json:"data_streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metadata) Reset() {
+	*x = Metadata{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metadata) ProtoMessage() {}
+
+func (x *Metadata) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
+func (*Metadata) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Metadata) GetRequest() string {
+	if x != nil {
+		return x.Request
+	}
+	return ""
+}
+
+func (x *Metadata) GetIndices() []*IndexState {
+	if x != nil {
+		return x.Indices
+	}
+	return nil
+}
+
+func (x *Metadata) GetTemplates() []*TemplateState {
+	if x != nil {
+		return x.Templates
+	}
+	return nil
+}
+
+func (x *Metadata) GetPipelines() []*PipelineState {
+	if x != nil {
+		return x.Pipelines
+	}
+	return nil
+}
+
+func (x *Metadata) GetDataStreams() []*DataStreamState {
+	if x != nil {
+		return x.DataStreams
+	}
+	return nil
+}
+
+// IndexState is one concrete index of the primary.
+type IndexState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// False: the primary deleted the index (uuid is the deleted one's).
+	Exists bool `protobuf:"varint,2,opt,name=exists,proto3" json:"exists,omitempty"`
+	// The primary's index.uuid: documents of an index deleted and re-created
+	// on the primary are told apart by it.
+	Uuid string `protobuf:"bytes,3,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The index is closed on the primary.
+	Closed bool `protobuf:"varint,4,opt,name=closed,proto3" json:"closed,omitempty"`
+	// JSON object of flat setting names to values, as the primary answers
+	// GET /{index}/_settings?flat_settings=true for this index ("index.*"),
+	// every setting included: target-local ones are left out by the reader.
+	Settings []byte `protobuf:"bytes,5,opt,name=settings,proto3" json:"settings,omitempty"`
+	// JSON: the index's "mappings" object as GET /{index}/_mapping answers it.
+	Mappings []byte `protobuf:"bytes,6,opt,name=mappings,proto3" json:"mappings,omitempty"`
+	// JSON: the index's "aliases" object as GET /{index}/_alias answers it
+	// (alias name to filter, index_routing, search_routing, is_write_index…).
+	Aliases []byte `protobuf:"bytes,7,opt,name=aliases,proto3" json:"aliases,omitempty"`
+	// The data stream this index backs, "" if none.
+	DataStream    string `protobuf:"bytes,8,opt,name=data_stream,json=dataStream,proto3" json:"data_stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexState) Reset() {
+	*x = IndexState{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexState) ProtoMessage() {}
+
+func (x *IndexState) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexState.ProtoReflect.Descriptor instead.
+func (*IndexState) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *IndexState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IndexState) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *IndexState) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *IndexState) GetClosed() bool {
+	if x != nil {
+		return x.Closed
+	}
+	return false
+}
+
+func (x *IndexState) GetSettings() []byte {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *IndexState) GetMappings() []byte {
+	if x != nil {
+		return x.Mappings
+	}
+	return nil
+}
+
+func (x *IndexState) GetAliases() []byte {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *IndexState) GetDataStream() string {
+	if x != nil {
+		return x.DataStream
+	}
+	return ""
+}
+
+// TemplateState is one template of the primary.
+type TemplateState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   TemplateKind           `protobuf:"varint,1,opt,name=kind,proto3,enum=fanout.v1.TemplateKind" json:"kind,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Exists bool                   `protobuf:"varint,3,opt,name=exists,proto3" json:"exists,omitempty"`
+	// JSON: the template as the primary's GET answers it, in the shape its PUT
+	// takes (for _index_template the "index_template" object, for
+	// _component_template the "component_template" object, for _template the
+	// template's object).
+	Body          []byte `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TemplateState) Reset() {
+	*x = TemplateState{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TemplateState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TemplateState) ProtoMessage() {}
+
+func (x *TemplateState) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TemplateState.ProtoReflect.Descriptor instead.
+func (*TemplateState) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TemplateState) GetKind() TemplateKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TemplateKind_TEMPLATE_KIND_UNSPECIFIED
+}
+
+func (x *TemplateState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TemplateState) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *TemplateState) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// PipelineState is one ingest pipeline of the primary.
+type PipelineState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Exists bool                   `protobuf:"varint,2,opt,name=exists,proto3" json:"exists,omitempty"`
+	// JSON: the pipeline as GET _ingest/pipeline/{id} answers it (its PUT body).
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineState) Reset() {
+	*x = PipelineState{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineState) ProtoMessage() {}
+
+func (x *PipelineState) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineState.ProtoReflect.Descriptor instead.
+func (*PipelineState) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PipelineState) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PipelineState) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *PipelineState) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// DataStreamState is one data stream of the primary.
+type DataStreamState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Exists bool                   `protobuf:"varint,2,opt,name=exists,proto3" json:"exists,omitempty"`
+	// The backing indices, oldest first; the last one is the write index.
+	Indices []string `protobuf:"bytes,3,rep,name=indices,proto3" json:"indices,omitempty"`
+	// The composable template the data stream was created from.
+	Template string `protobuf:"bytes,4,opt,name=template,proto3" json:"template,omitempty"`
+	// The data stream's generation (rollovers since creation, plus one).
+	Generation    int64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataStreamState) Reset() {
+	*x = DataStreamState{}
+	mi := &file_fanout_v1_operation_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataStreamState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataStreamState) ProtoMessage() {}
+
+func (x *DataStreamState) ProtoReflect() protoreflect.Message {
+	mi := &file_fanout_v1_operation_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataStreamState.ProtoReflect.Descriptor instead.
+func (*DataStreamState) Descriptor() ([]byte, []int) {
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DataStreamState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DataStreamState) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *DataStreamState) GetIndices() []string {
+	if x != nil {
+		return x.Indices
+	}
+	return nil
+}
+
+func (x *DataStreamState) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
+}
+
+func (x *DataStreamState) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // Chunk places one record of a chunked event in its group.
 type Chunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -331,7 +899,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	mi := &file_fanout_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +911,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fanout_v1_operation_proto_msgTypes[1]
+	mi := &file_fanout_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +924,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{1}
+	return file_fanout_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Chunk) GetGroup() []byte {
@@ -398,7 +966,7 @@ var File_fanout_v1_operation_proto protoreflect.FileDescriptor
 
 const file_fanout_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x19fanout/v1/operation.proto\x12\tfanout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x03\n" +
+	"\x19fanout/v1/operation.proto\x12\tfanout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x04\n" +
 	"\tOperation\x12#\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0f.fanout.v1.KindR\x04kind\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\tR\x05index\x12\x0e\n" +
@@ -415,22 +983,70 @@ const file_fanout_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\v \x01(\tR\trequestId\x12%\n" +
 	"\x0esource_cluster\x18\f \x01(\tR\rsourceCluster\x12&\n" +
-	"\x05chunk\x18\x1e \x01(\v2\x10.fanout.v1.ChunkR\x05chunkB\t\n" +
+	"\x05chunk\x18\x1e \x01(\v2\x10.fanout.v1.ChunkR\x05chunk\x12/\n" +
+	"\bmetadata\x18\x1f \x01(\v2\x13.fanout.v1.MetadataR\bmetadata\x12,\n" +
+	"\abarrier\x18  \x01(\v2\x12.fanout.v1.BarrierR\abarrierB\t\n" +
 	"\a_seq_noB\x0f\n" +
-	"\r_primary_term\"\x82\x01\n" +
+	"\r_primary_term\"h\n" +
+	"\aBarrier\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x01(\x05R\n" +
+	"partitions\x12-\n" +
+	"\x12coordinator_offset\x18\x03 \x01(\x03R\x11coordinatorOffset\"\x84\x02\n" +
+	"\bMetadata\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\tR\arequest\x12/\n" +
+	"\aindices\x18\x02 \x03(\v2\x15.fanout.v1.IndexStateR\aindices\x126\n" +
+	"\ttemplates\x18\x03 \x03(\v2\x18.fanout.v1.TemplateStateR\ttemplates\x126\n" +
+	"\tpipelines\x18\x04 \x03(\v2\x18.fanout.v1.PipelineStateR\tpipelines\x12=\n" +
+	"\fdata_streams\x18\x05 \x03(\v2\x1a.fanout.v1.DataStreamStateR\vdataStreams\"\xd7\x01\n" +
+	"\n" +
+	"IndexState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06exists\x18\x02 \x01(\bR\x06exists\x12\x12\n" +
+	"\x04uuid\x18\x03 \x01(\tR\x04uuid\x12\x16\n" +
+	"\x06closed\x18\x04 \x01(\bR\x06closed\x12\x1a\n" +
+	"\bsettings\x18\x05 \x01(\fR\bsettings\x12\x1a\n" +
+	"\bmappings\x18\x06 \x01(\fR\bmappings\x12\x18\n" +
+	"\aaliases\x18\a \x01(\fR\aaliases\x12\x1f\n" +
+	"\vdata_stream\x18\b \x01(\tR\n" +
+	"dataStream\"|\n" +
+	"\rTemplateState\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.fanout.v1.TemplateKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06exists\x18\x03 \x01(\bR\x06exists\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\fR\x04body\"K\n" +
+	"\rPipelineState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06exists\x18\x02 \x01(\bR\x06exists\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"\x93\x01\n" +
+	"\x0fDataStreamState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06exists\x18\x02 \x01(\bR\x06exists\x12\x18\n" +
+	"\aindices\x18\x03 \x03(\tR\aindices\x12\x1a\n" +
+	"\btemplate\x18\x04 \x01(\tR\btemplate\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x05 \x01(\x03R\n" +
+	"generation\"\x82\x01\n" +
 	"\x05Chunk\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\fR\x05group\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1f\n" +
 	"\vtotal_bytes\x18\x04 \x01(\x04R\n" +
 	"totalBytes\x12\x16\n" +
-	"\x06crc32c\x18\x05 \x01(\aR\x06crc32c*K\n" +
+	"\x06crc32c\x18\x05 \x01(\aR\x06crc32c*^\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"KIND_INDEX\x10\x01\x12\x0f\n" +
 	"\vKIND_DELETE\x10\x02\x12\f\n" +
-	"\bKIND_RAW\x10\x03B.Z,github.com/fanout-dev/fanout/pkg/opspb;opspbb\x06proto3"
+	"\bKIND_RAW\x10\x03\x12\x11\n" +
+	"\rKIND_METADATA\x10\x04*}\n" +
+	"\fTemplateKind\x12\x1d\n" +
+	"\x19TEMPLATE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TEMPLATE_KIND_INDEX\x10\x01\x12\x1b\n" +
+	"\x17TEMPLATE_KIND_COMPONENT\x10\x02\x12\x18\n" +
+	"\x14TEMPLATE_KIND_LEGACY\x10\x03B.Z,github.com/fanout-dev/fanout/pkg/opspb;opspbb\x06proto3"
 
 var (
 	file_fanout_v1_operation_proto_rawDescOnce sync.Once
@@ -444,23 +1060,37 @@ func file_fanout_v1_operation_proto_rawDescGZIP() []byte {
 	return file_fanout_v1_operation_proto_rawDescData
 }
 
-var file_fanout_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanout_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_fanout_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_fanout_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_fanout_v1_operation_proto_goTypes = []any{
 	(Kind)(0),                     // 0: fanout.v1.Kind
-	(*Operation)(nil),             // 1: fanout.v1.Operation
-	(*Chunk)(nil),                 // 2: fanout.v1.Chunk
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(TemplateKind)(0),             // 1: fanout.v1.TemplateKind
+	(*Operation)(nil),             // 2: fanout.v1.Operation
+	(*Barrier)(nil),               // 3: fanout.v1.Barrier
+	(*Metadata)(nil),              // 4: fanout.v1.Metadata
+	(*IndexState)(nil),            // 5: fanout.v1.IndexState
+	(*TemplateState)(nil),         // 6: fanout.v1.TemplateState
+	(*PipelineState)(nil),         // 7: fanout.v1.PipelineState
+	(*DataStreamState)(nil),       // 8: fanout.v1.DataStreamState
+	(*Chunk)(nil),                 // 9: fanout.v1.Chunk
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_fanout_v1_operation_proto_depIdxs = []int32{
-	0, // 0: fanout.v1.Operation.kind:type_name -> fanout.v1.Kind
-	3, // 1: fanout.v1.Operation.accepted_at:type_name -> google.protobuf.Timestamp
-	2, // 2: fanout.v1.Operation.chunk:type_name -> fanout.v1.Chunk
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: fanout.v1.Operation.kind:type_name -> fanout.v1.Kind
+	10, // 1: fanout.v1.Operation.accepted_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: fanout.v1.Operation.chunk:type_name -> fanout.v1.Chunk
+	4,  // 3: fanout.v1.Operation.metadata:type_name -> fanout.v1.Metadata
+	3,  // 4: fanout.v1.Operation.barrier:type_name -> fanout.v1.Barrier
+	5,  // 5: fanout.v1.Metadata.indices:type_name -> fanout.v1.IndexState
+	6,  // 6: fanout.v1.Metadata.templates:type_name -> fanout.v1.TemplateState
+	7,  // 7: fanout.v1.Metadata.pipelines:type_name -> fanout.v1.PipelineState
+	8,  // 8: fanout.v1.Metadata.data_streams:type_name -> fanout.v1.DataStreamState
+	1,  // 9: fanout.v1.TemplateState.kind:type_name -> fanout.v1.TemplateKind
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fanout_v1_operation_proto_init() }
@@ -474,8 +1104,8 @@ func file_fanout_v1_operation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanout_v1_operation_proto_rawDesc), len(file_fanout_v1_operation_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
