@@ -85,9 +85,11 @@ type PartitionStatus struct {
 	InFlightRecords int   `json:"inflight_records"`
 	InFlightBytes   int64 `json:"inflight_bytes"`
 	FetchPaused     bool  `json:"fetch_paused"`
-	// State is running, paused (by an operator) or blocked (retrying; see
-	// LastError).
-	State       string     `json:"state"`
+	// State is running, paused (by an operator), blocked (retrying; see
+	// LastError) or barrier (at a metadata change, waiting; see Barrier).
+	State string `json:"state"`
+	// Barrier says what a partition at a metadata change's barrier waits for.
+	Barrier     string     `json:"barrier,omitempty"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
@@ -116,7 +118,7 @@ func (r *Replicator) Status() Status {
 			CommittedOffset: p.committed, ResolvedOffset: p.resolved, HighWatermark: p.hwm,
 			BufferedRecords: len(p.queue) - p.head, BufferedBytes: p.bytes, FetchPaused: p.fetchPaused,
 			InFlightRecords: p.inflightN, InFlightBytes: p.inflight,
-			State: state, LastError: p.lastErr,
+			State: state, LastError: p.lastErr, Barrier: p.barrier,
 			LastApplied: timePtr(p.lastApplied), LastAccepted: timePtr(p.lastAccepted), LastErrorAt: timePtr(p.lastErrAt),
 		}
 		ps.Lag, ps.LagSeconds = p.lagLocked(now)

@@ -19,15 +19,49 @@ type Config struct {
 	Admin AdminConfig `koanf:"admin"`
 	// Target is the cluster the events are applied to. Its name is required: it names
 	// the consumer group and the dead-letter topic.
-	Target  cluster.Config      `koanf:"target"`
-	Indices IndicesConfig       `koanf:"indices"`
-	Kafka   kafkax.Config       `koanf:"kafka"`
-	Consume ConsumeConfig       `koanf:"consume"`
-	Batch   BatchConfig         `koanf:"batch"`
-	Retry   RetryConfig         `koanf:"retry"`
-	Deletes DeletesConfig       `koanf:"deletes"`
-	Limits  Limits              `koanf:"limits"`
-	Log     telemetry.LogConfig `koanf:"log"`
+	Target  cluster.Config `koanf:"target"`
+	Indices IndicesConfig  `koanf:"indices"`
+	Kafka   kafkax.Config  `koanf:"kafka"`
+	Consume ConsumeConfig  `koanf:"consume"`
+	Batch   BatchConfig    `koanf:"batch"`
+	Retry   RetryConfig    `koanf:"retry"`
+	Deletes DeletesConfig  `koanf:"deletes"`
+	Limits  Limits         `koanf:"limits"`
+	// Metadata says which metadata changes (KIND_METADATA events) reach the target.
+	Metadata MetadataConfig      `koanf:"metadata"`
+	Log      telemetry.LogConfig `koanf:"log"`
+}
+
+// MetadataConfig is the policy for metadata changes (metaapply.go). A kind switched
+// off is skipped (and counted as skipped) but still honours the change's barrier, so
+// documents stay ordered around it.
+type MetadataConfig struct {
+	Replicate MetadataReplicate `koanf:"replicate"`
+	// IgnoreSettings and CompareSettings choose the index settings copied, as
+	// fanoutctl verify's --ignore-setting and --compare-setting choose those compared
+	// (pkg/metadata.Settings): never the target-local ones, unless CompareSettings
+	// names them.
+	IgnoreSettings  []string `koanf:"ignore_settings"`
+	CompareSettings []string `koanf:"compare_settings"`
+}
+
+// MetadataReplicate switches the kinds of metadata replicated.
+type MetadataReplicate struct {
+	// Indices: index creates (and deletes, with Deletes), open/close.
+	Indices bool `koanf:"indices"`
+	// Mappings, Settings, Aliases: of the replicated indices.
+	Mappings bool `koanf:"mappings"`
+	Settings bool `koanf:"settings"`
+	Aliases  bool `koanf:"aliases"`
+	// Templates: composable, component and legacy index templates.
+	Templates bool `koanf:"templates"`
+	// Pipelines: ingest pipelines.
+	Pipelines bool `koanf:"pipelines"`
+	// DataStreams: data stream creates, rollovers (and deletes, with Deletes).
+	DataStreams bool `koanf:"data_streams"`
+	// Deletes: false keeps the indices and data streams the primary deleted (a DR
+	// target that must outlive a mistaken delete).
+	Deletes bool `koanf:"deletes"`
 }
 
 // AdminConfig configures the admin listener (/admin/status, /admin/pause,
@@ -233,6 +267,10 @@ func DefaultConfig() Config {
 			// The primary's http.max_content_length: nothing larger is ever written.
 			MaxDocumentBytes: 100 << 20,
 		},
+		Metadata: MetadataConfig{Replicate: MetadataReplicate{
+			Indices: true, Mappings: true, Settings: true, Aliases: true,
+			Templates: true, Pipelines: true, DataStreams: true, Deletes: true,
+		}},
 		Log: telemetry.LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -342,6 +380,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("limits.probe_interval: must be positive, got %s", l.ProbeInterval)
 	case l.MaxDocumentBytes < 1024:
 		return fmt.Errorf("limits.max_document_bytes: must be at least 1024, got %d", l.MaxDocumentBytes)
+	}
+	for _, p := range c.Metadata.IgnoreSettings {
+		if strings.TrimSpace(p) == "" {
+			return fmt.Errorf("metadata.ignore_settings: empty pattern")
+		}
+	}
+	for _, p := range c.Metadata.CompareSettings {
+		if strings.TrimSpace(p) == "" {
+			return fmt.Errorf("metadata.compare_settings: empty pattern")
+		}
 	}
 	return c.Log.Validate()
 }

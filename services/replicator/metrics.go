@@ -49,6 +49,14 @@ type metrics struct {
 	chunkGroups   *prometheus.CounterVec
 	chunkBuffered prometheus.Gauge
 	chunkOrphans  prometheus.Counter
+	// metaChanges counts metadata changes by result (applied, skipped, dlq), counted
+	// once per change by its coordinator; metaSteps their steps by kind and result
+	// (metaapply.go); barrierWait the time a copy waited at its barrier, and
+	// barriersWaiting the copies waiting now.
+	metaChanges     *prometheus.CounterVec
+	metaSteps       *prometheus.CounterVec
+	barrierWait     prometheus.Observer
+	barriersWaiting prometheus.Gauge
 }
 
 // Results of fanout_replicator_chunk_groups_total.
@@ -173,6 +181,26 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 			Help: "INDEX events resolved as stale because a newer DELETE of the document was seen in the partition.",
 		}),
 	}
+	m.metaChanges = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanout_replicator_metadata_changes_total",
+		Help: "Metadata changes (index lifecycle, mappings, settings, aliases, templates, pipelines, data streams) by result: applied, skipped (policy or filters), dlq (a step refused by the target).",
+	}, []string{"result"})
+	for _, r := range []string{resultApplied, resultSkipped, resultDLQ} {
+		m.metaChanges.WithLabelValues(r)
+	}
+	m.metaSteps = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanout_replicator_metadata_steps_total",
+		Help: "Steps of applied metadata changes by kind and result: applied, unchanged, skipped, refused, static (a static setting differs; not sent).",
+	}, []string{"kind", "result"})
+	m.barrierWait = f.NewHistogram(prometheus.HistogramOpts{
+		Name:    "fanout_replicator_barrier_wait_seconds",
+		Help:    "Time a partition waited at a metadata change's barrier for the other partitions (or, on partition 0, the time to apply).",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	})
+	m.barriersWaiting = f.NewGauge(prometheus.GaugeOpts{
+		Name: "fanout_replicator_barriers_waiting",
+		Help: "Partitions waiting at a metadata change's barrier now.",
+	})
 	// Creating every series up front makes rates start at zero, and the hot path
 	// skips the label lookup.
 	m.opApplied = m.ops.WithLabelValues(resultApplied)

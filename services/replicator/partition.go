@@ -26,6 +26,7 @@ const (
 	stateRunning = "running" // applying, or waiting for records
 	statePaused  = "paused"  // an operator paused replication
 	stateBlocked = "blocked" // waiting to retry: the target or the dead-letter topic is in trouble, or items are being retried
+	stateBarrier = "barrier" // at a metadata change, waiting for the other partitions (barrier.go)
 )
 
 // partition is one assigned partition: its buffered records, its progress, and the
@@ -37,6 +38,8 @@ type partition struct {
 	id     int32
 	log    *slog.Logger
 	mapper *indexMapper
+	meta   *metaApplier // applies the metadata changes this partition coordinates
+	tid    [16]byte     // the topic's id, once read (barrier commits)
 
 	ctx      context.Context // cancelled by stopHard: abandon the batch in hand
 	cancel   context.CancelFunc
@@ -64,6 +67,7 @@ type partition struct {
 	lastApplied   time.Time // when an event was last applied (or found stale)
 	lastAccepted  time.Time // the primary's accepted time of the last applied event
 	state         string
+	barrier       string // what the partition waits for at a barrier, "" elsewhere
 	lastErr       string
 	lastErrAt     time.Time
 
@@ -159,6 +163,7 @@ func newPartition(r *Replicator, topic string, id int32) *partition {
 		r:   r, topic: topic, id: id,
 		log:        r.log.With("topic", topic, "partition", id),
 		mapper:     newIndexMapper(r.cfg.Indices),
+		meta:       newMetaApplier(r.cfg, r.target, r.log.With("topic", topic, "partition", id)),
 		deletes:    newDeleteMemory(r.deletes),
 		bo:         backoff{initial: r.cfg.Retry.Initial, max: r.cfg.Retry.Max},
 		ctx:        ctx,
@@ -311,8 +316,11 @@ func (p *partition) take() bool {
 		}
 		p.mu.Lock()
 		n, b := len(p.queue)-p.head, p.bytes
+		// A batch ends before a metadata change (see below): waiting for more records
+		// cannot make the batch bigger.
+		cut := n > 0 && p.metadataAhead()
 		p.mu.Unlock()
-		if n > 0 && (lingered || n >= cfg.MaxDocs || b >= cfg.MaxBytes) {
+		if n > 0 && (lingered || cut || n >= cfg.MaxDocs || b >= cfg.MaxBytes) {
 			break
 		}
 		if n > 0 && timer == nil {
@@ -333,9 +341,19 @@ func (p *partition) take() bool {
 	p.mu.Lock()
 	q := p.queue[p.head:]
 	k, size := 0, int64(0)
+	// A metadata change is never mixed with documents: a batch ends before one, and
+	// one is a batch of its own, taken once everything before it is resolved
+	// (process runs batches one at a time), as its barrier requires.
 	for k < len(q) && k < cfg.MaxDocs {
 		s := recordBytes(q[k])
 		if k > 0 && size+s > cfg.MaxBytes {
+			break
+		}
+		if meta := event.IsMetadata(q[k]); meta && k > 0 {
+			break
+		} else if meta {
+			size += s
+			k++
 			break
 		}
 		size += s
@@ -392,12 +410,18 @@ func (p *partition) process() bool {
 		}
 		p.rebuilt = true
 	}
+	if len(p.batch) == 1 && event.IsMetadata(p.batch[0]) {
+		return p.processMetadata(p.batch[0])
+	}
 	now := r.now()
 	p.items = p.items[:0]
 	var dead []deadEntry
 	skipped, superseded := 0, 0
 	var clock time.Time // the latest record timestamp of the batch, for chunk_timeout
 	for _, rec := range p.batch {
+		if rec.Attrs.IsControl() {
+			continue // a transaction marker: nothing to apply
+		}
 		if rec.Timestamp.After(clock) {
 			clock = rec.Timestamp
 		}
@@ -1006,6 +1030,7 @@ func (p *partition) resolvedThrough(last *kgo.Record) {
 		p.lastAccepted = accepted
 	}
 	p.state = stateRunning
+	p.barrier = ""
 	p.mu.Unlock()
 	p.updateLag()
 }

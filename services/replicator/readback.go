@@ -84,6 +84,7 @@ func (p *partition) readBack(ctx context.Context, first *kgo.Record) (int, error
 		kgo.FetchMaxBytes(r.cfg.Consume.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(r.cfg.Consume.FetchMaxPartitionBytes),
 		kgo.FetchMaxWait(r.cfg.Consume.FetchMaxWait),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

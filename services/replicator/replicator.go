@@ -169,6 +169,13 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		kgo.FetchMaxPartitionBytes(cfg.Consume.FetchMaxPartitionBytes),
 		kgo.MaxConcurrentFetches(cfg.Consume.MaxConcurrentFetches),
 		kgo.FetchMaxWait(cfg.Consume.FetchMaxWait),
+		// Metadata changes are published as one transaction of copies, one per
+		// partition: a reader must see all of them or none (barrier.go). Control
+		// records (the transaction markers) are kept so that a partition's resolved
+		// offset can move past the marker at its end: without them the committed
+		// offset would stay one below the end offset for good.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		kgo.SessionTimeout(cfg.Consume.SessionTimeout),
 		kgo.RebalanceTimeout(cfg.Consume.RebalanceTimeout),
 		kgo.HeartbeatInterval(cfg.Consume.HeartbeatInterval),
