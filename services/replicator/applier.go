@@ -45,6 +45,7 @@ type Applier struct {
 	cfg    Config
 	target *opensearch.Client
 	mapper *indexMapper
+	meta   *metaApplier
 	// ItemRetries and RequestRetries bound the retries of items answered 429/5xx and
 	// of requests that failed as a whole.
 	ItemRetries, RequestRetries int
@@ -56,7 +57,58 @@ func NewApplier(cfg Config, log *slog.Logger) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Name, err)
 	}
-	return &Applier{cfg: cfg, target: target, mapper: newIndexMapper(cfg.Indices), ItemRetries: 5, RequestRetries: 5}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Applier{cfg: cfg, target: target, mapper: newIndexMapper(cfg.Indices), meta: newMetaApplier(cfg, target, log),
+		ItemRetries: 5, RequestRetries: 5}, nil
+}
+
+// MetadataRefusal is one step of a metadata change the target refused.
+type MetadataRefusal struct {
+	Step, Object string
+	Status       int
+	ErrorType    string
+	Reason       string
+}
+
+// MetadataResult is what applying a metadata change came to: the steps by
+// "kind/result" (e.g. "mapping/applied", "settings/static") and the refused ones.
+type MetadataResult struct {
+	Steps   map[string]int
+	Refused []MetadataRefusal
+}
+
+// ApplyMetadata makes the target's objects equal to md's states as the partitions do
+// (metaapply.go: the same order, policy, renames and settings rules), without the
+// barrier: it is how fanoutctl dlq replay applies a dead-lettered metadata change.
+// Cluster trouble is retried RequestRetries times; an error means the change must be
+// applied again (it is idempotent).
+func (a *Applier) ApplyMetadata(ctx context.Context, md *opspb.Metadata) (MetadataResult, error) {
+	bo := backoff{initial: a.cfg.Retry.Initial, max: min(a.cfg.Retry.Max, 5*time.Second)}
+	for attempt := 0; ; attempt++ {
+		res, err := a.meta.apply(ctx, md)
+		if err == nil {
+			out := MetadataResult{Steps: map[string]int{}}
+			for _, s := range res.steps {
+				out.Steps[s.kind+"/"+s.result]++
+			}
+			for _, f := range res.refused {
+				out.Refused = append(out.Refused, MetadataRefusal(f))
+			}
+			return out, nil
+		}
+		if attempt >= a.RequestRetries || ctx.Err() != nil {
+			return MetadataResult{}, err
+		}
+		t := time.NewTimer(bo.next())
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return MetadataResult{}, err
+		}
+	}
 }
 
 // Close releases the target client.

@@ -29,9 +29,8 @@ import (
 // each finds what it needs (a template before the data stream made from it, an index
 // before its aliases):
 //
-//  1. ingest pipelines and component templates (puts; component deletes come after the
-//     index templates that may use them);
-//  2. composable and legacy index templates;
+//  1. ingest pipelines and component templates;
+//  2. composable and legacy index templates (template deletes come last, step 11);
 //  3. index deletes;
 //  4. data stream creates;
 //  5. index creates (settings and mappings; aliases come in step 9);
@@ -43,7 +42,9 @@ import (
 // steps 5 to 8 run index by index (indices do not depend on each other);
 //  9. one POST /_aliases with every remove and add the states imply, so that a
 //     rollover's write-index switch is atomic on the target too;
-//  10. data stream deletes, rollovers, and deletes of single backing indices.
+//  10. data stream deletes, rollovers, and deletes of single backing indices;
+//  11. template deletes: index and legacy templates, then component templates (the
+//     engine refuses to delete a template a data stream or an index template uses).
 //
 // Names. Every index name goes through the replicator's indices.include/exclude and
 // indices.rename (indexMapper), as documents do: an excluded index is skipped, a
@@ -195,12 +196,12 @@ func (a *metaApplier) apply(ctx context.Context, md *opspb.Metadata) (metaResult
 	steps := []func(*opspb.Metadata) error{
 		m.pipelinesAndComponents,
 		m.indexTemplates,
-		m.componentDeletes,
 		m.indexDeletes,
 		m.streamCreates,
 		m.indices,
 		m.aliases,
 		m.streamDeletesAndRollovers,
+		m.templateDeletes,
 	}
 	for _, s := range steps {
 		if err := s(md); err != nil {
@@ -369,18 +370,21 @@ func (m *metaRun) indexTemplates(md *opspb.Metadata) error {
 			if err := m.putTemplate(t); err != nil {
 				return err
 			}
-		} else if err := m.deleteTemplate(t); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-func (m *metaRun) componentDeletes(md *opspb.Metadata) error {
-	for _, t := range md.GetTemplates() {
-		if t.GetKind() == opspb.TemplateKind_TEMPLATE_KIND_COMPONENT && !t.GetExists() {
-			if err := m.deleteTemplate(t); err != nil {
-				return err
+// templateDeletes deletes index and legacy templates, then component templates: last,
+// after the data streams that may use them and the index templates that may compose
+// them are gone (the engine refuses to delete a template in use).
+func (m *metaRun) templateDeletes(md *opspb.Metadata) error {
+	for _, component := range []bool{false, true} {
+		for _, t := range md.GetTemplates() {
+			if !t.GetExists() && (t.GetKind() == opspb.TemplateKind_TEMPLATE_KIND_COMPONENT) == component {
+				if err := m.deleteTemplate(t); err != nil {
+					return err
+				}
 			}
 		}
 	}

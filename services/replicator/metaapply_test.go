@@ -1,0 +1,297 @@
+package replicator_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/replicator"
+	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
+)
+
+// metaApplier is an Applier for target with cfg changed by mutate.
+func metaApplier(t *testing.T, target *emulator, mutate func(*replicator.Config)) *replicator.Applier {
+	t.Helper()
+	cfg := replicatortest.Config("b", target.url, []string{"127.0.0.1:1"}, topic)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	a, err := replicator.NewApplier(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	a.RequestRetries = 1
+	return a
+}
+
+func applyMeta(t *testing.T, a *replicator.Applier, md *opspb.Metadata) replicator.MetadataResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := a.ApplyMetadata(ctx, md)
+	if err != nil {
+		t.Fatalf("applying %s: %v", md.GetRequest(), err)
+	}
+	return res
+}
+
+// indexState is the state of an existing index of the primary.
+func indexState(name, settings, mappings, aliases string) *opspb.IndexState {
+	return &opspb.IndexState{Name: name, Exists: true, Uuid: "uuid-" + name,
+		Settings: []byte(settings), Mappings: []byte(mappings), Aliases: []byte(aliases)}
+}
+
+// getJSON GETs path from e and decodes the answer, failing t on another status than want.
+func getJSON(t *testing.T, e *emulator, path string, want int) map[string]any {
+	t.Helper()
+	code, b := httpDo(t, http.MethodGet, e.url+path, "")
+	if code != want {
+		t.Fatalf("GET %s: %d, want %d: %s", path, code, want, b)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+	return out
+}
+
+// dig walks decoded JSON along keys.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// fullChange (bodies in the shape the primary's GET answers, as the proxy reads them)
+// is a change touching every kind of object: a pipeline, a component and
+// an index template (with a data stream), a legacy template, an index with settings,
+// mappings and aliases, a closed index, and a data stream at generation 2.
+func fullChange() *opspb.Metadata {
+	return &opspb.Metadata{
+		Request: "PUT /many",
+		Pipelines: []*opspb.PipelineState{{Id: "p1", Exists: true,
+			Body: []byte(`{"description":"d","processors":[{"set":{"field":"x","value":"y"}}]}`)}},
+		Templates: []*opspb.TemplateState{
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_COMPONENT, Name: "c1", Exists: true,
+				Body: []byte(`{"template":{"settings":{"index":{"number_of_shards":"2"}}}}`)},
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_INDEX, Name: "t1", Exists: true,
+				Body: []byte(`{"index_patterns":["logs-*"],"composed_of":["c1"],"data_stream":{"timestamp_field":{"name":"@timestamp"}}}`)},
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_LEGACY, Name: "l1", Exists: true,
+				Body: []byte(`{"order":0,"index_patterns":["old-*"],"settings":{},"mappings":{},"aliases":{}}`)},
+		},
+		Indices: []*opspb.IndexState{
+			indexState("docs", `{"index.number_of_shards":"3","index.number_of_replicas":"4","index.uuid":"x","index.creation_date":"1","index.provided_name":"docs","index.version.created":"1","index.refresh_interval":"5s"}`,
+				`{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}`, `{"all":{},"w":{"is_write_index":true}}`),
+			func() *opspb.IndexState {
+				ix := indexState("shut", `{"index.number_of_shards":"1"}`, `{}`, `{}`)
+				ix.Closed = true
+				return ix
+			}(),
+		},
+		DataStreams: []*opspb.DataStreamState{{Name: "logs-app", Exists: true, Template: "t1", Generation: 2,
+			Indices: []string{".ds-logs-app-000001", ".ds-logs-app-000002"}}},
+	}
+}
+
+// TestApplyMetadataIdempotent: a change touching every kind of object makes the target
+// match, and applying it again changes nothing.
+func TestApplyMetadataIdempotent(t *testing.T) {
+	target := startEmulator(t, "b")
+	a := metaApplier(t, target, nil)
+	md := fullChange()
+	first := applyMeta(t, a, md)
+	if len(first.Refused) > 0 {
+		t.Fatalf("refused: %+v", first.Refused)
+	}
+	if first.Steps["index_create/applied"] != 2 || first.Steps["rollover/applied"] != 1 || first.Steps["aliases/applied"] != 1 {
+		t.Errorf("first apply steps: %v", first.Steps)
+	}
+	ix := getJSON(t, target, "/docs?flat_settings=true", 200)
+	if got := dig(ix, "docs", "settings", "index.number_of_shards"); got != "3" {
+		t.Errorf("docs number_of_shards %v, want 3 (copied on create)", got)
+	}
+	if got := dig(ix, "docs", "settings", "index.refresh_interval"); got != "5s" {
+		t.Errorf("docs refresh_interval %v, want 5s", got)
+	}
+	if got := dig(ix, "docs", "settings", "index.number_of_replicas"); got == "4" {
+		t.Errorf("docs number_of_replicas copied (target-local)")
+	}
+	if got := dig(ix, "docs", "mappings", "dynamic"); got != "strict" {
+		t.Errorf("docs mappings: %v", dig(ix, "docs", "mappings"))
+	}
+	if got := dig(ix, "docs", "aliases", "w", "is_write_index"); got != true {
+		t.Errorf("docs aliases: %v", dig(ix, "docs", "aliases"))
+	}
+	cat := httpCat(t, target, "shut")
+	if !strings.Contains(cat, "close") {
+		t.Errorf("shut is not closed: %s", cat)
+	}
+	ds := getJSON(t, target, "/_data_stream/logs-app", 200)
+	if g := dig(ds["data_streams"].([]any)[0], "generation"); g != float64(2) {
+		t.Errorf("logs-app generation %v, want 2", g)
+	}
+	tpl := getJSON(t, target, "/_index_template/t1", 200)
+	if p := dig(tpl["index_templates"].([]any)[0], "index_template", "index_patterns"); !reflect.DeepEqual(p, []any{"logs-*"}) {
+		t.Errorf("t1 patterns %v", p)
+	}
+	getJSON(t, target, "/_ingest/pipeline/p1", 200)
+	getJSON(t, target, "/_template/l1", 200)
+
+	second := applyMeta(t, a, md)
+	for step, n := range second.Steps {
+		if strings.HasSuffix(step, "/applied") || strings.HasSuffix(step, "/refused") {
+			t.Errorf("second apply: %s %d (want everything unchanged); all: %v", step, n, second.Steps)
+		}
+	}
+
+	// The primary deletes what it had: the target follows.
+	del := &opspb.Metadata{Request: "DELETE /many",
+		Pipelines:   []*opspb.PipelineState{{Id: "p1"}},
+		Indices:     []*opspb.IndexState{{Name: "docs"}, {Name: "shut"}},
+		DataStreams: []*opspb.DataStreamState{{Name: "logs-app"}},
+		Templates: []*opspb.TemplateState{{Kind: opspb.TemplateKind_TEMPLATE_KIND_COMPONENT, Name: "c1"},
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_INDEX, Name: "t1"}, {Kind: opspb.TemplateKind_TEMPLATE_KIND_LEGACY, Name: "l1"}},
+	}
+	if res := applyMeta(t, a, del); len(res.Refused) > 0 {
+		t.Fatalf("deletes refused: %+v (steps %v)", res.Refused, res.Steps)
+	}
+	for _, path := range []string{"/docs", "/shut", "/_data_stream/logs-app", "/_ingest/pipeline/p1", "/_index_template/t1", "/_component_template/c1", "/_template/l1"} {
+		if code, b := httpDo(t, http.MethodGet, target.url+path, ""); code != 404 {
+			t.Errorf("GET %s after the deletes: %d %s", path, code, b)
+		}
+	}
+}
+
+func httpCat(t *testing.T, e *emulator, index string) string {
+	t.Helper()
+	code, b := httpDo(t, http.MethodGet, e.url+"/_cat/indices/"+index+"?h=index,status&expand_wildcards=all", "")
+	if code != 200 {
+		t.Fatalf("_cat/indices/%s: %d %s", index, code, b)
+	}
+	return string(b)
+}
+
+// TestApplyMetadataRenames: index names go through indices.include/exclude/rename,
+// aliases keep their names and point at the renamed indices, template patterns are
+// renamed, data streams are skipped under a rename.
+func TestApplyMetadataRenames(t *testing.T) {
+	target := startEmulator(t, "b")
+	a := metaApplier(t, target, func(c *replicator.Config) {
+		c.Indices.Rename = "dr-{index}"
+		c.Indices.Exclude = []string{"secret-*"}
+	})
+	md := &opspb.Metadata{
+		Request: "PUT /logs-1",
+		Indices: []*opspb.IndexState{
+			indexState("logs-1", `{"index.number_of_shards":"1"}`, `{"properties":{"a":{"type":"keyword"}}}`, `{"logs":{}}`),
+			indexState("secret-1", `{"index.number_of_shards":"1"}`, `{}`, `{}`),
+			func() *opspb.IndexState {
+				ix := indexState(".ds-s-000001", `{"index.number_of_shards":"1"}`, `{}`, `{}`)
+				ix.DataStream = "s"
+				return ix
+			}(),
+		},
+		Templates: []*opspb.TemplateState{
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_INDEX, Name: "t1", Exists: true, Body: []byte(`{"index_patterns":["logs-*","app"]}`)},
+			{Kind: opspb.TemplateKind_TEMPLATE_KIND_LEGACY, Name: "l1", Exists: true, Body: []byte(`{"order":0,"index_patterns":["old-*"],"settings":{},"mappings":{},"aliases":{}}`)},
+		},
+		DataStreams: []*opspb.DataStreamState{{Name: "s", Exists: true, Generation: 1, Indices: []string{".ds-s-000001"}}},
+	}
+	res := applyMeta(t, a, md)
+	if len(res.Refused) > 0 {
+		t.Fatalf("refused: %+v", res.Refused)
+	}
+	ix := getJSON(t, target, "/dr-logs-1", 200)
+	if got := dig(ix, "dr-logs-1", "aliases", "logs"); got == nil {
+		t.Errorf("alias logs not on dr-logs-1: %v", dig(ix, "dr-logs-1", "aliases"))
+	}
+	if got := dig(ix, "dr-logs-1", "mappings", "properties", "a", "type"); got != "keyword" {
+		t.Errorf("dr-logs-1 mappings: %v", dig(ix, "dr-logs-1", "mappings"))
+	}
+	for _, path := range []string{"/logs-1", "/secret-1", "/dr-secret-1", "/_data_stream/s", "/.ds-s-000001", "/dr-.ds-s-000001"} {
+		if code, b := httpDo(t, http.MethodGet, target.url+path, ""); code != 404 {
+			t.Errorf("GET %s: %d %s, want 404", path, code, b)
+		}
+	}
+	tpl := getJSON(t, target, "/_index_template/t1", 200)
+	if p := dig(tpl["index_templates"].([]any)[0], "index_template", "index_patterns"); !reflect.DeepEqual(p, []any{"dr-logs-*", "dr-app"}) {
+		t.Errorf("t1 patterns %v, want the renamed ones", p)
+	}
+	if p := dig(getJSON(t, target, "/_template/l1", 200), "l1", "index_patterns"); !reflect.DeepEqual(p, []any{"dr-old-*"}) {
+		t.Errorf("l1 patterns %v, want the renamed ones", p)
+	}
+	if res.Steps["index_create/skipped"] != 2 || res.Steps["rollover/skipped"] != 1 {
+		t.Errorf("steps %v: want the excluded index and the backing index skipped, and the data stream", res.Steps)
+	}
+}
+
+// TestApplyMetadataPolicy: with metadata.replicate.deletes off an index and a data
+// stream the primary deleted stay; with mappings off a mapping change is skipped.
+func TestApplyMetadataPolicy(t *testing.T) {
+	target := startEmulator(t, "b")
+	createIndex(t, target, "keep", `{"properties":{"a":{"type":"keyword"}}}`)
+	a := metaApplier(t, target, func(c *replicator.Config) {
+		c.Metadata.Replicate.Deletes = false
+		c.Metadata.Replicate.Mappings = false
+	})
+	res := applyMeta(t, a, &opspb.Metadata{Request: "DELETE /keep", Indices: []*opspb.IndexState{{Name: "keep", Uuid: "u"}}})
+	if res.Steps["index_delete/skipped"] != 1 {
+		t.Errorf("steps %v", res.Steps)
+	}
+	getJSON(t, target, "/keep", 200)
+	res = applyMeta(t, a, &opspb.Metadata{Request: "PUT /keep/_mapping", Indices: []*opspb.IndexState{
+		indexState("keep", `{"index.number_of_shards":"3"}`, `{"properties":{"a":{"type":"keyword"},"b":{"type":"long"}}}`, `{}`)}})
+	if res.Steps["mapping/skipped"] != 1 {
+		t.Errorf("steps %v", res.Steps)
+	}
+	if got := dig(getJSON(t, target, "/keep/_mapping", 200), "keep", "mappings", "properties", "b"); got != nil {
+		t.Errorf("mapping copied with metadata.replicate.mappings off: %v", got)
+	}
+}
+
+// TestApplyMetadataSettings: on an existing index only dynamic settings that differ are
+// sent; a static one that differs is reported, not sent; one the target refuses is a
+// refusal that leaves the other steps applied.
+func TestApplyMetadataSettings(t *testing.T) {
+	target := startEmulator(t, "b")
+	createIndex(t, target, "docs", `{"properties":{"a":{"type":"keyword"}}}`)
+	a := metaApplier(t, target, func(c *replicator.Config) { c.Metadata.IgnoreSettings = []string{"index.max_inner_result_window"} })
+	res := applyMeta(t, a, &opspb.Metadata{Request: "PUT /docs/_settings", Indices: []*opspb.IndexState{
+		indexState("docs", `{"index.number_of_shards":"5","index.refresh_interval":"7s","index.max_inner_result_window":"9","index.number_of_replicas":"3"}`,
+			`{"properties":{"a":{"type":"keyword"}}}`, `{}`)}})
+	if len(res.Refused) > 0 || res.Steps["settings/static"] != 1 || res.Steps["settings/applied"] != 1 {
+		t.Fatalf("steps %v, refused %+v", res.Steps, res.Refused)
+	}
+	s := getJSON(t, target, "/docs/_settings?flat_settings=true", 200)
+	if got := dig(s, "docs", "settings", "index.refresh_interval"); got != "7s" {
+		t.Errorf("refresh_interval %v, want 7s", got)
+	}
+	for k, want := range map[string]any{"index.number_of_shards": "3", "index.max_inner_result_window": nil, "index.number_of_replicas": "1"} {
+		if got := dig(s, "docs", "settings", k); got != want {
+			t.Errorf("%s = %v, want %v (not copied)", k, got, want)
+		}
+	}
+
+	// max_result_window 0 is refused (it must be >= 1); the mapping change of the same
+	// state still goes in.
+	res = applyMeta(t, a, &opspb.Metadata{Request: "PUT /docs/_settings", Indices: []*opspb.IndexState{
+		indexState("docs", `{"index.number_of_shards":"3","index.refresh_interval":"7s","index.max_result_window":"0"}`,
+			`{"properties":{"a":{"type":"keyword"},"b":{"type":"long"}}}`, `{}`)}})
+	if len(res.Refused) != 1 || res.Refused[0].Step != "settings" || res.Refused[0].Status != 400 || res.Refused[0].ErrorType != "illegal_argument_exception" {
+		t.Fatalf("refused %+v, want the settings step", res.Refused)
+	}
+	if res.Steps["mapping/applied"] != 1 {
+		t.Errorf("steps %v: the mapping change must go in", res.Steps)
+	}
+}
