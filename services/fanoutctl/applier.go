@@ -24,6 +24,9 @@ type applyResult = replicator.ApplyResult
 // call counts). Tests substitute it to interrupt a replay.
 type applier interface {
 	Apply(ctx context.Context, ops []*opspb.Operation) ([]applyResult, error)
+	// ApplyMetadata applies a metadata change (KIND_METADATA) as recorded, without
+	// its barrier; an error means the target could not be asked.
+	ApplyMetadata(ctx context.Context, md *opspb.Metadata) (replicator.MetadataResult, error)
 	Close() error
 }
 

@@ -251,7 +251,16 @@ func parseEntry(rec *kgo.Record) *dlqEntry {
 	en.dl, en.dlErr = kafkax.ParseDeadLetter(rec.Headers)
 	en.ref, en.isRef, en.refErr = kafkax.ParseDropped(rec.Headers)
 	if !en.isRef {
-		en.op, en.opErr = event.Decode(rec)
+		dec := rec
+		if event.IsMetadata(rec) && en.dlErr == nil {
+			// A metadata copy is checked against the partition it was read from
+			// (partition 0's copy is the coordinator's): that is the source partition,
+			// not the dead-letter topic's.
+			c := *rec
+			c.Partition = en.dl.SourcePartition
+			dec = &c
+		}
+		en.op, en.opErr = event.Decode(dec)
 	}
 	if en.op != nil {
 		en.index, en.id = en.op.GetIndex(), en.op.GetId()

@@ -299,6 +299,8 @@ type step struct {
 	// op is the group's document (replaychunks.go).
 	piece bool
 	group []byte
+	// meta: the record is a metadata change, applied as recorded on its own.
+	meta bool
 }
 
 // process resolves, applies and, for failures, re-publishes one batch. It returns how
@@ -340,6 +342,11 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 		case en.opErr != nil:
 			// A poison record stays poison: back to the DLQ, counted as a failure.
 			st.failClass, st.failType, st.failReason = kafkax.ClassPoison, poisonType(en.opErr), en.opErr.Error()
+		case en.op.GetKind() == opspb.Kind_KIND_METADATA:
+			// Applied as recorded: the states the primary had when the change was
+			// made (the replicator's apply decides per object what that means for
+			// this target: filters, renames, policy).
+			st.meta = true
 		case !replicator.Included(en.index, rp.s.cfg.Indices.Include, rp.s.cfg.Indices.Exclude):
 			st.res.Outcome = outcomeSkipped
 		case en.op.GetChunk() != nil:
@@ -388,6 +395,28 @@ func (rp *replayer) process(ctx context.Context, recs []*kgo.Record) (int, bool,
 			rp.plan(st)
 		}
 		return processed, limited, nil
+	}
+
+	// Metadata changes first: the documents of the batch may need them.
+	for _, st := range steps {
+		if !st.meta {
+			continue
+		}
+		res, err := rp.target.ApplyMetadata(ctx, st.en.op.GetMetadata())
+		if err != nil {
+			return 0, false, fmt.Errorf("applying metadata change %s to %s (nothing of this batch was committed): %w",
+				st.en.op.GetMetadata().GetRequest(), rp.s.cfg.Target.Name, err)
+		}
+		if len(res.Refused) == 0 {
+			st.res.Outcome = outcomeApplied
+			continue
+		}
+		reasons := make([]string, len(res.Refused))
+		for i, f := range res.Refused {
+			reasons[i] = fmt.Sprintf("%s %s: %s: %s", f.Step, f.Object, f.ErrorType, f.Reason)
+		}
+		st.failClass, st.failType, st.failStatus = replicator.ClassMetadata, res.Refused[0].ErrorType, res.Refused[0].Status
+		st.failReason = strings.Join(reasons, "; ")
 	}
 
 	// Apply.
@@ -460,6 +489,9 @@ func (rp *replayer) plan(st *step) {
 	case st.op == nil && st.piece:
 		row.Action, row.Note = "piece", "a piece of a chunked document, applied with its group"
 		rp.rep.Pieces++
+	case st.meta:
+		row.Action, row.Note = "metadata", st.en.op.GetMetadata().GetRequest()
+		rp.rep.WouldApply++
 	case st.op == nil:
 		row.Action, row.Note = "skip", "index not replicated to this target"
 		rp.rep.Skipped++

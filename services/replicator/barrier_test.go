@@ -344,4 +344,3 @@ func TestMetadataStopWhileWaiting(t *testing.T) {
 		t.Error("docs/before missing")
 	}
 }
-
