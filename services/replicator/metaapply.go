@@ -205,6 +205,11 @@ func (a *metaApplier) apply(ctx context.Context, md *opspb.Metadata) (metaResult
 	}
 	for _, s := range steps {
 		if err := s(md); err != nil {
+			var rr *readRefused
+			if errors.As(err, &rr) {
+				m.refuse("read", rr.path, rr.status, rr.answer)
+				return m.res, nil // the steps after it are not applied
+			}
 			return metaResult{}, err
 		}
 	}
@@ -306,12 +311,25 @@ func (m *metaRun) get(path string, into any) (bool, error) {
 		return false, nil
 	}
 	if status >= 300 {
-		return false, fmt.Errorf("%w: GET %s on %s: HTTP %d: %s", errMetaTrouble, path, m.a.cluster, status, truncate(answer, 300))
+		return false, &readRefused{path: path, status: status, answer: answer}
 	}
 	if err := json.Unmarshal(answer, into); err != nil {
 		return false, fmt.Errorf("%w: GET %s on %s: unreadable answer: %w", errMetaTrouble, path, m.a.cluster, err)
 	}
 	return true, nil
+}
+
+// readRefused is a read answered with a 4xx other than 404: the change cannot be
+// applied as it is (a name the target refuses, say), and retrying would stall the
+// partition for good; apply stops there and the change is dead-lettered.
+type readRefused struct {
+	path   string
+	status int
+	answer []byte
+}
+
+func (e *readRefused) Error() string {
+	return fmt.Sprintf("GET %s: HTTP %d: %s", e.path, e.status, truncate(e.answer, 300))
 }
 
 // sameJSON compares two JSON documents by value.

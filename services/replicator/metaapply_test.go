@@ -295,3 +295,37 @@ func TestApplyMetadataSettings(t *testing.T) {
 		t.Errorf("steps %v: the mapping change must go in", res.Steps)
 	}
 }
+
+// TestApplyMetadataRollover: a rollover's states (the old index losing the write alias,
+// the new one created with it) switch the write index in one _aliases request.
+func TestApplyMetadataRollover(t *testing.T) {
+	target := startEmulator(t, "b")
+	a := metaApplier(t, target, nil)
+	applyMeta(t, a, &opspb.Metadata{Request: "PUT /logs-000001", Indices: []*opspb.IndexState{
+		indexState("logs-000001", `{"index.number_of_shards":"1"}`, `{}`, `{"logs":{"is_write_index":true}}`)}})
+	res := applyMeta(t, a, &opspb.Metadata{Request: "POST /logs/_rollover", Indices: []*opspb.IndexState{
+		indexState("logs-000001", `{"index.number_of_shards":"1"}`, `{}`, `{"logs":{"is_write_index":false}}`),
+		indexState("logs-000002", `{"index.number_of_shards":"1"}`, `{}`, `{"logs":{"is_write_index":true}}`),
+	}})
+	if len(res.Refused) > 0 || res.Steps["aliases/applied"] != 1 || res.Steps["index_create/applied"] != 1 {
+		t.Fatalf("steps %v, refused %+v", res.Steps, res.Refused)
+	}
+	al := getJSON(t, target, "/_alias/logs", 200)
+	if w := dig(al, "logs-000002", "aliases", "logs", "is_write_index"); w != true {
+		t.Errorf("write index after the rollover: %v", al)
+	}
+	if w := dig(al, "logs-000001", "aliases", "logs", "is_write_index"); w != false {
+		t.Errorf("old index after the rollover: %v", al)
+	}
+}
+
+// TestApplyMetadataInvalidName: an index name the target refuses is a refusal of the
+// create (dead-lettered), not cluster trouble retried for good.
+func TestApplyMetadataInvalidName(t *testing.T) {
+	target := startEmulator(t, "b")
+	a := metaApplier(t, target, nil)
+	res := applyMeta(t, a, &opspb.Metadata{Request: "PUT /Bad", Indices: []*opspb.IndexState{indexState("Bad", `{}`, `{}`, `{}`)}})
+	if len(res.Refused) != 1 || res.Refused[0].Status != 400 || res.Refused[0].Step != "index_create" || res.Refused[0].ErrorType != "invalid_index_name_exception" {
+		t.Fatalf("refused %+v (steps %v), want one 400", res.Refused, res.Steps)
+	}
+}
