@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
@@ -86,8 +87,19 @@ func (p *partition) processMetadata(rec *kgo.Record) bool {
 	p.items = p.items[:0]
 	op, err := event.Decode(rec)
 	if err != nil {
-		// Without a readable barrier the copy cannot take part in it: dead-letter it.
-		// (The coordinator then waits for this partition until an operator acts.)
+		// A copy other than partition 0's that is poison for another reason than its
+		// barrier still takes part in the barrier, if it names one, so that the
+		// coordinator does not wait for this partition for good. (A copy whose
+		// barrier cannot be read leaves the coordinator waiting until an operator
+		// acts: it is a producer bug.)
+		var bad opspb.Operation
+		if p.id != 0 && proto.Unmarshal(rec.Value, &bad) == nil && bad.GetBarrier().GetId() != "" && bad.GetBarrier().GetCoordinatorOffset() >= 0 {
+			b := bad.GetBarrier()
+			if !p.commitBarrier(rec, barrierCommitMetadata(b.GetId(), b.GetCoordinatorOffset())) ||
+				!p.waitCoordinator(b.GetId(), b.GetCoordinatorOffset()) {
+				return false
+			}
+		}
 		if !p.deadLetter([]deadEntry{p.poison(rec, err, r.now())}) {
 			return false
 		}
@@ -111,6 +123,7 @@ func (p *partition) processMetadata(rec *kgo.Record) bool {
 		if b.GetPartitions() > 1 && !p.waitOthers(b.GetId(), coordinator, b.GetPartitions()) {
 			return false
 		}
+		p.setBarrier(fmt.Sprintf("metadata change %s: applying it", b.GetId()))
 		if !p.applyMetadata(rec, op) {
 			return false
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
@@ -343,4 +344,91 @@ func TestMetadataStopWhileWaiting(t *testing.T) {
 	if d := getDoc(t, target, "docs", "before", ""); !d.Found {
 		t.Error("docs/before missing")
 	}
+}
+
+// TestMetadataPoisonCopyTakesPart: a copy that is poison for another reason than its
+// barrier (here document fields on a metadata record) is dead-lettered and still
+// takes part in the barrier, so the change and the documents after it go on.
+func TestMetadataPoisonCopyTakesPart(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	target := startEmulator(t, "b")
+	r := startReplicator(t, testConfig(k, target, "b"))
+	mp := newMetaPublisher(t, k, "proxy-1", 2)
+	md := &opspb.Metadata{Request: "PUT /made", Indices: []*opspb.IndexState{indexState("made", `{}`, `{}`, `{}`)}}
+	c := mp.begin(md)
+	bad := &opspb.Operation{Kind: opspb.Kind_KIND_METADATA, Metadata: md, Index: "made", Id: "x",
+		Barrier: &opspb.Barrier{Id: c.id, Partitions: 2, CoordinatorOffset: c.o0}}
+	value, err := proto.Marshal(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: topic, Partition: 1, Key: event.MetadataKey(c.id), Value: value,
+		Headers: []kgo.RecordHeader{{Key: event.HeaderSchema, Value: []byte(event.SchemaMetadata)}, {Key: event.HeaderContentType, Value: []byte(event.ContentType)}}}
+	if err := mp.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	mp.commit()
+	docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, docs, 1, docOp("made", "1", `{"a":"x"}`))
+	waitCaughtUp(t, k, r.Group(), 30*time.Second)
+	getJSON(t, target, "/made", 200)
+	dl := dlqRecords(t, k, "b", 1, 10*time.Second)
+	if d, err := kafkax.ParseDeadLetter(dl[0].Headers); err != nil || d.Class != kafkax.ClassPoison || d.SourcePartition != 1 {
+		t.Errorf("dead letter %+v, %v", d, err)
+	}
+}
+
+// TestMetadataSinglePartition: a topic of one partition needs no waiting.
+func TestMetadataSinglePartition(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b")
+	r := startReplicator(t, testConfig(k, target, "b"))
+	mp := newMetaPublisher(t, k, "proxy-1", 1)
+	mp.publish(&opspb.Metadata{Request: "PUT /one", Indices: []*opspb.IndexState{indexState("one", `{}`, `{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}`, `{}`)}})
+	docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, docs, 0, docOp("one", "1", `{"a":"x"}`))
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if d := getDoc(t, target, "one", "1", ""); !d.Found {
+		t.Error("one/1 missing")
+	}
+}
+
+// TestMetadataPauseAtBarrier: an operator pause holds a partition waiting at a
+// barrier (it shows paused, and the change is not applied while it lasts); a resume
+// lets it complete.
+func TestMetadataPauseAtBarrier(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
+	target.SetFaults(searchemu.Faults{BulkItem429Ratio: 1})
+	docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, docs, 1, docOp("docs", "before", `{"a":"x"}`))
+	mp := newMetaPublisher(t, k, "proxy-1", 2)
+	mp.publish(&opspb.Metadata{Request: "PUT /made", Indices: []*opspb.IndexState{indexState("made", `{}`, `{}`, `{}`)}})
+	r := startReplicator(t, testConfig(k, target, "b"))
+	waitFor(t, 20*time.Second, "partition 0 at the barrier", func() bool {
+		for _, p := range r.Status().Partitions {
+			if p.Partition == 0 && p.State == "barrier" {
+				return true
+			}
+		}
+		return false
+	})
+	r.Pause()
+	waitFor(t, 10*time.Second, "partition 0 paused", func() bool {
+		for _, p := range r.Status().Partitions {
+			if p.Partition == 0 && p.State == "paused" {
+				return true
+			}
+		}
+		return false
+	})
+	target.SetFaults(searchemu.Faults{})
+	time.Sleep(300 * time.Millisecond) // long enough for a barrier poll and an apply
+	if code, _ := httpDo(t, http.MethodGet, target.url+"/made", ""); code != 404 {
+		t.Error("the change was applied while replication was paused")
+	}
+	r.Resume()
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	getJSON(t, target, "/made", 200)
 }
