@@ -47,7 +47,9 @@ type MetadataConfig struct {
 
 // MetadataReplicate switches the kinds of metadata replicated.
 type MetadataReplicate struct {
-	// Indices: index creates (and deletes, with Deletes), open/close.
+	// Indices: index creates (and deletes, with Deletes), open/close. Off, the
+	// mappings, settings and aliases of the indices the target has are still kept
+	// equal to the primary's (with their own switches).
 	Indices bool `koanf:"indices"`
 	// Mappings, Settings, Aliases: of the replicated indices.
 	Mappings bool `koanf:"mappings"`

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -622,20 +623,17 @@ func (m *metaRun) readIndex(name string) (*targetIndex, error) {
 	return ti, nil
 }
 
-// stateSettings decodes an index state's flat settings, as strings.
-func stateSettings(ix *opspb.IndexState) (map[string]string, error) {
+// stateSettings decodes an index state's settings into flat names (values as the
+// primary gave them: strings, or lists).
+func stateSettings(ix *opspb.IndexState) (map[string]any, error) {
 	if len(ix.GetSettings()) == 0 {
-		return map[string]string{}, nil
+		return map[string]any{}, nil
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(ix.GetSettings(), &raw); err != nil {
 		return nil, fmt.Errorf("settings of %s: %w", ix.GetName(), err)
 	}
-	out := map[string]string{}
-	for k, v := range metadata.Flatten(raw) {
-		out[k] = settingString(v)
-	}
-	return out, nil
+	return metadata.Flatten(raw), nil
 }
 
 // settingString renders a flat setting value as the engine shows it (strings; lists as
@@ -677,7 +675,7 @@ func (m *metaRun) indices(md *opspb.Metadata) error {
 			continue
 		}
 		name, ok := m.a.indexTarget(ix)
-		if !ok || !m.a.policy.Indices {
+		if !ok {
 			m.step(stepIndexCreate, stepSkipped)
 			continue
 		}
@@ -702,15 +700,17 @@ func (m *metaRun) index(ix *opspb.IndexState, name string) error {
 		return err
 	}
 	if cur == nil {
-		if ix.GetDataStream() != "" {
+		if ix.GetDataStream() != "" || !a.policy.Indices {
 			// Backing indices come from the data stream API (create, rollover), never
-			// PUT /{index}; one the target lacks is made by step 10's rollover.
+			// PUT /{index}; one the target lacks is made by step 10's rollover. With
+			// metadata.replicate.indices off no index is created (the mappings,
+			// settings and aliases of those the target has are still kept equal).
 			m.step(stepIndexCreate, stepSkipped)
 			return nil
 		}
 		body := map[string]any{}
 		if a.policy.Settings {
-			s := map[string]string{}
+			s := map[string]any{}
 			for k, v := range want {
 				if a.copied(k) {
 					s[k] = v
@@ -744,7 +744,7 @@ func (m *metaRun) index(ix *opspb.IndexState, name string) error {
 		m.step(stepIndexCreate, stepUnchanged)
 	}
 
-	if !ix.GetClosed() && cur.closed {
+	if !ix.GetClosed() && cur.closed && a.policy.Indices {
 		if err := m.openClose(name, "_open"); err != nil {
 			return err
 		}
@@ -766,7 +766,7 @@ func (m *metaRun) index(ix *opspb.IndexState, name string) error {
 	} else {
 		m.step(stepSettings, stepSkipped)
 	}
-	if ix.GetClosed() && !cur.closed {
+	if ix.GetClosed() && !cur.closed && a.policy.Indices {
 		if err := m.openClose(name, "_close"); err != nil {
 			return err
 		}
@@ -799,26 +799,51 @@ func (m *metaRun) openClose(name, action string) error {
 
 // updateSettings sends the dynamic copied settings whose values differ (and resets
 // those the primary no longer sets); static ones that differ are logged and counted.
-func (m *metaRun) updateSettings(name string, want map[string]string, curRaw map[string]any) error {
+func (m *metaRun) updateSettings(name string, want, curRaw map[string]any) error {
 	a := m.a
-	cur := map[string]string{}
-	for k, v := range metadata.Flatten(curRaw) {
-		cur[k] = settingString(v)
+	wantX, curX := expandSettings(want), expandSettings(metadata.Flatten(curRaw))
+	// base is the setting a flat name belongs to: a list's items show as name.0,
+	// name.1 … on some engines (and the emulator), as one list on others.
+	// (No setting name ends in a number otherwise.)
+	base := func(k string) string {
+		if i := strings.LastIndexByte(k, '.'); i > 0 {
+			if _, err := strconv.Atoi(k[i+1:]); err == nil {
+				return k[:i]
+			}
+		}
+		return k
+	}
+	differs := map[string]bool{}
+	for k, v := range wantX {
+		if c, ok := curX[k]; !ok || c != v {
+			differs[base(k)] = true
+		}
+	}
+	reset := map[string]bool{}
+	for k := range curX {
+		if _, ok := wantX[k]; ok {
+			continue
+		}
+		if b := base(k); want[b] != nil {
+			differs[b] = true // a longer list on the target
+		} else {
+			reset[b] = true
+		}
 	}
 	upd := map[string]any{}
 	var static []string
-	for k, v := range want {
-		if !a.copied(k) || cur[k] == v {
+	for k := range differs {
+		if !a.copied(k) {
 			continue
 		}
 		if isStatic(k) {
 			static = append(static, k)
 			continue
 		}
-		upd[k] = v
+		upd[k] = want[k]
 	}
-	for k := range cur {
-		if _, ok := want[k]; !ok && a.copied(k) && !isStatic(k) {
+	for k := range reset {
+		if a.copied(k) && !isStatic(k) {
 			upd[k] = nil // the primary no longer sets it: back to the default
 		}
 	}
@@ -827,7 +852,7 @@ func (m *metaRun) updateSettings(name string, want map[string]string, curRaw map
 		m.res.static = append(m.res.static, name+"/"+k)
 		m.step(stepSettings, stepStatic)
 		a.log.Warn("a static setting differs between primary and target; it is not changed on an existing index",
-			"index", name, "setting", k, "primary", want[k], "target", cur[k])
+			"index", name, "setting", k, "primary", settingString(want[k]), "target", curX[k])
 	}
 	if len(upd) == 0 {
 		if len(static) == 0 {
@@ -838,6 +863,22 @@ func (m *metaRun) updateSettings(name string, want map[string]string, curRaw map
 	b, _ := json.Marshal(upd)
 	_, err := m.put(stepSettings, name, http.MethodPut, "/"+esc(name)+"/_settings", b)
 	return err
+}
+
+// expandSettings renders flat settings as strings, a list as one entry per item
+// (name.0, name.1 …), so that both ways engines show lists compare equal.
+func expandSettings(s map[string]any) map[string]string {
+	out := make(map[string]string, len(s))
+	for k, v := range s {
+		if l, ok := v.([]any); ok {
+			for i, e := range l {
+				out[k+"."+strconv.Itoa(i)] = settingString(e)
+			}
+			continue
+		}
+		out[k] = settingString(v)
+	}
+	return out
 }
 
 // --- 9: aliases ---------------------------------------------------------------------
@@ -851,7 +892,7 @@ func (m *metaRun) aliases(md *opspb.Metadata) error {
 			continue
 		}
 		name, ok := a.indexTarget(ix)
-		if !ok || !a.policy.Indices || m.refusedIndex[name] {
+		if !ok || m.refusedIndex[name] {
 			continue
 		}
 		if !a.policy.Aliases {

@@ -91,7 +91,7 @@ func fullChange() *opspb.Metadata {
 				Body: []byte(`{"order":0,"index_patterns":["old-*"],"settings":{},"mappings":{},"aliases":{}}`)},
 		},
 		Indices: []*opspb.IndexState{
-			indexState("docs", `{"index.number_of_shards":"3","index.number_of_replicas":"4","index.uuid":"x","index.creation_date":"1","index.provided_name":"docs","index.version.created":"1","index.refresh_interval":"5s"}`,
+			indexState("docs", `{"index.number_of_shards":"3","index.number_of_replicas":"4","index.uuid":"x","index.creation_date":"1","index.provided_name":"docs","index.version.created":"1","index.refresh_interval":"5s","index.query.default_field":["a","b"]}`,
 				`{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}`, `{"all":{},"w":{"is_write_index":true}}`),
 			func() *opspb.IndexState {
 				ix := indexState("shut", `{"index.number_of_shards":"1"}`, `{}`, `{}`)
@@ -257,6 +257,21 @@ func TestApplyMetadataPolicy(t *testing.T) {
 	}
 	if got := dig(getJSON(t, target, "/keep/_mapping", 200), "keep", "mappings", "properties", "b"); got != nil {
 		t.Errorf("mapping copied with metadata.replicate.mappings off: %v", got)
+	}
+
+	// Indices off: no index is created, the aliases of one the target has still follow.
+	a = metaApplier(t, target, func(c *replicator.Config) { c.Metadata.Replicate.Indices = false })
+	res = applyMeta(t, a, &opspb.Metadata{Request: "POST /_aliases", Indices: []*opspb.IndexState{
+		indexState("keep", `{"index.number_of_shards":"3"}`, `{"properties":{"a":{"type":"keyword"}}}`, `{"k":{}}`),
+		indexState("fresh", `{"index.number_of_shards":"1"}`, `{}`, `{"k":{}}`)}})
+	if res.Steps["index_create/skipped"] != 1 || res.Steps["aliases/applied"] != 1 || len(res.Refused) > 0 {
+		t.Errorf("steps %v, refused %+v", res.Steps, res.Refused)
+	}
+	if code, _ := httpDo(t, http.MethodGet, target.url+"/fresh", ""); code != 404 {
+		t.Error("fresh created with metadata.replicate.indices off")
+	}
+	if got := dig(getJSON(t, target, "/keep/_alias", 200), "keep", "aliases", "k"); got == nil {
+		t.Error("alias k not added to keep")
 	}
 }
 
