@@ -432,3 +432,29 @@ func TestMetadataPauseAtBarrier(t *testing.T) {
 	waitCaughtUp(t, k, r.Group(), 20*time.Second)
 	getJSON(t, target, "/made", 200)
 }
+
+// TestMetadataPolicyKeepsDeleted: with metadata.replicate.deletes off, an index the
+// primary deleted stays on the target (the change is counted as skipped, its barrier
+// still honoured), and the documents after it are applied to it.
+func TestMetadataPolicyKeepsDeleted(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	target := startEmulator(t, "b")
+	createIndex(t, target, "keep")
+	cfg := testConfig(k, target, "b")
+	cfg.Metadata.Replicate.Deletes = false
+	r := startReplicator(t, cfg)
+	mp := newMetaPublisher(t, k, "proxy-1", 2)
+	mp.publish(&opspb.Metadata{Request: "DELETE /keep", Indices: []*opspb.IndexState{{Name: "keep", Uuid: "u"}}})
+	docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, docs, 1, docOp("keep", "after", `{"a":"x"}`))
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if d := getDoc(t, target, "keep", "after", ""); !d.Found {
+		t.Error("keep/after missing")
+	}
+	if n := metaChanges(t, "skipped", r); n != 1 {
+		t.Errorf("metadata changes skipped %v, want 1", n)
+	}
+	if n := r.Metric(t, "fanout_replicator_metadata_steps_total", map[string]string{"kind": "index_delete", "result": "skipped"}); n != 1 {
+		t.Errorf("index_delete steps skipped %v, want 1", n)
+	}
+}

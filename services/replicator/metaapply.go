@@ -131,7 +131,6 @@ type metaRefusal struct {
 type metaResult struct {
 	steps   []metaStep
 	refused []metaRefusal
-	static  []string // "index/setting" of static settings that differ
 }
 
 // considered reports whether any step was applied, refused or found unchanged (the change was not
@@ -849,7 +848,6 @@ func (m *metaRun) updateSettings(name string, want, curRaw map[string]any) error
 	}
 	sort.Strings(static)
 	for _, k := range static {
-		m.res.static = append(m.res.static, name+"/"+k)
 		m.step(stepSettings, stepStatic)
 		a.log.Warn("a static setting differs between primary and target; it is not changed on an existing index",
 			"index", name, "setting", k, "primary", settingString(want[k]), "target", curX[k])
