@@ -368,7 +368,7 @@ func (p *partition) applyMetadata(rec *kgo.Record, op *opspb.Operation) bool {
 				return false
 			}
 			failures++
-			r.health.markDown(err.Error(), false)
+			r.health.markDown(err.Error(), errors.Is(err, errMetaNoAnswer))
 			p.trouble(fmt.Errorf("applying metadata change %s (%s): %w", b.GetId(), op.GetMetadata().GetRequest(), err))
 			if failures == 1 || failures%10 == 0 {
 				p.log.Warn("applying a metadata change failed; retrying with backoff", "barrier", b.GetId(),

@@ -260,36 +260,47 @@ func TestMetadataRefusedStepDeadLetters(t *testing.T) {
 	}
 }
 
-// TestMetadataTargetDownAtBarrier: a change met while the target is down is applied
-// once it is back, and the documents after it follow.
+// TestMetadataTargetDownAtBarrier: a change met while the target answers 503, or
+// does not answer at all, is applied once it is back, and the documents after it
+// follow.
 func TestMetadataTargetDownAtBarrier(t *testing.T) {
-	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
-	target := startEmulator(t, "b")
-	target.SetFaults(searchemu.Faults{Unavailable: true})
-	r := startReplicator(t, testConfig(k, target, "b"))
-	mp := newMetaPublisher(t, k, "proxy-1", 2)
-	docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	mp.publish(&opspb.Metadata{Request: "PUT /docs", Indices: []*opspb.IndexState{
-		indexState("docs", `{"index.number_of_shards":"2"}`, `{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}`, `{}`)}})
-	produceTo(t, docs, 1, docOp("docs", "1", `{"a":"x"}`))
-	waitFor(t, 20*time.Second, "partition 0 blocked applying the change", func() bool {
-		for _, p := range r.Status().Partitions {
-			if p.Partition == 0 && p.State == "blocked" && strings.Contains(p.LastError, "metadata change") {
-				return true
+	for _, tc := range []struct {
+		name   string
+		faults searchemu.Faults
+	}{
+		{"unavailable", searchemu.Faults{Unavailable: true}},
+		{"down", searchemu.Faults{Down: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+			target := startEmulator(t, "b")
+			target.SetFaults(tc.faults)
+			r := startReplicator(t, testConfig(k, target, "b"))
+			mp := newMetaPublisher(t, k, "proxy-1", 2)
+			docs := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			mp.publish(&opspb.Metadata{Request: "PUT /docs", Indices: []*opspb.IndexState{
+				indexState("docs", `{"index.number_of_shards":"2"}`, `{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}`, `{}`)}})
+			produceTo(t, docs, 1, docOp("docs", "1", `{"a":"x"}`))
+			waitFor(t, 20*time.Second, "partition 0 blocked applying the change", func() bool {
+				for _, p := range r.Status().Partitions {
+					if p.Partition == 0 && p.State == "blocked" && strings.Contains(p.LastError, "metadata change") {
+						return true
+					}
+				}
+				return false
+			})
+			if ok, _ := caughtUp(t, k, r.Group()); ok {
+				t.Fatal("caught up while the target was down")
 			}
-		}
-		return false
-	})
-	if ok, _ := caughtUp(t, k, r.Group()); ok {
-		t.Fatal("caught up while the target was down")
-	}
-	target.SetFaults(searchemu.Faults{})
-	waitCaughtUp(t, k, r.Group(), 30*time.Second)
-	if dyn := dig(getJSON(t, target, "/docs/_mapping", 200), "docs", "mappings", "dynamic"); dyn != "strict" {
-		t.Errorf("docs mapping dynamic %v, want strict (created by the change, not by the document)", dyn)
-	}
-	if d := getDoc(t, target, "docs", "1", ""); !d.Found {
-		t.Error("docs/1 missing")
+			target.SetFaults(searchemu.Faults{})
+			waitCaughtUp(t, k, r.Group(), 30*time.Second)
+			if dyn := dig(getJSON(t, target, "/docs/_mapping", 200), "docs", "mappings", "dynamic"); dyn != "strict" {
+				t.Errorf("docs mapping dynamic %v, want strict (created by the change, not by the document)", dyn)
+			}
+			if d := getDoc(t, target, "docs", "1", ""); !d.Found {
+				t.Error("docs/1 missing")
+			}
+		})
 	}
 }
 

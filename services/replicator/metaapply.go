@@ -61,8 +61,13 @@ import (
 // the steps that depend on it are skipped (no mapping update for an index whose create
 // was refused), the others go on, and the caller dead-letters the change.
 
-// errMetaTrouble marks apply errors that are the target's trouble, not a refusal.
-var errMetaTrouble = errors.New("target cluster trouble")
+// errMetaTrouble marks apply errors that are the target's trouble, not a refusal;
+// errMetaNoAnswer those of them without an HTTP answer (the prober can tell when
+// the target is back).
+var (
+	errMetaTrouble  = errors.New("target cluster trouble")
+	errMetaNoAnswer = errors.New("no answer")
+)
 
 // Step kinds of fanout_replicator_metadata_steps_total.
 const (
@@ -236,7 +241,7 @@ func (m *metaRun) do(method, path string, body []byte) (int, []byte, error) {
 		if m.ctx.Err() != nil {
 			return 0, nil, m.ctx.Err()
 		}
-		return 0, nil, fmt.Errorf("%w: %s %s on %s: %w", errMetaTrouble, method, path, a.cluster, err)
+		return 0, nil, fmt.Errorf("%w (%w): %s %s on %s: %w", errMetaTrouble, errMetaNoAnswer, method, path, a.cluster, err)
 	}
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
