@@ -57,10 +57,11 @@ func parseBarrierCommit(meta string) (id string, coordinator int64, ok bool) {
 	if !found {
 		return "", 0, false
 	}
-	id, off, found := strings.Cut(rest, " ")
-	if !found || id == "" {
+	i := strings.LastIndexByte(rest, ' ') // the offset is last: an id could hold spaces
+	if i <= 0 {
 		return "", 0, false
 	}
+	id, off := rest[:i], rest[i+1:]
 	n, err := strconv.ParseInt(off, 10, 64)
 	if err != nil {
 		return "", 0, false
