@@ -149,6 +149,12 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 			}
 		}
 	}
+	// MetadataCreateIndexService.normalizeRequestSetting validates the request's settings
+	// before the index name or its existence is looked at
+	if err := c.settings.validate(sortedKeys(req.settings), false); err != nil {
+		return errResp(err)
+	}
+	req.explicit = true
 	c.mu.Lock()
 	_, err := c.createIndexLocked(name, req)
 	c.mu.Unlock()
@@ -507,65 +513,6 @@ func handleGetSettings(c *Cluster, rq *request) *response {
 	}
 	c.mu.RUnlock()
 	return jsonResp(200, append(b, '}'))
-}
-
-var staticSettings = map[string]bool{"index.number_of_shards": true, "index.number_of_routing_shards": true, "index.routing_partition_size": true, "index.uuid": true, "index.creation_date": true, "index.provided_name": true, "index.version.created": true}
-
-// handlePutSettings serves PUT /_settings, /{index}/_settings.
-func handlePutSettings(c *Cluster, rq *request) *response {
-	if err := c.readOnlyErr(); err != nil {
-		return errResp(err)
-	}
-	if len(rq.body) == 0 {
-		return errResp(errBodyRequired())
-	}
-	body, err := parseContentMap(rq.body)
-	if err != nil {
-		return errResp(err)
-	}
-	if len(body.m) == 1 && body.m[0].k == "settings" {
-		if o, ok := body.m[0].v.(*jsonObj); ok {
-			body = o
-		}
-	}
-	upd := map[string]string{}
-	flattenSettings("", body, upd)
-	ixs, rerr := c.resolveIndices(rq, optUpdateMeta)
-	if rerr != nil {
-		return errResp(rerr)
-	}
-	var static []string
-	for k := range upd {
-		if staticSettings[k] {
-			static = append(static, k)
-		}
-	}
-	if len(static) > 0 {
-		sort.Strings(static)
-		names := make([]string, len(ixs))
-		for i, ix := range ixs {
-			names[i] = ix.name + "/" + ix.uuid
-		}
-		return errResp(errIllegalArg("Can't update non dynamic settings [[" + strings.Join(static, ", ") + "]] for open indices [[" + strings.Join(names, ", ") + "]]"))
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	knobs := make([]indexKnobs, len(ixs))
-	for i, ix := range ixs {
-		knobs[i] = *ix.k()
-		if err := knobs[i].apply(upd); err != nil {
-			return errResp(err)
-		}
-	}
-	now := c.now()
-	for i, ix := range ixs {
-		ix.setKnobs(&knobs[i], now)
-		for k, v := range upd {
-			ix.settings[k] = v
-		}
-	}
-	c.state.changed()
-	return jsonResp(200, []byte(`{"acknowledged":true}`))
 }
 
 // handleAliases serves POST /_aliases.

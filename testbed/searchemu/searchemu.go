@@ -145,6 +145,18 @@ type Options struct {
 	// test can see what reached the cluster (the headers a proxy forwarded). It must not
 	// read the body.
 	Observe func(*http.Request)
+	// PluginIndexSettings registers index settings of plugins the cluster has installed,
+	// on top of its flavour's built-in ones (indexsettings.go). Index creation, the update
+	// settings API and templates refuse a setting nothing registered, as a server refuses
+	// the setting of a plugin it lacks:
+	//
+	//	400 illegal_argument_exception "unknown setting [index.knn] please check that any
+	//	required plugins are installed, or check the breaking changes documentation for
+	//	removed settings"
+	//
+	// so two clusters given different lists model targets with different plugins (or
+	// versions): the one without {Key: "index.knn"} refuses what the other accepts.
+	PluginIndexSettings []IndexSetting
 }
 
 const (
@@ -200,6 +212,9 @@ type Cluster struct {
 
 	// scripts is the update context's script cache and compilation limit (script.go).
 	scripts scriptCache
+
+	// settings are the index settings the cluster knows (indexsettings.go).
+	settings *settingsRegistry
 }
 
 // New creates an empty cluster.
@@ -250,6 +265,7 @@ func New(opts Options) *Cluster {
 	copy(c.idMAC[:], c.randBytes(6))
 	c.idSeqN = uint32(c.rng.Uint32()) & 0xffffff
 	c.faults.Store(&Faults{})
+	c.settings = newSettingsRegistry(opts.Flavor, opts.PluginIndexSettings)
 	c.rt = c.routes()
 	return c
 }

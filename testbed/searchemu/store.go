@@ -349,6 +349,9 @@ type createIndexReq struct {
 	// dataStream is the stream a backing index is created for: templates are looked up
 	// by its name (CreateIndexClusterStateUpdateRequest.dataStreamName).
 	dataStream string
+	// explicit marks settings a client gave in the request, which may not hold private
+	// settings (MetadataCreateIndexService.validateIndexSettings, forbidPrivateIndexSettings).
+	explicit bool
 }
 
 // errInvalidIndexName mirrors InvalidIndexNameException.
@@ -409,6 +412,11 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 			return nil, errIllegalArg("cannot create index with name [" + name + "], because it matches with template [" + v2 + "] that creates data streams only, use create data stream api instead")
 		}
 	}
+	if req != nil && req.explicit {
+		if errs := c.settings.privateErrors(sortedKeys(req.settings)); len(errs) > 0 {
+			return nil, errValidationException(errs)
+		}
+	}
 	req, terr := c.applyTemplatesLocked(name, req)
 	if terr != nil {
 		return nil, terr
@@ -420,7 +428,7 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		settings: map[string]string{},
 		aliases:  map[string]*aliasMeta{},
 	}
-	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20, nestedFieldsLimit: 50, nestedObjectsLimit: defaultNestedObjectsLimit}
+	knobs := c.defaultKnobs()
 	m := newMapping()
 	if req != nil {
 		for k, v := range req.settings {
@@ -475,6 +483,11 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	c.indices[name] = ix
 	c.state.changed()
 	return ix, nil
+}
+
+// defaultKnobs are the knobs of an index without settings.
+func (c *Cluster) defaultKnobs() indexKnobs {
+	return indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20, nestedFieldsLimit: 50, nestedObjectsLimit: defaultNestedObjectsLimit}
 }
 
 // apply validates and applies the settings the emulator acts on.
