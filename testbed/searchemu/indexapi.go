@@ -381,6 +381,9 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 	updated := make([]*mapping, len(ixs))
 	for i, ix := range ixs {
 		m := ix.mapping.Load().clone()
+		if err := checkSourceMerge(m, body); err != nil {
+			return errResp(err)
+		}
 		if err := m.applyRoot(body); err != nil {
 			return errResp(err)
 		}

@@ -80,8 +80,8 @@ func TestUpdateSettingsValidation(t *testing.T) {
 	uuid := str(t, e.rawOK(t, http.MethodGet, "/s/_settings?flat_settings=true", "").Body, "s", "settings", "index.uuid")
 
 	refused := []struct {
-		name, body string
-		status     int
+		name, body  string
+		status      int
 		typ, reason string
 	}{
 		{"no settings", `{}`, 400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;"},
