@@ -300,7 +300,11 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 	return append(b, '}')
 }
 
-// handleGetIndex serves GET /{index}.
+// handleGetIndex serves GET /{index} (RestGetIndicesAction, TransportGetIndexAction,
+// GetIndexResponse): per concrete index its aliases, mappings and settings, and the data
+// stream of a backing index. The request is a ClusterInfoRequest (strictExpandOpen with
+// data streams): a closed index named explicitly is answered, wildcards skip closed
+// indices unless expand_wildcards says otherwise.
 func handleGetIndex(c *Cluster, rq *request) *response {
 	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
@@ -320,6 +324,12 @@ func handleGetIndex(c *Cluster, rq *request) *response {
 		b = ix.mapping.Load().appendJSON(b)
 		b = append(b, `,"settings":`...)
 		b = appendSettings(b, ix.settings, flat)
+		// GetIndexResponse names the stream a backing index belongs to
+		// (TransportGetIndexAction: metadata.findDataStreams)
+		if ix.dsName != "" && c.dataStreamLocked(ix.dsName) != nil {
+			b = append(b, `,"data_stream":`...)
+			b = appendJSONString(b, ix.dsName)
+		}
 		b = append(b, '}')
 	}
 	c.mu.RUnlock()
