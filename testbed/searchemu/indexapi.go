@@ -406,6 +406,10 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 		updated[i] = m
 	}
 	for i, ix := range ixs {
+		// MetadataMappingService moves mapping_version only when the mapping changed
+		if string(ix.mapping.Load().appendJSON(nil)) != string(updated[i].appendJSON(nil)) {
+			ix.versions.bump(&ix.versions.mapping)
+		}
 		ix.mapping.Store(updated[i])
 	}
 	return jsonResp(200, []byte(`{"acknowledged":true}`))

@@ -320,6 +320,7 @@ func handleRollover(c *Cluster, rq *request) *response {
 		delete(write.aliases, target)
 	}
 	c.indices[newName].aliases[target] = added
+	write.versions.bump(&write.versions.aliases)
 	c.state.changed()
 	return answer(true, true)
 }

@@ -42,6 +42,11 @@ type index struct {
 	srcBytes  int64
 	// nrt is what searches see and the writes not yet refreshed (refresh.go).
 	nrt nrtState
+
+	// versions count the metadata changes (clusterstate.go).
+	versions metaVersions
+	// allocIDs are the primaries' allocation ids, one per shard (in_sync_allocations).
+	allocIDs []string
 }
 
 // indexKnobs are the index settings that change the emulator's behaviour.
@@ -460,6 +465,11 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	ix.routing = rt
 	ix.shards = newShards(knobs.shards)
+	ix.versions.init()
+	ix.allocIDs = make([]string, knobs.shards)
+	for i := range ix.allocIDs {
+		ix.allocIDs[i] = c.randomUUID()
+	}
 	if req != nil && req.mapping != nil {
 		if err := ix.checkPartitionedMapping(m); err != nil {
 			return nil, err

@@ -169,6 +169,10 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	}
 	for i, ix := range ixs {
 		ix.setKnobs(&changes[i].knobs, now)
+		if !sameSettings(ix.settings, changes[i].settings) {
+			// MetadataUpdateSettingsService moves settings_version only on a change
+			ix.versions.bump(&ix.versions.settings)
+		}
 		ix.settings = changes[i].settings
 	}
 	c.state.changed()
@@ -214,4 +218,16 @@ func indexSetString(ixs []*index) string {
 		parts = append(parts, "["+ix.name+"/"+ix.uuid+"]")
 	}
 	return javaList(parts)
+}
+
+func sameSettings(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
