@@ -38,6 +38,16 @@
 //     PITs, get index, get mapping and writes, and excluded (a missing index) by the other APIs, as the server's
 //     requests without includeDataStreams do; the backing indices' mapping lacks the
 //     _data_stream_timestamp meta field, whose rule the emulator checks itself;
+//   - index settings are validated against a registry of OpenSearch 2.x's built-in index
+//     settings and Options.PluginIndexSettings (indexsettings.go): unknown, private and
+//     (on open indices) static settings are refused as the server refuses them. The
+//     registry approximates the server's: settings of OpenSearch 3.x features and of the
+//     default distribution's plugins are unknown unless a test registers them, values are
+//     checked for the settings the emulator acts on only, and among equally close "did you
+//     mean" suggestions the emulator orders by key where the server has its HashMap order;
+//   - the cluster state API answers the metadata of named indices only
+//     (/_cluster/state/metadata/{index}); its version counters count the emulator's
+//     metadata changes, and the other metrics answer 400;
 //   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
