@@ -374,6 +374,9 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	if err := metadataWriteBlock(ixs); err != nil {
+		return errResp(err)
+	}
 	for _, ix := range ixs {
 		ix.mu.Lock()
 	}

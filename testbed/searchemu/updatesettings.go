@@ -77,6 +77,13 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	// TransportUpdateSettingsAction.checkBlock: a request changing only a block setting
+	// may lift the block it is refused by
+	if raw := rawSettingKeys(body); len(raw) != 1 || !blockSettingKeys[raw[0]] {
+		if err := metadataWriteBlock(ixs); err != nil {
+			return errResp(err)
+		}
+	}
 	keys := make([]string, 0, len(vals)+len(nulls))
 	for k := range vals {
 		keys = append(keys, k)
@@ -129,6 +136,10 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 			}
 		}
 	}
+	preserve, perr := rq.paramBool("preserve_existing", false)
+	if perr != nil {
+		return errResp(perr)
+	}
 	now := c.now()
 	type change struct {
 		settings map[string]string
@@ -155,6 +166,10 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 			}
 		}
 		for k, v := range vals {
+			if _, had := ix.settings[k]; had && preserve {
+				// preserve_existing: the index's own value stays
+				continue
+			}
 			next[k] = v
 		}
 		if _, ok := next["index.number_of_replicas"]; !ok {
@@ -177,6 +192,53 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	}
 	c.state.changed()
 	return jsonResp(200, []byte(`{"acknowledged":true}`))
+}
+
+// blockSettingKeys are the settings whose sole change passes the metadata write block.
+var blockSettingKeys = map[string]bool{"index.blocks.metadata": true, "index.blocks.read_only": true, "index.blocks.read_only_allow_delete": true}
+
+// rawSettingKeys are the keys of a settings body as the request holds them, before the
+// index. prefix is added (checkBlock looks at request.settings()).
+func rawSettingKeys(body *jsonObj) []string {
+	vals, nulls := map[string]string{}, map[string]bool{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if o, ok := v.(*jsonObj); ok {
+			for _, m := range o.m {
+				k := m.k
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				walk(k, m.v)
+			}
+			return
+		}
+		if v == nil {
+			nulls[prefix] = true
+		} else {
+			vals[prefix] = ""
+		}
+	}
+	walk("", body)
+	out := sortedKeys(vals)
+	for k := range nulls {
+		if _, ok := vals[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// metadataWriteBlock is ClusterBlocks.indicesBlockedException(METADATA_WRITE) for the
+// block the emulator models, index.blocks.read_only (IndexMetadata.INDEX_READ_ONLY_BLOCK,
+// levels WRITE and METADATA_WRITE).
+func metadataWriteBlock(ixs []*index) *esError {
+	for _, ix := range ixs {
+		if ix.k().blockReadOnly {
+			return errIndexBlockReadOnly(ix.name)
+		}
+	}
+	return nil
 }
 
 // javaStringHashes is javaStringHash of each item.

@@ -205,3 +205,24 @@ func TestTemplateSettingsValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateSettingsBlocksAndPreserve follows TransportUpdateSettingsAction.checkBlock and
+// TransportPutMappingAction.checkBlock (METADATA_WRITE: index.blocks.read_only refuses
+// metadata changes, except a request changing a block setting alone) and
+// preserve_existing, which keeps the values an index already has.
+func TestUpdateSettingsBlocksAndPreserve(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "ro", `{"settings":{"index.blocks.read_only":true,"refresh_interval":"5s"}}`)
+	blocked := "index [ro] blocked by: [FORBIDDEN/5/index read-only (api)];"
+	wantError(t, e.raw(t, http.MethodPut, "/ro/_settings", `{"index.refresh_interval":"2s"}`), 403, "cluster_block_exception", blocked)
+	wantError(t, e.raw(t, http.MethodPut, "/ro/_settings", `{"index.refresh_interval":"2s","index.blocks.read_only":false}`), 403, "cluster_block_exception", blocked)
+	wantError(t, e.raw(t, http.MethodPut, "/ro/_mapping", `{"properties":{"a":{"type":"long"}}}`), 403, "cluster_block_exception", blocked)
+	e.rawOK(t, http.MethodPut, "/ro/_settings", `{"index":{"blocks":{"read_only":false}}}`)
+	e.rawOK(t, http.MethodPut, "/ro/_mapping", `{"properties":{"a":{"type":"long"}}}`)
+
+	e.rawOK(t, http.MethodPut, "/ro/_settings?preserve_existing=true", `{"index.refresh_interval":"2s","index.max_result_window":20}`)
+	r := e.rawOK(t, http.MethodGet, "/ro/_settings?flat_settings=true", "")
+	wantJSON(t, r.Body, `"5s"`, "ro", "settings", "index.refresh_interval")
+	wantJSON(t, r.Body, `"20"`, "ro", "settings", "index.max_result_window")
+}
