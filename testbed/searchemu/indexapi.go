@@ -151,7 +151,7 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 	}
 	// MetadataCreateIndexService.normalizeRequestSetting validates the request's settings
 	// before the index name or its existence is looked at
-	if err := c.settings.validate(sortedKeys(req.settings), false); err != nil {
+	if err := c.settings.validate(sortedKeys(req.settings), req.settings, false); err != nil {
 		return errResp(err)
 	}
 	req.explicit = true

@@ -29,11 +29,13 @@ const (
 	propPrivate
 	// propInternal is Property.InternalIndex: set through a dedicated API only.
 	propInternal
+	// propBool marks a Setting.boolSetting, whose value must be true or false.
+	propBool
 )
 
 // builtinIndexSettings lists IndexScopedSettings.BUILT_IN_INDEX_SETTINGS of OpenSearch 2.x
 // (server/src/main/java/org/opensearch/common/settings/IndexScopedSettings.java) as
-// "key flags": d dynamic, f final, p private, i internal, o OpenSearch only, e
+// "key flags": d dynamic, f final, p private, i internal, b boolean, o OpenSearch only, e
 // Elasticsearch only (x-pack settings of the default distribution). A key ending in "."
 // is a group setting. The OpenSearch 3.x additions (ingestion source, star tree, search
 // replicas, derived source…) are not registered, so every flavour refuses them; settings
@@ -41,7 +43,7 @@ const (
 // than the server.
 const builtinIndexSettings = `
 index.allocation.max_retries d
-index.merge.scheduler.auto_throttle d
+index.merge.scheduler.auto_throttle db
 index.merge.scheduler.max_merge_count d
 index.merge.scheduler.max_thread_count d
 index.version.created p
@@ -56,15 +58,15 @@ index.number_of_replicas d
 index.number_of_shards f
 index.routing_partition_size f
 index.number_of_routing_shards f
-index.blocks.read_only d
-index.blocks.read d
-index.blocks.write d
-index.blocks.metadata d
-index.blocks.read_only_allow_delete d
+index.blocks.read_only db
+index.blocks.read db
+index.blocks.write db
+index.blocks.metadata db
+index.blocks.read_only_allow_delete db
 index.priority d
 index.data_path f
 index.format f
-index.hidden d
+index.hidden db
 index.replication.type fo
 index.search.slowlog.threshold.fetch.debug d
 index.search.slowlog.threshold.fetch.warn d
@@ -80,7 +82,7 @@ index.indexing.slowlog.threshold.index.debug d
 index.indexing.slowlog.threshold.index.info d
 index.indexing.slowlog.threshold.index.trace d
 index.indexing.slowlog.level d
-index.indexing.slowlog.reformat d
+index.indexing.slowlog.reformat db
 index.indexing.slowlog.source d
 index.compound_format d
 index.merge.policy.deletes_pct_allowed d
@@ -95,7 +97,7 @@ index.sort.order f
 index.sort.missing f
 index.sort.mode f
 index.translog.durability d
-index.warmer.enabled d
+index.warmer.enabled db
 index.refresh_interval d
 index.max_result_window d
 index.max_inner_result_window d
@@ -111,8 +113,8 @@ index.max_terms_count d
 index.translog.sync_interval -
 index.publish_referenced_segments_interval do
 index.query.default_field d
-index.query_string.lenient d
-index.query.parse.allow_unmapped_fields d
+index.query_string.lenient db
+index.query.parse.allow_unmapped_fields db
 index.shard.check_on_startup -
 index.max_refresh_listeners d
 index.max_slices_per_scroll d
@@ -120,10 +122,10 @@ index.max_slices_per_pit do
 index.max_regex_length d
 index.routing.allocation.total_shards_per_node d
 index.gc_deletes d
-index.soft_deletes.enabled f
+index.soft_deletes.enabled fb
 index.soft_deletes.retention.operations d
 index.soft_deletes.retention_lease.period d
-index.requests.cache.enable d
+index.requests.cache.enable db
 index.unassigned.node_left.delayed_timeout d
 index.routing.rebalance.enable d
 index.routing.allocation.enable d
@@ -133,36 +135,36 @@ index.translog.generation_threshold_size d
 index.translog.retention.age d
 index.translog.retention.size d
 index.search.idle.after d
-index.search.throttled dp
+index.search.throttled dpb
 index.fielddata.cache -
-index.mapping.ignore_malformed -
-index.mapping.coerce -
+index.mapping.ignore_malformed b
+index.mapping.coerce b
 index.store.stats_refresh_interval -
-index.mapper.dynamic d
+index.mapper.dynamic db
 index.mapping.nested_fields.limit d
 index.mapping.nested_objects.limit d
 index.mapping.total_fields.limit d
 index.mapping.depth.limit d
 index.mapping.field_name_length.limit d
-index.load_fixed_bitset_filters_eagerly -
+index.load_fixed_bitset_filters_eagerly b
 index.store.type -
 index.store.preload -
 index.store.hybrid.mmap.extensions -
 index.recovery.type p
-index.queries.cache.enabled -
+index.queries.cache.enabled b
 index.store.fs.fs_lock -
 index.codec -
 index.codec.compression_level o
 index.write.wait_for_active_shards d
 index.default_pipeline d
 index.final_pipeline d
-index.verified_before_close p
+index.verified_before_close pb
 index.allocation.existing_shards_allocator p
-index.merge_on_flush.enabled do
+index.merge_on_flush.enabled dob
 index.merge_on_flush.max_full_flush_merge_wait_time do
 index.merge_on_flush.policy do
 index.merge.policy o
-index.check_pending_flush.enabled do
+index.check_pending_flush.enabled dob
 index.merge.log_byte_size_policy.merge_factor do
 index.merge.log_byte_size_policy.min_merge do
 index.merge.log_byte_size_policy.max_merge_segment do
@@ -176,20 +178,20 @@ index.searchable_snapshot.snapshot_id.name io
 index.searchable_snapshot.snapshot_id.uuid io
 index.remote_store.translog.buffer_interval do
 index.remote_store.translog.keep_extra_gen do
-index.remote_store.enabled po
+index.remote_store.enabled pob
 index.remote_store.segment.repository po
 index.remote_store.translog.repository po
-index.optimize_doc_id_lookup.fuzzy_set.enabled do
+index.optimize_doc_id_lookup.fuzzy_set.enabled dob
 index.optimize_doc_id_lookup.fuzzy_set.false_positive_probability do
-index.search.concurrent_segment_search.enabled do
+index.search.concurrent_segment_search.enabled dob
 index.search.concurrent_segment_search.mode do
 index.search.concurrent_segment_search.max_slice_count do
-index.query.derived_field.enabled do
+index.query.derived_field.enabled dob
 index.lifecycle.name de
 index.lifecycle.rollover_alias de
-index.lifecycle.indexing_complete de
+index.lifecycle.indexing_complete deb
 index.lifecycle.origination_date de
-index.lifecycle.parse_origination_date de
+index.lifecycle.parse_origination_date deb
 index.similarity. -
 index.analysis. -
 `
@@ -240,6 +242,8 @@ func newSettingsRegistry(f Flavor, plugins []IndexSetting) *settingsRegistry {
 				p |= propPrivate
 			case 'i':
 				p |= propInternal
+			case 'b':
+				p |= propBool
 			}
 		}
 		add(key, p)
@@ -308,11 +312,12 @@ func (r *settingsRegistry) errUnknownSetting(key string) *esError {
 	return errIllegalArg(msg)
 }
 
-// validate mirrors AbstractScopedSettings.validate over keys (sorted, as Settings iterate):
-// every failing key raises an exception, the first is thrown with the others
-// suppressed. forUpdate adds the private and internal checks of the update settings API;
+// validate mirrors AbstractScopedSettings.validate over keys (sorted, as Settings iterate)
+// with their values (absent for a null): every failing key raises an exception, the
+// first is thrown with the others suppressed. Values are parsed here for boolean
+// settings; the other values the emulator acts on are parsed by indexKnobs.apply. forUpdate adds the private and internal checks of the update settings API;
 // keys holding a wildcard are left out, as MetadataUpdateSettingsService does.
-func (r *settingsRegistry) validate(keys []string, forUpdate bool) *esError {
+func (r *settingsRegistry) validate(keys []string, vals map[string]string, forUpdate bool) *esError {
 	sorted := append([]string(nil), keys...)
 	sort.Strings(sorted)
 	var errs []*esError
@@ -321,6 +326,7 @@ func (r *settingsRegistry) validate(keys []string, forUpdate bool) *esError {
 			continue
 		}
 		p, ok := r.lookup(k)
+		v, hasVal := vals[k]
 		switch {
 		case !ok:
 			errs = append(errs, r.errUnknownSetting(k))
@@ -328,6 +334,9 @@ func (r *settingsRegistry) validate(keys []string, forUpdate bool) *esError {
 			errs = append(errs, errIllegalArg("can not update internal setting ["+k+"]; this setting is managed via a dedicated API"))
 		case forUpdate && p&propPrivate != 0:
 			errs = append(errs, errIllegalArg("can not update private setting ["+k+"]; this setting is managed by "+r.product))
+		case p&propBool != 0 && hasVal && v != "true" && v != "false":
+			// Setting.get: Booleans.parseBoolean's exception as it is
+			errs = append(errs, errIllegalArg("Failed to parse value ["+v+"] as only [true] or [false] are allowed."))
 		}
 	}
 	if len(errs) == 0 {

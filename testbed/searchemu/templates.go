@@ -214,7 +214,7 @@ func validateTemplate(reg *settingsRegistry, name string, patterns []string, bod
 	errs := templateNameErrors(name, patterns)
 	if body != nil && len(body.settings) > 0 {
 		keys := sortedKeys(body.settings)
-		if err := reg.validate(keys, false); err != nil {
+		if err := reg.validate(keys, body.settings, false); err != nil {
 			errs = append(errs, err.messages()...)
 		}
 		errs = append(errs, reg.privateErrors(keys)...)
@@ -898,7 +898,7 @@ func handlePutComponentTemplate(c *Cluster, rq *request) *response {
 	// TransportPutComponentTemplateAction validates the settings before the template
 	// service does, so an unknown one is its own error
 	if ct.body != nil {
-		if err := c.settings.validate(sortedKeys(ct.body.settings), false); err != nil {
+		if err := c.settings.validate(sortedKeys(ct.body.settings), ct.body.settings, false); err != nil {
 			return errResp(err)
 		}
 	}
@@ -1097,7 +1097,7 @@ func handlePutLegacyTemplate(c *Cluster, rq *request) *response {
 	}
 	// TransportPutIndexTemplateAction validates the settings before the template service
 	// does, so an unknown one is its own error
-	if err := c.settings.validate(sortedKeys(t.body.settings), false); err != nil {
+	if err := c.settings.validate(sortedKeys(t.body.settings), t.body.settings, false); err != nil {
 		return errResp(err)
 	}
 	if err := validateTemplate(c.settings, name, t.patterns, &t.body); err != nil {

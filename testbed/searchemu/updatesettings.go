@@ -93,7 +93,7 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	}
 	sort.Strings(keys)
 	reg := c.settings
-	if err := reg.validate(keys, true); err != nil {
+	if err := reg.validate(keys, vals, true); err != nil {
 		return errResp(err)
 	}
 	// skippedSettings: what an open index cannot take; wildcards count as dynamic

@@ -36,6 +36,7 @@ func TestCreateIndexSettingsValidation(t *testing.T) {
 		{"provided_name is no registered setting", "u4", `{"settings":{"index.provided_name":"x"}}`, 400, iae, unknownSetting("index.provided_name")},
 		{"settings before existence", "exists", `{"settings":{"index.foo":1}}`, 400, iae, unknownSetting("index.foo")},
 		{"private setting", "p1", `{"settings":{"index.uuid":"abc"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;"},
+		{"boolean value", "b1", `{"settings":{"index.hidden":"yes"}}`, 400, iae, "Failed to parse value [yes] as only [true] or [false] are allowed."},
 		{"two private settings", "p2", `{"settings":{"index.version.created":"1","index.creation_date":"1"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.creation_date] can not be set explicitly;2: private index setting [index.version.created] can not be set explicitly;"},
 	}
 	for _, tc := range cases {
@@ -87,6 +88,7 @@ func TestUpdateSettingsValidation(t *testing.T) {
 		{"no settings", `{}`, 400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;"},
 		{"unknown", `{"index":{"foo":"x"}}`, 400, iae, unknownSetting("index.foo")},
 		{"unknown, reset", `{"index.foo":null}`, 400, iae, unknownSetting("index.foo")},
+		{"boolean value", `{"index.blocks.write":"nope"}`, 400, iae, "Failed to parse value [nope] as only [true] or [false] are allowed."},
 		{"private uuid", `{"index.uuid":"x"}`, 400, iae, "can not update private setting [index.uuid]; this setting is managed by OpenSearch"},
 		{"private creation_date", `{"index.creation_date":"1"}`, 400, iae, "can not update private setting [index.creation_date]; this setting is managed by OpenSearch"},
 		{"private version.created", `{"index.version.created":"1"}`, 400, iae, "can not update private setting [index.version.created]; this setting is managed by OpenSearch"},
