@@ -131,11 +131,10 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 				}
 				mp, err := parseMappingDef(mo)
 				if err != nil {
-					outer := errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
-					if err.typ != typeMapperParsing {
-						outer = errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
-					}
-					return errResp(outer)
+					// the server parses the mapping in the create task, after the
+					// settings, the name and its existence were checked
+					req.mappingErr = errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
+					continue
 				}
 				req.mapping, req.mappingDef = mp, mo
 			case "aliases":

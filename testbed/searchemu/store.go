@@ -357,6 +357,9 @@ type createIndexReq struct {
 	// explicit marks settings a client gave in the request, which may not hold private
 	// settings (MetadataCreateIndexService.validateIndexSettings, forbidPrivateIndexSettings).
 	explicit bool
+	// mappingErr is the request mapping's parse error, reported once the index name and
+	// settings passed.
+	mappingErr *esError
 }
 
 // errInvalidIndexName mirrors InvalidIndexNameException.
@@ -421,6 +424,9 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		if errs := c.settings.privateErrors(sortedKeys(req.settings)); len(errs) > 0 {
 			return nil, errValidationException(errs)
 		}
+	}
+	if req != nil && req.mappingErr != nil {
+		return nil, req.mappingErr
 	}
 	req, terr := c.applyTemplatesLocked(name, req)
 	if terr != nil {

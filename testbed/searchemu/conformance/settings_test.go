@@ -34,6 +34,7 @@ func TestCreateIndexSettingsValidation(t *testing.T) {
 		{"unknown setting without prefix is normalized", "u2", `{"settings":{"foo":{"bar":1}}}`, 400, iae, unknownSetting("index.foo.bar")},
 		{"typo gets a suggestion", "u3", `{"settings":{"index.number_of_shard":1}}`, 400, iae, "unknown setting [index.number_of_shard] did you mean [index.number_of_shards]?"},
 		{"provided_name is no registered setting", "u4", `{"settings":{"index.provided_name":"x"}}`, 400, iae, unknownSetting("index.provided_name")},
+		{"settings before the mapping", "u6", `{"settings":{"index.foo":1},"mappings":{"properties":{"a":{"type":"bogus"}}}}`, 400, iae, unknownSetting("index.foo")},
 		{"settings before existence", "exists", `{"settings":{"index.foo":1}}`, 400, iae, unknownSetting("index.foo")},
 		{"private setting", "p1", `{"settings":{"index.uuid":"abc"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;"},
 		{"boolean value", "b1", `{"settings":{"index.hidden":"yes"}}`, 400, iae, "Failed to parse value [yes] as only [true] or [false] are allowed."},
@@ -50,6 +51,15 @@ func TestCreateIndexSettingsValidation(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the name and existence before the mapping", func(t *testing.T) {
+		bad := `{"mappings":{"properties":{"a":{"type":"bogus"}}}}`
+		r := e.raw(t, http.MethodPut, "/exists", bad)
+		if wantStatus(t, r, 400) && str(t, r.Body, "error", "type") != "resource_already_exists_exception" {
+			t.Errorf("an existing index is reported before its mapping is parsed: %s", r)
+		}
+		wantError(t, e.raw(t, http.MethodPut, "/Upper", bad), 400, "invalid_index_name_exception", "Invalid index name [Upper], must be lowercase")
+	})
 
 	t.Run("several unknown settings: the first thrown, the others suppressed", func(t *testing.T) {
 		r := e.raw(t, http.MethodPut, "/u5", `{"settings":{"index.zzz":1,"index.aaa":1}}`)
