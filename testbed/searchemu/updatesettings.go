@@ -62,8 +62,10 @@ func handlePutSettings(c *Cluster, rq *request) *response {
 	if err != nil {
 		return errResp(err)
 	}
-	if len(body.m) == 1 && body.m[0].k == "settings" {
-		if o, ok := body.m[0].v.(*jsonObj); ok {
+	// RestUpdateSettingsAction: a "settings" object is the settings, whatever else the
+	// body holds
+	if v, ok := body.get("settings"); ok {
+		if o, ok := v.(*jsonObj); ok {
 			body = o
 		}
 	}

@@ -233,6 +233,11 @@ func TestUpdateSettingsBlocksAndPreserve(t *testing.T) {
 	e.rawOK(t, http.MethodPut, "/ro/_settings", `{"index":{"blocks":{"read_only":false}}}`)
 	e.rawOK(t, http.MethodPut, "/ro/_mapping", `{"properties":{"a":{"type":"long"}}}`)
 
+	// RestUpdateSettingsAction takes a "settings" object alone when there is one
+	e.rawOK(t, http.MethodPut, "/ro/_settings", `{"settings":{"index.max_result_window":7},"index.foo":1}`)
+	wantJSON(t, e.rawOK(t, http.MethodGet, "/ro/_settings?flat_settings=true", "").Body, `"7"`, "ro", "settings", "index.max_result_window")
+	e.rawOK(t, http.MethodPut, "/ro/_settings", `{"index.max_result_window":null}`)
+
 	e.rawOK(t, http.MethodPut, "/ro/_settings?preserve_existing=true", `{"index.refresh_interval":"2s","index.max_result_window":20}`)
 	r := e.rawOK(t, http.MethodGet, "/ro/_settings?flat_settings=true", "")
 	wantJSON(t, r.Body, `"5s"`, "ro", "settings", "index.refresh_interval")
