@@ -89,6 +89,16 @@ func TestMetadataReadBackAsPutBody(t *testing.T) {
 		})
 	}
 
+	t.Run("no pipeline at all is a 404", func(t *testing.T) {
+		e := newEmu(t, searchemu.Options{})
+		for _, p := range []string{"/_ingest/pipeline", "/_ingest/pipeline/none*"} {
+			r := e.raw(t, http.MethodGet, p, "")
+			if wantStatus(t, r, 404) {
+				wantExactBody(t, r, `{}`)
+			}
+		}
+	})
+
 	t.Run("data stream", func(t *testing.T) {
 		// the template is what a target needs first; the stream then comes from
 		// PUT _data_stream, its backing indices from the target's own generation
