@@ -1,6 +1,7 @@
 package searchemu
 
 import (
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,14 +47,58 @@ func flattenSettings(prefix string, v any, out map[string]string) {
 			flattenSettings(k, m.v, out)
 		}
 	case []any:
-		for i, e := range x {
-			flattenSettings(prefix+"."+strconv.Itoa(i), e, out)
-		}
+		out[normalizeSettingKey(prefix)] = encodeSettingList(x)
 	case nil:
 		delete(out, normalizeSettingKey(prefix))
 	default:
 		out[normalizeSettingKey(prefix)] = javaToString(x)
 	}
+}
+
+// settingListPrefix marks a list value in a flattened settings map: Settings hold a
+// JSON array as a list of strings under one key (Settings.fromXContent), rendered back as
+// an array, not as "key.0", "key.1" members.
+const settingListPrefix = "\x00list\x00"
+
+// encodeSettingList stores a JSON array as a settings value: its items as Java's
+// toString gives them.
+func encodeSettingList(items []any) string {
+	b := []byte(settingListPrefix + "[")
+	for i, e := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, javaToString(e))
+	}
+	return string(append(b, ']'))
+}
+
+// decodeSettingList returns the items of a list value.
+func decodeSettingList(v string) ([]string, bool) {
+	if !strings.HasPrefix(v, settingListPrefix) {
+		return nil, false
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v[len(settingListPrefix):]), &out); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// appendSettingValue renders a settings value: a string, or an array of strings.
+func appendSettingValue(b []byte, v string) []byte {
+	l, ok := decodeSettingList(v)
+	if !ok {
+		return appendJSONString(b, v)
+	}
+	b = append(b, '[')
+	for i, e := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e)
+	}
+	return append(b, ']')
 }
 
 func normalizeSettingKey(k string) string {
@@ -220,7 +265,7 @@ func appendSettings(b []byte, s map[string]string, flat bool) []byte {
 			}
 			b = appendJSONString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, s[k])
+			b = appendSettingValue(b, s[k])
 		}
 		return append(b, '}')
 	}
@@ -237,7 +282,15 @@ func appendSettings(b []byte, s map[string]string, flat bool) []byte {
 			}
 			cur = o
 		}
-		cur.set(parts[len(parts)-1], s[k])
+		v := any(s[k])
+		if l, ok := decodeSettingList(s[k]); ok {
+			items := make([]any, len(l))
+			for i, e := range l {
+				items[i] = e
+			}
+			v = items
+		}
+		cur.set(parts[len(parts)-1], v)
 	}
 	return appendCanonical(b, root)
 }

@@ -28,9 +28,9 @@ func flattenUpdate(prefix string, v any, vals map[string]string, nulls map[strin
 			flattenUpdate(k, m.v, vals, nulls)
 		}
 	case []any:
-		for i, e := range x {
-			flattenUpdate(prefix+"."+strconv.Itoa(i), e, vals, nulls)
-		}
+		k := norm(prefix)
+		delete(nulls, k)
+		vals[k] = encodeSettingList(x)
 	case nil:
 		k := norm(prefix)
 		delete(vals, k)

@@ -243,3 +243,29 @@ func TestUpdateSettingsBlocksAndPreserve(t *testing.T) {
 	wantJSON(t, r.Body, `"5s"`, "ro", "settings", "index.refresh_interval")
 	wantJSON(t, r.Body, `"20"`, "ro", "settings", "index.max_result_window")
 }
+
+// TestListSettings follows Settings.fromXContent and Settings.toXContent: a JSON array is
+// one setting holding a list of strings, answered as an array in the nested and the flat
+// form (not as "key.0", "key.1"), in index settings and in templates alike.
+func TestListSettings(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "ls", `{"settings":{"analysis":{"analyzer":{"a":{"type":"custom","tokenizer":"standard","filter":["lowercase","asciifolding"]}}}}}`)
+	r := e.rawOK(t, http.MethodGet, "/ls/_settings", "")
+	wantJSON(t, r.Body, `["lowercase","asciifolding"]`, "ls", "settings", "index", "analysis", "analyzer", "a", "filter")
+	r = e.rawOK(t, http.MethodGet, "/ls/_settings?flat_settings=true", "")
+	wantJSON(t, r.Body, `["lowercase","asciifolding"]`, "ls", "settings", "index.analysis.analyzer.a.filter")
+	if has(r.Body, "ls", "settings", "index.analysis.analyzer.a.filter.0") {
+		t.Errorf("a list is one setting: %s", r)
+	}
+
+	// analysis settings are static: a closed index takes a new list
+	e.rawOK(t, http.MethodPost, "/ls/_close", "")
+	e.rawOK(t, http.MethodPut, "/ls/_settings", `{"index.analysis.analyzer.a.filter":["uppercase"]}`)
+	r = e.rawOK(t, http.MethodGet, "/ls/_settings?flat_settings=true", "")
+	wantJSON(t, r.Body, `["uppercase"]`, "ls", "settings", "index.analysis.analyzer.a.filter")
+
+	e.rawOK(t, http.MethodPut, "/_component_template/ls-c", `{"template":{"settings":{"index.analysis.filter.f.type":"stop","index.analysis.filter.f.stopwords":["a","b"]}}}`)
+	r = e.rawOK(t, http.MethodGet, "/_component_template/ls-c?flat_settings=true", "")
+	wantJSON(t, r.Body, `["a","b"]`, "component_templates", 0, "component_template", "template", "settings", "index.analysis.filter.f.stopwords")
+}
