@@ -38,7 +38,7 @@ func TestCreateIndexSettingsValidation(t *testing.T) {
 		{"settings before existence", "exists", `{"settings":{"index.foo":1}}`, 400, iae, unknownSetting("index.foo")},
 		{"private setting", "p1", `{"settings":{"index.uuid":"abc"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;"},
 		{"boolean value", "b1", `{"settings":{"index.hidden":"yes"}}`, 400, iae, "Failed to parse value [yes] as only [true] or [false] are allowed."},
-		{"two private settings", "p2", `{"settings":{"index.version.created":"1","index.creation_date":"1"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.creation_date] can not be set explicitly;2: private index setting [index.version.created] can not be set explicitly;"},
+		{"two private settings", "p2", `{"settings":{"index.version.created":"136327827","index.creation_date":"1714564800000"}}`, 400, "validation_exception", "Validation Failed: 1: private index setting [index.creation_date] can not be set explicitly;2: private index setting [index.version.created] can not be set explicitly;"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
