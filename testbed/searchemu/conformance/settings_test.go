@@ -103,6 +103,8 @@ func TestUpdateSettingsValidation(t *testing.T) {
 		{"private creation_date", `{"index.creation_date":"1"}`, 400, iae, "can not update private setting [index.creation_date]; this setting is managed by OpenSearch"},
 		{"private version.created", `{"index.version.created":"1"}`, 400, iae, "can not update private setting [index.version.created]; this setting is managed by OpenSearch"},
 		{"static on an open index", `{"index.codec":"best_compression"}`, 400, iae, "Can't update non dynamic settings [[index.codec]] for open indices [[s/" + uuid + "]]"},
+		// skippedSettings is a HashSet: OpenJDK iterates this pair in this order
+		{"two static on an open index", `{"index.codec":"default","index.shard.check_on_startup":"false"}`, 400, iae, "Can't update non dynamic settings [[index.shard.check_on_startup, index.codec]] for open indices [[s/" + uuid + "]]"},
 		{"final on an open index", `{"settings":{"index.number_of_shards":2}}`, 400, iae, "Can't update non dynamic settings [[index.number_of_shards]] for open indices [[s/" + uuid + "]]"},
 	}
 	for _, tc := range refused {
