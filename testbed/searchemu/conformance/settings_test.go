@@ -271,3 +271,21 @@ func TestListSettings(t *testing.T) {
 	r = e.rawOK(t, http.MethodGet, "/_component_template/ls-c?flat_settings=true", "")
 	wantJSON(t, r.Body, `["a","b"]`, "component_templates", 0, "component_template", "template", "settings", "index.analysis.filter.f.stopwords")
 }
+
+// TestRolloverSettingsValidation: a rollover's new index settings. The server's
+// MetadataRolloverService calls applyCreateIndexRequest without normalizeRequestSetting,
+// so where an unknown setting fails there is not pinned by the source read; the emulator
+// refuses it as index creation does (never more permissive), and a private one as
+// validateIndexSettings does.
+func TestRolloverSettingsValidation(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t, searchemu.Options{})
+	e.createIndex(t, "ro-000001", `{"aliases":{"ro-w":{"is_write_index":true}}}`)
+	wantError(t, e.raw(t, http.MethodPost, "/ro-w/_rollover", `{"settings":{"index.foo":1}}`), 400, iae, unknownSetting("index.foo"))
+	wantError(t, e.raw(t, http.MethodPost, "/ro-w/_rollover", `{"settings":{"index.uuid":"x"}}`), 400, "validation_exception", "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;")
+	if h := e.raw(t, http.MethodHead, "/ro-000002", ""); h.Status != 404 {
+		t.Errorf("a refused rollover creates nothing: HEAD -> %d", h.Status)
+	}
+	r := e.rawOK(t, http.MethodPost, "/ro-w/_rollover", `{"settings":{"index.refresh_interval":"9s"}}`)
+	wantJSON(t, r.Body, `"ro-000002"`, "new_index")
+}
