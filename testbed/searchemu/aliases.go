@@ -239,6 +239,7 @@ func (c *Cluster) applyAliasActionsLocked(actions []aliasAction) *esError {
 	for ix, m := range st.changed {
 		if !st.deleted[ix] {
 			ix.aliases = m
+			ix.versions.bump(&ix.versions.aliases)
 		}
 	}
 	c.state.changed()

@@ -23,6 +23,10 @@ type esError struct {
 	// as a security exception's WWW-Authenticate), written after caused_by, in root
 	// causes too.
 	header []byte
+	// suppressed are the exceptions Throwable.addSuppressed attached (settings validation
+	// throws the first failure with the others suppressed), rendered after the header
+	// and never in root causes.
+	suppressed []*esError
 }
 
 // metaKV is one metadata member; numbers (ParsingException line/col) are rendered raw.
@@ -87,6 +91,16 @@ func (e *esError) appendBody(b []byte, withCause bool) []byte {
 	if len(e.header) > 0 {
 		b = append(b, ',')
 		b = append(b, e.header...)
+	}
+	if withCause && len(e.suppressed) > 0 {
+		b = append(b, `,"suppressed":[`...)
+		for i, s := range e.suppressed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.appendObject(b)
+		}
+		b = append(b, ']')
 	}
 	return b
 }

@@ -1,6 +1,7 @@
 package searchemu
 
 import (
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,14 +47,58 @@ func flattenSettings(prefix string, v any, out map[string]string) {
 			flattenSettings(k, m.v, out)
 		}
 	case []any:
-		for i, e := range x {
-			flattenSettings(prefix+"."+strconv.Itoa(i), e, out)
-		}
+		out[normalizeSettingKey(prefix)] = encodeSettingList(x)
 	case nil:
 		delete(out, normalizeSettingKey(prefix))
 	default:
 		out[normalizeSettingKey(prefix)] = javaToString(x)
 	}
+}
+
+// settingListPrefix marks a list value in a flattened settings map: Settings hold a
+// JSON array as a list of strings under one key (Settings.fromXContent), rendered back as
+// an array, not as "key.0", "key.1" members.
+const settingListPrefix = "\x00list\x00"
+
+// encodeSettingList stores a JSON array as a settings value: its items as Java's
+// toString gives them.
+func encodeSettingList(items []any) string {
+	b := []byte(settingListPrefix + "[")
+	for i, e := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, javaToString(e))
+	}
+	return string(append(b, ']'))
+}
+
+// decodeSettingList returns the items of a list value.
+func decodeSettingList(v string) ([]string, bool) {
+	if !strings.HasPrefix(v, settingListPrefix) {
+		return nil, false
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v[len(settingListPrefix):]), &out); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// appendSettingValue renders a settings value: a string, or an array of strings.
+func appendSettingValue(b []byte, v string) []byte {
+	l, ok := decodeSettingList(v)
+	if !ok {
+		return appendJSONString(b, v)
+	}
+	b = append(b, '[')
+	for i, e := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e)
+	}
+	return append(b, ']')
 }
 
 func normalizeSettingKey(k string) string {
@@ -131,11 +176,10 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 				}
 				mp, err := parseMappingDef(mo)
 				if err != nil {
-					outer := errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
-					if err.typ != typeMapperParsing {
-						outer = errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
-					}
-					return errResp(outer)
+					// the server parses the mapping in the create task, after the
+					// settings, the name and its existence were checked
+					req.mappingErr = errMapperParsing("Failed to parse mapping [_doc]: "+err.reason, err)
+					continue
 				}
 				req.mapping, req.mappingDef = mp, mo
 			case "aliases":
@@ -149,6 +193,12 @@ func handleCreateIndex(c *Cluster, rq *request) *response {
 			}
 		}
 	}
+	// MetadataCreateIndexService.normalizeRequestSetting validates the request's settings
+	// before the index name or its existence is looked at
+	if err := c.settings.validate(sortedKeys(req.settings), req.settings, false); err != nil {
+		return errResp(err)
+	}
+	req.explicit = true
 	c.mu.Lock()
 	_, err := c.createIndexLocked(name, req)
 	c.mu.Unlock()
@@ -215,7 +265,7 @@ func appendSettings(b []byte, s map[string]string, flat bool) []byte {
 			}
 			b = appendJSONString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, s[k])
+			b = appendSettingValue(b, s[k])
 		}
 		return append(b, '}')
 	}
@@ -232,7 +282,15 @@ func appendSettings(b []byte, s map[string]string, flat bool) []byte {
 			}
 			cur = o
 		}
-		cur.set(parts[len(parts)-1], s[k])
+		v := any(s[k])
+		if l, ok := decodeSettingList(s[k]); ok {
+			items := make([]any, len(l))
+			for i, e := range l {
+				items[i] = e
+			}
+			v = items
+		}
+		cur.set(parts[len(parts)-1], v)
 	}
 	return appendCanonical(b, root)
 }
@@ -294,7 +352,11 @@ func appendAliases(b []byte, al map[string]*aliasMeta) []byte {
 	return append(b, '}')
 }
 
-// handleGetIndex serves GET /{index}.
+// handleGetIndex serves GET /{index} (RestGetIndicesAction, TransportGetIndexAction,
+// GetIndexResponse): per concrete index its aliases, mappings and settings, and the data
+// stream of a backing index. The request is a ClusterInfoRequest (strictExpandOpen with
+// data streams): a closed index named explicitly is answered, wildcards skip closed
+// indices unless expand_wildcards says otherwise.
 func handleGetIndex(c *Cluster, rq *request) *response {
 	ixs, rerr := c.resolveIndices(rq, optClusterInfo)
 	if rerr != nil {
@@ -314,6 +376,12 @@ func handleGetIndex(c *Cluster, rq *request) *response {
 		b = ix.mapping.Load().appendJSON(b)
 		b = append(b, `,"settings":`...)
 		b = appendSettings(b, ix.settings, flat)
+		// GetIndexResponse names the stream a backing index belongs to
+		// (TransportGetIndexAction: metadata.findDataStreams)
+		if ix.dsName != "" && c.dataStreamLocked(ix.dsName) != nil {
+			b = append(b, `,"data_stream":`...)
+			b = appendJSONString(b, ix.dsName)
+		}
 		b = append(b, '}')
 	}
 	c.mu.RUnlock()
@@ -358,6 +426,9 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 	if rerr != nil {
 		return errResp(rerr)
 	}
+	if err := metadataWriteBlock(ixs); err != nil {
+		return errResp(err)
+	}
 	for _, ix := range ixs {
 		ix.mu.Lock()
 	}
@@ -375,6 +446,9 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 	updated := make([]*mapping, len(ixs))
 	for i, ix := range ixs {
 		m := ix.mapping.Load().clone()
+		if err := checkSourceMerge(m, body); err != nil {
+			return errResp(err)
+		}
 		if err := m.applyRoot(body); err != nil {
 			return errResp(err)
 		}
@@ -387,6 +461,10 @@ func handlePutMapping(c *Cluster, rq *request) *response {
 		updated[i] = m
 	}
 	for i, ix := range ixs {
+		// MetadataMappingService moves mapping_version only when the mapping changed
+		if string(ix.mapping.Load().appendJSON(nil)) != string(updated[i].appendJSON(nil)) {
+			ix.versions.bump(&ix.versions.mapping)
+		}
 		ix.mapping.Store(updated[i])
 	}
 	return jsonResp(200, []byte(`{"acknowledged":true}`))
@@ -507,65 +585,6 @@ func handleGetSettings(c *Cluster, rq *request) *response {
 	}
 	c.mu.RUnlock()
 	return jsonResp(200, append(b, '}'))
-}
-
-var staticSettings = map[string]bool{"index.number_of_shards": true, "index.number_of_routing_shards": true, "index.routing_partition_size": true, "index.uuid": true, "index.creation_date": true, "index.provided_name": true, "index.version.created": true}
-
-// handlePutSettings serves PUT /_settings, /{index}/_settings.
-func handlePutSettings(c *Cluster, rq *request) *response {
-	if err := c.readOnlyErr(); err != nil {
-		return errResp(err)
-	}
-	if len(rq.body) == 0 {
-		return errResp(errBodyRequired())
-	}
-	body, err := parseContentMap(rq.body)
-	if err != nil {
-		return errResp(err)
-	}
-	if len(body.m) == 1 && body.m[0].k == "settings" {
-		if o, ok := body.m[0].v.(*jsonObj); ok {
-			body = o
-		}
-	}
-	upd := map[string]string{}
-	flattenSettings("", body, upd)
-	ixs, rerr := c.resolveIndices(rq, optUpdateMeta)
-	if rerr != nil {
-		return errResp(rerr)
-	}
-	var static []string
-	for k := range upd {
-		if staticSettings[k] {
-			static = append(static, k)
-		}
-	}
-	if len(static) > 0 {
-		sort.Strings(static)
-		names := make([]string, len(ixs))
-		for i, ix := range ixs {
-			names[i] = ix.name + "/" + ix.uuid
-		}
-		return errResp(errIllegalArg("Can't update non dynamic settings [[" + strings.Join(static, ", ") + "]] for open indices [[" + strings.Join(names, ", ") + "]]"))
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	knobs := make([]indexKnobs, len(ixs))
-	for i, ix := range ixs {
-		knobs[i] = *ix.k()
-		if err := knobs[i].apply(upd); err != nil {
-			return errResp(err)
-		}
-	}
-	now := c.now()
-	for i, ix := range ixs {
-		ix.setKnobs(&knobs[i], now)
-		for k, v := range upd {
-			ix.settings[k] = v
-		}
-	}
-	c.state.changed()
-	return jsonResp(200, []byte(`{"acknowledged":true}`))
 }
 
 // handleAliases serves POST /_aliases.

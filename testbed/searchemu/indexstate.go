@@ -131,6 +131,9 @@ func (c *Cluster) setClosedLocked(ix *index, closed bool) {
 	k.closed = closed
 	ix.knobs.Store(&k)
 	ix.openOrCloseReaders(closed, c.now())
+	// the state change and index.verified_before_close move settings_version
+	// (MetadataIndexStateService closeRoutingTable, openIndices)
+	ix.versions.bump(&ix.versions.settings)
 	if closed {
 		ix.settings["index.verified_before_close"] = "true"
 	} else {

@@ -123,7 +123,7 @@ func handlePutPipeline(c *Cluster, rq *request) *response {
 }
 
 // handleGetPipeline serves GET /_ingest/pipeline[/{id}] (RestGetPipelineAction): ids
-// and wildcards, comma-separated; none found for named ids answers 404 with `{}`.
+// and wildcards, comma-separated; an answer without pipelines is a 404 with `{}`.
 func handleGetPipeline(c *Cluster, rq *request) *response {
 	ids := splitExpr(rq.path["id"])
 	c.ingest.mu.RLock()
@@ -169,7 +169,9 @@ func handleGetPipeline(c *Cluster, rq *request) *response {
 		b = appendCanonical(b, p.config)
 	}
 	b = append(b, '}')
-	if len(found) == 0 && len(ids) > 0 {
+	// GetPipelineResponse.status: NOT_FOUND whenever no pipeline is in the answer, also
+	// for GET /_ingest/pipeline on a cluster without any
+	if len(found) == 0 {
 		return jsonResp(404, b)
 	}
 	return jsonResp(200, b)

@@ -305,6 +305,13 @@ func handleRollover(c *Cluster, rq *request) *response {
 		}
 		return answer(true, true)
 	}
+	// the new index's settings are checked as index creation checks them; the server's
+	// rollover skips normalizeRequestSetting, so an unknown setting may fail later
+	// there, or not at all: the emulator refuses it here rather than be more permissive
+	if err := c.settings.validate(sortedKeys(req.settings), req.settings, false); err != nil {
+		return errResp(err)
+	}
+	req.explicit = true
 	oldAlias := write.aliases[target]
 	explicit := oldAlias.isWriteIndex != nil && *oldAlias.isWriteIndex
 	if _, err := c.createIndexLocked(newName, req); err != nil {
@@ -320,6 +327,7 @@ func handleRollover(c *Cluster, rq *request) *response {
 		delete(write.aliases, target)
 	}
 	c.indices[newName].aliases[target] = added
+	write.versions.bump(&write.versions.aliases)
 	c.state.changed()
 	return answer(true, true)
 }

@@ -130,6 +130,9 @@ func (c *Cluster) routes() *router {
 	healthParams := []string{"level", "local", "master_timeout", "cluster_manager_timeout", "timeout", "wait_for_active_shards", "wait_for_nodes", "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "wait_for_status", "expand_wildcards", "allow_no_indices", "ignore_unavailable", "awareness_attribute", "ensure_node_commissioned"}
 	rt.add("GET", "/_cluster/health", handleHealth, healthParams...)
 	rt.add("GET", "/_cluster/health/{index}", handleHealth, healthParams...)
+	rt.add("GET", "/_cluster/state", handleClusterState, clusterStateParams...)
+	rt.add("GET", "/_cluster/state/{metric}", handleClusterState, clusterStateParams...)
+	rt.add("GET", "/_cluster/state/{metric}/{index}", handleClusterState, clusterStateParams...)
 
 	templateRoutes(rt)
 	dataStreamRoutes(rt)

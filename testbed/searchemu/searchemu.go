@@ -38,6 +38,16 @@
 //     PITs, get index, get mapping and writes, and excluded (a missing index) by the other APIs, as the server's
 //     requests without includeDataStreams do; the backing indices' mapping lacks the
 //     _data_stream_timestamp meta field, whose rule the emulator checks itself;
+//   - index settings are validated against a registry of OpenSearch 2.x's built-in index
+//     settings and Options.PluginIndexSettings (indexsettings.go): unknown, private and
+//     (on open indices) static settings are refused as the server refuses them. The
+//     registry approximates the server's: settings of OpenSearch 3.x features and of the
+//     default distribution's plugins are unknown unless a test registers them, values are
+//     checked for the settings the emulator acts on only, and among equally close "did you
+//     mean" suggestions the emulator orders by key where the server has its HashMap order;
+//   - the cluster state API answers the metadata of named indices only
+//     (/_cluster/state/metadata/{index}); its version counters count the emulator's
+//     metadata changes, and the other metrics answer 400;
 //   - aggregations, highlighting and other search features the
 //     emulator lacks answer 400 with a "[searchemu] … not supported" reason instead of
 //     being silently ignored;
@@ -145,6 +155,18 @@ type Options struct {
 	// test can see what reached the cluster (the headers a proxy forwarded). It must not
 	// read the body.
 	Observe func(*http.Request)
+	// PluginIndexSettings registers index settings of plugins the cluster has installed,
+	// on top of its flavour's built-in ones (indexsettings.go). Index creation, the update
+	// settings API and templates refuse a setting nothing registered, as a server refuses
+	// the setting of a plugin it lacks:
+	//
+	//	400 illegal_argument_exception "unknown setting [index.knn] please check that any
+	//	required plugins are installed, or check the breaking changes documentation for
+	//	removed settings"
+	//
+	// so two clusters given different lists model targets with different plugins (or
+	// versions): the one without {Key: "index.knn"} refuses what the other accepts.
+	PluginIndexSettings []IndexSetting
 }
 
 const (
@@ -200,6 +222,9 @@ type Cluster struct {
 
 	// scripts is the update context's script cache and compilation limit (script.go).
 	scripts scriptCache
+
+	// settings are the index settings the cluster knows (indexsettings.go).
+	settings *settingsRegistry
 }
 
 // New creates an empty cluster.
@@ -250,6 +275,7 @@ func New(opts Options) *Cluster {
 	copy(c.idMAC[:], c.randBytes(6))
 	c.idSeqN = uint32(c.rng.Uint32()) & 0xffffff
 	c.faults.Store(&Faults{})
+	c.settings = newSettingsRegistry(opts.Flavor, opts.PluginIndexSettings)
 	c.rt = c.routes()
 	return c
 }

@@ -1,5 +1,7 @@
 package searchemu
 
+import "strconv"
+
 // The _source metadata mapper (SourceFieldMapper): with "enabled": false a document is
 // indexed but no source is stored, so GET, mget and search answer without "_source" and
 // the update API cannot merge into it (DocumentSourceMissingException); "includes" and
@@ -84,4 +86,27 @@ func (c *Cluster) errSourceMissing(ix *index, id string) *esError {
 	e := newErr(400, "document_source_missing_exception", reason, true)
 	e.meta = shardMeta(ix)
 	return e
+}
+
+// checkSourceMerge refuses an update that turns _source on or off: SourceFieldMapper's
+// "enabled" is a parameter that cannot be updated, and the update's _source mapper
+// (with its defaults) is merged into the existing one (ParametrizedFieldMapper.merge).
+func checkSourceMerge(m *mapping, update *jsonObj) *esError {
+	v, ok := update.get("_source")
+	if !ok {
+		return nil
+	}
+	o, ok := v.(*jsonObj)
+	if !ok {
+		return nil
+	}
+	was := !m.sourceMapping().disabled
+	now := true
+	if e, ok := o.get("enabled"); ok {
+		now = boolValue(e, true)
+	}
+	if was == now {
+		return nil
+	}
+	return errIllegalArg("Mapper for [_source] conflicts with existing mapper:\n\tCannot update parameter [enabled] from [" + strconv.FormatBool(was) + "] to [" + strconv.FormatBool(now) + "]")
 }

@@ -42,6 +42,11 @@ type index struct {
 	srcBytes  int64
 	// nrt is what searches see and the writes not yet refreshed (refresh.go).
 	nrt nrtState
+
+	// versions count the metadata changes (clusterstate.go).
+	versions metaVersions
+	// allocIDs are the primaries' allocation ids, one per shard (in_sync_allocations).
+	allocIDs []string
 }
 
 // indexKnobs are the index settings that change the emulator's behaviour.
@@ -349,6 +354,12 @@ type createIndexReq struct {
 	// dataStream is the stream a backing index is created for: templates are looked up
 	// by its name (CreateIndexClusterStateUpdateRequest.dataStreamName).
 	dataStream string
+	// explicit marks settings a client gave in the request, which may not hold private
+	// settings (MetadataCreateIndexService.validateIndexSettings, forbidPrivateIndexSettings).
+	explicit bool
+	// mappingErr is the request mapping's parse error, reported once the index name and
+	// settings passed.
+	mappingErr *esError
 }
 
 // errInvalidIndexName mirrors InvalidIndexNameException.
@@ -409,6 +420,14 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 			return nil, errIllegalArg("cannot create index with name [" + name + "], because it matches with template [" + v2 + "] that creates data streams only, use create data stream api instead")
 		}
 	}
+	if req != nil && req.explicit {
+		if errs := c.settings.privateErrors(sortedKeys(req.settings)); len(errs) > 0 {
+			return nil, errValidationException(errs)
+		}
+	}
+	if req != nil && req.mappingErr != nil {
+		return nil, req.mappingErr
+	}
 	req, terr := c.applyTemplatesLocked(name, req)
 	if terr != nil {
 		return nil, terr
@@ -420,7 +439,7 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 		settings: map[string]string{},
 		aliases:  map[string]*aliasMeta{},
 	}
-	knobs := indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20, nestedFieldsLimit: 50, nestedObjectsLimit: defaultNestedObjectsLimit}
+	knobs := c.defaultKnobs()
 	m := newMapping()
 	if req != nil {
 		for k, v := range req.settings {
@@ -452,6 +471,11 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	}
 	ix.routing = rt
 	ix.shards = newShards(knobs.shards)
+	ix.versions.init()
+	ix.allocIDs = make([]string, knobs.shards)
+	for i := range ix.allocIDs {
+		ix.allocIDs[i] = c.randomUUID()
+	}
 	if req != nil && req.mapping != nil {
 		if err := ix.checkPartitionedMapping(m); err != nil {
 			return nil, err
@@ -475,6 +499,11 @@ func (c *Cluster) createIndexLocked(name string, req *createIndexReq) (*index, *
 	c.indices[name] = ix
 	c.state.changed()
 	return ix, nil
+}
+
+// defaultKnobs are the knobs of an index without settings.
+func (c *Cluster) defaultKnobs() indexKnobs {
+	return indexKnobs{shards: 1, replicas: c.replicas, maxResultWindow: 10000, totalFieldsLimit: 1000, depthLimit: 20, nestedFieldsLimit: 50, nestedObjectsLimit: defaultNestedObjectsLimit}
 }
 
 // apply validates and applies the settings the emulator acts on.

@@ -210,9 +210,14 @@ func settingsErrors(s map[string]string) []string {
 
 // validateTemplate runs the name, pattern, settings and alias checks of
 // MetadataIndexTemplateService.validate.
-func validateTemplate(name string, patterns []string, body *templateBody) *esError {
+func validateTemplate(reg *settingsRegistry, name string, patterns []string, body *templateBody) *esError {
 	errs := templateNameErrors(name, patterns)
-	if body != nil {
+	if body != nil && len(body.settings) > 0 {
+		keys := sortedKeys(body.settings)
+		if err := reg.validate(keys, body.settings, false); err != nil {
+			errs = append(errs, err.messages()...)
+		}
+		errs = append(errs, reg.privateErrors(keys)...)
 		errs = append(errs, settingsErrors(body.settings)...)
 	}
 	if len(errs) > 0 {
@@ -677,7 +682,7 @@ func handlePutIndexTemplate(c *Cluster, rq *request) *response {
 			" matching patterns from existing older templates [" + strings.Join(v1, ",") + "] with patterns (" + strings.Join(parts, ",") +
 			"); this template [" + name + "] will take precedence during new index creation")})
 	}
-	if err := validateTemplate(name, t.patterns, t.body); err != nil {
+	if err := validateTemplate(c.settings, name, t.patterns, t.body); err != nil {
 		return errResp(err)
 	}
 	// validateCompositeTemplate: the composition must make a valid index.
@@ -890,7 +895,14 @@ func handlePutComponentTemplate(c *Cluster, rq *request) *response {
 	if _, exists := s.component[name]; create && exists {
 		return errResp(errIllegalArg("component template [" + name + "] already exists"))
 	}
-	if err := validateTemplate(name, nil, ct.body); err != nil {
+	// TransportPutComponentTemplateAction validates the settings before the template
+	// service does, so an unknown one is its own error
+	if ct.body != nil {
+		if err := c.settings.validate(sortedKeys(ct.body.settings), ct.body.settings, false); err != nil {
+			return errResp(err)
+		}
+	}
+	if err := validateTemplate(c.settings, name, nil, ct.body); err != nil {
 		return errResp(err)
 	}
 	if ct.body.mappings != nil && len(ct.body.mappings.m) > 0 {
@@ -1083,7 +1095,12 @@ func handlePutLegacyTemplate(c *Cluster, rq *request) *response {
 	if len(t.patterns) == 0 {
 		return errResp(errValidation([]string{"index patterns are missing"}))
 	}
-	if err := validateTemplate(name, t.patterns, &t.body); err != nil {
+	// TransportPutIndexTemplateAction validates the settings before the template service
+	// does, so an unknown one is its own error
+	if err := c.settings.validate(sortedKeys(t.body.settings), t.body.settings, false); err != nil {
+		return errResp(err)
+	}
+	if err := validateTemplate(c.settings, name, t.patterns, &t.body); err != nil {
 		return errResp(err)
 	}
 	if t.body.mappings != nil && len(t.body.mappings.m) > 0 {

@@ -212,6 +212,7 @@ func (c *Cluster) indexDoc(ix *index, wr *writeReq, now time.Time) (writeRes, *e
 				continue
 			}
 			ix.mapping.Store(updated)
+			ix.versions.bump(&ix.versions.mapping)
 		}
 		res, verr := ix.applyIndexLocked(c, wr, now)
 		ix.mu.Unlock()
@@ -249,6 +250,7 @@ func (ix *index) checkAndPublishLocked(src []byte, id string) *esError {
 		}
 	}
 	ix.mapping.Store(updated)
+	ix.versions.bump(&ix.versions.mapping)
 	return nil
 }
 
