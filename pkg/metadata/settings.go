@@ -28,6 +28,11 @@ var targetLocal = [...]string{
 	"index.provided_name",
 	"index.version.*",
 	"index.verified_before_close",
+	"index.history.uuid",
+	"index.recovery.type",
+	"index.allocation.existing_shards_allocator",
+	"index.searchable_snapshot.*",
+	"index.search.throttled",
 	"index.resize.source.*",
 	"index.shrink.source.*",
 	// redundancy and placement
