@@ -117,24 +117,48 @@ func (mp *metaPublisher) publish(ctx context.Context, base *opspb.Operation, md 
 		}
 		mp.cl = cl
 	}
-	res, err := mp.transact(ctx, base, md)
-	if err != nil {
-		mp.abort()
-		return metaPublished{}, err
+	// The transaction runs on its own so that its bound holds even when a record is
+	// in flight: a transactional producer cannot cancel those, and a broker that never
+	// answers would hold ProduceSync forever.
+	cl := mp.cl
+	type result struct {
+		res metaPublished
+		err error
 	}
-	return res, nil
+	done := make(chan result, 1)
+	go func() {
+		res, err := mp.transact(ctx, cl, base, md)
+		done <- result{res, err}
+	}()
+	select {
+	case out := <-done:
+		if out.err != nil {
+			mp.abort(cl)
+			return metaPublished{}, out.err
+		}
+		return out.res, nil
+	case <-ctx.Done():
+		// Closing the client fails what it still holds; the next change's client
+		// fences this one and aborts its transaction on the broker.
+		mp.cl = nil
+		go func() {
+			cl.Close()
+			<-done
+		}()
+		return metaPublished{}, fmt.Errorf("%w within %s", errNoAck, mp.timeout)
+	}
 }
 
 // transact runs the change's transaction; the caller aborts it on error.
-func (mp *metaPublisher) transact(ctx context.Context, base *opspb.Operation, md *opspb.Metadata) (metaPublished, error) {
+func (mp *metaPublisher) transact(ctx context.Context, cl *kgo.Client, base *opspb.Operation, md *opspb.Metadata) (metaPublished, error) {
 	// The partition count is read per change: partitions added since the last one
 	// must get their copy too.
-	n, err := mp.partitions(ctx)
+	n, err := mp.partitions(ctx, cl)
 	if err != nil {
 		return metaPublished{}, err
 	}
 	res := metaPublished{barrierID: newBarrierID(), partitions: n, coordinatorOffset: -1}
-	if err := mp.cl.BeginTransaction(); err != nil {
+	if err := cl.BeginTransaction(); err != nil {
 		return res, fmt.Errorf("beginning the transaction: %w", err)
 	}
 	op := &opspb.Operation{
@@ -146,7 +170,7 @@ func (mp *metaPublisher) transact(ctx context.Context, base *opspb.Operation, md
 	if err != nil {
 		return res, err
 	}
-	if err := mp.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return res, fmt.Errorf("producing the copy on partition 0: %w", err)
 	}
 	res.coordinatorOffset = rec.Offset
@@ -159,18 +183,18 @@ func (mp *metaPublisher) transact(ctx context.Context, base *opspb.Operation, md
 		}
 		recs = append(recs, r)
 	}
-	if err := mp.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return res, fmt.Errorf("producing the copies on partitions 1-%d: %w", n-1, err)
 	}
-	if err := mp.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return res, fmt.Errorf("committing the transaction: %w", err)
 	}
 	return res, nil
 }
 
 // partitions asks the cluster for the topic's partition count.
-func (mp *metaPublisher) partitions(ctx context.Context) (int32, error) {
-	topics, err := kadm.NewClient(mp.cl).ListTopics(ctx, mp.topic)
+func (mp *metaPublisher) partitions(ctx context.Context, cl *kgo.Client) (int32, error) {
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, mp.topic)
 	if err != nil {
 		return 0, fmt.Errorf("reading the partitions of %s: %w", mp.topic, err)
 	}
@@ -189,12 +213,12 @@ func (mp *metaPublisher) partitions(ctx context.Context) (int32, error) {
 // abort ends a failed change's transaction, if it got that far, and drops the client:
 // after a failure its state is not to be trusted, and the next change's new client
 // (same transactional id) fences it on the broker in any case.
-func (mp *metaPublisher) abort() {
+func (mp *metaPublisher) abort(cl *kgo.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), mp.timeout)
 	defer cancel()
-	_ = mp.cl.AbortBufferedRecords(ctx)
-	_ = mp.cl.EndTransaction(ctx, kgo.TryAbort)
-	mp.cl.Close()
+	_ = cl.AbortBufferedRecords(ctx)
+	_ = cl.EndTransaction(ctx, kgo.TryAbort)
+	cl.Close()
 	mp.cl = nil
 }
 
