@@ -66,12 +66,17 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, rt route, 
 	}
 	defer unlock()
 
-	if err := ch.before(p, r); err != nil {
+	// A read the primary refuses (401, 403…) is not the end: the request goes on, so
+	// that the client gets the primary's own answer to it, which is almost always the
+	// same refusal. Only if the primary applies it anyway is the change unknown.
+	beforeErr := ch.before(p, r)
+	var re *metaReadError
+	if beforeErr != nil && (!errors.As(beforeErr, &re) || re.status/100 != 4) {
 		p.m.metadataFailures.WithLabelValues(rt.meta.kind(), "resolve").Inc()
-		log.Warn("cannot read from the primary what a metadata request names; not sent", "error", err)
+		log.Warn("cannot read from the primary what a metadata request names; not sent", "error", beforeErr)
 		writeError(w, r, http.StatusBadGateway, errPrimary, fmt.Sprintf(
 			"fanout could not read from the primary what this request names (%s); nothing was sent to the primary [request id %s]",
-			err, reqID))
+			beforeErr, reqID))
 		return
 	}
 	pl := &plan{body: body, rawQuery: r.URL.RawQuery, keepAccept: true}
@@ -82,7 +87,7 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, rt route, 
 	p.aliasRouting.forget()
 	if err != nil {
 		var ce *primaryCallError
-		if !errors.As(err, &ce) || ce.notApplied == "" {
+		if beforeErr == nil && (!errors.As(err, &ce) || ce.notApplied == "") {
 			// The primary may have applied it: its state, whatever it is, is safe to
 			// publish, and keeps the targets in step if it did.
 			if _, perr := p.publishChange(r, ch, nil, reqID, log); perr != nil {
@@ -97,6 +102,15 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, rt route, 
 		// Refused: nothing changed, nothing to publish.
 		unlock()
 		p.answer(w, r, resp, respBody, pl)
+		return
+	}
+	if beforeErr != nil {
+		unlock()
+		p.m.replicationErrs.Inc()
+		p.m.metadataFailures.WithLabelValues(rt.meta.kind(), "resolve").Inc()
+		log.Error("primary applied a metadata request whose objects the proxy could not read beforehand; not replicated", "error", beforeErr)
+		writeErrorBody(w, r, http.StatusServiceUnavailable, errorBody{Type: errReplication,
+			Reason: "the primary applied the request, but fanout could not read beforehand what it names, so its replication was not queued: " + beforeErr.Error()})
 		return
 	}
 	if stage, err := p.publishChange(r, ch, respBody, reqID, log); err != nil {
@@ -125,6 +139,12 @@ func (p *Proxy) publishChange(r *http.Request, ch *metaChange, answer []byte, re
 		return "read_back", err
 	}
 	md.Request = r.Method + " " + r.URL.EscapedPath()
+	if len(md.Indices)+len(md.Templates)+len(md.Pipelines)+len(md.DataStreams) == 0 {
+		// It named nothing that exists or existed (a wildcard that matched nothing):
+		// no change, and no barrier for every partition of every replicator to wait at.
+		log.Debug("metadata request changed nothing; nothing published", "request", md.Request)
+		return "", nil
+	}
 	base := &opspb.Operation{AcceptedAt: timestamppb.New(accepted), RequestId: reqID, SourceCluster: p.cfg.ClusterName}
 	res, err := p.meta.publish(r.Context(), base, md)
 	if err != nil {
@@ -425,7 +445,8 @@ func (c *metaChange) after(p *Proxy, r *http.Request, answer []byte) (*opspb.Met
 		k := c.templateKind()
 		names := c.beforeNames
 		if !strings.HasPrefix(c.rt.name, "delete_") {
-			names = []string{c.rt.id}
+			// A proto string must be UTF-8; the primary decodes the path so too.
+			names = []string{strings.ToValidUTF8(c.rt.id, "\uFFFD")}
 		}
 		for _, n := range names {
 			ts, err := p.templates(r, k, n)
@@ -438,7 +459,7 @@ func (c *metaChange) after(p *Proxy, r *http.Request, answer []byte) (*opspb.Met
 	case metaPutPipeline, metaDeletePipeline:
 		ids := c.beforeNames
 		if c.rt.meta == metaPutPipeline {
-			ids = []string{c.rt.id}
+			ids = []string{strings.ToValidUTF8(c.rt.id, "\uFFFD")}
 		}
 		for _, id := range ids {
 			ps, err := p.pipelines(r, id)

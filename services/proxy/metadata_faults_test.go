@@ -243,3 +243,27 @@ func TestMetadataOrderedWithDocuments(t *testing.T) {
 		t.Errorf("the document accepted after the change is ahead of its copy on partition %d (%d < %d)", a.Partition, a.Offset, copies[a.Partition])
 	}
 }
+
+// TestMetadataBeforeReadRefused: a delete whose indices the primary will not let the
+// proxy read first is still sent, so the client gets the primary's own answer; applied
+// anyway, it is answered 503 and nothing is published (the deleted uuids are unknown).
+func TestMetadataBeforeReadRefused(t *testing.T) {
+	e, rec := startRecordedEnv(t)
+	w := watchMeta(e)
+	mustSend(t, http.MethodPut, e.url()+"/books", "", 200)
+	w.one()
+	rec.setBefore(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && r.URL.Path == "/books" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"error":{"type":"security_exception","reason":"no"},"status":403}`))
+			return true
+		}
+		return false
+	})
+	wantNotQueued(t, send(t, http.MethodDelete, e.url()+"/books", ""), "could not read beforehand")
+	if primaryHas(t, e, "books") {
+		t.Fatal("the delete did not reach the primary")
+	}
+	w.none()
+}

@@ -397,7 +397,8 @@ func TestMetadataTemplatesPipelinesDataStreams(t *testing.T) {
 }
 
 // TestMetadataRefusedPublishesNothing: a metadata request the primary refuses changes
-// nothing and publishes nothing; its answer is the primary's.
+// nothing and publishes nothing; its answer is the primary's. One it accepts that names
+// nothing (a wildcard that matches no index) publishes nothing either.
 func TestMetadataRefusedPublishesNothing(t *testing.T) {
 	e := startEnv(t, 1)
 	w := watchMeta(e)
@@ -405,7 +406,7 @@ func TestMetadataRefusedPublishesNothing(t *testing.T) {
 	mustSend(t, http.MethodPut, u+"/books", `{"mappings":{"properties":{"n":{"type":"long"}}}}`, 200)
 	w.one()
 	for _, rq := range []struct{ method, path, body string }{
-		{http.MethodPut, "/books", ""},                                                  // exists
+		{http.MethodPut, "/books", ""}, // exists
 		{http.MethodPut, "/books/_mapping", `{"properties":{"n":{"type":"keyword"}}}`}, // conflict
 		{http.MethodDelete, "/missing", ""},
 		{http.MethodPost, "/_aliases", `{"actions":[{"add":{"index":"missing","alias":"x"}}]}`},
@@ -418,5 +419,8 @@ func TestMetadataRefusedPublishesNothing(t *testing.T) {
 			t.Errorf("%s %s: proxy %d, primary %d %s", rq.method, rq.path, got.status, want.status, want.body)
 		}
 	}
+	w.none()
+	// Applied, but it named nothing: no change, no barrier.
+	mustSend(t, http.MethodDelete, u+"/nomatch-*", "", 200)
 	w.none()
 }

@@ -60,14 +60,15 @@ type Proxy struct {
 	tls      *tlsReloader       // nil without tls.cert_file
 	kafka    *kgo.Client
 	pub      *publisher
+	sem      chan struct{}
+	budget   *budget // limits.max_inflight_bytes
+	now      func() time.Time
+
 	// meta publishes metadata changes, transactionally (metapublish.go).
 	meta *metaPublisher
 	// metaMu orders metadata changes with document writes: writes hold it shared,
 	// changes exclusively (metadata.go).
 	metaMu sync.RWMutex
-	sem      chan struct{}
-	budget   *budget // limits.max_inflight_bytes
-	now      func() time.Time
 
 	// unreplicated counts and logs passed-through requests that look like writes.
 	unreplicated *unreplicatedWrites
