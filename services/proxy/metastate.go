@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -79,6 +80,10 @@ func (p *Proxy) getState(r *http.Request, path string) (body []byte, found bool,
 // wildcards, aliases, data streams; open, closed and hidden), by name.
 func (p *Proxy) indexStates(r *http.Request, exprs []string) (map[string]*opspb.IndexState, error) {
 	out := map[string]*opspb.IndexState{}
+	if slices.Contains(exprs, "_all") {
+		// _all means every index only on its own; in a list it is a name.
+		exprs = []string{"_all"}
+	}
 	for _, seg := range chunkExprs(exprs) {
 		body, found, err := p.getState(r, "/"+seg+"?flat_settings=true&expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true")
 		if err != nil {
