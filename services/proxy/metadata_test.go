@@ -1,9 +1,12 @@
 package proxy_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -310,6 +313,18 @@ func TestMetadataAliasesAndRollover(t *testing.T) {
 	// A dry run changes nothing and publishes nothing.
 	mustSend(t, http.MethodPost, u+"/logs/_rollover?dry_run=true", "", 200)
 	w.none()
+
+	// A gzip body is read inflated (and sent so to the primary).
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(`{"actions":[{"add":{"index":"a","alias":"zipped"}}]}`))
+	_ = zw.Close()
+	if r := call(t, http.MethodPost, u+"/_aliases", zipped.String(), "Content-Encoding", "gzip"); r.status != 200 {
+		t.Fatalf("gzip _aliases: %d %s", r.status, r.body)
+	}
+	if md := w.one(); !slices.Equal(indexNames(md), []string{"a"}) || jsonAt(t, indexNamed(md, "a").GetAliases(), "zipped") == nil {
+		t.Fatalf("gzip _aliases: %v", md)
+	}
 }
 
 // TestMetadataTemplatesPipelinesDataStreams: templates, pipelines and data streams are
@@ -420,6 +435,15 @@ func TestMetadataRefusedPublishesNothing(t *testing.T) {
 		}
 	}
 	w.none()
+	// An alias body the proxy cannot read (it must, to know the indices it names) is
+	// refused before the primary.
+	if r := sendCT(t, http.MethodPost, u+"/_aliases", "application/yaml", "actions:\n- add: {index: books, alias: x}\n"); r.status != http.StatusNotAcceptable ||
+		!strings.Contains(string(r.body), "fanout_unreplicable_request_exception") {
+		t.Errorf("YAML _aliases: %d %s", r.status, r.body)
+	}
+	if r := send(t, http.MethodGet, e.primaryURL+"/_alias/x", ""); r.status != http.StatusNotFound {
+		t.Errorf("the YAML _aliases reached the primary: %d %s", r.status, r.body)
+	}
 	// Applied, but it named nothing: no change, no barrier.
 	mustSend(t, http.MethodDelete, u+"/nomatch-*", "", 200)
 	w.none()
