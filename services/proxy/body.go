@@ -95,7 +95,7 @@ func hasBody(r *http.Request) bool {
 }
 
 // readBody reads the request's body within limits.max_body_bytes, counting it against
-// the budget. A replicated write's gzip body is inflated (the limit and the budget
+// the budget. A replicated write's (or metadata request's) gzip body is inflated (the limit and the budget
 // apply to the inflated bytes); any other body is kept as sent, for the cluster to
 // decode. It answers the client itself when it fails.
 func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *reservation) ([]byte, bool) {
@@ -111,7 +111,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 	}
 	var src io.Reader = br
 	hint := r.ContentLength // -1 when chunked
-	if rt.write || rt.byQuery != 0 {
+	if rt.write || rt.byQuery != 0 || rt.meta != metaNone {
 		switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 		case "", "identity":
 		case "gzip":

@@ -74,6 +74,14 @@ type PublishConfig struct {
 	// PipelineSettingsTTL is how long read_back auto trusts what it read of an index's
 	// default and final pipeline settings.
 	PipelineSettingsTTL time.Duration `koanf:"pipeline_settings_ttl"`
+	// TransactionalID is the Kafka transactional id of the producer of metadata
+	// changes (metapublish.go), whose copies on every partition are one transaction.
+	// Two live proxies must never share one: the later fences the earlier. "" (the
+	// default) makes one per process: "fanout-proxy-" + hostname + "-" + 8 random
+	// hex digits. A fixed id per instance (a StatefulSet's pod name) lets a restarted
+	// proxy abort at once the change its predecessor left open, instead of readers
+	// waiting for the transaction timeout.
+	TransactionalID string `koanf:"transactional_id"`
 }
 
 // maxDocumentBytes is publish.max_document_bytes with its default.

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -168,17 +169,32 @@ func snappy(c *proxy.Config) { c.Publish.Compression = "snappy" }
 // sentinelIndex holds the barrier's documents (see published); no test writes to it.
 const sentinelIndex = "fanout-sentinel"
 
-// published returns every event on the topic but the barriers' sentinels, in the order
-// read (each partition's in offset order). It is exact: "nothing else was published"
-// is a count, with no window to wait out.
+// published returns every document event on the topic but the barriers' sentinels, in
+// the order read (each partition's in offset order); metadata changes are left out
+// (committed returns them). It is exact: "nothing else was published" is a count, with
+// no window to wait out.
 //
 // It first sends a barrier through the first proxy: one write of a sentinel document on
 // each partition of the topic. The proxy answers a write only once Kafka has
 // acknowledged its events, and its producer keeps each partition's order, so once the
 // barrier is answered every event that proxy had handed its producer before (even one
 // published late, after its own request was answered) is in the topic, ahead of its
-// partition's sentinel. Then it reads the topic up to its end offsets.
+// partition's sentinel. Then it reads the topic, read_committed, up to the sentinels.
 func (e *env) published() []*opspb.Operation {
+	e.t.Helper()
+	var out []*opspb.Operation
+	for _, op := range decodeAll(e.t, e.committed()) {
+		if op.GetKind() != opspb.Kind_KIND_METADATA {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// committed sends a barrier as published does and returns every record on the topic
+// that a read_committed reader sees before the barrier's sentinels, but the sentinels
+// (and earlier barriers' sentinels), in the order read: each partition's in offset order.
+func (e *env) committed() []*kgo.Record {
 	e.t.Helper()
 	e.barriers++
 	ids := sentinelIDs(e.barriers)
@@ -189,27 +205,69 @@ func (e *env) published() []*opspb.Operation {
 	if r := call(e.t, http.MethodPost, e.url()+"/_bulk", body.String(), e.sentinelHeaders...); r.status != http.StatusOK || bytes.Contains(r.body, []byte(`"errors":true`)) {
 		e.t.Fatalf("the barrier's write: %d %s", r.status, r.body)
 	}
-	var out []*opspb.Operation
+	want := map[string]int32{}
+	for p, id := range ids {
+		want[id] = int32(p)
+	}
+	var out []*kgo.Record
 	found := 0
-	for _, rec := range e.kafka.ConsumeAll(e.t, topic, eventWait) {
-		op := decodeAll(e.t, []*kgo.Record{rec})[0]
-		if op.GetIndex() != sentinelIndex {
-			out = append(out, op)
-			continue
-		}
-		for p, id := range ids {
-			if op.GetId() == id {
-				if rec.Partition != int32(p) {
-					e.t.Fatalf("sentinel %s/%s is in partition %d, not %d: the proxy no longer partitions as sentinelIDs assumes", sentinelIndex, id, rec.Partition, p)
+	for _, rec := range readCommitted(e.t, e.kafka, func(rec *kgo.Record) bool {
+		if isSentinel(rec) {
+			op := decodeAll(e.t, []*kgo.Record{rec})[0]
+			if p, ok := want[op.GetId()]; ok {
+				if rec.Partition != p {
+					e.t.Fatalf("sentinel %s/%s is in partition %d, not %d: the proxy no longer partitions as sentinelIDs assumes", sentinelIndex, op.GetId(), rec.Partition, p)
 				}
 				found++
 			}
+		}
+		return found == len(ids)
+	}) {
+		if !isSentinel(rec) {
+			out = append(out, rec)
 		}
 	}
 	if found != len(ids) {
 		e.t.Fatalf("read %d of the barrier's %d sentinels", found, len(ids))
 	}
 	return out
+}
+
+// isSentinel reports a record of a barrier's sentinel documents, by its key.
+func isSentinel(rec *kgo.Record) bool {
+	return strings.HasPrefix(string(rec.Key), sentinelIndex+"/")
+}
+
+// readCommitted reads the topic from its start as replicators do (read_committed: the
+// copies of an aborted or open metadata change are not seen), until done says it has
+// seen enough or eventWait passes, and returns what it read.
+func readCommitted(t *testing.T, k *kafkatest.Cluster, done func(*kgo.Record) bool) []*kgo.Record {
+	t.Helper()
+	cl := k.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
+	defer cancel()
+	var out []*kgo.Record
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return out
+		}
+		for _, fe := range fs.Errors() {
+			t.Fatalf("reading %s: partition %d: %v", topic, fe.Partition, fe.Err)
+		}
+		stop := false
+		fs.EachRecord(func(rec *kgo.Record) {
+			if stop {
+				return
+			}
+			out = append(out, rec)
+			stop = done(rec)
+		})
+		if stop {
+			return out
+		}
+	}
 }
 
 // sentinelIDs returns, for barrier n, one document id per partition, in partition

@@ -38,6 +38,11 @@ type metrics struct {
 	// authRejected counts requests refused in auth.mode proxy, by reason (missing,
 	// invalid).
 	authRejected *prometheus.CounterVec
+	// metadataChanges counts the metadata changes published, by kind (index,
+	// template, pipeline, data_stream); metadataFailures the applied ones not
+	// published, by kind and stage (resolve, read_back, publish).
+	metadataChanges  *prometheus.CounterVec
+	metadataFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -104,6 +109,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		authRejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_proxy_auth_rejected_total", Help: "Requests refused with 401 by the proxy's own authentication (auth.mode proxy), by reason (missing, invalid).",
 		}, []string{"reason"}),
+		metadataChanges: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_metadata_changes_total", Help: "Metadata changes the primary applied whose resulting state Kafka committed (one copy per partition, in one transaction), by kind: index, template, pipeline, data_stream.",
+		}, []string{"kind"}),
+		metadataFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_metadata_failures_total", Help: "Metadata requests answered with an error by fanout, by kind and stage: resolve (what the request names could not be read before it; not sent), read_back (applied, state not read) or publish (applied, not committed to Kafka).",
+		}, []string{"kind", "stage"}),
 		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",
 		}),

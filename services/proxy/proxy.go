@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,12 @@ type Proxy struct {
 	sem      chan struct{}
 	budget   *budget // limits.max_inflight_bytes
 	now      func() time.Time
+
+	// meta publishes metadata changes, transactionally (metapublish.go).
+	meta *metaPublisher
+	// metaMu orders metadata changes with document writes: writes hold it shared,
+	// changes exclusively (metadata.go).
+	metaMu sync.RWMutex
 
 	// unreplicated counts and logs passed-through requests that look like writes.
 	unreplicated *unreplicatedWrites
@@ -142,6 +149,9 @@ func (p *Proxy) connect(deps Deps) error {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m}
+	if p.meta, err = newMetaPublisher(conn, cfg.Publish, deps.KafkaOpts); err != nil {
+		return err
+	}
 
 	if cfg.TLS.Enabled() {
 		if p.tls, err = newTLSReloader(cfg.TLS, p.log); err != nil {
@@ -183,6 +193,9 @@ func (p *Proxy) connect(deps Deps) error {
 func (p *Proxy) closeClients() {
 	if p.kafka != nil {
 		p.kafka.Close()
+	}
+	if p.meta != nil {
+		p.meta.close()
 	}
 	if p.ln != nil {
 		_ = p.ln.Close()
@@ -287,6 +300,7 @@ func (p *Proxy) shutdown(srv *http.Server) error {
 		p.log.Error("events still buffered at shutdown", "error", ferr, "buffered", p.kafka.BufferedProduceRecords())
 	}
 	p.kafka.Close()
+	p.meta.close()
 	// The cluster clients poll node stats and health in the background until closed.
 	_ = p.primary.Close()
 	if p.fallback != nil {
@@ -333,7 +347,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.m.requests.WithLabelValues(rt.name, strconv.Itoa(sw.code())).Inc()
 		p.m.requestSeconds.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 	}()
-	if p.draining.Load() && (rt.write || rt.unresolved || rt.byQuery != 0) {
+	if p.draining.Load() && (rt.write || rt.unresolved || rt.byQuery != 0 || rt.meta != metaNone) {
 		writeError(sw, r, http.StatusServiceUnavailable, errShuttingDown, "fanout-proxy is shutting down; retry on another instance")
 		return
 	}
@@ -379,6 +393,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.write {
 		p.serveWrite(sw, r, rt, body, &res)
+		return
+	}
+	if rt.meta != metaNone {
+		p.serveMetadata(sw, r, rt, body)
 		return
 	}
 	if isNodesInfo(r) {

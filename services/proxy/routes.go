@@ -11,7 +11,8 @@ import (
 
 // route is what the proxy makes of a request.
 type route struct {
-	// name labels metrics: bulk, index, create, update, delete, read, other, unresolved.
+	// name labels metrics: bulk, index, create, update, delete, read, other, unresolved,
+	// the by-query APIs and the metadata APIs (metaOp.name).
 	name string
 	// write is set for the replicated write APIs.
 	write bool
@@ -30,6 +31,10 @@ type route struct {
 	// proxy runs itself (byquery.go); index is the path's index expression, and id the
 	// type of a typed path, which the proxy refuses.
 	byQuery byQueryKind
+	// meta is set for the metadata APIs the proxy replicates as the primary's
+	// resulting state (metaroutes.go, metadata.go); index is the path's index
+	// expression and id the path's name.
+	meta metaOp
 }
 
 // classify maps a request to its route on a primary of version v (nil: not known yet).
@@ -43,11 +48,11 @@ func classify(r *http.Request, v *primaryVersion) route {
 	// the same, or when none makes it a write (a read or pass-through call goes to
 	// the primary as it is, whatever it is).
 	rt := classifyAs(segs, r.Method, dialect{})
-	same, write, read := true, rt.write, rt.read
+	same, write, read := true, rt.write || rt.byQuery != 0 || rt.meta != metaNone, rt.read
 	for _, d := range []dialect{{typed: true}, {typed: true, xpack: true}} {
 		alt := classifyAs(segs, r.Method, d)
 		same = same && alt == rt
-		write = write || alt.write || alt.byQuery != 0
+		write = write || alt.write || alt.byQuery != 0 || alt.meta != metaNone
 		read = read || alt.read
 	}
 	switch {
@@ -94,6 +99,9 @@ func classifyAs(segs []string, m string, d dialect) route {
 		return rt
 	}
 	if rt, ok := writeRoute(segs, m, d); ok {
+		return rt
+	}
+	if rt, ok := metaRoute(segs, m, d); ok {
 		return rt
 	}
 	if m == http.MethodGet || m == http.MethodHead {

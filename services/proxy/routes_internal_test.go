@@ -35,6 +35,11 @@ func byQuery(k byQueryKind, i, typ string) route {
 	return route{name: k.String(), byQuery: k, index: i, id: typ}
 }
 
+// meta is a metadata API's route.
+func meta(op metaOp, i, id string) route { return route{name: op.name(), meta: op, index: i, id: id} }
+
+func putMapping(i string) route { return meta(metaPutMapping, i, "") }
+
 func bulkTo(i string) route { return route{name: "bulk", write: true, index: i} }
 
 var (
@@ -64,8 +69,8 @@ func TestClassify(t *testing.T) {
 		{"POST", "/_msearch", read},
 		{"POST", "/logs/_count", read},
 		{"POST", "/_mget", read},
-		{"PUT", "/logs", other},
-		{"DELETE", "/logs", other},
+		{"PUT", "/logs", meta(metaCreateIndex, "logs", "")},
+		{"DELETE", "/logs", meta(metaDeleteIndex, "logs", "")},
 		{"POST", "/logs/_delete_by_query", byQuery(deleteByQuery, "logs", "")},
 		{"POST", "/logs-*,other/_update_by_query", byQuery(updateByQuery, "logs-*,other", "")},
 		{"POST", "/_all/_delete_by_query", byQuery(deleteByQuery, "_all", "")},
@@ -86,6 +91,78 @@ func TestClassify(t *testing.T) {
 		{"PUT", "//_doc/1", index("", "1")},
 		{"POST", "//_refresh", other},
 		{"GET", "//logs//_doc/1", read},
+	}
+	for _, v := range []*primaryVersion{os2, es7, os1, nil} {
+		for _, tt := range tests {
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			if got := classify(r, v); got != tt.want {
+				t.Errorf("%v: %s %s: %+v, want %+v", v, tt.method, tt.target, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestClassifyMetadata: the metadata APIs the proxy replicates, as OpenSearch's
+// RestController routes them, the same on every primary; their neighbours that are
+// other APIs pass through.
+func TestClassifyMetadata(t *testing.T) {
+	tests := []struct {
+		method, target string
+		want           route
+	}{
+		{"PUT", "/logs-2024", meta(metaCreateIndex, "logs-2024", "")},
+		{"PUT", "/%3Clogs-%7Bnow%2Fd%7D%3E", meta(metaCreateIndex, "<logs-{now/d}>", "")},
+		{"PUT", "/_bogus", other},
+		{"POST", "/logs", other},
+		{"DELETE", "/", meta(metaDeleteIndex, "", "")},
+		{"DELETE", "/logs-*,other", meta(metaDeleteIndex, "logs-*,other", "")},
+		{"DELETE", "/_all", meta(metaDeleteIndex, "_all", "")},
+		{"DELETE", "/_pit", other},
+		{"POST", "/logs/_open", meta(metaOpenIndex, "logs", "")},
+		{"POST", "/_open", meta(metaOpenIndex, "", "")},
+		{"POST", "/logs-*/_close", meta(metaCloseIndex, "logs-*", "")},
+		{"POST", "/_close", meta(metaCloseIndex, "", "")},
+		{"GET", "/logs/_open", read},
+		{"PUT", "/logs/_mapping", putMapping("logs")},
+		{"POST", "/logs,other/_mappings", putMapping("logs,other")},
+		{"GET", "/logs/_mapping", read},
+		{"PUT", "/_settings", meta(metaPutSettings, "", "")},
+		{"PUT", "/logs/_settings", meta(metaPutSettings, "logs", "")},
+		{"POST", "/logs/_settings", other},
+		{"PUT", "/_cluster/settings", other},
+		{"POST", "/_aliases", meta(metaUpdateAliases, "", "")},
+		{"PUT", "/_aliases", other},
+		{"PUT", "/logs/_alias/current", meta(metaPutAlias, "logs", "current")},
+		{"POST", "/logs/_aliases/current", meta(metaPutAlias, "logs", "current")},
+		{"PUT", "/_alias/current", meta(metaPutAlias, "", "current")},
+		{"POST", "/_aliases/current", meta(metaPutAlias, "", "current")},
+		{"PUT", "/logs/_alias", meta(metaPutAlias, "logs", "")},
+		{"PUT", "/_alias", meta(metaPutAlias, "", "")},
+		{"DELETE", "/logs/_alias/current", meta(metaDeleteAlias, "logs", "current")},
+		{"DELETE", "/logs/_aliases/cur*", meta(metaDeleteAlias, "logs", "cur*")},
+		{"GET", "/logs/_alias/current", read},
+		{"POST", "/logs/_rollover", meta(metaRollover, "logs", "")},
+		{"POST", "/logs/_rollover/logs-000009", meta(metaRollover, "logs", "logs-000009")},
+		{"PUT", "/_index_template/t", meta(metaPutIndexTemplate, "", "t")},
+		{"POST", "/_index_template/t", meta(metaPutIndexTemplate, "", "t")},
+		{"DELETE", "/_index_template/t*", meta(metaDeleteIndexTemplate, "", "t*")},
+		{"POST", "/_index_template/_simulate", other},
+		{"POST", "/_index_template/_simulate_index/logs", other},
+		{"PUT", "/_component_template/c", meta(metaPutComponentTemplate, "", "c")},
+		{"DELETE", "/_component_template/c", meta(metaDeleteComponentTemplate, "", "c")},
+		{"PUT", "/_template/old", meta(metaPutLegacyTemplate, "", "old")},
+		{"POST", "/_template/old", meta(metaPutLegacyTemplate, "", "old")},
+		{"DELETE", "/_template/old", meta(metaDeleteLegacyTemplate, "", "old")},
+		{"PUT", "/_ingest/pipeline/p1", meta(metaPutPipeline, "", "p1")},
+		{"DELETE", "/_ingest/pipeline/p*", meta(metaDeletePipeline, "", "p*")},
+		{"POST", "/_ingest/pipeline/p1/_simulate", other},
+		{"POST", "/_ingest/pipeline/_simulate", other},
+		{"PUT", "/_data_stream/logs-app", meta(metaCreateDataStream, "", "logs-app")},
+		{"DELETE", "/_data_stream/logs-*", meta(metaDeleteDataStream, "", "logs-*")},
+		{"GET", "/_data_stream/logs-app", read},
+		{"PUT", "/_search/pipeline/p1", other},
+		{"POST", "/logs/_shrink/small", other},
+		{"PUT", "/_cluster/x/_alias", other},
 	}
 	for _, v := range []*primaryVersion{os2, es7, os1, nil} {
 		for _, tt := range tests {
@@ -140,9 +217,9 @@ func TestClassifyTyped(t *testing.T) {
 		{"POST", "/logs/doc/_search", read, read, read},
 		{"POST", "/logs/_doc/_count", index("logs", "_count"), read, read},
 		{"POST", "/logs/_doc/_mget", index("logs", "_mget"), read, read},
-		{"PUT", "/logs/_doc/_mapping", index("logs", "_mapping"), other, other},
-		{"PUT", "/logs/doc/_mapping", other, other, other},
-		{"POST", "/logs/_doc/_mappings", index("logs", "_mappings"), other, other},
+		{"PUT", "/logs/_doc/_mapping", index("logs", "_mapping"), putMapping("logs"), putMapping("logs")},
+		{"PUT", "/logs/doc/_mapping", other, putMapping("logs"), putMapping("logs")},
+		{"POST", "/logs/_doc/_mappings", index("logs", "_mappings"), putMapping("logs"), putMapping("logs")},
 		{"POST", "/logs/_doc/_update_by_query", index("logs", "_update_by_query"), byQuery(updateByQuery, "logs", "_doc"), byQuery(updateByQuery, "logs", "_doc")},
 		{"POST", "/logs/doc/_delete_by_query", other, byQuery(deleteByQuery, "logs", "doc"), byQuery(deleteByQuery, "logs", "doc")},
 		{"POST", "/logs/_create/_search", create("logs", "_search"), read, read},
@@ -163,7 +240,8 @@ func TestClassifyTyped(t *testing.T) {
 		// types the primary refuses: not a write (it answers 400 or 405)
 		{"PUT", "/logs/_foo/1", other, other, other},
 		{"PUT", "/logs//1", other, other, other},
-		{"PUT", "/logs/_mapping/doc", other, other, other},
+		{"PUT", "/logs/_mapping/doc", other, putMapping("logs"), putMapping("logs")},
+		{"PUT", "/_mapping/doc", other, putMapping(""), putMapping("")},
 		{"POST", "/logs/_refresh", other, other, other},
 		{"POST", "/_all/doc/1", other, other, other},
 		// more segments than any write route
@@ -182,7 +260,8 @@ func TestClassifyTyped(t *testing.T) {
 		want := tt.os2
 		if tt.os2 != tt.es7 || tt.os2 != tt.os1 {
 			switch {
-			case tt.os2.write || tt.es7.write || tt.os1.write, tt.os2.byQuery != 0 || tt.es7.byQuery != 0 || tt.os1.byQuery != 0:
+			case tt.os2.write || tt.es7.write || tt.os1.write, tt.os2.byQuery != 0 || tt.es7.byQuery != 0 || tt.os1.byQuery != 0,
+				tt.os2.meta != metaNone || tt.es7.meta != metaNone || tt.os1.meta != metaNone:
 				want = unresolved
 			case tt.os2.read || tt.es7.read || tt.os1.read:
 				want = read

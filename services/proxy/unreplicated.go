@@ -12,8 +12,8 @@ import (
 )
 
 // Writes the proxy does not replicate. Only the document write APIs publish events
-// (routes.go), and the by-query APIs the proxy runs itself (byquery.go); every other
-// request passes through. A request among those that changes the primary (index
+// (routes.go), the by-query APIs the proxy runs itself (byquery.go) and the metadata
+// APIs it replicates as state (metaroutes.go); every other request passes through. A request among those that changes the primary (index
 // management, an API the proxy has never heard of…) changes the primary only, and the
 // targets drift without anyone being told. So each one is counted by route and logged, at most once a minute per
 // route, so that an operator learns which writes fanout does not understand.
@@ -90,7 +90,7 @@ func (u *unreplicatedWrites) observe(r *http.Request, status int) {
 		if len(path) > 256 {
 			path = path[:256] + "…"
 		}
-		u.log.Warn("passed a write through to the primary without replicating it: fanout replicates only the document write APIs, so the targets do not get what this request changed",
+		u.log.Warn("passed a write through to the primary without replicating it: fanout replicates only the document write APIs and the index, alias, template, pipeline and data stream APIs it knows, so the targets do not get what this request changed",
 			"route", route, "method", r.Method, "path", path, "status", status,
 			"suppressed", suppressed, "log_interval", unreplicatedLogEvery.String())
 	}

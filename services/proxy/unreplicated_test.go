@@ -11,11 +11,12 @@ import (
 )
 
 // TestUnreplicatedWritesCountedAndLogged: requests that may change the primary but that
-// the proxy does not replicate (here _shrink, which the emulator does not serve, an
-// index creation and a mapping update) reach the primary, publish nothing, and are
+// the proxy does not replicate (here _shrink and _clone, which the emulator does not
+// serve, and a cluster settings update) reach the primary, publish nothing, and are
 // counted by route, whatever the primary answered, and logged at WARN once per route;
-// reads, maintenance calls, replicated writes and the by-query APIs, which the proxy
-// runs and replicates itself, are not.
+// reads, maintenance calls, replicated writes, the by-query APIs, which the proxy runs
+// and replicates itself, and the metadata APIs it replicates (an index creation, a
+// mapping update) are not.
 func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 	e := startEnv(t, 0)
 	var logs syncBuffer
@@ -48,6 +49,8 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 		{http.MethodPost, "/copies/_delete_by_query?refresh=true", `{"query":{"match_all":{}}}`, 200},
 		{http.MethodPut, "/authors", "", 200},
 		{http.MethodPut, "/authors/_mapping", `{"properties":{"name":{"type":"keyword"}}}`, 200},
+		{http.MethodPost, "/books/_clone/twin", "", 400},
+		{http.MethodPut, "/_cluster/settings", `{"persistent":{"x":1}}`, 400},
 	} {
 		if r := send(t, rq.method, u+rq.path, rq.body); r.status != rq.status {
 			t.Fatalf("%s %s: %d %s", rq.method, rq.path, r.status, r.body)
@@ -61,8 +64,8 @@ func TestUnreplicatedWritesCountedAndLogged(t *testing.T) {
 
 	for route, want := range map[string]int{
 		"POST /{index}/_shrink/{name}": 2,
-		"PUT /{index}":                 1,
-		"PUT /{index}/_mapping":        1,
+		"POST /{index}/_clone/{name}":  1,
+		"PUT /_cluster/settings":       1,
 	} {
 		if got, ok := metricValue(t, p.MetricsURL(), `fanout_proxy_unreplicated_writes_total{route="`+route+`"}`); !ok || got != want {
 			t.Errorf("%s counted %d (present %v), want %d", route, got, ok, want)

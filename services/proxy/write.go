@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -64,6 +65,9 @@ type plan struct {
 	filter filterpath.Filter
 	// answerRoom is what was charged for the primary's answer before it came.
 	answerRoom int64
+	// keepAccept sends the client's Accept as it is: the proxy does not read this
+	// answer (a metadata request's, which the proxy reads back instead).
+	keepAccept bool
 }
 
 // clientQuery reads the request's query as the primary does: its parameters without
@@ -305,6 +309,12 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	}
 	log := p.log.With("request_id", reqID, "route", rt.name)
 
+	// The metadata lock, shared, from before the primary is called until the events are
+	// acknowledged or failed: a metadata change waits for this write, or this write for
+	// it, so that its events are on the right side of the change's copies (metadata.go).
+	p.metaMu.RLock()
+	unlock := sync.OnceFunc(p.metaMu.RUnlock)
+	defer unlock()
 	before := p.lookupBefore(r, pl, log)
 	resp, respBody, err := p.callPrimary(r, rt.name, pl)
 	if err != nil {
@@ -369,6 +379,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*event.Records, error) {
 		return enc(&evs[send.at(k)])
 	})
+	unlock()
 	if len(failed) == 0 && len(unresolved) == 0 {
 		p.answer(w, r, resp, applyEdits(respBody, edits), pl)
 		return
@@ -629,7 +640,7 @@ func (p *Proxy) callPrimary(r *http.Request, routeName string, pl *plan) (*http.
 	// response compression and decodes it, so the answer can be parsed.
 	out.Header.Del("Content-Encoding")
 	out.Header.Del("Accept-Encoding")
-	if nonJSON(r) {
+	if nonJSON(r) && !pl.keepAccept {
 		// The primary answers in the request's media type unless told otherwise
 		// (AbstractRestChannel); the proxy reads JSON (see refuseUnreplicableMedia).
 		out.Header.Set("Accept", "application/json")
