@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/pkg/converge"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
+	"github.com/fanout-dev/fanout/pkg/metadata"
 	"github.com/fanout-dev/fanout/services/proxy/proxytest"
+	"github.com/fanout-dev/fanout/services/replicator"
 	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
 	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
@@ -34,40 +37,57 @@ import (
 const metaPartitions = 12
 
 type metaStack struct {
-	kafka   *kafkatest.Cluster
-	primary *emulator
-	proxy   string
-	targets []*emulator
-	names   []string
-	groups  []string
+	kafka      *kafkatest.Cluster
+	primary    *emulator
+	proxy      string
+	targets    []*emulator
+	names      []string
+	groups     []string
+	replicator [][]*replicatortest.Running // per target, its two instances
+}
+
+// metaOpts configure the clusters of a metadata stack.
+type metaOpts struct {
+	primary []func(*searchemu.Options)
+	target  map[string][]func(*searchemu.Options) // by target name (b, c)
 }
 
 // startMetaStack starts the primary (with none of the workload's indices), the proxy,
 // and two empty targets with two replicators each.
-func startMetaStack(t *testing.T, targetOpts ...func(name string) []func(*searchemu.Options)) *metaStack {
+func startMetaStack(t *testing.T, o ...metaOpts) *metaStack {
 	t.Helper()
+	var opts metaOpts
+	if len(o) > 0 {
+		opts = o[0]
+	}
 	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, metaPartitions))
-	s := &metaStack{kafka: k, primary: startEmulator(t, "primary")}
+	s := &metaStack{kafka: k, primary: startEmulator(t, "primary", opts.primary...)}
 	cfg := proxytest.Config(s.primary.url, k.Addrs(), topic)
 	cfg.MetricsListen = ""
 	s.proxy = proxytest.Start(t, cfg, testLogger()).URL()
 	for _, name := range []string{"b", "c"} {
-		var opts []func(*searchemu.Options)
-		for _, o := range targetOpts {
-			opts = append(opts, o(name)...)
-		}
-		target := startEmulator(t, name, opts...)
+		target := startEmulator(t, name, opts.target[name]...)
 		s.targets = append(s.targets, target)
 		s.names = append(s.names, name)
 		rcfg := testConfig(k, target, name)
-		for i := range 2 {
-			rr := startReplicator(t, rcfg)
-			if i == 0 {
-				s.groups = append(s.groups, rr.Group())
-			}
+		var rs []*replicatortest.Running
+		for range 2 {
+			rs = append(rs, startReplicator(t, rcfg))
 		}
+		s.groups = append(s.groups, rs[0].Group())
+		s.replicator = append(s.replicator, rs)
 	}
 	return s
+}
+
+// metric sums a replicator metric over target i's instances.
+func (s *metaStack) metric(t *testing.T, i int, name string, labels map[string]string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, rr := range s.replicator[i] {
+		sum += rr.Metric(t, name, labels)
+	}
+	return sum
 }
 
 // must sends a request through the proxy and fails the test unless it succeeds.
@@ -84,12 +104,19 @@ func (s *metaStack) must(t *testing.T, method, path, body string) []byte {
 // target with the primary: documents with versions, and metadata.
 func (s *metaStack) converged(t *testing.T, indices ...string) {
 	t.Helper()
+	s.convergedExcept(t, metadata.Settings{}, true, indices...)
+}
+
+// convergedExcept is converged with the settings compared as settings says, and the
+// dead-letter topics checked for emptiness when noDLQ is set.
+func (s *metaStack) convergedExcept(t *testing.T, settings metadata.Settings, noDLQ bool, indices ...string) {
+	t.Helper()
 	for i, target := range s.targets {
 		waitCaughtUp(t, s.kafka, s.groups[i], 3*time.Minute)
 		rep := assertConverged(t, s.primary, target, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		meta, err := converge.CompareMetadata(ctx, s.primary.client, target.client, converge.MetaOptions{
-			Indices: indices, Templates: true, Pipelines: true,
+			Indices: indices, Templates: true, Pipelines: true, Settings: settings,
 		})
 		cancel()
 		if err != nil {
@@ -98,7 +125,9 @@ func (s *metaStack) converged(t *testing.T, indices ...string) {
 		if !meta.Converged() {
 			t.Fatalf("the metadata of %s differs from the primary's: %s", target.url, meta)
 		}
-		dlqEmpty(t, s.kafka, s.names[i])
+		if noDLQ {
+			dlqEmpty(t, s.kafka, s.names[i])
+		}
 		t.Logf("target %s: %d documents and the metadata of %v converged", target.url, rep.Compared, indices)
 	}
 }
@@ -317,4 +346,88 @@ func TestMetadataRolloverTemplatesDataStreams(t *testing.T) {
 			t.Errorf("data stream events on %s: %d %s", target.url, code, ans)
 		}
 	}
+}
+
+// TestMetadataTargetRefusesSetting: target c lacks the plugin whose index setting the
+// primary and target b have. The settings change that sets it is dead-lettered on c with
+// the target's reason; the documents written before and after it replicate to both.
+func TestMetadataTargetRefusesSetting(t *testing.T) {
+	acme := func(o *searchemu.Options) {
+		o.PluginIndexSettings = []searchemu.IndexSetting{{Key: "index.acme.", Dynamic: true}}
+	}
+	s := startMetaStack(t, metaOpts{primary: []func(*searchemu.Options){acme},
+		target: map[string][]func(*searchemu.Options){"b": {acme}}})
+	s.must(t, http.MethodPut, "/books", `{"settings":{"number_of_shards":2},"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	w := startDocWriters(t, s.proxy, "books", 3, func(k int) string { return fmt.Sprintf(`{"n":%d}`, k) })
+	w.waitWritten(t, 150)
+	s.must(t, http.MethodPut, "/books/_settings", `{"index.acme.boost":"3","index.refresh_interval":"3s"}`)
+	w.waitWritten(t, 150)
+	w.finish(t)
+	s.convergedExcept(t, metadata.Settings{Ignore: []string{"index.acme.*", "index.refresh_interval"}}, false, "books")
+	dlqEmpty(t, s.kafka, "b")
+	dlq := replicator.DLQTopic("{topic}.dlq.{cluster}", topic, "c")
+	recs := s.kafka.ConsumeAll(t, dlq, 10*time.Second)
+	if len(recs) != 1 {
+		t.Fatalf("c's dead-letter topic has %d records, want the one settings change", len(recs))
+	}
+	h := map[string]string{}
+	for _, hd := range recs[0].Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	if h[kafkax.HeaderErrorClass] != "metadata" || !strings.Contains(h[kafkax.HeaderErrorReason], "unknown setting [index.acme.boost]") {
+		t.Errorf("dead letter headers %v", h)
+	}
+	// b took the whole change, c nothing of the refused step (the settings request is
+	// one step: refresh_interval came with it).
+	for i, want := range []string{"3s", ""} {
+		_, ans := httpDo(t, http.MethodGet, s.targets[i].url+"/books/_settings/index.acme.boost?flat_settings=true", "")
+		if got := strings.Contains(string(ans), `"3"`); got != (want != "") {
+			t.Errorf("target %s: index.acme.boost %s", s.names[i], ans)
+		}
+	}
+}
+
+// TestMetadataAcrossVendors: an OpenSearch 2 primary with the k-NN plugin's settings
+// replicated to an Elasticsearch 7 target (which does not know them: left out, counted)
+// and to an OpenSearch 1 target with the plugin; then an Elasticsearch 7 primary, written
+// with its typed document APIs, replicated to OpenSearch 2 targets (the state read back
+// is typeless, as Elasticsearch 7 answers GET /{index} without include_type_name).
+func TestMetadataAcrossVendors(t *testing.T) {
+	knn := func(o *searchemu.Options) {
+		o.PluginIndexSettings = []searchemu.IndexSetting{{Key: "index.knn"}, {Key: "index.knn.", Dynamic: true}}
+	}
+	flavor := func(f searchemu.Flavor) func(*searchemu.Options) { return func(o *searchemu.Options) { o.Flavor = f } }
+	t.Run("opensearch to elasticsearch", func(t *testing.T) {
+		s := startMetaStack(t, metaOpts{primary: []func(*searchemu.Options){knn},
+			target: map[string][]func(*searchemu.Options){"b": {flavor(searchemu.Elasticsearch7)}, "c": {flavor(searchemu.OpenSearch1), knn}}})
+		s.must(t, http.MethodPut, "/vectors", `{"settings":{"number_of_shards":2,"index.knn":true},"mappings":{"properties":{"n":{"type":"long"}}}}`)
+		w := startDocWriters(t, s.proxy, "vectors", 2, func(k int) string { return fmt.Sprintf(`{"n":%d}`, k) })
+		w.waitWritten(t, 100)
+		s.must(t, http.MethodPut, "/vectors/_settings", `{"index.knn.algo_param.ef_search":90}`)
+		s.must(t, http.MethodPut, "/vectors/_mapping", `{"properties":{"m":{"type":"keyword"}}}`)
+		w.waitWritten(t, 100)
+		w.finish(t)
+		s.convergedExcept(t, metadata.Settings{Ignore: []string{"index.knn", "index.knn.*"}}, true, "vectors")
+		if got := s.metric(t, 0, "fanout_replicator_metadata_steps_total", map[string]string{"kind": "settings", "result": "dropped"}); got < 2 {
+			t.Errorf("the Elasticsearch target counted %v settings left out, want index.knn and ef_search", got)
+		}
+		_, ans := httpDo(t, http.MethodGet, s.targets[1].url+"/vectors/_settings?flat_settings=true", "")
+		if !strings.Contains(string(ans), `"index.knn.algo_param.ef_search":"90"`) {
+			t.Errorf("the OpenSearch target with the plugin lacks its settings: %s", ans)
+		}
+	})
+	t.Run("elasticsearch 7 to opensearch", func(t *testing.T) {
+		s := startMetaStack(t, metaOpts{primary: []func(*searchemu.Options){flavor(searchemu.Elasticsearch7)}})
+		s.must(t, http.MethodPut, "/legacy", `{"settings":{"number_of_shards":2},"mappings":{"properties":{"n":{"type":"long"}}}}`)
+		for k := range 50 {
+			// The typed document API of Elasticsearch 7 (type _doc).
+			s.must(t, http.MethodPut, fmt.Sprintf("/legacy/_doc/d-%d", k), fmt.Sprintf(`{"n":%d}`, k))
+		}
+		s.must(t, http.MethodPut, "/legacy/_mapping", `{"properties":{"m":{"type":"keyword"}}}`)
+		s.must(t, http.MethodPut, "/legacy/_alias/old", "")
+		for k := range 50 {
+			s.must(t, http.MethodPost, "/_bulk", fmt.Sprintf("{\"index\":{\"_index\":\"legacy\",\"_type\":\"_doc\",\"_id\":\"e-%d\"}}\n{\"n\":%d,\"m\":\"x\"}\n", k, k))
+		}
+		s.converged(t, "legacy")
+	})
 }

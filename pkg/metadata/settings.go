@@ -122,3 +122,47 @@ func Flatten(settings map[string]any) map[string]any {
 	}
 	return out
 }
+
+// vendorSpecific lists, as flat setting names with * wildcards, index settings that only
+// one vendor's engine (or plugins its distribution ships) knows: OpenSearch's k-NN,
+// plugins and engine features, and Elasticsearch's index modes, slow log user fields and
+// snapshot-backed stores. Replicating across vendors, a target that refuses one of these
+// as unknown gets the rest of the change without it (the replicator warns and counts);
+// any other setting a target refuses dead-letters the change, since it means the target
+// cannot hold the index as the primary has it.
+var vendorSpecific = [...]string{
+	// OpenSearch
+	"index.knn",
+	"index.knn.*",
+	"index.plugins.*",
+	"index.opendistro.*",
+	"index.search.default_pipeline",
+	"index.codec.compression_level",
+	"index.merge.policy",
+	"index.merge.policy.*",
+	"index.optimize_doc_id_lookup.*",
+	"index.doc_id_fuzzy_set.*",
+	"index.append_only.*",
+	"index.composite_index",
+	"index.composite_index.*",
+	"index.context.*",
+	"index.derived_source.*",
+	// Elasticsearch
+	"index.mode",
+	"index.time_series.*",
+	"index.routing_path",
+	"index.look_ahead_time",
+	"index.look_back_time",
+	"index.mapping.total_fields.ignore_dynamic_beyond_limit",
+	"index.mapping.synthetic_source_keep",
+	"index.mapping.source.mode",
+	"index.indexing.slowlog.include.user",
+	"index.search.slowlog.include.user",
+	"index.store.snapshot.*",
+	"index.frozen",
+	"index.dense_vector.*",
+}
+
+// IsVendorSpecific reports whether a flat setting name is one only some vendors' engines
+// know (vendorSpecific).
+func IsVendorSpecific(setting string) bool { return matchAny(vendorSpecific[:], setting) }

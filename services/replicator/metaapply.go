@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -93,6 +95,7 @@ const (
 	stepSkipped   = "skipped"   // policy (metadata.replicate.*) or index filters
 	stepRefused   = "refused"   // the target refused it (4xx): the change is dead-lettered
 	stepStatic    = "static"    // a static setting differs: logged, not sent
+	stepDropped   = "dropped"   // a vendor-specific setting the target does not know: left out
 )
 
 // creationOnly are settings a create request can never carry: the target gives them
@@ -283,6 +286,51 @@ func (m *metaRun) put(kind, object, method, path string, body []byte) (bool, err
 	}
 	m.step(kind, stepApplied)
 	return true, nil
+}
+
+// unknownSetting finds the setting an engine refuses as unknown: "unknown setting
+// [index.knn] please check that any required plugins are installed…" (OpenSearch and
+// Elasticsearch, in illegal_argument_exception or settings_exception).
+var unknownSetting = regexp.MustCompile(`unknown setting \[([^\]]+)\]`)
+
+// maxDroppedSettings bounds the resends of one request without a refused setting.
+const maxDroppedSettings = 32
+
+// putSettings sends a request carrying index settings (a create, a settings update),
+// built by body from settings (flat names). When the target refuses a setting as
+// unknown and that setting is vendor-specific (metadata.IsVendorSpecific: it exists on
+// the primary's engine, not on the target's), the setting is left out with a warning
+// and counted, and the request sent again; any other refusal refuses the step.
+func (m *metaRun) putSettings(kind, object, method, path string, settings map[string]any, body func(map[string]any) []byte) (status int, answer []byte, err error) {
+	for range maxDroppedSettings {
+		status, answer, err = m.do(method, path, body(settings))
+		if err != nil || status != http.StatusBadRequest {
+			return status, answer, err
+		}
+		_, reason := errorOf(answer, status)
+		mm := unknownSetting.FindStringSubmatch(reason)
+		if mm == nil || !metadata.IsVendorSpecific(metadata.Canonical(mm[1])) {
+			return status, answer, nil
+		}
+		key := ""
+		for k := range settings {
+			if metadata.Canonical(k) == metadata.Canonical(mm[1]) {
+				key = k
+			}
+		}
+		if key == "" {
+			return status, answer, nil
+		}
+		m.a.log.Warn("the target does not know a setting of another vendor's engine; it is left out", "step", kind,
+			"index", object, "setting", key, "value", settingString(settings[key]), "cluster", m.a.cluster)
+		m.step(stepSettings, stepDropped)
+		settings = maps.Clone(settings)
+		delete(settings, key)
+		if len(settings) == 0 && kind == stepSettings {
+			return http.StatusOK, nil, nil // nothing left to update (a create still creates)
+		}
+	}
+	return status, answer, nil
 }
 
 // del sends a DELETE; a 404 means it was gone already.

@@ -12,6 +12,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/replicator"
 	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
 )
 
 // metaApplier is an Applier for target with cfg changed by mutate.
@@ -308,6 +309,41 @@ func TestApplyMetadataSettings(t *testing.T) {
 	}
 	if res.Steps["mapping/applied"] != 1 {
 		t.Errorf("steps %v: the mapping change must go in", res.Steps)
+	}
+}
+
+// TestApplyMetadataVendorSettings: a target of another vendor refuses a setting only the
+// primary's engine knows (OpenSearch's index.knn on an Elasticsearch target): the index
+// is created and updated without it, the setting is counted as dropped, nothing is
+// refused. A refused setting that is not vendor-specific still refuses the step.
+func TestApplyMetadataVendorSettings(t *testing.T) {
+	target := startEmulator(t, "b", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch7 })
+	a := metaApplier(t, target, nil)
+	res := applyMeta(t, a, &opspb.Metadata{Request: "PUT /vectors", Indices: []*opspb.IndexState{
+		indexState("vectors", `{"index.number_of_shards":"2","index.knn":"true","index.refresh_interval":"3s"}`,
+			`{"properties":{"v":{"type":"long"}}}`, `{}`)}})
+	if len(res.Refused) > 0 || res.Steps["settings/dropped"] != 1 || res.Steps["index_create/applied"] != 1 {
+		t.Fatalf("create: steps %v, refused %+v", res.Steps, res.Refused)
+	}
+	s := getJSON(t, target, "/vectors/_settings?flat_settings=true", 200)
+	if dig(s, "vectors", "settings", "index.number_of_shards") != "2" || dig(s, "vectors", "settings", "index.refresh_interval") != "3s" {
+		t.Errorf("settings on the target: %v", s)
+	}
+	// An update of the vendor setting alone sends nothing; with another one, that one.
+	res = applyMeta(t, a, &opspb.Metadata{Request: "PUT /vectors/_settings", Indices: []*opspb.IndexState{
+		indexState("vectors", `{"index.number_of_shards":"2","index.knn":"true","index.knn.algo_param.ef_search":"90","index.refresh_interval":"4s"}`,
+			`{"properties":{"v":{"type":"long"}}}`, `{}`)}})
+	if len(res.Refused) > 0 || res.Steps["settings/dropped"] < 1 || res.Steps["settings/applied"] != 1 {
+		t.Fatalf("update: steps %v, refused %+v", res.Steps, res.Refused)
+	}
+	if got := dig(getJSON(t, target, "/vectors/_settings?flat_settings=true", 200), "vectors", "settings", "index.refresh_interval"); got != "4s" {
+		t.Errorf("refresh_interval %v, want 4s", got)
+	}
+	res = applyMeta(t, a, &opspb.Metadata{Request: "PUT /vectors/_settings", Indices: []*opspb.IndexState{
+		indexState("vectors", `{"index.number_of_shards":"2","index.refresh_interval":"4s","index.no_such_thing":"1"}`,
+			`{"properties":{"v":{"type":"long"}}}`, `{}`)}})
+	if len(res.Refused) != 1 || res.Refused[0].Step != "settings" {
+		t.Fatalf("an unknown setting of no vendor: refused %+v, steps %v", res.Refused, res.Steps)
 	}
 }
 

@@ -170,23 +170,25 @@ func (m *metaRun) index(ix *opspb.IndexState, name string) error {
 			m.step(stepIndexCreate, stepSkipped)
 			return nil
 		}
-		body := map[string]any{}
+		s := map[string]any{}
 		if a.policy.Settings {
-			s := map[string]any{}
 			for k, v := range want {
 				if a.copied(k) {
 					s[k] = v
 				}
 			}
+		}
+		status, answer, err := m.putSettings(stepIndexCreate, name, http.MethodPut, "/"+esc(name), s, func(s map[string]any) []byte {
+			body := map[string]any{}
 			if len(s) > 0 {
 				body["settings"] = s
 			}
-		}
-		if a.policy.Mappings && len(ix.GetMappings()) > 0 && !bytes.Equal(ix.GetMappings(), []byte("{}")) {
-			body["mappings"] = json.RawMessage(ix.GetMappings())
-		}
-		b, _ := json.Marshal(body)
-		status, answer, err := m.do(http.MethodPut, "/"+esc(name), b)
+			if a.policy.Mappings && len(ix.GetMappings()) > 0 && !bytes.Equal(ix.GetMappings(), []byte("{}")) {
+				body["mappings"] = json.RawMessage(ix.GetMappings())
+			}
+			b, _ := json.Marshal(body)
+			return b
+		})
 		if err != nil {
 			return err
 		}
@@ -299,6 +301,9 @@ func (m *metaRun) updateSettings(name string, want, curRaw map[string]any) error
 			continue
 		}
 		if isStatic(k) {
+			if _, has := curX[k]; !has && metadata.IsVendorSpecific(k) {
+				continue // left out at creation: the target does not know it
+			}
 			static = append(static, k)
 			continue
 		}
@@ -321,9 +326,19 @@ func (m *metaRun) updateSettings(name string, want, curRaw map[string]any) error
 		}
 		return nil
 	}
-	b, _ := json.Marshal(upd)
-	_, err := m.put(stepSettings, name, http.MethodPut, "/"+esc(name)+"/_settings", b)
-	return err
+	status, answer, err := m.putSettings(stepSettings, name, http.MethodPut, "/"+esc(name)+"/_settings", upd, func(s map[string]any) []byte {
+		b, _ := json.Marshal(s)
+		return b
+	})
+	switch {
+	case err != nil:
+		return err
+	case status >= 300:
+		m.refuse(stepSettings, name, status, answer)
+	default:
+		m.step(stepSettings, stepApplied)
+	}
+	return nil
 }
 
 // expandSettings renders flat settings as strings, a list as one entry per item
