@@ -16,9 +16,10 @@ import (
 )
 
 // storedIndices are the indices of TestStoredDocumentsConverge: "ingested" has a default
-// and a final pipeline on the primary, "plain" none; the targets have neither pipelines
-// nor pipeline settings, so what they hold is only what the events carried. "ubq" is
-// rewritten by an update-by-query through a pipeline.
+// and a final pipeline on the primary, "plain" none. The pipelines and the index reach
+// the targets as metadata, but never the index's pipeline settings (a replica must not
+// run the pipelines again), so what the targets hold is only what the events carried.
+// "ubq" is rewritten by an update-by-query through a pipeline.
 var storedIndices = []string{"ingested", "plain", "ubq"}
 
 // TestStoredDocumentsConverge: documents the primary stores otherwise than the request

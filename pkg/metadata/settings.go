@@ -45,6 +45,11 @@ var targetLocal = [...]string{
 	"index.write.wait_for_active_shards",
 	// blocks: an operator's state of the copy (a read-only DR target), not of the data
 	"index.blocks.*",
+	// ingest pipelines: a replica receives documents the primary's pipelines already
+	// made, and must not run them again (a final pipeline cannot be skipped per request).
+	// The pipelines themselves replicate; a replica promoted to primary needs these set.
+	"index.default_pipeline",
+	"index.final_pipeline",
 	// cluster features and per-cluster policies
 	"index.replication.type",
 	"index.remote_store.*",

@@ -347,6 +347,40 @@ func TestApplyMetadataVendorSettings(t *testing.T) {
 	}
 }
 
+// TestApplyMetadataTemplateSettings: templates reach the target without the settings
+// replication never copies (a DR target's replicas are its own; the primary's pipelines
+// must not run again on documents they already made), and so do indices.
+func TestApplyMetadataTemplateSettings(t *testing.T) {
+	target := startEmulator(t, "b")
+	a := metaApplier(t, target, nil)
+	code, ans := httpDo(t, http.MethodPut, target.url+"/_ingest/pipeline/p", `{"processors":[{"set":{"field":"x","value":1}}]}`)
+	if code != 200 {
+		t.Fatalf("pipeline: %d %s", code, ans)
+	}
+	res := applyMeta(t, a, &opspb.Metadata{Request: "PUT /_index_template/t", Templates: []*opspb.TemplateState{
+		{Kind: opspb.TemplateKind_TEMPLATE_KIND_INDEX, Name: "t", Exists: true,
+			Body: []byte(`{"index_patterns":["t-*"],"template":{"settings":{"index":{"number_of_shards":"2","number_of_replicas":"0","default_pipeline":"p"}}}}`)},
+		{Kind: opspb.TemplateKind_TEMPLATE_KIND_LEGACY, Name: "l", Exists: true,
+			Body: []byte(`{"order":0,"index_patterns":["l-*"],"settings":{"index.final_pipeline":"p","index.refresh_interval":"3s"},"mappings":{},"aliases":{}}`)},
+	}, Indices: []*opspb.IndexState{
+		indexState("direct", `{"index.number_of_shards":"1","index.default_pipeline":"p"}`, `{}`, `{}`)}})
+	if len(res.Refused) > 0 {
+		t.Fatalf("refused %+v", res.Refused)
+	}
+	tpl := getJSON(t, target, "/_index_template/t?flat_settings=true", 200)
+	s := dig(tpl["index_templates"].([]any)[0], "index_template", "template", "settings").(map[string]any)
+	if s["index.number_of_shards"] != "2" || s["index.number_of_replicas"] != nil || s["index.default_pipeline"] != nil {
+		t.Errorf("index template settings on the target: %v", s)
+	}
+	l := getJSON(t, target, "/_template/l?flat_settings=true", 200)
+	if ls := dig(l, "l", "settings").(map[string]any); ls["index.refresh_interval"] != "3s" || ls["index.final_pipeline"] != nil {
+		t.Errorf("legacy template settings on the target: %v", ls)
+	}
+	if got := dig(getJSON(t, target, "/direct/_settings?flat_settings=true", 200), "direct", "settings", "index.default_pipeline"); got != nil {
+		t.Errorf("index.default_pipeline %v copied to the target", got)
+	}
+}
+
 // TestApplyMetadataRollover: a rollover's states (the old index losing the write alias,
 // the new one created with it) switch the write index in one _aliases request.
 func TestApplyMetadataRollover(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fanout-dev/fanout/pkg/metadata"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
 
@@ -99,7 +100,7 @@ func (m *metaRun) putTemplate(t *opspb.TemplateState) error {
 		m.step(kind, stepSkipped)
 		return nil
 	}
-	body, err := m.a.renameTemplate(t.GetBody())
+	body, err := m.a.targetTemplate(t.GetKind(), t.GetBody())
 	if err != nil {
 		m.res.refused = append(m.res.refused, metaRefusal{Step: kind, Object: t.GetName(), ErrorType: "invalid_template_state", Reason: err.Error()})
 		m.step(kind, stepRefused)
@@ -149,30 +150,81 @@ func (m *metaRun) deleteTemplate(t *opspb.TemplateState) error {
 	return m.del(kind, t.GetName(), prefix+esc(t.GetName()))
 }
 
-// renameTemplate rewrites a template body's index_patterns with the rename template.
-func (a *metaApplier) renameTemplate(body []byte) ([]byte, error) {
-	if !a.renamed() {
-		return body, nil
-	}
+// targetTemplate is a template body as the target must hold it: its settings without
+// those replication never copies (target-local, ignored, identity: an index the
+// template creates on the target must get what replication would give it), and its
+// index_patterns rewritten with the rename template.
+func (a *metaApplier) targetTemplate(kind opspb.TemplateKind, body []byte) ([]byte, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
 		return nil, fmt.Errorf("template body: %w", err)
 	}
-	raw, ok := obj["index_patterns"]
-	if !ok {
+	changed := false
+	if kind == opspb.TemplateKind_TEMPLATE_KIND_LEGACY {
+		if raw, ok := obj["settings"]; ok {
+			out, drop, err := a.templateSettings(raw)
+			if err != nil {
+				return nil, err
+			}
+			if drop {
+				obj["settings"], changed = out, true
+			}
+		}
+	} else if raw, ok := obj["template"]; ok {
+		var tpl map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &tpl); err != nil {
+			return nil, fmt.Errorf("template body's template: %w", err)
+		}
+		if st, ok := tpl["settings"]; ok {
+			out, drop, err := a.templateSettings(st)
+			if err != nil {
+				return nil, err
+			}
+			if drop {
+				tpl["settings"] = out
+				obj["template"], _ = json.Marshal(tpl)
+				changed = true
+			}
+		}
+	}
+	if raw, ok := obj["index_patterns"]; ok && a.renamed() {
+		var patterns []string
+		if err := json.Unmarshal(raw, &patterns); err != nil {
+			var one string // a legacy template may give one pattern as a string
+			if err := json.Unmarshal(raw, &one); err != nil {
+				return nil, fmt.Errorf("template index_patterns: %w", err)
+			}
+			patterns = []string{one}
+		}
+		for i, p := range patterns {
+			patterns[i] = RenameIndex(a.rename, p)
+		}
+		obj["index_patterns"], _ = json.Marshal(patterns)
+		changed = true
+	}
+	if !changed {
 		return body, nil
 	}
-	var patterns []string
-	if err := json.Unmarshal(raw, &patterns); err != nil {
-		var one string // a legacy template may give one pattern as a string
-		if err := json.Unmarshal(raw, &one); err != nil {
-			return nil, fmt.Errorf("template index_patterns: %w", err)
-		}
-		patterns = []string{one}
-	}
-	for i, p := range patterns {
-		patterns[i] = RenameIndex(a.rename, p)
-	}
-	obj["index_patterns"], _ = json.Marshal(patterns)
 	return json.Marshal(obj)
+}
+
+// templateSettings removes the settings not copied from a template's settings object
+// (nested or flat); drop reports whether any was.
+func (a *metaApplier) templateSettings(raw json.RawMessage) (out json.RawMessage, drop bool, err error) {
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, false, fmt.Errorf("template settings: %w", err)
+	}
+	flat := metadata.Flatten(st)
+	for k := range flat {
+		if !a.copied(k) {
+			delete(flat, k)
+			drop = true
+		}
+	}
+	if !drop {
+		return raw, false, nil
+	}
+	out, err = json.Marshal(flat)
+	return out, true, err
 }
