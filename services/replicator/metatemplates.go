@@ -3,6 +3,7 @@ package replicator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -156,35 +157,26 @@ func (m *metaRun) deleteTemplate(t *opspb.TemplateState) error {
 // index_patterns rewritten with the rename template.
 func (a *metaApplier) targetTemplate(kind opspb.TemplateKind, body []byte) ([]byte, error) {
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
+	err := json.Unmarshal(body, &obj)
+	if err != nil {
 		return nil, fmt.Errorf("template body: %w", err)
 	}
-	changed := false
+	// A legacy template holds its settings at the top, the others under "template".
+	var changed bool
 	if kind == opspb.TemplateKind_TEMPLATE_KIND_LEGACY {
-		if raw, ok := obj["settings"]; ok {
-			out, drop, err := a.templateSettings(raw)
-			if err != nil {
-				return nil, err
-			}
-			if drop {
-				obj["settings"], changed = out, true
-			}
+		if changed, err = a.dropUncopied(obj); err != nil {
+			return nil, err
 		}
 	} else if raw, ok := obj["template"]; ok {
 		var tpl map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &tpl); err != nil {
 			return nil, fmt.Errorf("template body's template: %w", err)
 		}
-		if st, ok := tpl["settings"]; ok {
-			out, drop, err := a.templateSettings(st)
-			if err != nil {
-				return nil, err
-			}
-			if drop {
-				tpl["settings"] = out
-				obj["template"], _ = json.Marshal(tpl)
-				changed = true
-			}
+		if changed, err = a.dropUncopied(tpl); err != nil {
+			return nil, err
+		}
+		if changed {
+			obj["template"], _ = json.Marshal(tpl)
 		}
 	}
 	if raw, ok := obj["index_patterns"]; ok && a.renamed() {
@@ -208,23 +200,27 @@ func (a *metaApplier) targetTemplate(kind opspb.TemplateKind, body []byte) ([]by
 	return json.Marshal(obj)
 }
 
-// templateSettings removes the settings not copied from a template's settings object
-// (nested or flat); drop reports whether any was.
-func (a *metaApplier) templateSettings(raw json.RawMessage) (out json.RawMessage, drop bool, err error) {
+// dropUncopied removes, from the "settings" object (nested or flat) of obj, the
+// settings replication does not copy, and reports whether it removed any.
+func (a *metaApplier) dropUncopied(obj map[string]json.RawMessage) (bool, error) {
+	raw, ok := obj["settings"]
+	if !ok {
+		return false, nil
+	}
 	var st map[string]any
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, false, fmt.Errorf("template settings: %w", err)
+		return false, fmt.Errorf("template settings: %w", err)
 	}
 	flat := metadata.Flatten(st)
-	for k := range flat {
-		if !a.copied(k) {
-			delete(flat, k)
-			drop = true
-		}
+	n := len(flat)
+	maps.DeleteFunc(flat, func(k string, _ any) bool { return !a.copied(k) })
+	if len(flat) == n {
+		return false, nil
 	}
-	if !drop {
-		return raw, false, nil
+	out, err := json.Marshal(flat)
+	if err != nil {
+		return false, err
 	}
-	out, err = json.Marshal(flat)
-	return out, true, err
+	obj["settings"] = out
+	return true, nil
 }
