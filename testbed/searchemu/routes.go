@@ -87,6 +87,10 @@ func (c *Cluster) routes() *router {
 	rt.add("PUT", "/_settings", handlePutSettings, settingsPut...)
 	rt.add("PUT", "/{index}/_settings", handlePutSettings, settingsPut...)
 
+	searchShards := withParams(indicesOptParams, "routing", "preference", "local")
+	rt.add("GET", "/{index}/_search_shards", handleSearchShards, searchShards...)
+	rt.add("POST", "/{index}/_search_shards", handleSearchShards, searchShards...)
+	rt.add("GET", "/{index}/_stats/docs", handleDocsStats, withParams(indicesOptParams, "level")...)
 	refresh := indicesOptParams
 	rt.add("POST", "/_refresh", handleRefresh, refresh...)
 	rt.add("GET", "/_refresh", handleRefresh, refresh...)
