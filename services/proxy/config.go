@@ -38,6 +38,24 @@ type Config struct {
 	Auth AuthConfig `koanf:"auth"`
 	// TLS serves the client listener over TLS (listener.go).
 	TLS ListenerTLS `koanf:"tls"`
+	// Recovery keeps an intent log so that a proxy killed between the primary's answer
+	// and Kafka's acknowledgement loses nothing (intent.go, recovery.go).
+	Recovery RecoveryConfig `koanf:"recovery"`
+}
+
+// RecoveryConfig configures crash recovery.
+type RecoveryConfig struct {
+	// Dir holds the intent log; "" turns recovery off. One proxy per directory (a lock
+	// file enforces it); keep it on a disk that survives the process (a volume of the
+	// pod, not its tmpfs), and give a restarted proxy the same one.
+	Dir string `koanf:"dir"`
+	// Settle is how long a restarted proxy waits before it reads the documents of the
+	// intents its predecessor left open. A killed proxy's connections close, but the
+	// primary does not cancel a write whose client went away: a bulk sent just before
+	// the kill may still be running. Read too early, a document would show its state
+	// before that write, which would then never be published. Settle bounds that race;
+	// a write still running after it is not covered (README).
+	Settle time.Duration `koanf:"settle"`
 }
 
 // PublishConfig configures how events reach Kafka.
@@ -164,6 +182,8 @@ func DefaultConfig() Config {
 
 		Auth: AuthConfig{Mode: AuthPassthrough},
 		TLS:  ListenerTLS{ClientAuth: "none"},
+
+		Recovery: RecoveryConfig{Settle: 10 * time.Second},
 	}
 }
 
@@ -233,6 +253,9 @@ func (c Config) Validate() error {
 	}
 	if err := l.validateMemory(); err != nil {
 		return err
+	}
+	if c.Recovery.Settle < 0 {
+		return fmt.Errorf("recovery.settle: must not be negative, got %s", c.Recovery.Settle)
 	}
 	return c.Log.Validate()
 }

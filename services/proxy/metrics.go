@@ -43,6 +43,13 @@ type metrics struct {
 	// published, by kind and stage (resolve, read_back, publish).
 	metadataChanges  *prometheus.CounterVec
 	metadataFailures *prometheus.CounterVec
+	// Crash recovery (intent.go, recovery.go): intents recorded; on start-up the open
+	// intents found, the documents resolved by outcome, the events published for them.
+	intents          prometheus.Counter
+	recoveryIntents  prometheus.Counter
+	recoveredDocs    *prometheus.CounterVec
+	recoveredEvents  prometheus.Counter
+	recoveryComplete prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -115,6 +122,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		metadataFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_proxy_metadata_failures_total", Help: "Metadata requests answered with an error by fanout, by kind and stage: resolve (what the request names could not be read before it; not sent), read_back (applied, state not read) or publish (applied, not committed to Kafka).",
 		}, []string{"kind", "stage"}),
+		intents: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_intents_total", Help: "Write intents recorded durably in recovery.dir before the primary was called.",
+		}),
+		recoveryIntents: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_recovery_intents_total", Help: "Open intents found in recovery.dir at start-up (left by a proxy that died, or by writes whose outcome or events were not settled).",
+		}),
+		recoveredDocs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_proxy_recovery_documents_total", Help: "Documents of open intents resolved against the primary at start-up, by outcome: current (INDEX of its current state), deleted (DELETE), index_gone (nothing to publish), unverified (missing, but no safe delete version could be read: nothing published, logged).",
+		}, []string{"outcome"}),
+		recoveredEvents: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_recovered_events_total", Help: "Events published by start-up recovery and acknowledged by Kafka.",
+		}),
+		recoveryComplete: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_proxy_recovery_complete", Help: "1 once the open intents found at start-up are resolved (or recovery is off); /readyz fails until then.",
+		}),
 		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",
 		}),

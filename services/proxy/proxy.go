@@ -27,6 +27,7 @@ import (
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/config"
+	"github.com/fanout-dev/fanout/pkg/intentlog"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
 )
 
@@ -78,6 +79,12 @@ type Proxy struct {
 	// aliasRouting knows the index_routing of the aliases writes go through.
 	aliasRouting *aliasRoutes
 
+	// Crash recovery (intent.go, recovery.go): nil intents when recovery.dir is "".
+	intents   *intentlog.Log
+	leftOpen  []intentlog.Intent // found open at start, resolved by recover
+	ids       *idGenerator
+	recovered atomic.Bool
+
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
 	primaryOK     atomic.Bool
@@ -116,8 +123,12 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	config.LogWarnings(p.log, cfg.Warnings())
 	p.budget = newBudget(cfg.Limits.MaxInflightBytes, cfg.Limits.InflightWait, p.m.inflightBytes)
 
+	if err := p.openRecovery(); err != nil {
+		return nil, err
+	}
 	var err error
 	if p.primary, err = cluster.New(cfg.Primary); err != nil {
+		p.closeClients()
 		return nil, fmt.Errorf("primary: %w", err)
 	}
 	if len(cfg.Fallback.Endpoints) > 0 {
@@ -186,6 +197,12 @@ func (p *Proxy) connect(deps Deps) error {
 		return nil
 	})
 	p.admin.AddCheck("kafka", func(ctx context.Context) error { return p.kafka.Ping(ctx) })
+	p.admin.AddCheck("recovery", func(context.Context) error {
+		if !p.recovered.Load() {
+			return errors.New("resolving the writes a previous proxy left unconfirmed (recovery.dir)")
+		}
+		return nil
+	})
 	return nil
 }
 
@@ -208,6 +225,9 @@ func (p *Proxy) closeClients() {
 	}
 	if p.fallback != nil {
 		_ = p.fallback.Close()
+	}
+	if p.intents != nil {
+		_ = p.intents.Close()
 	}
 }
 
@@ -272,6 +292,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		g.Go(func() error { return p.admin.Run(gctx, "", p.metricsLn) })
 	}
 	g.Go(func() error { p.probePrimary(gctx); return nil })
+	g.Go(func() error { p.recover(gctx); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
 		return p.shutdown(srv)
@@ -301,6 +322,12 @@ func (p *Proxy) shutdown(srv *http.Server) error {
 	}
 	p.kafka.Close()
 	p.meta.close()
+	if p.intents != nil {
+		// Intents still open stay on disk for the next start.
+		if err := p.intents.Close(); err != nil {
+			p.log.Error("closing the intent log", "error", err)
+		}
+	}
 	// The cluster clients poll node stats and health in the background until closed.
 	_ = p.primary.Close()
 	if p.fallback != nil {

@@ -68,6 +68,9 @@ type plan struct {
 	// keepAccept sends the client's Accept as it is: the proxy does not read this
 	// answer (a metadata request's, which the proxy reads back instead).
 	keepAccept bool
+	// primaryURL, when set, replaces the client's path and query (an auto-id write
+	// given an id by the proxy: intent.go).
+	primaryURL *url.URL
 }
 
 // clientQuery reads the request's query as the primary does: its parameters without
@@ -303,6 +306,14 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 		return
 	}
 
+	// Crash recovery: the documents this write addresses are on disk before the
+	// primary is called (intent.go); in.end() once its events are durable.
+	in, err := p.beginIntent(r, rt, pl, ch)
+	if err != nil {
+		p.refuseNoIntent(w, r, err)
+		return
+	}
+
 	reqID := r.Header.Get("X-Opaque-Id")
 	if reqID == "" {
 		reqID = newRequestID()
@@ -318,6 +329,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	before := p.lookupBefore(r, pl, log)
 	resp, respBody, err := p.callPrimary(r, rt.name, pl)
 	if err != nil {
+		in.endIfNotApplied(err) // [intent] an unknown outcome stays open for recovery
 		p.primaryFailed(w, r, reqID, err, log)
 		return
 	}
@@ -334,6 +346,9 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	// Not applied (a rejected request, a missing document, a conflict): the primary's
 	// answer goes back byte for byte and nothing is published.
 	if resp.StatusCode/100 != 2 {
+		if resp.StatusCode < 500 {
+			in.end() // [intent] nothing applied; a 5xx may have applied some: left to recovery
+		}
 		p.answer(w, r, resp, respBody, pl)
 		return
 	}
@@ -381,6 +396,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	})
 	unlock()
 	if len(failed) == 0 && len(unresolved) == 0 {
+		in.end() // [intent] every event acknowledged by Kafka
 		p.answer(w, r, resp, applyEdits(respBody, edits), pl)
 		return
 	}
@@ -634,7 +650,7 @@ func (p *Proxy) callPrimary(r *http.Request, routeName string, pl *plan) (*http.
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the primary request: %w", err)
 	}
-	out.URL = clientPath(r, pl.rawQuery)
+	out.URL = pl.target(r)
 	p.forwardHeaders(out.Header, r)
 	// The body was read (and inflated) here; the transport negotiates its own
 	// response compression and decodes it, so the answer can be parsed.

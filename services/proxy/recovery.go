@@ -1,0 +1,473 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/intentlog"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+)
+
+// Crash recovery, the start-up side (intent.go records the intents).
+//
+// On start the proxy opens recovery.dir and finds the intents its predecessor left
+// open. In the background, before /readyz says ready (writes are still served: see
+// below), it waits recovery.settle, then resolves every document of those intents
+// against the primary, as `fanoutctl dlq replay` resolves dead-lettered events:
+//
+//   - found (realtime _mget, with the recorded routing): an INDEX of the document's
+//     current _source and _routing, with the replication version of its current
+//     _seq_no/_primary_term. A target holding that version or a later one answers
+//     409 (stale): harmless.
+//   - missing: a DELETE, but only with a version that beats whatever a target may
+//     hold of the document and can never beat a later real write of it. The proxy
+//     reads the shard the document lives on (_search_shards with its routing) and
+//     that shard's max_seq_no M and primary term T (_stats?level=shards), and only
+//     then reads the document again; still missing, the DELETE gets (T<<40)|(M+1).
+//     Every write the shard took before the stats were read has _seq_no <= M, so a
+//     version at most (T<<40)|(M+1): the DELETE beats (or ties with, when it is the
+//     very delete at M: then the target has it or gets it) everything a target may
+//     hold. Every write after the read has _seq_no > M, so a version of at least
+//     (T<<40)|(M+2) (a failover raises T): a later real write always wins. Reading
+//     the document after the stats is what makes this hold: a document re-created
+//     between the two reads is found by the second.
+//     When that cannot be read (a partitioned index, whose routing names a set of
+//     shards; a primary refusing the APIs), nothing is published: the document is
+//     counted unverified and logged. A DELETE with a guessed version could delete a
+//     later write on the targets; a missing one leaves a target with a document the
+//     primary deleted, which an operator can see and fix.
+//   - the index is gone: nothing; the index deletion replicates as metadata.
+//
+// Then the events are published; once Kafka acknowledged every one, the intents are
+// closed. Any failure (primary or Kafka unreachable) retries with backoff until it
+// succeeds or the proxy stops, leaving the intents open for the next start.
+//
+// Why in the background and not before serving: resolving needs the primary and Kafka,
+// and a proxy that will not serve until both answer turns a short outage into a
+// refused start. Serving new writes meanwhile is safe: a new write's event carries the
+// version of its own, later, _seq_no, which beats the recovered INDEX or DELETE of the
+// same document on every target whichever arrives first. /readyz stays false until
+// recovery is done, so a load balancer sends writes elsewhere while it runs.
+//
+// Not covered: a write the killed proxy sent that the primary applies after settle
+// (a bulk running longer than it); deletes and updates by query (byquery.go), whose
+// documents are not known before the primary runs them; metadata changes
+// (metadata.go). A secured primary needs the proxy's own credentials (auth.mode
+// proxy) for the lookups: in passthrough mode the proxy has none.
+
+// openRecovery opens recovery.dir, when set, and counts the intents found open.
+func (p *Proxy) openRecovery() error {
+	if p.cfg.Recovery.Dir == "" {
+		p.m.recoveryComplete.Set(1)
+		p.recovered.Store(true)
+		return nil
+	}
+	l, open, err := intentlog.Open(p.cfg.Recovery.Dir, intentlog.Options{})
+	if err != nil {
+		return fmt.Errorf("recovery.dir: %w", err)
+	}
+	p.intents, p.leftOpen = l, open
+	p.ids = newIDGenerator(p.now)
+	p.m.recoveryIntents.Add(float64(len(open)))
+	if st := l.Stats(); st.TruncatedBytes > 0 {
+		p.log.Warn("intent log had a torn tail, cut off (the record of a write that had not reached the primary)",
+			"dir", p.cfg.Recovery.Dir, "bytes", st.TruncatedBytes)
+	}
+	if len(open) == 0 {
+		p.m.recoveryComplete.Set(1)
+		p.recovered.Store(true)
+	}
+	return nil
+}
+
+// recover resolves the intents left open, retrying until done or ctx ends.
+func (p *Proxy) recover(ctx context.Context) {
+	if len(p.leftOpen) == 0 {
+		return
+	}
+	docs := 0
+	for _, in := range p.leftOpen {
+		docs += len(in.Items)
+	}
+	p.log.Warn("resolving the writes a previous proxy left unconfirmed", "intents", len(p.leftOpen), "documents", docs,
+		"settle", p.cfg.Recovery.Settle)
+	if !sleepCtx(ctx, p.cfg.Recovery.Settle) {
+		return
+	}
+	const batch = 256 // documents per round of lookups
+	for start := 0; start < len(p.leftOpen); {
+		end, n := start, 0
+		for end < len(p.leftOpen) && (n == 0 || n+len(p.leftOpen[end].Items) <= batch) {
+			n += len(p.leftOpen[end].Items)
+			end++
+		}
+		for attempt := 0; ; attempt++ {
+			err := p.recoverBatch(ctx, p.leftOpen[start:end])
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Error("recovering open intents; retrying", "error", err, "attempt", attempt+1)
+			if !sleepCtx(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
+				return
+			}
+		}
+		start = end
+	}
+	p.leftOpen = nil
+	p.m.recoveryComplete.Set(1)
+	p.recovered.Store(true)
+	p.log.Info("recovery done: every write left unconfirmed is resolved and its events are in Kafka")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// recoverBatch resolves, publishes and closes some intents.
+func (p *Proxy) recoverBatch(ctx context.Context, intents []intentlog.Intent) error {
+	seen := map[docKey]bool{}
+	var keys []docKey
+	for _, in := range intents {
+		for _, it := range in.Items {
+			k := docKey{index: it.Index, id: it.ID, routing: it.Routing}
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	evs, outcomes, err := p.resolveDocs(ctx, keys)
+	if err != nil {
+		return err
+	}
+	enc := p.encoder("recovery-"+newRequestID(), p.now(), nil)
+	failed, perr := p.pub.publish(ctx, len(evs), func(k int) (*event.Records, error) { return enc(&evs[k]) })
+	if len(failed) > 0 {
+		return fmt.Errorf("publishing %d recovered events: %d not acknowledged: %w", len(evs), len(failed), perr)
+	}
+	p.m.recoveredEvents.Add(float64(len(evs)))
+	for o, n := range outcomes {
+		p.m.recoveredDocs.WithLabelValues(o).Add(float64(n))
+	}
+	for _, in := range intents {
+		if err := p.intents.End(in.ID); err != nil {
+			return fmt.Errorf("closing recovered intents: %w", err)
+		}
+	}
+	return nil
+}
+
+// Outcomes of a recovered document (fanout_proxy_recovery_documents_total).
+const (
+	recoveredCurrent    = "current"
+	recoveredDeleted    = "deleted"
+	recoveredIndexGone  = "index_gone"
+	recoveredUnverified = "unverified"
+)
+
+// recoveredDoc is one document of an _mget answer.
+type recoveredDoc struct {
+	Index       string          `json:"_index"`
+	ID          string          `json:"_id"`
+	Routing     string          `json:"_routing"`
+	Version     int64           `json:"_version"`
+	SeqNo       *int64          `json:"_seq_no"`
+	PrimaryTerm *int64          `json:"_primary_term"`
+	Found       bool            `json:"found"`
+	Source      json.RawMessage `json:"_source"`
+	Error       json.RawMessage `json:"error"`
+}
+
+// resolveDocs decides the event of each document (see the comment at the top).
+func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent, map[string]int, error) {
+	docs, err := p.recoveryMget(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	outcomes := map[string]int{}
+	var evs []pendingEvent
+	var missing []docKey
+	for i, k := range keys {
+		ev, outcome, err := currentEvent(k, &docs[i])
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case outcome == "missing":
+			missing = append(missing, k)
+		case outcome == recoveredCurrent:
+			evs = append(evs, ev)
+			outcomes[outcome]++
+		default:
+			outcomes[outcome]++
+		}
+	}
+	if len(missing) == 0 {
+		return evs, outcomes, nil
+	}
+	// The shard of each missing document and its max_seq_no, read before the second
+	// look at the documents.
+	type shardRef struct {
+		index string
+		shard int
+	}
+	where := make([]shardRef, len(missing))
+	ok := make([]bool, len(missing))
+	stats := map[string]map[int]shardSeq{}
+	for i, k := range missing {
+		ix, shard, err := p.docShard(ctx, k)
+		if err != nil {
+			p.log.Warn("recovery: cannot tell the shard of a missing document; no delete published", "index", k.index, "id", k.id, "error", err)
+			continue
+		}
+		if _, have := stats[ix]; !have {
+			st, err := p.shardSeqNos(ctx, ix)
+			if err != nil {
+				p.log.Warn("recovery: cannot read the shards' max_seq_no; no delete published", "index", ix, "error", err)
+				stats[ix] = nil
+			} else {
+				stats[ix] = st
+			}
+		}
+		if _, have := stats[ix][shard]; have {
+			where[i], ok[i] = shardRef{ix, shard}, true
+		}
+	}
+	again, err := p.recoveryMget(ctx, missing)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, k := range missing {
+		ev, outcome, err := currentEvent(k, &again[i])
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case outcome != "missing":
+			if outcome == recoveredCurrent {
+				evs = append(evs, ev)
+			}
+			outcomes[outcome]++
+		case !ok[i]:
+			outcomes[recoveredUnverified]++
+			p.log.Error("recovery: a document of an unconfirmed write is missing on the primary, but no safe delete version could be read: "+
+				"not replicated; a target may still hold it", "index", k.index, "id", k.id, "routing", k.routing)
+		default:
+			st := stats[where[i].index][where[i].shard]
+			v, err := event.ReplicationVersion(st.maxSeqNo, st.term, 0, true)
+			if err != nil || st.maxSeqNo < 0 {
+				outcomes[recoveredUnverified]++
+				p.log.Error("recovery: no delete version for a missing document", "index", k.index, "id", k.id, "max_seq_no", st.maxSeqNo, "error", err)
+				continue
+			}
+			evs = append(evs, pendingEvent{kind: opspb.Kind_KIND_DELETE, index: where[i].index, id: k.id,
+				routing: k.routing, addressed: k.routing, replicationVersion: v})
+			outcomes[recoveredDeleted]++
+		}
+	}
+	return evs, outcomes, nil
+}
+
+// currentEvent reads one _mget document: its INDEX event when found; "missing",
+// index_gone, or an error the lookup must be retried for.
+func currentEvent(k docKey, d *recoveredDoc) (pendingEvent, string, error) {
+	if len(d.Error) > 0 && string(d.Error) != "null" {
+		typ, reason := errorOf(d.Error)
+		if typ == "index_not_found_exception" {
+			return pendingEvent{}, recoveredIndexGone, nil
+		}
+		return pendingEvent{}, "", fmt.Errorf("looking %s/%s up on the primary: %s: %s", k.index, k.id, typ, reason)
+	}
+	if !d.Found {
+		return pendingEvent{}, "missing", nil
+	}
+	if len(d.Source) == 0 || string(d.Source) == "null" {
+		return pendingEvent{}, "", fmt.Errorf("%s/%s: the primary returned no _source (is _source disabled?)", k.index, k.id)
+	}
+	hasSeq := d.SeqNo != nil && d.PrimaryTerm != nil
+	ev := pendingEvent{kind: opspb.Kind_KIND_INDEX, index: d.Index, id: d.ID, routing: d.Routing, addressed: k.routing,
+		source: append([]byte(nil), d.Source...), version: d.Version, hasSeqNo: hasSeq}
+	if hasSeq {
+		ev.seqNo, ev.term = *d.SeqNo, *d.PrimaryTerm
+	}
+	v, err := event.ReplicationVersion(ev.seqNo, ev.term, d.Version, hasSeq)
+	if err != nil {
+		return pendingEvent{}, "", fmt.Errorf("%s/%s on the primary: %w", k.index, k.id, err)
+	}
+	ev.replicationVersion = v
+	return ev, recoveredCurrent, nil
+}
+
+// errorOf reads an error value: {"type","reason"} or a plain string.
+func errorOf(raw json.RawMessage) (typ, reason string) {
+	var e struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Type != "" {
+		return e.Type, e.Reason
+	}
+	return "error", string(raw)
+}
+
+// recoveryMget reads the documents realtime (the default): it sees every write the
+// primary has answered, refreshed or not.
+func (p *Proxy) recoveryMget(ctx context.Context, keys []docKey) ([]recoveredDoc, error) {
+	type ref struct {
+		Index   string `json:"_index"`
+		ID      string `json:"_id"`
+		Routing string `json:"routing,omitempty"`
+	}
+	refs := make([]ref, len(keys))
+	for i, k := range keys {
+		refs[i] = ref{k.index, k.id, k.routing}
+	}
+	body, err := json.Marshal(map[string]any{"docs": refs})
+	if err != nil {
+		return nil, err
+	}
+	answer, err := p.recoveryCall(ctx, http.MethodPost, "/_mget", body)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Docs []recoveredDoc `json:"docs"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		return nil, fmt.Errorf("reading the _mget answer: %w", err)
+	}
+	if len(resp.Docs) != len(keys) {
+		return nil, fmt.Errorf("the _mget answer has %d documents for %d asked", len(resp.Docs), len(keys))
+	}
+	return resp.Docs, nil
+}
+
+// docShard finds the concrete index and shard a document lives on: _search_shards with
+// the document's routing (its id when it has none) names the shard a get of it reads.
+// A routing that names more than one shard (index.routing_partition_size > 1) is an
+// error: the document's shard also depends on its id.
+func (p *Proxy) docShard(ctx context.Context, k docKey) (string, int, error) {
+	routing := k.routing
+	if routing == "" {
+		routing = k.id
+	}
+	answer, err := p.recoveryCall(ctx, http.MethodGet,
+		"/"+url.PathEscape(k.index)+"/_search_shards?routing="+url.QueryEscape(routing), nil)
+	if err != nil {
+		return "", 0, err
+	}
+	var resp struct {
+		Shards [][]struct {
+			Index   string `json:"index"`
+			Shard   int    `json:"shard"`
+			Primary bool   `json:"primary"`
+		} `json:"shards"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		return "", 0, fmt.Errorf("reading the _search_shards answer: %w", err)
+	}
+	if len(resp.Shards) != 1 || len(resp.Shards[0]) == 0 {
+		return "", 0, fmt.Errorf("the routing names %d shards, not one", len(resp.Shards))
+	}
+	c := resp.Shards[0][0]
+	return c.Index, c.Shard, nil
+}
+
+// shardSeq is what _stats says of one primary shard.
+type shardSeq struct{ maxSeqNo, term int64 }
+
+// shardSeqNos reads the max_seq_no and primary term of every primary shard of a
+// concrete index (ShardStats: "seq_no" and "retention_leases" of each copy).
+func (p *Proxy) shardSeqNos(ctx context.Context, index string) (map[int]shardSeq, error) {
+	answer, err := p.recoveryCall(ctx, http.MethodGet, "/"+url.PathEscape(index)+"/_stats/docs?level=shards", nil)
+	if err != nil {
+		return nil, err
+	}
+	type copyStats struct {
+		Routing struct {
+			Primary bool `json:"primary"`
+		} `json:"routing"`
+		SeqNo *struct {
+			MaxSeqNo int64 `json:"max_seq_no"`
+		} `json:"seq_no"`
+		Leases *struct {
+			PrimaryTerm int64 `json:"primary_term"`
+		} `json:"retention_leases"`
+	}
+	var resp struct {
+		Indices map[string]struct {
+			Shards map[string][]copyStats `json:"shards"`
+		} `json:"indices"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		return nil, fmt.Errorf("reading the _stats answer: %w", err)
+	}
+	ix, ok := resp.Indices[index]
+	if !ok {
+		return nil, fmt.Errorf("the _stats answer does not name index %s", index)
+	}
+	out := map[int]shardSeq{}
+	for name, copies := range ix.Shards {
+		n, err := strconv.Atoi(name)
+		if err != nil {
+			return nil, fmt.Errorf("the _stats answer names shard %q", name)
+		}
+		for _, c := range copies {
+			if c.Routing.Primary && c.SeqNo != nil && c.Leases != nil {
+				out[n] = shardSeq{maxSeqNo: c.SeqNo.MaxSeqNo, term: c.Leases.PrimaryTerm}
+			}
+		}
+	}
+	return out, nil
+}
+
+// recoveryCall sends one lookup to the primary with the proxy's own client and returns
+// the body of a 200.
+func (p *Proxy) recoveryCall(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := p.primary.Perform(req)
+	if err != nil {
+		return nil, fmt.Errorf("recovery lookup %s %s on the primary: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s on the primary: HTTP %d: %.300s", method, path, resp.StatusCode, answer)
+	}
+	return answer, nil
+}

@@ -1,0 +1,136 @@
+package proxy_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/intentlog"
+	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/proxy"
+)
+
+// TestRecoveryResolvesOpenIntents: intents a killed proxy left open in recovery.dir
+// are resolved against the primary by the next proxy: a document that exists is
+// published as an INDEX of its current state and version, a missing one as a DELETE
+// whose version is the shard's max_seq_no + 1 (above everything the shard held, below
+// every later write), and an intent of an index that is gone publishes nothing.
+func TestRecoveryResolvesOpenIntents(t *testing.T) {
+	e := startEnv(t, 0)
+	primary := e.primaryURL
+	mustStatus(t, send(t, http.MethodPut, primary+"/r/_doc/a?routing=x", `{"v":1}`), 201)
+	mustStatus(t, send(t, http.MethodPut, primary+"/r/_doc/a?routing=x", `{"v":2}`), 200)
+	mustStatus(t, send(t, http.MethodPut, primary+"/r/_doc/b", `{"v":1}`), 201)
+	mustStatus(t, send(t, http.MethodDelete, primary+"/r/_doc/b", ""), 200)
+
+	dir := t.TempDir()
+	l, _, err := intentlog.Open(dir, intentlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, items := range [][]intentlog.Item{
+		{{Index: "r", ID: "a", Routing: "x", Action: "index"}, {Index: "r", ID: "b", Action: "delete"}},
+		{{Index: "gone", ID: "z", Action: "create"}},
+	} {
+		if _, err := l.Begin(items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil { // as a killed proxy: the intents stay open
+		t.Fatal(err)
+	}
+
+	cfg := e.config()
+	cfg.Recovery = proxy.RecoveryConfig{Dir: dir, Settle: 0}
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+
+	var ops []*opspb.Operation
+	deadline := time.Now().Add(eventWait)
+	for len(ops) < 2 && time.Now().Before(deadline) {
+		ops = e.published()
+		time.Sleep(50 * time.Millisecond)
+	}
+	byID := map[string]*opspb.Operation{}
+	for _, op := range ops {
+		byID[op.GetId()] = op
+	}
+	if len(ops) != 2 {
+		t.Fatalf("want 2 recovered events (INDEX a, DELETE b), got %d: %v", len(ops), ops)
+	}
+	a, b := byID["a"], byID["b"]
+	// a: _seq_no 1 on its shard (two writes), term 1.
+	if a.GetKind() != opspb.Kind_KIND_INDEX || string(a.GetSource()) != `{"v":2}` || a.GetRouting() != "x" {
+		t.Errorf("a: want INDEX {\"v\":2} routing x, got %v", a)
+	}
+	av, _ := event.ReplicationVersion(a.GetSeqNo(), a.GetPrimaryTerm(), 0, true)
+	if a.GetReplicationVersion() != av || a.GetVersion() != 2 {
+		t.Errorf("a: version %d (raw %d), want %d (raw 2)", a.GetReplicationVersion(), a.GetVersion(), av)
+	}
+	// b: index and delete at _seq_no 0 and 1 of its shard (one shard): max_seq_no is
+	// 1 or more (a's writes may share the shard), so the delete's version is above
+	// b's delete at seq 1, and any later write's.
+	if b.GetKind() != opspb.Kind_KIND_DELETE {
+		t.Fatalf("b: want DELETE, got %v", b)
+	}
+	maxSeq := b.GetReplicationVersion() - 1<<40 - 1
+	if maxSeq < 1 {
+		t.Errorf("b: DELETE version %d is not above the shard's writes of b", b.GetReplicationVersion())
+	}
+	// A later real write of b gets a higher version than the recovered delete.
+	mustStatus(t, send(t, http.MethodPut, e.url()+"/r/_doc/b", `{"v":3}`), 201)
+	var later *opspb.Operation
+	for _, op := range e.published() {
+		if op.GetId() == "b" && op.GetKind() == opspb.Kind_KIND_INDEX {
+			later = op
+		}
+	}
+	if later == nil || later.GetReplicationVersion() <= b.GetReplicationVersion() {
+		t.Errorf("a write after recovery must beat the recovered DELETE (%d): %v", b.GetReplicationVersion(), later)
+	}
+	// The resolved intents' segment is gone; only the running proxy's own is left.
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.intents"))
+	if len(segs) != 1 {
+		t.Errorf("segments after recovery: %v, want only the current one", segs)
+	}
+}
+
+// TestRecoveryAssignsAutoIDs: with recovery on, the proxy gives auto-id writes ids in
+// the primary's format before calling it, and the answer is what an auto-id write's is.
+func TestRecoveryAssignsAutoIDs(t *testing.T) {
+	e := startEnv(t, 1, func(c *proxy.Config) { c.Recovery = proxy.RecoveryConfig{Dir: t.TempDir()} })
+	r := send(t, http.MethodPost, e.url()+"/auto/_doc", `{"x":1}`)
+	mustStatus(t, r, 201)
+	m := r.json(t)
+	id, _ := m["_id"].(string)
+	if len(id) != 20 || strings.ContainsAny(id, "+/=") || m["result"] != "created" {
+		t.Fatalf("auto-id answer: %s", r.body)
+	}
+	r = send(t, http.MethodPost, e.url()+"/_bulk", "{\"index\":{\"_index\":\"auto\"}}\n{\"y\":1}\n{\"create\":{\"_index\":\"auto\"}}\n{\"y\":2}\n")
+	mustStatus(t, r, 200)
+	if strings.Contains(string(r.body), `"errors":true`) || !strings.Contains(string(r.body), `{"index":{`) || !strings.Contains(string(r.body), `{"create":{`) {
+		t.Fatalf("bulk answer: %s", r.body)
+	}
+	ops := e.published()
+	if len(ops) != 3 {
+		t.Fatalf("want 3 events, got %d", len(ops))
+	}
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if len(op.GetId()) != 20 || seen[op.GetId()] {
+			t.Errorf("event id %q: not a fresh 20-character id", op.GetId())
+		}
+		seen[op.GetId()] = true
+		g := send(t, http.MethodGet, e.primaryURL+"/auto/_doc/"+op.GetId(), "")
+		mustStatus(t, g, 200)
+	}
+}
+
+func mustStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d: %s", r.status, want, r.body)
+	}
+}
