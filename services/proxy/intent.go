@@ -23,26 +23,40 @@ import (
 //
 // An intent is also left open when the outcome is not known or the events were not
 // all queued (no answer from the primary, a 503 fanout_replication_exception): the
-// next start resolves those documents too. Only a write the primary certainly did not
-// apply (a refused request, an unreachable primary) closes its intent at once.
+// proxy resolves those documents itself once recovery.settle has passed (orphans,
+// recovery.go), and the next start does if it dies first. Only a write the primary
+// certainly did not apply (a refused request, an unreachable primary) closes its
+// intent at once.
 
 // writeIntent is the open intent of one request; nil when recovery is off or the
 // request names no document.
 type writeIntent struct {
-	log *intentlog.Log
-	id  uint64
+	p     *Proxy
+	id    uint64
+	items []intentlog.Item
+	ended bool // one request's goroutine only
 }
 
 // end closes the intent: the request's events are durable (or nothing was applied).
 // This is the hook for every path that makes a request's events durable.
 func (in *writeIntent) end() {
-	if in == nil {
+	if in == nil || in.ended {
 		return
 	}
+	in.ended = true
 	// An error here is a log that stopped taking records (a failed write or fsync):
 	// the next Begin fails and says so; the intent stays open, resolved again at the
 	// next start, which is harmless.
-	_ = in.log.End(in.id)
+	_ = in.p.intents.End(in.id)
+}
+
+// orphanIfOpen hands an intent its request did not end (outcome unknown, events not
+// all queued) to the proxy's own resolver (recovery.go); deferred by serveWrite.
+func (in *writeIntent) orphanIfOpen() {
+	if in == nil || in.ended {
+		return
+	}
+	in.p.orphans.add(intentlog.Intent{ID: in.id, Items: in.items}, in.p.now())
 }
 
 // endIfNotApplied closes the intent of a write whose primary call failed when the
@@ -82,7 +96,7 @@ func (p *Proxy) beginIntent(r *http.Request, rt route, pl *plan, ch charge) (*wr
 		return nil, &intentError{err: err}
 	}
 	p.m.intents.Inc()
-	return &writeIntent{log: p.intents, id: id}, nil
+	return &writeIntent{p: p, id: id, items: items}, nil
 }
 
 // intentError is an intent that could not be recorded: the write is refused before the

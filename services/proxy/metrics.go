@@ -50,6 +50,8 @@ type metrics struct {
 	recoveredDocs    *prometheus.CounterVec
 	recoveredEvents  prometheus.Counter
 	recoveryComplete prometheus.Gauge
+	orphans          prometheus.Gauge
+	orphansDeferred  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -129,13 +131,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fanout_proxy_recovery_intents_total", Help: "Open intents found in recovery.dir at start-up (left by a proxy that died, or by writes whose outcome or events were not settled).",
 		}),
 		recoveredDocs: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "fanout_proxy_recovery_documents_total", Help: "Documents of open intents resolved against the primary at start-up, by outcome: current (INDEX of its current state), deleted (DELETE), index_gone (nothing to publish), unverified (missing, but no safe delete version could be read: nothing published, logged).",
+			Name: "fanout_proxy_recovery_documents_total", Help: "Documents of open intents resolved against the primary (at start-up, or unsettled writes of this proxy), by outcome: current (INDEX of its current state), deleted (DELETE), index_gone (nothing to publish), unverified (missing, but no safe delete version could be read: nothing published, logged).",
 		}, []string{"outcome"}),
 		recoveredEvents: f.NewCounter(prometheus.CounterOpts{
-			Name: "fanout_proxy_recovered_events_total", Help: "Events published by start-up recovery and acknowledged by Kafka.",
+			Name: "fanout_proxy_recovered_events_total", Help: "Events published by recovery (start-up or unsettled writes) and acknowledged by Kafka.",
 		}),
 		recoveryComplete: f.NewGauge(prometheus.GaugeOpts{
 			Name: "fanout_proxy_recovery_complete", Help: "1 once the open intents found at start-up are resolved (or recovery is off); /readyz fails until then.",
+		}),
+		orphans: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_proxy_recovery_orphaned_documents", Help: "Documents of this proxy's writes whose outcome or events were not settled (no answer from the primary, a 503), waiting recovery.settle to be resolved against the primary.",
+		}),
+		orphansDeferred: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_proxy_recovery_orphans_deferred_total", Help: "Unsettled writes left to the next start's recovery because too many documents were already waiting to be resolved in memory.",
 		}),
 		supersededUpdates: f.NewCounter(prometheus.CounterOpts{
 			Name: "fanout_proxy_superseded_updates_total", Help: "Events of applied updates not published because a later write of the same document had already overwritten them on the primary.",

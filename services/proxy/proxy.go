@@ -83,6 +83,7 @@ type Proxy struct {
 	intents   *intentlog.Log
 	leftOpen  []intentlog.Intent // found open at start, resolved by recover
 	ids       *idGenerator
+	orphans   *orphans // this process's intents not ended by their requests
 	recovered atomic.Bool
 
 	ln, metricsLn net.Listener

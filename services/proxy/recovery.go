@@ -77,6 +77,7 @@ func (p *Proxy) openRecovery() error {
 	}
 	p.intents, p.leftOpen = l, open
 	p.ids = newIDGenerator(p.now)
+	p.orphans = &orphans{m: p.m}
 	p.m.recoveryIntents.Add(float64(len(open)))
 	if st := l.Stats(); st.TruncatedBytes > 0 {
 		p.log.Warn("intent log had a torn tail, cut off (the record of a write that had not reached the primary)",
@@ -89,8 +90,17 @@ func (p *Proxy) openRecovery() error {
 	return nil
 }
 
-// recover resolves the intents left open, retrying until done or ctx ends.
+// recover resolves the intents left open, retrying until done or ctx ends, then this
+// process's own orphans (orphans.go).
 func (p *Proxy) recover(ctx context.Context) {
+	if p.intents == nil {
+		return
+	}
+	p.recoverLeftOpen(ctx)
+	p.resolveOrphans(ctx)
+}
+
+func (p *Proxy) recoverLeftOpen(ctx context.Context) {
 	if len(p.leftOpen) == 0 {
 		return
 	}
@@ -103,27 +113,18 @@ func (p *Proxy) recover(ctx context.Context) {
 	if !sleepCtx(ctx, p.cfg.Recovery.Settle) {
 		return
 	}
-	const batch = 256 // documents per round of lookups
-	for start := 0; start < len(p.leftOpen); {
-		end, n := start, 0
-		for end < len(p.leftOpen) && (n == 0 || n+len(p.leftOpen[end].Items) <= batch) {
-			n += len(p.leftOpen[end].Items)
-			end++
+	for attempt := 0; ; attempt++ {
+		err := p.recoverIntents(ctx, p.leftOpen)
+		if err == nil {
+			break
 		}
-		for attempt := 0; ; attempt++ {
-			err := p.recoverBatch(ctx, p.leftOpen[start:end])
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			p.log.Error("recovering open intents; retrying", "error", err, "attempt", attempt+1)
-			if !sleepCtx(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
-				return
-			}
+		if ctx.Err() != nil {
+			return
 		}
-		start = end
+		p.log.Error("recovering open intents; retrying", "error", err, "attempt", attempt+1)
+		if !sleepCtx(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
+			return
+		}
 	}
 	p.leftOpen = nil
 	p.m.recoveryComplete.Set(1)
@@ -143,6 +144,24 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// recoverIntents resolves, publishes and closes intents, a few hundred documents at a
+// time; it stops at the first error (the intents not closed stay open).
+func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) error {
+	const batch = 256 // documents per round of lookups
+	for start := 0; start < len(intents); {
+		end, n := start, 0
+		for end < len(intents) && (n == 0 || n+len(intents[end].Items) <= batch) {
+			n += len(intents[end].Items)
+			end++
+		}
+		if err := p.recoverBatch(ctx, intents[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
 }
 
 // recoverBatch resolves, publishes and closes some intents.

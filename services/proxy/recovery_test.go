@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/intentlog"
 	"github.com/fanout-dev/fanout/pkg/opspb"
@@ -132,5 +134,39 @@ func mustStatus(t *testing.T, r response, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("status %d, want %d: %s", r.status, want, r.body)
+	}
+}
+
+// TestRecoveryResolvesUnsettledWrites: a write answered 503 because Kafka refused its
+// events stays an open intent, which the running proxy resolves itself once Kafka is
+// back (after recovery.settle): the document's current state reaches Kafka without a
+// retry by the client and without a restart.
+func TestRecoveryResolvesUnsettledWrites(t *testing.T) {
+	e := startEnv(t, 1, func(c *proxy.Config) {
+		c.Recovery = proxy.RecoveryConfig{Dir: t.TempDir(), Settle: 200 * time.Millisecond}
+		c.Publish.Timeout = time.Second
+	})
+	// Not retriable: the records fail, and are never delivered late.
+	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
+	r := send(t, http.MethodPut, e.url()+"/u/_doc/1?routing=z", `{"a":1}`)
+	mustStatus(t, r, http.StatusServiceUnavailable)
+	fault.Remove()
+
+	var got *opspb.Operation
+	deadline := time.Now().Add(eventWait)
+	for got == nil && time.Now().Before(deadline) {
+		for _, op := range e.published() {
+			if op.GetIndex() == "u" && op.GetId() == "1" {
+				got = op
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got == nil {
+		t.Fatal("the write answered 503 never reached Kafka after Kafka came back")
+	}
+	if !strings.HasPrefix(got.GetRequestId(), "recovery-") || got.GetKind() != opspb.Kind_KIND_INDEX ||
+		string(got.GetSource()) != `{"a":1}` || got.GetRouting() != "z" {
+		t.Fatalf("want the recovered INDEX of u/1 (routing z), got %v", got)
 	}
 }

@@ -307,12 +307,14 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	}
 
 	// Crash recovery: the documents this write addresses are on disk before the
-	// primary is called (intent.go); in.end() once its events are durable.
+	// primary is called (intent.go); in.end() once its events are durable, and one
+	// not ended goes to the proxy's own resolver.
 	in, err := p.beginIntent(r, rt, pl, ch)
 	if err != nil {
 		p.refuseNoIntent(w, r, err)
 		return
 	}
+	defer in.orphanIfOpen()
 
 	reqID := r.Header.Get("X-Opaque-Id")
 	if reqID == "" {
