@@ -41,8 +41,9 @@ import (
 //     the document after the stats is what makes this hold: a document re-created
 //     between the two reads is found by the second.
 //     When that cannot be read (a partitioned index, whose routing names a set of
-//     shards; a primary refusing the APIs), nothing is published: the document is
-//     counted unverified and logged. A DELETE with a guessed version could delete a
+//     shards; a document written through an alias, whose index_routing may have placed
+//     it; a primary refusing the APIs), nothing is published: the document is counted
+//     unverified and logged. So is a document the primary answers an error for. A DELETE with a guessed version could delete a
 //     later write on the targets; a missing one leaves a target with a document the
 //     primary deleted, which an operator can see and fix.
 //   - the index is gone: nothing; the index deletion replicates as metadata.
@@ -232,7 +233,13 @@ func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent,
 		ev, outcome, err := currentEvent(k, &docs[i])
 		switch {
 		case err != nil:
-			return nil, nil, err
+			p.unverified(k, "the primary answered an error for it", err)
+			outcomes[recoveredUnverified]++
+		case outcome == "missing" && docs[i].Index != "" && docs[i].Index != k.index:
+			// Written through an alias (or date math): an alias's index_routing may
+			// have placed it, so the shard its routing names may not be its own.
+			p.unverified(k, "it was written through "+k.index+", not its index "+docs[i].Index, nil)
+			outcomes[recoveredUnverified]++
 		case outcome == "missing":
 			missing = append(missing, k)
 		case outcome == recoveredCurrent:
@@ -281,7 +288,8 @@ func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent,
 		ev, outcome, err := currentEvent(k, &again[i])
 		switch {
 		case err != nil:
-			return nil, nil, err
+			p.unverified(k, "the primary answered an error for it", err)
+			outcomes[recoveredUnverified]++
 		case outcome != "missing":
 			if outcome == recoveredCurrent {
 				evs = append(evs, ev)
@@ -289,14 +297,13 @@ func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent,
 			outcomes[outcome]++
 		case !ok[i]:
 			outcomes[recoveredUnverified]++
-			p.log.Error("recovery: a document of an unconfirmed write is missing on the primary, but no safe delete version could be read: "+
-				"not replicated; a target may still hold it", "index", k.index, "id", k.id, "routing", k.routing)
+			p.unverified(k, "no safe delete version could be read", nil)
 		default:
 			st := stats[where[i].index][where[i].shard]
 			v, err := event.ReplicationVersion(st.maxSeqNo, st.term, 0, true)
 			if err != nil || st.maxSeqNo < 0 {
 				outcomes[recoveredUnverified]++
-				p.log.Error("recovery: no delete version for a missing document", "index", k.index, "id", k.id, "max_seq_no", st.maxSeqNo, "error", err)
+				p.unverified(k, fmt.Sprintf("no delete version from max_seq_no %d", st.maxSeqNo), err)
 				continue
 			}
 			evs = append(evs, pendingEvent{kind: opspb.Kind_KIND_DELETE, index: where[i].index, id: k.id,
@@ -305,6 +312,13 @@ func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent,
 		}
 	}
 	return evs, outcomes, nil
+}
+
+// unverified logs a document recovery publishes nothing for, though a write to it may
+// have been applied unreplicated: an operator can compare it (fanoutctl) and fix it.
+func (p *Proxy) unverified(k docKey, why string, err error) {
+	p.log.Error("recovery: a document of an unconfirmed write is not replicated: "+why+"; a target may differ from the primary",
+		"index", k.index, "id", k.id, "routing", k.routing, "error", err)
 }
 
 // currentEvent reads one _mget document: its INDEX event when found; "missing",
@@ -484,6 +498,10 @@ func (p *Proxy) recoveryCall(ctx context.Context, method, path string, body []by
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, fmt.Errorf("%s %s on the primary: HTTP %d: recovery reads documents with the proxy's own credentials "+
+			"(auth.mode: proxy and primary.username/api_key): %.300s", method, path, resp.StatusCode, answer)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s %s on the primary: HTTP %d: %.300s", method, path, resp.StatusCode, answer)
