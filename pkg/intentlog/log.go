@@ -267,7 +267,13 @@ func (l *Log) Begin(items []Item) (uint64, error) {
 	id := l.nextID
 	l.nextID++
 	l.buf = appendOpen(l.buf[:0], id, items)
-	if err := l.writeLocked(l.buf); err != nil {
+	if len(l.buf)-frameHeader > maxPayload {
+		l.shrinkBuf()
+		return 0, fmt.Errorf("an intent of %d items takes %d bytes, more than a record holds (%d)", len(items), len(l.buf), maxPayload)
+	}
+	err := l.writeLocked(l.buf)
+	l.shrinkBuf()
+	if err != nil {
 		return 0, err
 	}
 	l.open[id] = l.segNo
@@ -276,6 +282,14 @@ func (l *Log) Begin(items []Item) (uint64, error) {
 		return 0, err
 	}
 	return id, nil
+}
+
+// shrinkBuf lets go of the record buffer after a big intent: it would otherwise stay
+// as large as the largest one for the life of the log.
+func (l *Log) shrinkBuf() {
+	if cap(l.buf) > 1<<20 {
+		l.buf = nil
+	}
 }
 
 func (l *Log) writeLocked(b []byte) error {
@@ -344,8 +358,8 @@ func (l *Log) End(id uint64) error {
 	return nil
 }
 
-// Open reports how many intents are open.
-func (l *Log) Open() int {
+// Pending reports how many intents are open.
+func (l *Log) Pending() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.open)

@@ -223,8 +223,8 @@ func TestConcurrentBeginsShareFsyncs(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	if l.Open() != writers*each/2 {
-		t.Fatalf("open: %d, want %d", l.Open(), writers*each/2)
+	if l.Pending() != writers*each/2 {
+		t.Fatalf("open: %d, want %d", l.Pending(), writers*each/2)
 	}
 	l.release()
 	_, open := mustOpen(t, dir, Options{})
