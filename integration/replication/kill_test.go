@@ -248,24 +248,29 @@ kill:
 	}
 }
 
-// buildReplicator builds the real fanout-replicator binary, as shipped: without the
-// race detector, whose slowdown (several times, in every child) would be measured
-// as recovery time. The replicator's races are the race-enabled unit tests' to find.
+// buildReplicator builds the real fanout-replicator binary (see buildBinary).
 func buildReplicator(t *testing.T) string {
+	return buildBinary(t, "fanout-replicator", "github.com/fanout-dev/fanout/services/replicator/cmd/fanout-replicator")
+}
+
+// buildBinary builds a service binary as shipped: without the race detector, whose
+// slowdown (several times, in every child) would be measured as recovery time. The
+// services' races are the race-enabled unit tests' to find.
+func buildBinary(t *testing.T, name, pkg string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command to build the replicator binary with")
+		t.Skip("no go command to build " + name + " with")
 	}
-	bin := filepath.Join(t.TempDir(), "fanout-replicator")
-	args := []string{"build", "-o", bin, "github.com/fanout-dev/fanout/services/replicator/cmd/fanout-replicator"}
+	bin := filepath.Join(t.TempDir(), name)
+	args := []string{"build", "-o", bin, pkg}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
 	if out, err := exec.CommandContext(ctx, gobin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	t.Logf("built %s in %s", filepath.Base(bin), time.Since(start).Round(time.Millisecond))
+	t.Logf("built %s in %s", name, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 

@@ -2,7 +2,6 @@ package replication_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -225,23 +223,9 @@ func post(c *http.Client, method, u string, body []byte) (int, error) {
 }
 
 // buildProxy builds the real fanout-proxy binary, without the race detector (see
-// buildReplicator).
+// buildBinary).
 func buildProxy(t *testing.T) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the proxy binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "fanout-proxy")
-	args := []string{"build", "-o", bin, "github.com/fanout-dev/fanout/services/proxy/cmd/fanout-proxy"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	if out, err := exec.CommandContext(ctx, gobin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	t.Logf("built %s in %s", filepath.Base(bin), time.Since(start).Round(time.Millisecond))
-	return bin
+	return buildBinary(t, "fanout-proxy", "github.com/fanout-dev/fanout/services/proxy/cmd/fanout-proxy")
 }
 
 // childEnv is the test's environment without any FANOUT_* setting of the machine,
