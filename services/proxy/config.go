@@ -31,6 +31,7 @@ type Config struct {
 	Kafka    kafkax.Config       `koanf:"kafka"`
 	Publish  PublishConfig       `koanf:"publish"`
 	Limits   Limits              `koanf:"limits"`
+	Spool    SpoolConfig         `koanf:"spool"`
 	Log      telemetry.LogConfig `koanf:"log"`
 
 	// Auth decides how clients authenticate and whose credentials reach the primary
@@ -178,7 +179,8 @@ func DefaultConfig() Config {
 			IdleTimeout:      2 * time.Minute,
 			MaxHeaderBytes:   64 << 10,
 		},
-		Log: telemetry.LogConfig{Level: "info", Format: "json"},
+		Spool: SpoolConfig{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour, KafkaWait: 2 * time.Second, DrainTimeout: 30 * time.Second},
+		Log:   telemetry.LogConfig{Level: "info", Format: "json"},
 
 		Auth: AuthConfig{Mode: AuthPassthrough},
 		TLS:  ListenerTLS{ClientAuth: "none"},
@@ -256,6 +258,9 @@ func (c Config) Validate() error {
 	}
 	if c.Recovery.Settle < 0 {
 		return fmt.Errorf("recovery.settle: must not be negative, got %s", c.Recovery.Settle)
+	}
+	if err := c.Spool.validate(); err != nil {
+		return err
 	}
 	return c.Log.Validate()
 }

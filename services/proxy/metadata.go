@@ -65,6 +65,9 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, rt route, 
 		}
 	}
 	defer unlock()
+	if p.spoolBlocksMetadata(w, r, reqID) {
+		return
+	}
 
 	// A read the primary refuses (401, 403…) is not the end: the request goes on, so
 	// that the client gets the primary's own answer to it, which is almost always the

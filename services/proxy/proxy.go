@@ -61,6 +61,7 @@ type Proxy struct {
 	tls      *tlsReloader       // nil without tls.cert_file
 	kafka    *kgo.Client
 	pub      *publisher
+	spool    *spooler // nil without spool.dir (spool.go)
 	sem      chan struct{}
 	budget   *budget // limits.max_inflight_bytes
 	now      func() time.Time
@@ -161,6 +162,11 @@ func (p *Proxy) connect(deps Deps) error {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m}
+	if cfg.Spool.Dir != "" {
+		if p.spool, err = openSpool(cfg, p.pub, p.reg, p.log, p.now); err != nil {
+			return err
+		}
+	}
 	if p.meta, err = newMetaPublisher(conn, cfg.Publish, deps.KafkaOpts); err != nil {
 		return err
 	}
@@ -197,7 +203,13 @@ func (p *Proxy) connect(deps Deps) error {
 		}
 		return nil
 	})
-	p.admin.AddCheck("kafka", func(ctx context.Context) error { return p.kafka.Ping(ctx) })
+	p.admin.AddCheck("kafka", func(ctx context.Context) error {
+		err := p.kafka.Ping(ctx)
+		if err != nil && p.spool != nil && p.spool.full() == "" {
+			return nil // the spool takes the events until Kafka is back
+		}
+		return err
+	})
 	p.admin.AddCheck("recovery", func(context.Context) error {
 		if !p.recovered.Load() {
 			return errors.New("resolving the writes a previous proxy left unconfirmed (recovery.dir)")
@@ -214,6 +226,9 @@ func (p *Proxy) closeClients() {
 	}
 	if p.meta != nil {
 		p.meta.close()
+	}
+	if p.spool != nil {
+		p.spool.close(0)
 	}
 	if p.ln != nil {
 		_ = p.ln.Close()
@@ -294,6 +309,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { p.probePrimary(gctx); return nil })
 	g.Go(func() error { p.recover(gctx); return nil })
+	if p.spool != nil {
+		p.spool.start() // at once: a spool left non-empty by the last run drains now
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		return p.shutdown(srv)
@@ -317,6 +335,10 @@ func (p *Proxy) shutdown(srv *http.Server) error {
 	if err != nil {
 		p.log.Warn("in-flight requests did not finish before the shutdown timeout", "error", err)
 		_ = srv.Close()
+	}
+	if p.spool != nil {
+		// No write is in flight now: drain what is spooled, or leave it on disk.
+		p.spool.close(p.cfg.Spool.DrainTimeout)
 	}
 	if ferr := p.kafka.Flush(ctx); ferr != nil {
 		p.log.Error("events still buffered at shutdown", "error", ferr, "buffered", p.kafka.BufferedProduceRecords())

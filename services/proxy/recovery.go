@@ -183,9 +183,11 @@ func (p *Proxy) recoverBatch(ctx context.Context, intents []intentlog.Intent) er
 		return err
 	}
 	enc := p.encoder("recovery-"+newRequestID(), p.now(), nil)
-	failed, perr := p.pub.publish(ctx, len(evs), func(k int) (*event.Records, error) { return enc(&evs[k]) })
+	// Through the spool when there is one: a recovered event is then durable during a
+	// Kafka outage too, and in order with this proxy's other events.
+	failed, perr := p.publishEvents(ctx, len(evs), func(k int) (*event.Records, error) { return enc(&evs[k]) })
 	if len(failed) > 0 {
-		return fmt.Errorf("publishing %d recovered events: %d not acknowledged: %w", len(evs), len(failed), perr)
+		return fmt.Errorf("publishing %d recovered events: %d neither acknowledged nor spooled: %w", len(evs), len(failed), perr)
 	}
 	p.m.recoveredEvents.Add(float64(len(evs)))
 	for o, n := range outcomes {

@@ -306,6 +306,10 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 		return
 	}
 
+	if p.refuseSpoolFull(w, r) {
+		return
+	}
+
 	// Crash recovery: the documents this write addresses are on disk before the
 	// primary is called (intent.go); in.end() once its events are durable, and one
 	// not ended goes to the proxy's own resolver.
@@ -393,7 +397,7 @@ func (p *Proxy) serveWrite(w http.ResponseWriter, r *http.Request, rt route, bod
 	unresolved = mergeSorted(unresolved, unread)
 	send := publishable(len(evs), mergeSorted(unresolved, mergeSorted(superseded, replaced)))
 	enc := p.encoder(reqID, accepted, &recordCharge{prepaid: prepaid, res: res})
-	failed, perr := p.pub.publish(r.Context(), send.len(), func(k int) (*event.Records, error) {
+	failed, perr := p.publishEvents(r.Context(), send.len(), func(k int) (*event.Records, error) {
 		return enc(&evs[send.at(k)])
 	})
 	unlock()

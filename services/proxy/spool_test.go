@@ -1,0 +1,257 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/fanout-dev/fanout/pkg/spool"
+	"github.com/fanout-dev/fanout/services/proxy"
+)
+
+// withSpool gives the proxies a spool in dir that waits kafkaWait for Kafka.
+func withSpool(dir string) envOpt {
+	return func(c *proxy.Config) {
+		c.Spool.Dir = dir
+		c.Spool.KafkaWait = 200 * time.Millisecond
+		c.Spool.DrainTimeout = 10 * time.Second
+	}
+}
+
+func spoolInfo(t *testing.T, dir string) spool.Info {
+	t.Helper()
+	info, err := spool.Inspect(dir)
+	if err != nil {
+		t.Fatalf("inspecting the spool: %v", err)
+	}
+	return info
+}
+
+// waitSpool waits until the spool in dir holds (or not) records.
+func waitSpool(t *testing.T, dir string, empty bool) spool.Info {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for {
+		info := spoolInfo(t, dir)
+		if (info.Records == 0) == empty {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spool %s: %+v, want empty=%v", dir, info, empty)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// versionsInOrder fails t if one document's events are out of replication-version
+// order (a duplicate right behind itself is fine) or if a document written is missing.
+func versionsInOrder(t *testing.T, e *env, want map[string]int) {
+	t.Helper()
+	last := map[string]int64{}
+	seen := map[string]int{}
+	for _, op := range e.published() {
+		key := op.GetIndex() + "/" + op.GetId()
+		if v := op.GetReplicationVersion(); v < last[key] {
+			t.Fatalf("%s: event of version %d after version %d", key, v, last[key])
+		} else if v > last[key] {
+			seen[key]++
+		}
+		last[key] = op.GetReplicationVersion()
+	}
+	for key, n := range want {
+		if seen[key] != n {
+			t.Fatalf("%s: %d distinct versions in Kafka, want %d", key, seen[key], n)
+		}
+	}
+}
+
+// Kafka refusing every produce: clients still get 2xx (their events spooled), and once
+// Kafka is back every event is in the topic, each document's in order.
+func TestSpoolWhileKafkaRefuses(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 1, withSpool(dir))
+	if r := send(t, http.MethodPut, e.url()+"/s/_doc/0", `{"n":0}`); r.status != 201 {
+		t.Fatalf("before the fault: %d %s", r.status, r.body)
+	}
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	want := map[string]int{"s/0": 1}
+	for i := 1; i <= 5; i++ {
+		for v := 0; v < 3; v++ {
+			r := send(t, http.MethodPut, fmt.Sprintf("%s/s/_doc/%d", e.url(), i), fmt.Sprintf(`{"v":%d}`, v))
+			if r.status/100 != 2 {
+				t.Fatalf("write %d v%d with Kafka refusing: %d %s", i, v, r.status, r.body)
+			}
+		}
+		want[fmt.Sprintf("s/%d", i)] = 3
+	}
+	bulk := "{\"delete\":{\"_index\":\"s\",\"_id\":\"1\"}}\n{\"index\":{\"_index\":\"s\",\"_id\":\"6\"}}\n{\"b\":1}\n"
+	if r := send(t, http.MethodPost, e.url()+"/_bulk", bulk); r.status != 200 {
+		t.Fatalf("bulk with Kafka refusing: %d %s", r.status, r.body)
+	}
+	want["s/1"], want["s/6"] = 4, 1
+	if info := spoolInfo(t, dir); info.Records < 16 || !info.Locked {
+		t.Fatalf("spool while Kafka refuses: %+v, want the 16 events, locked", info)
+	}
+	// Reads go on.
+	if r := send(t, http.MethodGet, e.url()+"/s/_doc/2", ""); r.status != 200 {
+		t.Fatalf("read: %d %s", r.status, r.body)
+	}
+	fault.Remove()
+	waitSpool(t, dir, true)
+	versionsInOrder(t, e, want)
+}
+
+// A full spool refuses new writes with 429 before the primary is called; reads work.
+func TestSpoolFullRefusesBeforePrimary(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 1, withSpool(dir), func(c *proxy.Config) { c.Spool.MaxBytes = 1 })
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	// The first write is spooled: the bound is soft for writes the primary applied.
+	if r := send(t, http.MethodPut, e.url()+"/f/_doc/1", `{"a":1}`); r.status != 201 {
+		t.Fatalf("first write: %d %s", r.status, r.body)
+	}
+	for _, tt := range []struct{ method, path, body string }{
+		{http.MethodPut, "/f/_doc/2", `{"a":2}`},
+		{http.MethodPost, "/_bulk", "{\"index\":{\"_index\":\"f\",\"_id\":\"3\"}}\n{\"a\":3}\n"},
+	} {
+		r := send(t, tt.method, e.url()+tt.path, tt.body)
+		errObj, _ := r.json(t)["error"].(map[string]any)
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" ||
+			errObj["type"] != "rejected_execution_exception" || !strings.Contains(fmt.Sprint(errObj["reason"]), "spool.max_bytes") {
+			t.Fatalf("%s %s with the spool full: %d %v %s", tt.method, tt.path, r.status, r.header, r.body)
+		}
+	}
+	for _, id := range []string{"2", "3"} {
+		if r := send(t, http.MethodGet, e.primaryURL+"/f/_doc/"+id, ""); r.status != 404 {
+			t.Fatalf("the primary has f/%s, refused with 429: %d %s", id, r.status, r.body)
+		}
+	}
+	if r := send(t, http.MethodGet, e.url()+"/f/_doc/1", ""); r.status != 200 {
+		t.Fatalf("read with the spool full: %d %s", r.status, r.body)
+	}
+	fault.Remove()
+	waitSpool(t, dir, true)
+	if r := send(t, http.MethodPut, e.url()+"/f/_doc/2", `{"a":2}`); r.status != 201 {
+		t.Fatalf("write once drained: %d %s", r.status, r.body)
+	}
+}
+
+// runProxy runs a proxy until the returned stop is called, which waits for Run.
+func runProxy(t *testing.T, cfg proxy.Config) (*proxy.Proxy, func()) {
+	t.Helper()
+	p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("proxy Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("proxy did not stop within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	return p, stop
+}
+
+// A spool left non-empty at shutdown (Kafka still refusing) is drained by the next
+// proxy on the directory as soon as it starts; two proxies never share a directory.
+func TestSpoolSurvivesRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	e := startEnv(t, 0)
+	cfg := e.config()
+	withSpool(dir)(&cfg)
+	cfg.Spool.DrainTimeout = 0 // leave it on disk
+	p1, stop1 := runProxy(t, cfg)
+
+	// A second proxy on the same directory does not start.
+	_, err := proxy.New(cfg, proxy.Deps{})
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second proxy on %s: %v, want an error naming the directory", dir, err)
+	}
+
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	for i := 0; i < 3; i++ {
+		if r := send(t, http.MethodPut, fmt.Sprintf("%s/r/_doc/%d", p1.URL(), i), `{"a":1}`); r.status != 201 {
+			t.Fatalf("write %d: %d %s", i, r.status, r.body)
+		}
+	}
+	stop1()
+	if info := spoolInfo(t, dir); info.Records < 3 || info.Locked {
+		t.Fatalf("spool after shutdown with Kafka refusing: %+v, want 3 records, unlocked", info)
+	}
+	fault.Remove()
+
+	p2, _ := runProxy(t, cfg)
+	e.proxies = append(e.proxies, p2)
+	waitSpool(t, dir, true)
+	versionsInOrder(t, e, map[string]int{"r/0": 1, "r/1": 1, "r/2": 1})
+}
+
+// At shutdown the proxy drains its spool to Kafka (spool.drain_timeout) before it stops.
+func TestSpoolDrainedAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 0)
+	cfg := e.config()
+	withSpool(dir)(&cfg)
+	p, stop := runProxy(t, cfg)
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	for i := 0; i < 3; i++ {
+		if r := send(t, http.MethodPut, fmt.Sprintf("%s/sd/_doc/%d", p.URL(), i), `{"a":1}`); r.status != 201 {
+			t.Fatalf("write %d: %d %s", i, r.status, r.body)
+		}
+	}
+	fault.Remove()
+	stop()
+	if info := spoolInfo(t, dir); info.Records != 0 {
+		t.Fatalf("spool after a shutdown with Kafka back: %+v, want drained", info)
+	}
+	ops := decodeAll(t, e.kafka.ConsumeAll(t, topic, eventWait))
+	for i := 0; i < 3; i++ {
+		if !hasDoc(ops, "sd", fmt.Sprint(i)) {
+			t.Fatalf("sd/%d not in Kafka after the shutdown drain: %v", i, ops)
+		}
+	}
+}
+
+// A metadata change does not overtake spooled documents: with Kafka refusing, it is
+// refused before the primary is called.
+func TestSpoolHoldsMetadataChanges(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 1, withSpool(dir))
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	if r := send(t, http.MethodPut, e.url()+"/m/_doc/1", `{"a":1}`); r.status != 201 {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	r := send(t, http.MethodPut, e.url()+"/m2", `{}`)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "spool") {
+		t.Fatalf("metadata change with a spool Kafka does not drain: %d %s", r.status, r.body)
+	}
+	if r := send(t, http.MethodGet, e.primaryURL+"/m2", ""); r.status != 404 {
+		t.Fatalf("the primary has index m2, refused: %d %s", r.status, r.body)
+	}
+	fault.Remove()
+	waitSpool(t, dir, true)
+	if r := send(t, http.MethodPut, e.url()+"/m2", `{}`); r.status != 200 {
+		t.Fatalf("metadata change once drained: %d %s", r.status, r.body)
+	}
+}
