@@ -63,6 +63,10 @@ commands:
   dlq show         dead-letter records with their headers and document
   dlq replay       apply dead-letter records to their target again
   verify           compare a target with the primary, document by document
+  spool status     what a proxy's spool directory holds: records, bytes, oldest age,
+                   segments, and which process has it open
+  spool drain      publish a spool's records to Kafka, in order (refused while a
+                   proxy has the directory open)
 
 Run 'fanoutctl <command> -h' for a command's flags. Exit codes: 0 ok, 1 failure or
 partial failure, 2 usage or configuration error.`
@@ -134,6 +138,10 @@ func run(ctx context.Context, args []string, e *env) error {
 		})
 	case "verify":
 		return runVerify(ctx, rest, e)
+	case "spool":
+		return sub("spool", map[string]func(context.Context, []string, *env) error{
+			"status": runSpoolStatus, "drain": runSpoolDrain,
+		})
 	case "help":
 		fmt.Fprintln(e.stdout, usage)
 		return nil

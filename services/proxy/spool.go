@@ -393,3 +393,8 @@ func (p *Proxy) spoolBlocksMetadata(w http.ResponseWriter, r *http.Request, reqI
 			"it was not sent to the primary, nothing was applied. Retry once Kafka is back [request id %s]", st.Records, reqID))
 	return true
 }
+
+// DrainProducerOpts are the producer options a spool drainer outside the proxy
+// (fanoutctl spool drain) uses: the proxy's own (acks from every in-sync replica,
+// idempotent, bounded delivery), so that drained records land as the proxy's would.
+func DrainProducerOpts(p PublishConfig) ([]kgo.Opt, error) { return producerOpts(p) }
