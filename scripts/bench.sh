@@ -23,6 +23,8 @@ table=(
   "./services/proxy  BenchmarkProxyRecovery  bulk1000_recovery/off  proxy_recovery_bulk1000_ratio  ratio"
   "./services/proxy  BenchmarkProxyRecovery  bulk10_recovery/off    proxy_recovery_bulk10_ratio    ratio"
   "./services/proxy  BenchmarkProxyRecovery  bulk10_recovery_docs/s proxy_recovery_bulk10_docs_per_s docs/s"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_spool_enabled_docs/s  proxy_spool_enabled_docs_per_s  docs/s"
+  "./services/proxy  BenchmarkProxySpool     spool_docs/s      proxy_spool_docs_per_s  docs/s"
   "./services/replicator  BenchmarkReplicator      replicator_docs/s       replicator_docs_per_s          docs/s"
   "./services/replicator  BenchmarkReplicatorNull  replicator_null_docs/s  replicator_null_docs_per_s     docs/s"
   "./services/replicator  BenchmarkCeiling         replicator_ceiling_docs/s  replicator_ceiling_docs_per_s  docs/s"

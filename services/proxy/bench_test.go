@@ -157,6 +157,9 @@ func startBenchProxy(b *testing.B, in infra, tune func(*proxy.Config)) *proxy.Pr
 func BenchmarkProxyVsDirect(b *testing.B) {
 	in := startInfra(b)
 	p := startBenchProxy(b, in, nil)
+	// The same proxy with a spool (spool.dir): Kafka is up, so it publishes directly and
+	// spools nothing; what it costs is the check before the primary and the wait bound.
+	ps := startBenchProxy(b, in, func(c *proxy.Config) { c.Spool.Dir = b.TempDir() })
 
 	const (
 		workers = 8
@@ -170,11 +173,12 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	// Warm both paths (connections, the index's mapping, Kafka metadata).
 	drive(b, client, in.Primary, bodies[:workers], workers)
 	drive(b, client, p.URL(), bodies[:workers], workers)
+	drive(b, client, ps.URL(), bodies[:workers], workers)
 
 	// Rounds alternate direct and proxied runs so that both see the same machine; the
 	// medians over rounds resist a noisy neighbour.
 	const rounds = 3
-	var directRates, proxyRates, ratios, cpus []float64
+	var directRates, proxyRates, ratios, cpus, spoolRates, spoolRatios []float64
 	docs := float64(bulks * perBulk)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -189,6 +193,9 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 			// This process runs the load generator in both runs and the proxy in one: the
 			// difference is the proxy's CPU.
 			cpus = append(cpus, float64(((c2-c1)-(c1-c0)).Microseconds())/docs)
+			spoolT := drive(b, client, ps.URL(), bodies, workers)
+			spoolRates = append(spoolRates, docs/spoolT.Seconds())
+			spoolRatios = append(spoolRatios, proxyT.Seconds()/spoolT.Seconds())
 		}
 	}
 	b.StopTimer()
@@ -196,6 +203,51 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	b.ReportMetric(median(directRates), "direct_docs/s")
 	b.ReportMetric(median(ratios), "proxy/direct")
 	b.ReportMetric(median(cpus), "proxy_cpu_us/doc")
+	b.ReportMetric(median(spoolRates), "proxy_spool_enabled_docs/s")
+	b.ReportMetric(median(spoolRatios), "spool_enabled/spool_off")
+}
+
+// BenchmarkProxySpool indexes the documents of BenchmarkProxyVsDirect through a proxy
+// whose Kafka is down (its broker address refuses connections), so that every event is
+// appended to the spool (fsync'ed, group-committed) instead of published.
+func BenchmarkProxySpool(b *testing.B) {
+	in := startInfra(b)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	down := dead.Addr().String()
+	dead.Close() // nothing listens there now
+	dir := b.TempDir()
+	p := startBenchProxy(b, in, func(c *proxy.Config) {
+		c.Kafka.Brokers = []string{down}
+		c.Spool.Dir = dir
+		c.Spool.MaxBytes = 64 << 30 // the benchmark measures appends, not the bound
+	})
+
+	const (
+		workers = 8
+		perBulk = 1000
+		bulks   = 40
+	)
+	bodies := bulkBodies(bulks, perBulk)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
+	defer client.CloseIdleConnections()
+	// The first request waits spool.kafka_wait for Kafka, then spools; from then on
+	// every event goes to the spool at once.
+	drive(b, client, p.URL(), bodies[:1], 1)
+
+	const rounds = 3
+	var rates []float64
+	docs := float64(bulks * perBulk)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			rates = append(rates, docs/drive(b, client, p.URL(), bodies, workers).Seconds())
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(median(rates), "spool_docs/s")
 }
 
 func median(xs []float64) float64 {
