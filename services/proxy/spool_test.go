@@ -72,15 +72,28 @@ func versionsInOrder(t *testing.T, e *env, want map[string]int) {
 	}
 }
 
-// Kafka refusing every produce: clients still get 2xx (their events spooled), and once
-// Kafka is back every event is in the topic, each document's in order.
-func TestSpoolWhileKafkaRefuses(t *testing.T) {
+// Kafka refusing, or not answering, every produce: clients still get 2xx (their events
+// spooled), and once Kafka is back every event is in the topic, each document's in
+// order.
+func TestSpoolWhileKafkaIsDown(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		down func(*env) (up func())
+	}{
+		{"refusing", func(e *env) func() { return e.kafka.FailProduce(0, kerr.NotEnoughReplicas).Remove }},
+		{"hanging", func(e *env) func() { return e.kafka.HoldProduce().Release }},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testSpoolWhileKafkaIsDown(t, tt.down) })
+	}
+}
+
+func testSpoolWhileKafkaIsDown(t *testing.T, down func(*env) func()) {
 	dir := t.TempDir()
 	e := startEnv(t, 1, withSpool(dir))
 	if r := send(t, http.MethodPut, e.url()+"/s/_doc/0", `{"n":0}`); r.status != 201 {
 		t.Fatalf("before the fault: %d %s", r.status, r.body)
 	}
-	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	up := down(e)
 	want := map[string]int{"s/0": 1}
 	for i := 1; i <= 5; i++ {
 		for v := 0; v < 3; v++ {
@@ -103,7 +116,7 @@ func TestSpoolWhileKafkaRefuses(t *testing.T) {
 	if r := send(t, http.MethodGet, e.url()+"/s/_doc/2", ""); r.status != 200 {
 		t.Fatalf("read: %d %s", r.status, r.body)
 	}
-	fault.Remove()
+	up()
 	waitSpool(t, dir, true)
 	versionsInOrder(t, e, want)
 }
