@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 
 // DefaultSegmentBytes is the size past which a new segment is started.
 const DefaultSegmentBytes = 64 << 20
+
+// emptyRollBytes: see commit.
+const emptyRollBytes = 1 << 20
 
 // ErrClosed is returned by calls on a closed spool.
 var ErrClosed = errors.New("spool closed")
@@ -227,6 +231,11 @@ func (s *Spool) Append(ctx context.Context, entries []Entry) error {
 	}
 	b := s.queue
 	now := s.now()
+	size := 0
+	for i := range entries {
+		size += frameSize(len(entries[i].Payload))
+	}
+	b.buf = slices.Grow(b.buf, size)
 	for i := range entries {
 		t := entries[i].Time
 		if t.IsZero() {
@@ -287,8 +296,11 @@ func (s *Spool) commit(b *batch) error {
 		return err
 	}
 	last := s.segs[len(s.segs)-1]
+	// A drained spool starts a new segment once its last one holds a MiB of drained
+	// entries, so that the old one can go: an idle spool takes little disk.
+	drainedTail := s.records == 0 && s.mark == Pos{Segment: last.seq, Offset: last.size} && last.size >= emptyRollBytes
 	s.mu.Unlock()
-	if last.size >= s.segBytes {
+	if last.size >= s.segBytes || drainedTail {
 		if err := s.f.Sync(); err != nil {
 			return s.fail(fmt.Errorf("syncing segment %s: %w", segmentName(last.seq), err))
 		}

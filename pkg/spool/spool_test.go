@@ -309,3 +309,38 @@ func TestGroupCommitKeepsEveryAppend(t *testing.T) {
 		last[w] = n
 	}
 }
+
+// A drained spool does not keep appending to a segment of drained entries: the next
+// append past emptyRollBytes starts a new segment and the old one is deleted.
+func TestDrainedSpoolRollsItsSegment(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	big := make([]byte, emptyRollBytes)
+	ctx := context.Background()
+	if err := s.Append(ctx, []Entry{{Type: TypeKafkaRecord, Payload: big}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDrained(readAll(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, entries(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, s)
+	wantPayloads(t, got, 0, 1)
+	if got[0].Pos.Segment != 2 {
+		t.Fatalf("entry after a drained MiB is at %s, want a new segment", got[0].Pos)
+	}
+	if err := s.MarkDrained(got); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(names) != 1 || filepath.Base(names[0]) != segmentName(2) {
+		t.Fatalf("segments %v, want only %s", names, segmentName(2))
+	}
+	s.Close()
+	s2 := open(t, dir, Options{})
+	if st := s2.Stats(); st.Records != 0 || st.Bytes != 0 {
+		t.Fatalf("reopened: %+v", st)
+	}
+}
