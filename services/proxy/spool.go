@@ -51,6 +51,16 @@ import (
 // its partition, so a batch never has a later record of a partition in Kafka with an
 // earlier one missing.
 //
+// Limits. A chunked event (a document over publish.max_record_bytes) whose direct
+// publish gave up part-way is spooled as a new chunk group (a fresh group id): the
+// pieces of the first try that did reach Kafka make an incomplete group, which
+// replicators dead-letter after consume.chunk_timeout (chunk_group_incomplete) while
+// the spooled group applies; the DLQ record is noise, and replaying it is harmless.
+// The spooled copies of a request's events are in memory, beside the request, only
+// spoolChunkBytes at a time, and are not counted in limits.max_inflight_bytes. A crash
+// of the proxy between the primary's answer and the spool's fsync loses the events
+// (crash recovery is not the spool's business).
+//
 // Metadata changes (metadata.go) wait, with the metadata lock held (no write in
 // flight), up to spool.kafka_wait for the spool to drain, and are refused with 503
 // before the primary is called if it does not: a change's copies must not overtake
@@ -179,44 +189,78 @@ func (sp *spooler) publish(ctx context.Context, n int, records func(k int) (*eve
 	return sp.append(ctx, eventList{n: len(failed), idx: failed}, records)
 }
 
-// append spools the events of l whole (every record of each), in one group commit,
-// and returns those that could not be (not built, or the spool failed). Called
-// under mode.RLock.
+// append spools the events of l whole (every record of each), in order, and returns
+// those that could not be (not built, or the spool failed). The entries go in appends
+// of about spoolChunkBytes, so that a big request holds at most that much beside its
+// events; each shares its fsync with the other requests'. Called under mode.RLock.
 func (sp *spooler) append(ctx context.Context, l eventList, records func(k int) (*event.Records, error)) ([]int, error) {
 	var (
 		entries []spool.Entry
-		spooled []int
+		size    int
+		pending []int // events whose entries are in entries
 		failed  []int
 		first   error
 	)
+	// The primary applied these writes: the client going away does not stop this.
+	ctx = context.WithoutCancel(ctx)
+	flush := func() error {
+		if len(entries) == 0 {
+			return nil
+		}
+		if err := sp.s.Append(ctx, entries); err != nil {
+			return err
+		}
+		sp.appended.Add(float64(len(entries)))
+		entries, size, pending = entries[:0], 0, pending[:0]
+		return nil
+	}
 	for i := 0; i < l.len(); i++ {
 		k := l.at(i)
 		rs, err := records(k)
 		if err == nil {
 			var es []spool.Entry
-			es, err = spoolEntries(rs)
-			entries = append(entries, es...)
+			if es, err = spoolEntries(rs); err == nil {
+				entries = append(entries, es...)
+				for _, e := range es {
+					size += len(e.Payload)
+				}
+				pending = append(pending, k)
+			}
 		}
 		if err != nil {
 			failed = append(failed, k)
 			if first == nil {
 				first = err
 			}
-			continue
 		}
-		spooled = append(spooled, k)
+		if size >= spoolChunkBytes {
+			if err := flush(); err != nil {
+				return sp.appendFailed(failed, pending, l, i+1, err)
+			}
+		}
 	}
-	// The primary applied these writes: the client going away does not stop this.
-	if err := sp.s.Append(context.WithoutCancel(ctx), entries); err != nil {
-		sp.log.Error("events of applied writes could not be spooled", "error", err, "events", len(spooled))
-		return mergeSorted(failed, spooled), fmt.Errorf("spooling: %w", err)
+	if err := flush(); err != nil {
+		return sp.appendFailed(failed, pending, l, l.len(), err)
 	}
-	sp.appended.Add(float64(len(entries)))
 	select {
 	case sp.kick <- struct{}{}:
 	default:
 	}
 	return failed, first
+}
+
+// spoolChunkBytes: see append.
+const spoolChunkBytes = 4 << 20
+
+// appendFailed lists what a failed append leaves unspooled: the events that failed
+// before, those of the failed append, and those from l's i-th on.
+func (sp *spooler) appendFailed(failed, pending []int, l eventList, from int, err error) ([]int, error) {
+	sp.log.Error("events of applied writes could not be spooled", "error", err)
+	out := mergeSorted(failed, pending)
+	for i := from; i < l.len(); i++ {
+		out = append(out, l.at(i))
+	}
+	return out, fmt.Errorf("spooling: %w", err)
 }
 
 // spoolEntries are an event's records as spool entries.

@@ -109,8 +109,18 @@ func testSpoolWhileKafkaIsDown(t *testing.T, down func(*env) func()) {
 		t.Fatalf("bulk with Kafka refusing: %d %s", r.status, r.body)
 	}
 	want["s/1"], want["s/6"] = 4, 1
-	if info := spoolInfo(t, dir); info.Records < 16 || !info.Locked {
-		t.Fatalf("spool while Kafka refuses: %+v, want the 16 events, locked", info)
+	// Six documents of 1 MiB: more than one append's worth (the spool takes a request in
+	// appends of a few MiB), each a chunk group of two records.
+	var big strings.Builder
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(&big, "{\"index\":{\"_index\":\"s\",\"_id\":\"big%d\"}}\n{\"f\":%q}\n", i, strings.Repeat("x", 1<<20))
+		want[fmt.Sprintf("s/big%d", i)] = 1
+	}
+	if r := send(t, http.MethodPost, e.url()+"/_bulk", big.String()); r.status != 200 || strings.Contains(string(r.body[:min(len(r.body), 64)]), `"errors":true`) {
+		t.Fatalf("bulk of large documents with Kafka down: %d %.300s", r.status, r.body)
+	}
+	if info := spoolInfo(t, dir); info.Records < 16+12 || !info.Locked {
+		t.Fatalf("spool while Kafka is down: %+v, want the 16 events and 12 records of large ones, locked", info)
 	}
 	// Reads go on.
 	if r := send(t, http.MethodGet, e.url()+"/s/_doc/2", ""); r.status != 200 {
