@@ -116,7 +116,7 @@ func TestExitCodeFailures(t *testing.T) {
 }
 
 // TestConfigPrecedence: defaults < --config file < FANOUT_* environment < flags; the
-// primary, not part of the replicator's file, comes from FANOUT_PRIMARY_* and --primary.
+// primary is the file's primary.*, under FANOUT_PRIMARY_* and --primary.
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "replicator.yaml")
 	if err := os.WriteFile(file, []byte(`
@@ -132,6 +132,11 @@ consume:
   topics: [file.ops]
   dlq_topic: "{topic}.dead.{cluster}"
 `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The replicator's primary.* (late events) is fanoutctl's primary too.
+	withPrimary := filepath.Join(t.TempDir(), "with-primary.yaml")
+	if err := os.WriteFile(withPrimary, []byte("primary:\n  name: main\n  endpoints: [http://fileprimary:9200]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -167,6 +172,12 @@ consume:
 				if s.cfg.Kafka.Brokers[0] != "flag:9092" || s.cfg.Target.Name != "flagged" || !reflect.DeepEqual(s.cfg.Consume.Topics, []string{"a", "b"}) ||
 					s.cfg.Target.Endpoints[0] != "http://flag:9200" || s.primary.Endpoints[0] != "http://flagprimary:9200" {
 					t.Fatalf("flags: %+v / %+v", s.cfg, s.primary)
+				}
+			}},
+		{name: "primary from the file, env over it", flags: common{file: withPrimary}, environ: []string{"FANOUT_PRIMARY_USERNAME=op"},
+			check: func(t *testing.T, s settings) {
+				if s.primary.Endpoints[0] != "http://fileprimary:9200" || s.primary.Name != "main" || s.primary.Username != "op" {
+					t.Fatalf("primary: %+v", s.primary)
 				}
 			}},
 		{name: "admin from the file's admin.listen", flags: common{file: file}, check: func(t *testing.T, s settings) {

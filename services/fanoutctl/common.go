@@ -133,8 +133,9 @@ type settings struct {
 	fromFile bool
 }
 
-// primaryEnvPrefix starts the environment variables that configure the primary, which
-// is not part of the replicator's configuration (the replicator never talks to it).
+// primaryEnvPrefix starts the environment variables that configure the primary. They
+// are loaded apart from the replicator's configuration, over its primary.*, so that
+// fanoutctl has a primary (the default one) even when the replicator's has none.
 var primaryEnvPrefix = config.EnvName("primary.")
 
 // load reads the replicator configuration: defaults < --config < FANOUT_* < flags.
@@ -186,9 +187,14 @@ func (c *common) load(e *env) (settings, error) {
 		return s, usagef("%s: config: consume.topics: at least one topic is required", c.name)
 	}
 
+	// The file's primary.* (the replicator resolves late events against it) is the
+	// base; FANOUT_PRIMARY_* and --primary override it.
 	prim := struct {
 		Primary cluster.Config `koanf:"primary"`
 	}{Primary: cluster.Config{Name: "primary", Endpoints: []string{"http://127.0.0.1:9201"}, Timeout: time.Minute}}
+	if s.cfg.PrimaryEnabled() {
+		prim.Primary = s.cfg.Primary
+	}
 	pflags := map[string]any{}
 	var pl listFlag
 	_ = pl.Set(c.primary)

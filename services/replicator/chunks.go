@@ -176,8 +176,9 @@ func (p *partition) rejectedChunks(it *item, dl kafkax.DeadLetter) []deadEntry {
 	topic := p.r.cfg.dlqTopic(p.topic)
 	g := it.group
 	dl.SourceOffset = g.FirstOffset()
-	doc := proto.Clone(it.op).(*opspb.Operation)
-	doc.Source = bytes.Join(it.pieces, nil)
+	op, pieces := it.recordedEvent()
+	doc := proto.Clone(op).(*opspb.Operation)
+	doc.Source = bytes.Join(pieces, nil)
 	rs, err := event.Split(p.topic, doc, p.r.dlqLimit(topic)-dlqSlack, func() []byte { return g.ID })
 	if err != nil {
 		// Cannot happen for an event that decoded; keep the last piece's record, which

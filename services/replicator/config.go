@@ -19,14 +19,19 @@ type Config struct {
 	Admin AdminConfig `koanf:"admin"`
 	// Target is the cluster the events are applied to. Its name is required: it names
 	// the consumer group and the dead-letter topic.
-	Target  cluster.Config `koanf:"target"`
-	Indices IndicesConfig  `koanf:"indices"`
-	Kafka   kafkax.Config  `koanf:"kafka"`
-	Consume ConsumeConfig  `koanf:"consume"`
-	Batch   BatchConfig    `koanf:"batch"`
-	Retry   RetryConfig    `koanf:"retry"`
-	Deletes DeletesConfig  `koanf:"deletes"`
-	Limits  Limits         `koanf:"limits"`
+	Target cluster.Config `koanf:"target"`
+	// Primary is the cluster the proxies write to, read (realtime _mget) to resolve
+	// late INDEX events before they are applied (late.go). Optional but recommended:
+	// without endpoints, late events are applied as recorded, counted and warned about.
+	Primary    cluster.Config   `koanf:"primary"`
+	LateEvents LateEventsConfig `koanf:"late_events"`
+	Indices    IndicesConfig    `koanf:"indices"`
+	Kafka      kafkax.Config    `koanf:"kafka"`
+	Consume    ConsumeConfig    `koanf:"consume"`
+	Batch      BatchConfig      `koanf:"batch"`
+	Retry      RetryConfig      `koanf:"retry"`
+	Deletes    DeletesConfig    `koanf:"deletes"`
+	Limits     Limits           `koanf:"limits"`
 	// Metadata says which metadata changes (KIND_METADATA events) reach the target.
 	Metadata MetadataConfig      `koanf:"metadata"`
 	Log      telemetry.LogConfig `koanf:"log"`
@@ -199,6 +204,15 @@ type DeletesConfig struct {
 	MaxEntries int64 `koanf:"max_entries"`
 }
 
+// LateEventsConfig says when an INDEX event is too old to apply as recorded (late.go).
+type LateEventsConfig struct {
+	// Window: an INDEX event whose accepted time is more than this before the moment it
+	// is applied is resolved against the primary first. It must stay below the
+	// targets' index.gc_deletes (60 s by default) minus the clock skew between the
+	// proxies and the replicator; the default is half of it.
+	Window time.Duration `koanf:"window"`
+}
+
 // Limits bound the replicator's waits.
 type Limits struct {
 	// ShutdownTimeout bounds finishing in-flight bulks at shutdown and on revoke;
@@ -223,6 +237,8 @@ func DefaultConfig() Config {
 		MetricsListen: ":9465",
 		Admin:         AdminConfig{Listen: "127.0.0.1:9475"},
 		Target:        cluster.Config{Timeout: time.Minute},
+		Primary:       cluster.Config{Name: "primary", Timeout: time.Minute},
+		LateEvents:    LateEventsConfig{Window: 30 * time.Second},
 		Indices:       IndicesConfig{Include: []string{"*"}, Rename: "{index}"},
 		Kafka:         kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-replicator"},
 		Consume: ConsumeConfig{
@@ -287,6 +303,16 @@ func (c Config) Validate() error {
 	}
 	if err := c.Target.Validate("target"); err != nil {
 		return err
+	}
+	if c.PrimaryEnabled() {
+		if err := c.Primary.Validate("primary"); err != nil {
+			return err
+		}
+	} else if c.Primary.HasAuth() || c.Primary.PasswordFile != "" || c.Primary.TLS.Enabled {
+		return fmt.Errorf("primary.endpoints: required when other primary.* keys are set (without endpoints the replicator does not read the primary)")
+	}
+	if c.LateEvents.Window <= 0 {
+		return fmt.Errorf("late_events.window: must be positive (below the targets' index.gc_deletes), got %s", c.LateEvents.Window)
 	}
 	// Port 0 is a free port each: two listeners, not a conflict.
 	if c.Admin.Listen != "" && c.Admin.Listen == c.MetricsListen && !strings.HasSuffix(c.Admin.Listen, ":0") {
@@ -418,6 +444,10 @@ func (c IndicesConfig) validate() error {
 	}
 	return nil
 }
+
+// PrimaryEnabled says whether the replicator reads the primary (primary.endpoints is
+// set) to resolve late events.
+func (c Config) PrimaryEnabled() bool { return len(c.Primary.Endpoints) > 0 }
 
 // GroupName is the consumer group: consume.group or fanout-replicator-<target.name>.
 func (c Config) GroupName() string {

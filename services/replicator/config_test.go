@@ -31,6 +31,13 @@ func TestConfigValidate(t *testing.T) {
 		{name: "target name with a slash", mutate: func(c *replicator.Config) { c.Target.Name = "a/b" }, want: "target.name"},
 		{name: "no endpoints", mutate: func(c *replicator.Config) { c.Target.Endpoints = nil }, want: "target.endpoints"},
 		{name: "bad endpoint", mutate: func(c *replicator.Config) { c.Target.Endpoints = []string{"ftp://x"} }, want: "target.endpoints"},
+		{name: "primary", mutate: func(c *replicator.Config) {
+			c.Primary.Endpoints = []string{"https://primary:9200"}
+			c.Primary.Username = "u"
+		}},
+		{name: "bad primary endpoint", mutate: func(c *replicator.Config) { c.Primary.Endpoints = []string{"primary:9200"} }, want: "primary.endpoints"},
+		{name: "primary credentials without endpoints", mutate: func(c *replicator.Config) { c.Primary.APIKeyFile = "/key" }, want: "primary.endpoints: required"},
+		{name: "zero late window", mutate: func(c *replicator.Config) { c.LateEvents.Window = 0 }, want: "late_events.window"},
 		{name: "no include", mutate: func(c *replicator.Config) { c.Indices.Include = nil }, want: "indices.include"},
 		{name: "bad include glob", mutate: func(c *replicator.Config) { c.Indices.Include = []string{"logs-["} }, want: "indices.include"},
 		{name: "bad exclude glob", mutate: func(c *replicator.Config) { c.Indices.Exclude = []string{"["} }, want: "indices.exclude"},
@@ -148,6 +155,9 @@ kafka:
 		{name: "metadata policy from env and file", args: []string{"--config", write("meta.yaml", "target:\n  name: m\n  endpoints: [http://h:9200]\nmetadata:\n  ignore_settings: [index.refresh_interval]\n"), "--print-config"},
 			env: []string{"FANOUT_METADATA_REPLICATE_DELETES=false"}, code: 0,
 			stdout: []string{"deletes: false", "data_streams: true", "- index.refresh_interval"}},
+		{name: "primary from the flag, window from env", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200", "--primary", "http://p1:9200,http://p2:9200"},
+			env: []string{"FANOUT_LATE_EVENTS_WINDOW=20s"}, code: 0,
+			stdout: []string{"- http://p1:9200", "- http://p2:9200", "window: 20s"}},
 		{name: "flags alone", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200", "--topics", "a,b"}, code: 0,
 			stdout: []string{"- http://h:9200", "- a", "- b"}},
 		{name: "unknown key names it", args: []string{"--config", write("bad.yaml", "batch:\n  max_dox: 1\n")}, code: 2, stderr: "unknown key batch.max_dox"},

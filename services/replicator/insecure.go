@@ -6,5 +6,9 @@ import "github.com/fanout-dev/fanout/pkg/config"
 // off, credentials or events in clear) or have no effect (TLS settings an http://
 // endpoint or tls.enabled=false ignores). New logs them; --print-config shows them.
 func (c Config) Warnings() []config.Warning {
-	return append(c.Target.Warnings("target"), c.Kafka.Warnings("kafka")...)
+	w := append(c.Target.Warnings("target"), c.Kafka.Warnings("kafka")...)
+	if c.PrimaryEnabled() {
+		w = append(w, c.Primary.Warnings("primary")...)
+	}
+	return w
 }

@@ -20,6 +20,7 @@ func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer)
 		Flags: []config.Flag{
 			{Name: "target-name", Key: "target.name", Usage: "target cluster name"},
 			{Name: "target", Key: "target.endpoints", Usage: "target endpoints, comma-separated", List: true},
+			{Name: "primary", Key: "primary.endpoints", Usage: "primary endpoints, comma-separated: late INDEX events are resolved against it", List: true},
 			{Name: "kafka-brokers", Key: "kafka.brokers", Usage: "Kafka seed brokers, comma-separated", List: true},
 			{Name: "topics", Key: "consume.topics", Usage: "event topics, comma-separated", List: true},
 			{Name: "metrics-listen", Key: "metrics_listen", Usage: "metrics listen address"},

@@ -43,6 +43,10 @@ type metrics struct {
 	dlqReferences  prometheus.Counter
 	dlqPermanent   prometheus.Counter
 	deletes        deletesMetrics
+	// lateEvents counts INDEX events older than late_events.window, by outcome
+	// (late*); primaryLookups the _mget requests to the primary, by result.
+	lateEvents     *prometheus.CounterVec
+	primaryLookups *prometheus.CounterVec
 	// chunkGroups counts chunk groups resolved, by result (chunkResult*);
 	// chunkBuffered is the bytes of pieces held by groups being assembled, over all
 	// partitions; chunkOrphans counts pieces of groups resolved before (skipped).
@@ -180,6 +184,20 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 			Name: "fanout_replicator_superseded_by_delete_total",
 			Help: "INDEX events resolved as stale because a newer DELETE of the document was seen in the partition.",
 		}),
+	}
+	m.lateEvents = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanout_replicator_late_events_total",
+		Help: "INDEX events older than late_events.window when applied, by outcome: current (the primary's current document applied instead), deleted (gone on the primary: a DELETE applied instead), retried (the primary could not say for the document; per attempt), dlq (the primary could not say, attempts used up), unresolved (no primary configured: applied as recorded, may resurrect a deleted document).",
+	}, []string{"outcome"})
+	for _, o := range []string{lateCurrent, lateDeleted, lateRetried, lateDLQ, lateUnresolved} {
+		m.lateEvents.WithLabelValues(o)
+	}
+	m.primaryLookups = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanout_replicator_primary_lookups_total",
+		Help: "Realtime _mget requests to the primary for late INDEX events, by result: ok, failed (no usable answer: the partition blocks and retries).",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "failed"} {
+		m.primaryLookups.WithLabelValues(r)
 	}
 	m.metaChanges = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "fanout_replicator_metadata_changes_total",

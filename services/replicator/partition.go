@@ -144,6 +144,18 @@ type item struct {
 	// record.
 	group  *event.Group
 	pieces [][]byte
+	// recorded and recordedPieces are the event as it came, when op and pieces were
+	// replaced by what the primary holds (late.go): a rejection dead-letters the event.
+	recorded       *opspb.Operation
+	recordedPieces [][]byte
+}
+
+// recordedEvent is the item's event as it came in the partition.
+func (it *item) recordedEvent() (*opspb.Operation, [][]byte) {
+	if it.recorded != nil {
+		return it.recorded, it.recordedPieces
+	}
+	return it.op, it.pieces
 }
 
 // sourceBytes is the size of the item's document.
@@ -466,7 +478,7 @@ func (p *partition) process() bool {
 		r.m.deletes.hits.Add(float64(superseded))
 		p.log.Info("older INDEX events behind a newer DELETE resolved as stale", "events", superseded)
 	}
-	if !p.apply(&dead) {
+	if !p.resolveLate(&dead) || !p.apply(&dead) {
 		return false
 	}
 	if len(dead) > 0 && !p.deadLetter(dead) {

@@ -58,6 +58,12 @@ type Replicator struct {
 	now    func() time.Time
 	group  string
 	target *opensearch.Client
+	// primary resolves late INDEX events (late.go); nil without primary.endpoints.
+	primary *opensearch.Client
+	// lateWarnedAt (unix ns) and lateUnwarned space the warnings about late events
+	// applied unresolved.
+	lateWarnedAt atomic.Int64
+	lateUnwarned atomic.Int64
 
 	consumer *kgo.Client
 	// consumerSet is closed once consumer is stored: the client calls back into the
@@ -210,8 +216,17 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		return nil, fmt.Errorf("kafka dead-letter producer: %w", err)
 	}
 
+	if cfg.PrimaryEnabled() {
+		if r.primary, err = cluster.New(cfg.Primary); err != nil {
+			_ = r.target.Close()
+			r.consumer.Close()
+			r.producer.Close()
+			return nil, fmt.Errorf("primary: %w", err)
+		}
+	}
 	closeAll := func() {
 		_ = r.target.Close()
+		r.closePrimary()
 		r.consumer.Close()
 		r.producer.Close()
 		if r.metricsLn != nil {
@@ -262,6 +277,12 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 	mux.HandleFunc("POST /admin/resume", r.serveResume)
 	r.adminMux = newAdminGuard(token).wrap(mux)
 	return r, nil
+}
+
+func (r *Replicator) closePrimary() {
+	if r.primary != nil {
+		_ = r.primary.Close()
+	}
 }
 
 // MetricsURL is where /metrics, /healthz and /readyz are served, "" if nowhere.
@@ -409,6 +430,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	r.wg.Wait()
 	// The client's background pollers (node stats, health) stop with it.
 	_ = r.target.Close()
+	r.closePrimary()
 	stopAdmin()
 	<-adminDone
 	<-adminRoutesDone
