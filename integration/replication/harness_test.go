@@ -120,6 +120,14 @@ func testConfig(k *kafkatest.Cluster, target *emulator, name string) replicator.
 	return replicatortest.Config(name, target.url, k.Addrs(), topic)
 }
 
+// withPrimary makes cfg resolve late INDEX events (older than window) against primary
+// (primary.endpoints, late_events.window).
+func withPrimary(cfg replicator.Config, primary *emulator, window time.Duration) replicator.Config {
+	cfg.Primary.Endpoints = []string{primary.url}
+	cfg.LateEvents.Window = window
+	return cfg
+}
+
 func startReplicator(t testing.TB, cfg replicator.Config) *replicatortest.Running {
 	t.Helper()
 	return replicatortest.Start(t, cfg, testLogger())

@@ -218,7 +218,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	start("proxy", px.Run)
 
 	for i, name := range st.names {
-		rcfg := devReplicatorConfig(name, st.replicaURLs[i], brokers, cfg.topic,
+		rcfg := devReplicatorConfig(name, st.replicaURLs[i], st.primaryURL, brokers, cfg.topic,
 			fmt.Sprintf("127.0.0.1:%d", metricsPort(cfg.basePort, i+1)),
 			fmt.Sprintf("127.0.0.1:%d", adminPort(cfg.basePort, i+1)))
 		r, err := replicator.New(rcfg, replicator.Deps{Logger: log.With("component", "replicator")})
@@ -244,14 +244,16 @@ func runDev(ctx context.Context, args []string, e *env) error {
 
 // devReplicatorConfig is the configuration of the dev stack's replicator for one
 // replica: quick commits and lag readings, short drains, the admin routes on loopback
-// without a token.
-func devReplicatorConfig(name, target string, brokers []string, topic, metrics, admin string) replicator.Config {
+// without a token, and the primary to resolve late events against (late_events.window).
+func devReplicatorConfig(name, target, primary string, brokers []string, topic, metrics, admin string) replicator.Config {
 	c := replicator.DefaultConfig()
 	c.MetricsListen = metrics
 	c.Admin.Listen = admin
 	c.Target.Name = name
 	c.Target.Endpoints = []string{target}
 	c.Target.Timeout = 30 * time.Second
+	c.Primary.Endpoints = []string{primary}
+	c.Primary.Timeout = 30 * time.Second
 	c.Kafka.Brokers = brokers
 	c.Kafka.ClientID = "fanout-replicator-" + name
 	c.Consume.Topics = []string{topic}

@@ -240,3 +240,16 @@ func TestDevWithExternalClusters(t *testing.T) {
 		t.Fatal("dev did not stop within 15s")
 	}
 }
+
+// TestDevReplicatorsResolveLateEvents: the dev stack's replicators are given the
+// primary, so late INDEX events are resolved there, as recommended in production.
+func TestDevReplicatorsResolveLateEvents(t *testing.T) {
+	c := devReplicatorConfig("replica-1", "http://127.0.0.1:9202", "http://127.0.0.1:9201", []string{"127.0.0.1:9092"},
+		"fanout.ops", "127.0.0.1:9465", "127.0.0.1:9475")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.PrimaryEnabled() || c.Primary.Endpoints[0] != "http://127.0.0.1:9201" {
+		t.Fatalf("primary of the dev replicator: %+v", c.Primary)
+	}
+}
