@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/services/replicator"
 	"github.com/fanout-dev/fanout/testbed/kafkatest"
@@ -299,5 +301,48 @@ func TestLateMixedBatchKeepsOrder(t *testing.T) {
 	}
 	if got := r.Metric(t, "fanout_replicator_primary_lookups_total", map[string]string{"result": "ok"}); got != 1 {
 		t.Errorf("primary_lookups_total{result=ok} = %v, want 1 (one _mget for the batch's late events)", got)
+	}
+}
+
+// TestLateChunkedAndUnresolvable: a late document assembled from chunks is resolved as
+// one INDEX (the primary's whole current document replaces its pieces, or a DELETE when
+// the primary no longer has it); a late INDEX the primary can never resolve (its index
+// stores no _source) goes to the DLQ as recorded, without stalling the partition.
+func TestLateChunkedAndUnresolvable(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b")
+	createIndex(t, target, "docs")
+	createIndex(t, target, "nosource")
+	primary := startEmulator(t, "primary")
+	createIndex(t, primary, "docs")
+	createIndex(t, primary, "nosource", `{"_source":{"enabled":false}}`)
+	current := jsonDoc(5000, "current")
+	writePrimary(t, primary, "docs", "big", "", jsonDoc(5000, "old"))
+	writePrimary(t, primary, "docs", "big", "", current)
+	_, bigV := primaryDoc(t, primary, "docs", "big", "")
+	writePrimary(t, primary, "nosource", "1", "", `{"v":1}`)
+	r := startReplicator(t, lateConfig(k, target, primary, 20*time.Second))
+
+	var recs []*kgo.Record
+	recs = append(recs, pieces(t, acceptedAgo(op(opspb.Kind_KIND_INDEX, "docs", "big", "", 1, jsonDoc(5000, "old")), time.Minute), "big")...)
+	recs = append(recs, pieces(t, acceptedAgo(op(opspb.Kind_KIND_INDEX, "docs", "gone", "", 1, jsonDoc(5000, "gone")), time.Minute), "gone")...)
+	recs = append(recs, encode(t, acceptedAgo(op(opspb.Kind_KIND_INDEX, "nosource", "1", "", 1, `{"v":1}`), time.Minute))...)
+	k.ProduceSync(t, recs...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+
+	if d := getDoc(t, target, "docs", "big", ""); !d.Found || d.Version != bigV || string(d.Source) != current {
+		t.Fatalf("docs/big on the target: found %v version %d (%d bytes), want the primary's current document at %d", d.Found, d.Version, len(d.Source), bigV)
+	}
+	if d := getDoc(t, target, "docs", "gone", ""); d.Found {
+		t.Fatal("docs/gone, not on the primary, applied from its chunks")
+	}
+	dead := dlqRecords(t, k, "b", 1, 10*time.Second)
+	if len(dead) != 1 || hdr(dead[0], kafkax.HeaderErrorType) != "source_missing" || string(dead[0].Key) != "nosource/1" {
+		t.Fatalf("dead letters %d, want nosource/1 as source_missing: %v", len(dead), dead)
+	}
+	for outcome, want := range map[string]float64{"current": 1, "deleted": 1, "dlq": 1} {
+		if got := r.Metric(t, "fanout_replicator_late_events_total", map[string]string{"outcome": outcome}); got != want {
+			t.Errorf("late_events_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 }
