@@ -218,8 +218,11 @@ func (p *partition) adopt(it *item, res resolve.Result) bool {
 		return false
 	}
 	it.action = bulk.ActionDelete
-	// Older INDEX events of the document still to come are stale without a lookup.
-	p.deletes.remember(it.index, it.op.GetId(), it.op.GetReplicationVersion(), acceptedAt(it.op, it.rec))
+	// Older INDEX events of the document still to come (the rest of a drained spool)
+	// are stale without a lookup: remembered as of the partition's clock, since the
+	// primary's delete, whenever it was, is older than now. Not rebuilt from Kafka after
+	// a rebalance (it is in no record); that costs only lookups.
+	p.deletes.remember(it.index, it.op.GetId(), it.op.GetReplicationVersion(), p.deletes.clock)
 	return true
 }
 

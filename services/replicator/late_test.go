@@ -346,3 +346,28 @@ func TestLateChunkedAndUnresolvable(t *testing.T) {
 		}
 	}
 }
+
+// TestLateDeleteRemembered: a late INDEX resolved as a DELETE is remembered like a
+// DELETE event, so an older late INDEX of the document after it (the rest of a drained
+// spool) is stale without another lookup.
+func TestLateDeleteRemembered(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	target := startEmulator(t, "b")
+	createIndex(t, target, "books")
+	primary := startEmulator(t, "primary")
+	createIndex(t, primary, "books")
+	r := startReplicator(t, lateConfig(k, target, primary, 500*time.Millisecond))
+	k.ProduceSync(t, encode(t, acceptedAgo(op(opspb.Kind_KIND_INDEX, "books", "1", "", 3, `{"v":3}`), time.Minute))...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	k.ProduceSync(t, encode(t, acceptedAgo(op(opspb.Kind_KIND_INDEX, "books", "1", "", 2, `{"v":2}`), time.Minute))...)
+	waitCaughtUp(t, k, r.Group(), 20*time.Second)
+	if d := getDoc(t, target, "books", "1", ""); d.Found {
+		t.Fatalf("books/1 on the target: %+v", d)
+	}
+	if got := r.Metric(t, "fanout_replicator_primary_lookups_total", map[string]string{"result": "ok"}); got != 1 {
+		t.Errorf("primary_lookups_total{result=ok} = %v, want 1", got)
+	}
+	if got := r.Metric(t, "fanout_replicator_superseded_by_delete_total", nil); got != 1 {
+		t.Errorf("superseded_by_delete_total = %v, want 1", got)
+	}
+}
