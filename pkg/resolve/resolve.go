@@ -24,6 +24,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fanout-dev/fanout/pkg/bulk"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
@@ -91,38 +92,54 @@ func Lookup(ctx context.Context, primary *opensearch.Client, name string, ops []
 		return nil, fmt.Errorf("building the _mget request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := primary.Perform(req)
+	// Stream: the body is read once, here (Perform would buffer it, then copy).
+	resp, err := primary.Stream(req)
 	if err != nil {
 		return nil, fmt.Errorf("looking documents up on the primary %s: %w", name, err)
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("_mget on the primary %s: HTTP %d: %s", name, resp.StatusCode, oneLine(answer, 300))
+	}
+	// An answer holds whole documents (MBs for a batch): read once into a buffer of
+	// its size, and parsed without decoding the sources (bulk.ParseMget), which the
+	// docs then alias.
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, fmt.Errorf("reading the _mget answer of %s: %w", name, err)
+	}
+	docs := make([]Doc, 0, len(ops))
+	_, err = bulk.ParseMget(buf.Bytes(), func(i int, m *bulk.MgetDoc) error {
+		if i >= len(ops) {
+			return fmt.Errorf("more documents than the %d asked", len(ops))
+		}
+		// An answer about another document would apply its state to this one.
+		if m.ID != "" && m.ID != ops[i].GetId() {
+			return fmt.Errorf("document %d is %q, asked %q", i, m.ID, ops[i].GetId())
+		}
+		d := Doc{Index: m.Index, ID: m.ID, Version: m.Version, Found: m.Found, Source: m.Source, Error: m.Error}
+		if m.HasSeqNo {
+			seq, term := m.SeqNo, m.PrimaryTerm
+			d.SeqNo, d.PrimaryTerm = &seq, &term
+		}
+		docs = append(docs, d)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the _mget answer of %s: %w", name, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("_mget on the primary %s: HTTP %d: %s", name, resp.StatusCode, oneLine(answer, 300))
+	if len(docs) != len(ops) {
+		return nil, fmt.Errorf("the _mget answer of %s has %d documents for %d asked", name, len(docs), len(ops))
 	}
-	var out struct {
-		Docs []Doc `json:"docs"`
-	}
-	if err := json.Unmarshal(answer, &out); err != nil {
-		return nil, fmt.Errorf("reading the _mget answer of %s: %w", name, err)
-	}
-	if len(out.Docs) != len(ops) {
-		return nil, fmt.Errorf("the _mget answer of %s has %d documents for %d asked", name, len(out.Docs), len(ops))
-	}
-	for i, op := range ops {
-		// An answer about another document would apply its state to this one.
-		if d := &out.Docs[i]; d.ID != "" && d.ID != op.GetId() {
-			return nil, fmt.Errorf("the _mget answer of %s: document %d is %q, asked %q", name, i, d.ID, op.GetId())
-		}
-	}
-	return out.Docs, nil
+	return docs, nil
 }
 
 // Resolve decides what to apply for op given what the primary holds now (d). It never
-// changes op.
+// changes op; the result's source is d's (not copied).
 //
 // Found: INDEX of the primary's current _source with the replication version of its
 // current _seq_no/_primary_term. That version is at least the event's, so the target
@@ -178,7 +195,7 @@ func Resolve(op *opspb.Operation, d *Doc) Result {
 		return Result{ErrType: ErrVersionRange, Err: fmt.Errorf("%s/%s on the primary: %w", op.GetIndex(), op.GetId(), err)}
 	}
 	out.Kind = opspb.Kind_KIND_INDEX
-	out.Source = append([]byte(nil), d.Source...)
+	out.Source = d.Source
 	out.ReplicationVersion = v
 	out.Version = d.Version
 	if hasSeq {

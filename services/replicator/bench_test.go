@@ -61,6 +61,9 @@ type infraSpec struct {
 	// LargeDocBytes, when set, makes every event a document of that size, published
 	// as the proxy publishes it: a chunk group of 1 MiB records.
 	LargeDocBytes int `json:"large_doc_bytes"`
+	// Late stamps every event accepted an hour ago: each INDEX is resolved against the
+	// primary (the null target answers _mget too).
+	Late bool `json:"late"`
 }
 
 // infraAddrs is what the child process answers once the backlog is in Kafka.
@@ -114,7 +117,7 @@ func runInfra() {
 	if spec.LargeDocBytes > 0 {
 		addrs.Records, err = preloadLarge(ctx, k.ListenAddrs(), spec.Ops, spec.LargeDocBytes)
 	} else {
-		addrs.Records, err = spec.Ops, preload(ctx, k.ListenAddrs(), spec.Ops)
+		addrs.Records, err = spec.Ops, preload(ctx, k.ListenAddrs(), spec.Ops, spec.Late)
 	}
 	if err != nil {
 		fail(err)
@@ -125,7 +128,7 @@ func runInfra() {
 
 // preload produces ops INDEX events of ~1 KiB documents, lz4-compressed like the
 // proxy's, with versions growing per document.
-func preload(ctx context.Context, brokers []string, ops int) error {
+func preload(ctx context.Context, brokers []string, ops int, late bool) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 		kgo.MaxBufferedRecords(100_000), kgo.ProducerBatchMaxBytes(1<<20))
@@ -135,6 +138,9 @@ func preload(ctx context.Context, brokers []string, ops int) error {
 	defer cl.Close()
 	var firstErr atomic.Value
 	accepted := timestamppb.Now()
+	if late {
+		accepted = timestamppb.New(time.Now().Add(-time.Hour))
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike " +
 		"november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu order user " +
@@ -183,6 +189,10 @@ func preload(ctx context.Context, brokers []string, ops int) error {
 type nullTarget struct{}
 
 func (nullTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_mget" {
+		nullMget(w, r)
+		return
+	}
 	if r.URL.Path != "/_bulk" {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"name":"null","cluster_name":"null","version":{"number":"2.17.0","distribution":"opensearch"},"tagline":"The OpenSearch Project: https://opensearch.org/"}`)
@@ -224,6 +234,39 @@ func (nullTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := sc.Err(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	out = append(out, `]}`...)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// nullMget answers an _mget as a primary holding every document asked, with a 1 KiB
+// source and a _seq_no above the backlog's.
+func nullMget(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Docs []struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		} `json:"docs"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	src := `{"text":"` + strings.Repeat("x", benchDocBytes-11) + `"}`
+	out := make([]byte, 0, len(req.Docs)*(benchDocBytes+128)+16)
+	out = append(out, `{"docs":[`...)
+	for i, d := range req.Docs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"_index":`...)
+		out = strconv.AppendQuote(out, d.Index)
+		out = append(out, `,"_id":`...)
+		out = strconv.AppendQuote(out, d.ID)
+		out = append(out, `,"_version":1,"_seq_no":100000000,"_primary_term":1,"found":true,"_source":`...)
+		out = append(out, src...)
+		out = append(out, '}')
 	}
 	out = append(out, `]}`...)
 	w.Header().Set("Content-Type", "application/json")
@@ -382,6 +425,23 @@ func BenchmarkReplicatorNull(b *testing.B) {
 		b.StartTimer()
 		elapsed, _ := drain(b, benchConfig(in, in.Null), benchPartition, ops)
 		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_null_docs/s")
+	}
+}
+
+// BenchmarkReplicatorLateNull is BenchmarkReplicatorNull with every event accepted an
+// hour ago and the primary configured: each batch's INDEX events are resolved with one
+// _mget (answered by the null server as a primary holding every document) before the
+// bulk. It is the cost of catching up from further behind than late_events.window.
+func BenchmarkReplicatorLateNull(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops, Late: true})
+		b.StartTimer()
+		cfg := benchConfig(in, in.Null)
+		cfg.Primary.Endpoints = []string{in.Null}
+		elapsed, _ := drain(b, cfg, benchPartition, ops)
+		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_late_null_docs/s")
 	}
 }
 
