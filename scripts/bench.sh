@@ -27,6 +27,7 @@ table=(
   "./services/proxy  BenchmarkProxySpool     spool_docs/s      proxy_spool_docs_per_s  docs/s"
   "./services/replicator  BenchmarkReplicator      replicator_docs/s       replicator_docs_per_s          docs/s"
   "./services/replicator  BenchmarkReplicatorNull  replicator_null_docs/s  replicator_null_docs_per_s     docs/s"
+  "./services/replicator  BenchmarkReplicatorLateNull  replicator_late_null_docs/s  replicator_late_null_docs_per_s  docs/s"
   "./services/replicator  BenchmarkCeiling         replicator_ceiling_docs/s  replicator_ceiling_docs_per_s  docs/s"
   "./services/replicator  BenchmarkReplicatorRSS   replicator_rss_MiB      replicator_rss_mib             MiB"
   "./services/proxy  BenchmarkProxyLargeDocument  large_MiB/s          proxy_large_doc_mib_per_s      MiB/s"
