@@ -158,6 +158,8 @@ kafka:
 		{name: "primary from the flag, window from env", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200", "--primary", "http://p1:9200,http://p2:9200"},
 			env: []string{"FANOUT_LATE_EVENTS_WINDOW=20s"}, code: 0,
 			stdout: []string{"- http://p1:9200", "- http://p2:9200", "window: 20s"}},
+		{name: "late window past gc_deletes is warned about", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200"},
+			env: []string{"FANOUT_LATE_EVENTS_WINDOW=2m"}, code: 0, stdout: []string{"late_events.window: 2m0s is not below"}},
 		{name: "flags alone", args: []string{"--print-config", "--target-name", "c", "--target", "http://h:9200", "--topics", "a,b"}, code: 0,
 			stdout: []string{"- http://h:9200", "- a", "- b"}},
 		{name: "unknown key names it", args: []string{"--config", write("bad.yaml", "batch:\n  max_dox: 1\n")}, code: 2, stderr: "unknown key batch.max_dox"},
