@@ -124,7 +124,7 @@ func (p *partition) resolveLate(dead *[]deadEntry) bool {
 			// The primary cannot be asked: applying the recorded INDEX could resurrect a
 			// deleted document, and skipping it could lose a write. Block and retry.
 			failures++
-			r.m.primaryLookups.WithLabelValues("failed").Inc()
+			r.m.lookupFailed.Inc()
 			first := p.items[late[0]]
 			err = fmt.Errorf("resolving %d late INDEX events against the primary %s (nothing of the batch is applied until it answers), e.g. %s/%s (offset %d): %w",
 				len(late), r.cfg.Primary.Name, first.op.GetIndex(), first.op.GetId(), first.rec.Offset, err)
@@ -138,7 +138,7 @@ func (p *partition) resolveLate(dead *[]deadEntry) bool {
 			}
 			continue
 		}
-		r.m.primaryLookups.WithLabelValues("ok").Inc()
+		r.m.lookupOK.Inc()
 		if failures > 0 {
 			p.log.Info("primary answers again", "failed_lookups", failures)
 			failures = 0

@@ -45,8 +45,9 @@ type metrics struct {
 	deletes        deletesMetrics
 	// lateEvents counts INDEX events older than late_events.window, by outcome
 	// (late*); primaryLookups the _mget requests to the primary, by result.
-	lateEvents     *prometheus.CounterVec
-	primaryLookups *prometheus.CounterVec
+	lateEvents             *prometheus.CounterVec
+	primaryLookups         *prometheus.CounterVec
+	lookupOK, lookupFailed prometheus.Counter
 	// chunkGroups counts chunk groups resolved, by result (chunkResult*);
 	// chunkBuffered is the bytes of pieces held by groups being assembled, over all
 	// partitions; chunkOrphans counts pieces of groups resolved before (skipped).
@@ -196,9 +197,8 @@ func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 		Name: "fanout_replicator_primary_lookups_total",
 		Help: "Realtime _mget requests to the primary for late INDEX events, by result: ok, failed (no usable answer: the partition blocks and retries).",
 	}, []string{"result"})
-	for _, r := range []string{"ok", "failed"} {
-		m.primaryLookups.WithLabelValues(r)
-	}
+	m.lookupOK = m.primaryLookups.WithLabelValues("ok")
+	m.lookupFailed = m.primaryLookups.WithLabelValues("failed")
 	m.metaChanges = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "fanout_replicator_metadata_changes_total",
 		Help: "Metadata changes (index lifecycle, mappings, settings, aliases, templates, pipelines, data streams) by result: applied, skipped (policy or filters), dlq (a step refused by the target).",
