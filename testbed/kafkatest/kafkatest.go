@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +48,7 @@ type config struct {
 	brokers   int
 	topics    []topicSpec
 	kfakeOpts []kfake.Opt
+	dataDir   string
 }
 
 // WithTopic creates topic name with the given number of partitions (>= 1)
@@ -69,10 +72,20 @@ func WithKfakeOptions(opts ...kfake.Opt) Option {
 	return func(c *config) { c.kfakeOpts = append(c.kfakeOpts, opts...) }
 }
 
+// WithDataDir keeps the cluster's whole state (topics, records, committed offsets,
+// producer ids) in dir (kfake.DataDir), so that Stop and Start can take the cluster
+// down and bring it back, on the same addresses, with what it held: a Kafka outage
+// as clients see one (connections refused), not an error answer.
+func WithDataDir(dir string) Option {
+	return func(c *config) { c.dataDir = dir }
+}
+
 // Cluster is a running kfake cluster bound to a test.
 type Cluster struct {
 	fake  *kfake.Cluster
 	addrs []string
+	opts  []kfake.Opt // to start it again (Start), with WithDataDir
+	dir   string
 }
 
 // NewCluster starts a kfake cluster listening on 127.0.0.1 (ephemeral
@@ -95,13 +108,59 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		}
 		kopts = append(kopts, kfake.SeedTopics(tp.partitions, tp.name))
 	}
+	if cfg.dataDir != "" {
+		kopts = append(kopts, kfake.DataDir(cfg.dataDir))
+	}
 	kopts = append(kopts, cfg.kfakeOpts...)
 	fake, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		t.Fatalf("kafkatest: starting kfake cluster: %v", err)
 	}
-	t.Cleanup(fake.Close)
-	return &Cluster{fake: fake, addrs: fake.ListenAddrs()}
+	c := &Cluster{fake: fake, addrs: fake.ListenAddrs(), opts: kopts, dir: cfg.dataDir}
+	t.Cleanup(func() { c.fake.Close() })
+	return c
+}
+
+// Stop closes the cluster: its listeners and every connection to it are closed, so
+// clients find every broker refusing connections until Start. Its state stays in
+// the WithDataDir directory. Closing a stopped cluster again is harmless.
+func (c *Cluster) Stop() { c.fake.Close() }
+
+// Start brings a stopped cluster back on the same addresses, with the state it had
+// when it was stopped. It needs WithDataDir, and fails t when the cluster cannot
+// start (another process took one of its ports meanwhile). Call it from the test's
+// goroutine, not concurrently with Fake.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if c.dir == "" {
+		t.Fatalf("kafkatest: Start needs the cluster's state on disk: NewCluster(t, WithDataDir(dir))")
+	}
+	ports := make([]int, 0, len(c.addrs))
+	for _, a := range c.addrs {
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatalf("kafkatest: broker address %q: %v", a, err)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("kafkatest: broker address %q: %v", a, err)
+		}
+		ports = append(ports, n)
+	}
+	opts := append(append([]kfake.Opt(nil), c.opts...), kfake.Ports(ports...))
+	var err error
+	// The old listeners' ports may take a moment to be free again.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var fake *kfake.Cluster
+		if fake, err = kfake.NewCluster(opts...); err == nil {
+			c.fake = fake
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Fatalf("kafkatest: starting kfake cluster again on %v: %v", c.addrs, err)
 }
 
 // Addrs returns the brokers' host:port addresses, for seed-broker settings
