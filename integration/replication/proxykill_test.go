@@ -176,7 +176,7 @@ func TestProxyKill9UnderLoad(t *testing.T) {
 func killLoadRequest(rng *rand.Rand, writer, seq, ids, perBulk int) (method, path string, body []byte) {
 	ix := workloadIndices[rng.IntN(len(workloadIndices))]
 	if rng.IntN(8) == 0 {
-		return http.MethodPost, "/" + ix + "/_doc", fmt.Appendf(nil, `{"auto":true,"w":%d,"seq":%d}`, writer, seq)
+		return http.MethodPost, "/" + ix + "/_doc", fmt.Appendf(nil, `{"auto":%d,"w":%d}`, seq, writer)
 	}
 	var b bytes.Buffer
 	for i := 0; i < perBulk; i++ {

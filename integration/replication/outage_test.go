@@ -1,0 +1,395 @@
+package replication_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/testbed/kafkatest"
+	"github.com/fanout-dev/fanout/testbed/searchemu"
+)
+
+// What TestKafkaOutageTwoProxies catches, shown by taking away what makes it pass:
+// go test -run TestKafkaOutageTwoProxies ./replication -args -outage.noprimary (or -outage.nospool)
+var (
+	outageNoPrimary = flag.Bool("outage.noprimary", false, "run TestKafkaOutageTwoProxies with a replicator that does not resolve late events (expected to fail)")
+	outageNoSpool   = flag.Bool("outage.nospool", false, "run TestKafkaOutageTwoProxies with proxies without a spool (expected to fail)")
+)
+
+// TestKafkaOutageTwoProxies: Kafka goes down for 30 s (every broker closed: connections
+// refused) under load from several writers that index, update and delete the same
+// documents, and create auto-id ones, through two ingest proxies, each a real
+// fanout-proxy child process with a spool and an intent log. One proxy is SIGKILLed in
+// the middle of the outage, with events in its spool, and restarted at once with the
+// same directories. A third proxy with a tiny spool shows what a full one does.
+//
+// What clients see: every write through the two proxies is answered 2xx, during the
+// outage too (no 503, so no client resends, so the primary holds exactly one document
+// per auto-id line answered); the small proxy answers 2xx until its spool is full, then
+// 429 before the primary is called. What the target ends with, once Kafka is back and
+// the spools are drained: exactly the primary's documents and versions, nothing
+// dead-lettered, and no write refused with 429 on either cluster.
+//
+// The target keeps delete tombstones 5 s (index.gc_deletes), the primary 60 s, so the
+// outage outlasts the target's tombstones: the events the proxies spooled reach the
+// target out of order with the other proxy's (each proxy drains its own spool) and long
+// after their deletes' tombstones are gone there. The replicator resolves such late
+// events against the primary (late_events.window 2 s), as a deployment whose outage
+// outlasts its targets' gc_deletes must.
+func TestKafkaOutageTwoProxies(t *testing.T) {
+	const (
+		partitions = 4
+		writers    = 6
+		ids        = 100 // shared explicit ids per index
+		perBulk    = 10
+		outage     = 30 * time.Second
+		gcDeletes  = 5 * time.Second
+	)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+
+	bin := buildProxy(t)
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, partitions), kafkatest.WithDataDir(t.TempDir()))
+	primary := startEmulator(t, "primary")
+	primary.createIndices(t, workloadIndices...)
+	target := startTarget(t, "b", "", func(o *searchemu.Options) { o.GCDeletes = gcDeletes })
+	cfg := withPrimary(testConfig(k, target, "b"), primary, 2*time.Second)
+	if *outageNoPrimary {
+		cfg = testConfig(k, target, "b")
+	}
+	rr := startReplicator(t, cfg)
+
+	a := startSpoolProxy(t, bin, "a", k, primary, "")
+	b := startSpoolProxy(t, bin, "b", k, primary, "")
+	small := startSpoolProxy(t, bin, "small", k, primary, "65536")
+	for _, p := range []*spoolProxy{a, b, small} {
+		waitReady(t, p.metrics, 30*time.Second)
+	}
+
+	// The load: each writer sends its requests to either proxy at random.
+	var (
+		stop                 atomic.Bool
+		wg                   sync.WaitGroup
+		sent, ok2xx, autoIDs atomic.Int64
+		badMu                sync.Mutex
+		bad                  []string // answers that were not 2xx
+	)
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
+	t.Cleanup(client.CloseIdleConnections)
+	for wr := 0; wr < writers; wr++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(wr)+2))
+			for seq := 0; !stop.Load(); seq++ {
+				p := b
+				if rng.IntN(2) == 0 && a.use() {
+					p = a
+				}
+				method, path, body := killLoadRequest(rng, wr, seq, ids, perBulk)
+				sent.Add(1)
+				status, ans, err := postRead(client, method, p.url+path, body)
+				if p == a {
+					a.inflight.Add(-1)
+				}
+				if err != nil || status/100 != 2 {
+					badMu.Lock()
+					bad = append(bad, fmt.Sprintf("%s %s via %s: %d %v %.300s", method, path, p.name, status, err, ans))
+					badMu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				ok2xx.Add(1)
+				autoIDs.Add(int64(createdAutoIDs(t, path, ans)))
+			}
+		}()
+	}
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
+
+	// The small proxy's writer: unique ids, one per request, so that what was refused
+	// can be looked for on both clusters.
+	var smallOK, smallRefused []string
+	smallDone := make(chan struct{})
+	go func() {
+		defer close(smallDone)
+		for n := 0; !stop.Load(); n++ {
+			id := fmt.Sprintf("small-%d", n)
+			body := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 2000))
+			status, ans, err := postRead(client, http.MethodPut, small.url+"/orders/_doc/"+id, []byte(body))
+			switch {
+			case err == nil && status/100 == 2:
+				smallOK = append(smallOK, id)
+			case err == nil && status == http.StatusTooManyRequests:
+				smallRefused = append(smallRefused, id)
+			default:
+				badMu.Lock()
+				bad = append(bad, fmt.Sprintf("PUT orders/%s via small: %d %v %.300s", id, status, err, ans))
+				badMu.Unlock()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(3 * time.Second)
+	before := sent.Load()
+	k.Stop()
+	down := time.Now()
+	t.Logf("Kafka stopped after %d requests", before)
+
+	time.Sleep(outage / 2)
+	// kill -9 of a while its spool holds events, and a restart during the outage.
+	if n := a.metric(t, "fanout_proxy_spool_records"); n == 0 {
+		t.Errorf("proxy a's spool is empty %s into the outage", time.Since(down).Round(time.Second))
+	}
+	// The writers leave a alone first: a request cut off by the kill may have been
+	// applied or not, and the count of auto-id documents below must be exact. (Kills
+	// in the middle of requests are TestProxyKill9UnderLoad's.)
+	a.restarting.Store(true)
+	if !poll(30*time.Second, time.Millisecond, func() bool { return a.inflight.Load() == 0 }) {
+		t.Fatal("requests to proxy a still running 30 s after the writers left it")
+	}
+	if err := a.proc.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.proc.start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, a.metrics, 30*time.Second)
+	a.restarting.Store(false)
+	t.Logf("proxy a killed and restarted %s into the outage", time.Since(down).Round(time.Second))
+
+	time.Sleep(time.Until(down.Add(outage)))
+	during := sent.Load() - before
+	k.Start(t)
+	t.Logf("Kafka back after %s; %d requests sent meanwhile", time.Since(down).Round(time.Second), during)
+	time.Sleep(3 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	<-smallDone
+
+	t.Logf("%d requests sent, %d answered 2xx (%d auto-id documents created); small proxy: %d 2xx, %d 429",
+		sent.Load(), ok2xx.Load(), autoIDs.Load(), len(smallOK), len(smallRefused))
+	for i, s := range bad {
+		if i == 10 {
+			t.Errorf("... and %d more", len(bad)-10)
+			break
+		}
+		t.Errorf("not a 2xx: %s", s)
+	}
+	if during == 0 || ok2xx.Load() == 0 {
+		t.Fatal("no load during the outage: the test proved nothing")
+	}
+	if len(smallOK) == 0 || len(smallRefused) == 0 {
+		t.Errorf("the small proxy's spool: %d writes spooled, %d refused; want both", len(smallOK), len(smallRefused))
+	}
+
+	// Every spool drained, then the target caught up.
+	for _, p := range []*spoolProxy{a, b, small} {
+		if !poll(2*time.Minute, 100*time.Millisecond, func() bool { return p.metric(t, "fanout_proxy_spool_records") == 0 }) {
+			t.Fatalf("proxy %s's spool still holds %v records 2 minutes after Kafka came back", p.name, p.metric(t, "fanout_proxy_spool_records"))
+		}
+		t.Logf("proxy %s: %v records spooled, %v drained (this incarnation)", p.name,
+			p.metric(t, "fanout_proxy_spool_appended_total"), p.metric(t, "fanout_proxy_spool_drained_total"))
+	}
+	if n := b.metric(t, "fanout_proxy_spool_appended_total"); n == 0 {
+		t.Error("proxy b spooled nothing during the outage")
+	}
+	waitCaughtUp(t, k, cfg.GroupName(), 2*time.Minute)
+	rep := assertConverged(t, primary, target, nil)
+	t.Logf("converged: %s", rep)
+	dlqEmpty(t, k, "b")
+	t.Logf("late events: %v current, %v deleted, %v unresolved",
+		rr.Metric(t, "fanout_replicator_late_events_total", map[string]string{"outcome": "current"}),
+		rr.Metric(t, "fanout_replicator_late_events_total", map[string]string{"outcome": "deleted"}),
+		rr.Metric(t, "fanout_replicator_late_events_total", map[string]string{"outcome": "unresolved"}))
+
+	// No resend, so no duplicate: one auto-id document per auto-id line answered.
+	if got := countDocs(t, primary, `{"query":{"exists":{"field":"auto"}}}`); got != autoIDs.Load() {
+		t.Errorf("the primary holds %d auto-id documents, clients were answered for %d", got, autoIDs.Load())
+	}
+	// 429 means not applied: on neither cluster.
+	for _, e := range []*emulator{primary, target} {
+		for _, id := range smallRefused {
+			if code, _ := httpDo(t, http.MethodGet, e.url+"/orders/_doc/"+id, ""); code != http.StatusNotFound {
+				t.Errorf("%s holds orders/%s, refused with 429: %d", e.url, id, code)
+			}
+		}
+		for _, id := range smallOK {
+			if code, ans := httpDo(t, http.MethodGet, e.url+"/orders/_doc/"+id, ""); code != http.StatusOK {
+				t.Errorf("%s lacks orders/%s, answered 2xx: %d %s", e.url, id, code, ans)
+			}
+		}
+	}
+}
+
+// spoolProxy is a fanout-proxy child process with a spool and an intent log.
+type spoolProxy struct {
+	name, url, metrics string
+	proc               *replicatorProc
+	restarting         atomic.Bool
+	inflight           atomic.Int64 // requests sent to it and not answered yet
+}
+
+// use says whether a writer may send its next request to p, and if so counts it in
+// flight (the writer takes it off when answered). inflight is raised before
+// restarting is read, so that once restarting is set and inflight seen at 0 no
+// request can reach p.
+func (p *spoolProxy) use() bool {
+	p.inflight.Add(1)
+	if p.restarting.Load() {
+		p.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+// startSpoolProxy starts a proxy with its own spool and intent directories; maxBytes
+// "" keeps the default spool.max_bytes.
+func startSpoolProxy(t *testing.T, bin, name string, k *kafkatest.Cluster, primary *emulator, maxBytes string) *spoolProxy {
+	t.Helper()
+	listen, metrics := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	env := []string{
+		"FANOUT_LISTEN=" + listen,
+		"FANOUT_METRICS_LISTEN=" + metrics,
+		"FANOUT_PRIMARY_ENDPOINTS=" + primary.url,
+		"FANOUT_KAFKA_BROKERS=" + strings.Join(k.Addrs(), ","),
+		"FANOUT_PUBLISH_TOPIC=" + topic,
+		"FANOUT_LIMITS_READINESS_INTERVAL=100ms",
+		"FANOUT_SPOOL_DIR=" + spoolDir(filepath.Join(dir, "spool")),
+		"FANOUT_SPOOL_KAFKA_WAIT=1s",
+		"FANOUT_RECOVERY_DIR=" + filepath.Join(dir, "intents"),
+		"FANOUT_RECOVERY_SETTLE=1s",
+		"FANOUT_LOG_LEVEL=warn",
+	}
+	if maxBytes != "" {
+		env = append(env, "FANOUT_SPOOL_MAX_BYTES="+maxBytes)
+	}
+	p := &spoolProxy{name: name, url: "http://" + listen, metrics: "http://" + metrics}
+	p.proc = newReplicatorProc(t, bin, "proxy-"+name, nil)
+	p.proc.env = childEnv(env...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("proxy %s log (last 6000 bytes of %d incarnations):\n%s", name, p.proc.incarnations(), p.proc.logTail(6000))
+		}
+	})
+	if err := p.proc.start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func spoolDir(dir string) string {
+	if *outageNoSpool {
+		return ""
+	}
+	return dir
+}
+
+// metric is the sum of the samples of name on the proxy's /metrics.
+func (p *spoolProxy) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("reading proxy %s's metrics: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("proxy %s's metric line %q: %v", p.name, line, err)
+		}
+		sum += v
+		found = true
+	}
+	if !found {
+		t.Fatalf("proxy %s has no metric %s", p.name, name)
+	}
+	return sum
+}
+
+// postRead is post keeping the answer.
+func postRead(c *http.Client, method, u string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	ct := "application/json"
+	if strings.HasSuffix(u, "/_bulk") {
+		ct = "application/x-ndjson"
+	}
+	req.Header.Set("Content-Type", ct)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	ans, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, ans, err
+}
+
+// createdAutoIDs counts the auto-id documents a 2xx answer of killLoadRequest's
+// request says were created: the single POST, or the bulk items without a d- id.
+func createdAutoIDs(t *testing.T, path string, ans []byte) int {
+	if !strings.HasSuffix(path, "/_bulk") {
+		return 1
+	}
+	var r struct {
+		Items []map[string]struct {
+			ID     string `json:"_id"`
+			Status int    `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(ans, &r); err != nil {
+		t.Errorf("bulk answer: %v: %.300s", err, ans)
+		return 0
+	}
+	n := 0
+	for _, it := range r.Items {
+		for _, res := range it {
+			if !strings.HasPrefix(res.ID, "d-") && res.Status == http.StatusCreated {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// countDocs is the number of documents of every workload index matching query.
+func countDocs(t *testing.T, e *emulator, query string) int64 {
+	t.Helper()
+	httpDo(t, http.MethodPost, e.url+"/_refresh", "")
+	code, ans := httpDo(t, http.MethodPost, e.url+"/"+strings.Join(workloadIndices, ",")+"/_count", query)
+	if code != http.StatusOK {
+		t.Fatalf("counting on %s: %d %s", e.url, code, ans)
+	}
+	var r struct {
+		Count int64 `json:"count"`
+	}
+	if err := json.Unmarshal(ans, &r); err != nil {
+		t.Fatalf("count answer %s: %v", ans, err)
+	}
+	return r.Count
+}
