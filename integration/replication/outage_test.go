@@ -24,7 +24,8 @@ import (
 // What TestKafkaOutageTwoProxies catches, shown by taking away what makes it pass:
 // go test -run TestKafkaOutageTwoProxies ./replication -args -outage.noprimary (or -outage.nospool).
 // Without the primary, late events are applied as recorded: a run ended with 8 deleted
-// documents back on the target.
+// documents back on the target. Without a spool, the proxy restarted during the
+// outage is never ready (Kafka unreachable, open intents unresolved) and writes get 503.
 var (
 	outageNoPrimary = flag.Bool("outage.noprimary", false, "run TestKafkaOutageTwoProxies with a replicator that does not resolve late events (expected to fail)")
 	outageNoSpool   = flag.Bool("outage.nospool", false, "run TestKafkaOutageTwoProxies with proxies without a spool (expected to fail)")
