@@ -204,22 +204,8 @@ func killLoadRequest(rng *rand.Rand, writer, seq, ids, perBulk int) (method, pat
 }
 
 func post(c *http.Client, method, u string, body []byte) (int, error) {
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	ct := "application/json"
-	if strings.HasSuffix(u, "/_bulk") {
-		ct = "application/x-ndjson"
-	}
-	req.Header.Set("Content-Type", ct)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	status, _, err := postRead(c, method, u, body)
+	return status, err
 }
 
 // buildProxy builds the real fanout-proxy binary, without the race detector (see
