@@ -71,6 +71,9 @@ type Proxy struct {
 	// metaMu orders metadata changes with document writes: writes hold it shared,
 	// changes exclusively (metadata.go).
 	metaMu sync.RWMutex
+	// metaGen counts metadata changes, moved under metaMu held exclusively: recovery
+	// (recoverBatch) tells by it that a change ran while it looked documents up.
+	metaGen atomic.Uint64
 
 	// unreplicated counts and logs passed-through requests that look like writes.
 	unreplicated *unreplicatedWrites

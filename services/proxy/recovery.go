@@ -179,14 +179,35 @@ func (p *Proxy) recoverBatch(ctx context.Context, intents []intentlog.Intent) er
 			}
 		}
 	}
-	evs, outcomes, err := p.resolveDocs(ctx, keys)
-	if err != nil {
-		return err
+	// Ordered with metadata changes as a write is (metadata.go): the documents' state
+	// is published only if no change ran since it was read, and under the metadata lock,
+	// so that a change's copies are behind the events (or the events read what it did).
+	// Optimistic, not the lock held through the lookups: those are many calls, and a
+	// change waiting for the lock would hold up every write meanwhile.
+	var evs []pendingEvent
+	var outcomes map[string]int
+	for {
+		p.metaMu.RLock()
+		gen := p.metaGen.Load()
+		p.metaMu.RUnlock()
+		var err error
+		if evs, outcomes, err = p.resolveDocs(ctx, keys); err != nil {
+			return err
+		}
+		p.metaMu.RLock()
+		if p.metaGen.Load() == gen {
+			break
+		}
+		p.metaMu.RUnlock()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	enc := p.encoder("recovery-"+newRequestID(), p.now(), nil)
 	// Through the spool when there is one: a recovered event is then durable during a
 	// Kafka outage too, and in order with this proxy's other events.
 	failed, perr := p.publishEvents(ctx, len(evs), func(k int) (*event.Records, error) { return enc(&evs[k]) })
+	p.metaMu.RUnlock()
 	if len(failed) > 0 {
 		return fmt.Errorf("publishing %d recovered events: %d neither acknowledged nor spooled: %w", len(evs), len(failed), perr)
 	}
