@@ -116,7 +116,8 @@ func (p *Proxy) recoverLeftOpen(ctx context.Context) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		err := p.recoverIntents(ctx, p.leftOpen)
+		left, err := p.recoverIntents(ctx, p.leftOpen)
+		p.leftOpen = left // those closed are not resolved again
 		if err == nil {
 			break
 		}
@@ -149,8 +150,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // recoverIntents resolves, publishes and closes intents, a few hundred documents at a
-// time; it stops at the first error (the intents not closed stay open).
-func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) error {
+// time, in order; it stops at the first error and returns the intents not closed (the
+// rest of intents, from the batch that failed on), to be tried again.
+func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) ([]intentlog.Intent, error) {
 	const batch = 256 // documents per round of lookups
 	for start := 0; start < len(intents); {
 		end, n := start, 0
@@ -159,11 +161,11 @@ func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) 
 			end++
 		}
 		if err := p.recoverBatch(ctx, intents[start:end]); err != nil {
-			return err
+			return intents[start:], err
 		}
 		start = end
 	}
-	return nil
+	return nil, nil
 }
 
 // recoverBatch resolves, publishes and closes some intents.
@@ -333,7 +335,7 @@ func (p *Proxy) unverified(k docKey, why string, err error) {
 }
 
 // currentEvent reads one _mget document: its INDEX event when found; "missing",
-// index_gone, or an error the lookup must be retried for. A found document is
+// index_gone, or an error for the document (resolveDocs counts it unverified). A found document is
 // resolved as pkg/resolve resolves it for the replicator and fanoutctl (its current
 // source at the replication version of its current _seq_no); a missing one is not:
 // recovery knows no version of the write it resolves, so its DELETE takes the shard's

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -282,5 +283,73 @@ func TestRecoveryOrderedWithMetadata(t *testing.T) {
 	}
 	if len(deleted) != partitions {
 		t.Fatalf("the deletion of om has copies on %d partitions, want %d", len(deleted), partitions)
+	}
+}
+
+// TestOrphansRetriedWithoutTheResolved: when the proxy's own resolution of writes left
+// unconfirmed fails part-way (here the primary refuses the second batch's lookup), the
+// intents it did resolve and close are not resolved again: each document's recovered
+// event is published once.
+func TestOrphansRetriedWithoutTheResolved(t *testing.T) {
+	e := startEnv(t, 0)
+	var mu sync.Mutex
+	mgets := 0
+	front := frontPrimary(t, e.primaryURL, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/_mget" {
+			return false
+		}
+		mu.Lock()
+		mgets++
+		n := mgets
+		mu.Unlock()
+		if n != 2 {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"type":"cluster_block_exception","reason":"busy"},"status":503}`)
+		return true
+	})
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{front}
+	cfg.Recovery = proxy.RecoveryConfig{Dir: t.TempDir(), Settle: 200 * time.Millisecond}
+	cfg.Publish.Timeout = time.Second
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+
+	// Two writes of 200 documents answered 503 (Kafka refuses their events): two
+	// intents, resolved in two batches (up to 256 documents each).
+	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
+	for w := 0; w < 2; w++ {
+		var body strings.Builder
+		for i := 0; i < 200; i++ {
+			fmt.Fprintf(&body, "{\"index\":{\"_index\":\"orph\",\"_id\":\"%d-%d\"}}\n{\"n\":%d}\n", w, i, i)
+		}
+		mustStatus(t, send(t, http.MethodPost, e.url()+"/_bulk", body.String()), http.StatusServiceUnavailable)
+	}
+	fault.Remove()
+
+	recovered := map[string]int{}
+	deadline := time.Now().Add(eventWait)
+	for len(recovered) < 400 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		recovered = map[string]int{}
+		for _, op := range e.published() {
+			if op.GetIndex() == "orph" && strings.HasPrefix(op.GetRequestId(), "recovery-") {
+				recovered[op.GetId()]++
+			}
+		}
+	}
+	if len(recovered) != 400 {
+		t.Fatalf("%d of the 400 documents recovered", len(recovered))
+	}
+	for id, n := range recovered {
+		if n != 1 {
+			t.Errorf("orph/%s: recovered %d times", id, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if mgets != 3 {
+		t.Errorf("%d lookups, want 3 (the second refused, retried once)", mgets)
 	}
 }
