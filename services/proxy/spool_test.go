@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/fanout-dev/fanout/pkg/intentlog"
+	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/spool"
 	"github.com/fanout-dev/fanout/services/proxy"
 )
@@ -276,5 +278,35 @@ func TestSpoolHoldsMetadataChanges(t *testing.T) {
 	waitSpool(t, dir, true)
 	if r := send(t, http.MethodPut, e.url()+"/m2", `{}`); r.status != 200 {
 		t.Fatalf("metadata change once drained: %d %s", r.status, r.body)
+	}
+}
+
+// Recovery with Kafka down publishes through the spool: the resolved intents are closed
+// once their events are spooled (not before: Kafka has taken nothing), and the events
+// reach Kafka when it is back.
+func TestSpoolTakesRecoveredEvents(t *testing.T) {
+	e := startEnv(t, 0)
+	mustStatus(t, send(t, http.MethodPut, e.primaryURL+"/rs/_doc/a", `{"v":1}`), 201)
+	rdir, sdir := t.TempDir(), t.TempDir()
+	openIntents(t, rdir, []intentlog.Item{{Index: "rs", ID: "a", Action: "index"}})
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	cfg := e.config()
+	withSpool(sdir)(&cfg)
+	cfg.Recovery = proxy.RecoveryConfig{Dir: rdir}
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+	waitRecovered(t, rdir)
+	if info := spoolInfo(t, sdir); info.Records < 1 {
+		t.Fatalf("intents closed with Kafka refusing, but the spool is %+v", info)
+	}
+	fault.Remove()
+	waitSpool(t, sdir, true)
+	var got *opspb.Operation
+	for _, op := range e.published() {
+		if op.GetIndex() == "rs" && op.GetId() == "a" {
+			got = op
+		}
+	}
+	if got == nil || got.GetKind() != opspb.Kind_KIND_INDEX || !strings.HasPrefix(got.GetRequestId(), "recovery-") {
+		t.Fatalf("the recovered INDEX of rs/a after the spool drained: %v", got)
 	}
 }
