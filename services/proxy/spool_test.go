@@ -310,3 +310,34 @@ func TestSpoolTakesRecoveredEvents(t *testing.T) {
 		t.Fatalf("the recovered INDEX of rs/a after the spool drained: %v", got)
 	}
 }
+
+// An event Kafka refuses for good (a record over the topic's max.message.bytes) is not
+// spooled: draining it could never succeed and would hold every event spooled behind
+// it, and the spool would fill. The write is answered 503 as without a spool (its
+// intent left to recovery); the spool stays empty and writes go on once Kafka takes
+// them.
+func TestSpoolRefusesRecordsKafkaRefuses(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 1, withSpool(dir))
+	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
+	r := send(t, http.MethodPut, e.url()+"/rr/_doc/1", `{"a":1}`)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "MESSAGE_TOO_LARGE") {
+		t.Fatalf("a write whose event Kafka refuses for good: %d %s", r.status, r.body)
+	}
+	if info := spoolInfo(t, dir); info.Records != 0 {
+		t.Fatalf("the refused event was spooled: %+v", info)
+	}
+	// Kafka merely unavailable: spooled, as ever.
+	fault.Remove()
+	fault = e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	mustStatus(t, send(t, http.MethodPut, e.url()+"/rr/_doc/2", `{"a":2}`), 201)
+	if info := spoolInfo(t, dir); info.Records != 1 {
+		t.Fatalf("the spool with Kafka unavailable: %+v, want 1 record", info)
+	}
+	fault.Remove()
+	waitSpool(t, dir, true)
+	mustStatus(t, send(t, http.MethodPut, e.url()+"/rr/_doc/3", `{"a":3}`), 201)
+	if ops := e.published(); !hasDoc(ops, "rr", "2") || !hasDoc(ops, "rr", "3") {
+		t.Fatalf("events after the refusal: %v", ops)
+	}
+}
