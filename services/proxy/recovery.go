@@ -49,8 +49,9 @@ import (
 //     primary deleted, which an operator can see and fix.
 //   - the index is gone: nothing; the index deletion replicates as metadata.
 //
-// Then the events are published; once Kafka acknowledged every one, the intents are
-// closed. Any failure (primary or Kafka unreachable) retries with backoff until it
+// Then the events are published (through the spool when there is one, under the
+// metadata lock shared: see recoverBatch); once Kafka acknowledged every one, or the
+// spool took it, the intents are closed. Any failure (primary or Kafka unreachable) retries with backoff until it
 // succeeds or the proxy stops, leaving the intents open for the next start.
 //
 // Why in the background and not before serving: resolving needs the primary and Kafka,
