@@ -3,10 +3,12 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,5 +341,66 @@ func TestSpoolRefusesRecordsKafkaRefuses(t *testing.T) {
 	mustStatus(t, send(t, http.MethodPut, e.url()+"/rr/_doc/3", `{"a":3}`), 201)
 	if ops := e.published(); !hasDoc(ops, "rr", "2") || !hasDoc(ops, "rr", "3") {
 		t.Fatalf("events after the refusal: %v", ops)
+	}
+}
+
+// A proxy stopped while recovery publishes (Kafka not answering) lets recovery finish
+// before it closes the spool and the intent log: the recovered events are spooled and
+// the intents closed, not left for the next start to resolve again.
+func TestShutdownWaitsForRecovery(t *testing.T) {
+	e := startEnv(t, 0)
+	mustStatus(t, send(t, http.MethodPut, e.primaryURL+"/sw/_doc/a", `{"v":1}`), 201)
+	rdir, sdir := t.TempDir(), t.TempDir()
+	openIntents(t, rdir, []intentlog.Item{{Index: "sw", ID: "a", Action: "index"}})
+	looked := make(chan struct{})
+	var once sync.Once
+	// Signalled once the lookup's answer is sent: recovery is publishing then.
+	front := frontPrimary(t, e.primaryURL, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/_mget" {
+			return false
+		}
+		resp, err := http.Post(e.primaryURL+"/_mget", "application/json", r.Body)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(answer)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
+		once.Do(func() { close(looked) })
+		return true
+	})
+	hold := e.kafka.HoldProduce()
+	t.Cleanup(hold.Release)
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{front}
+	withSpool(sdir)(&cfg)
+	cfg.Spool.KafkaWait = time.Second // recovery's publish waits this long for Kafka
+	cfg.Spool.DrainTimeout = 200 * time.Millisecond
+	cfg.Recovery = proxy.RecoveryConfig{Dir: rdir}
+	_, stop := runProxy(t, cfg)
+	select {
+	case <-looked:
+	case <-time.After(eventWait):
+		t.Fatal("recovery never looked the document up")
+	}
+	// Stopped while recovery publishes: past reading the answer, well within the
+	// second it waits for Kafka.
+	time.Sleep(100 * time.Millisecond)
+	stop()
+
+	if info := spoolInfo(t, sdir); info.Records != 1 {
+		t.Errorf("spool after the shutdown: %+v, want the recovered event", info)
+	}
+	l, open, err := intentlog.Open(rdir, intentlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if len(open) != 0 {
+		t.Errorf("intents left open by a shutdown during recovery: %v", open)
 	}
 }
