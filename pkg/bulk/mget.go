@@ -3,6 +3,7 @@ package bulk
 // MgetDoc is one document of an _mget answer. Its byte slices alias the parsed body.
 type MgetDoc struct {
 	Index, ID   string
+	Routing     string // the document's stored _routing ("" if none)
 	Found       bool
 	Version     int64
 	SeqNo       int64
@@ -79,6 +80,8 @@ func (p *rparser) mgetDoc(d *MgetDoc) error {
 			p.prevIndex = d.Index
 		case "_id":
 			d.ID, err = p.stringValue("")
+		case "_routing":
+			d.Routing, err = p.stringValue("")
 		case "found":
 			d.Found, err = p.boolValue()
 		case "_version":

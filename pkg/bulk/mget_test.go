@@ -27,11 +27,11 @@ func TestParseMget(t *testing.T) {
 	if err != nil || n != 5 {
 		t.Fatalf("n %d err %v", n, err)
 	}
-	if d := got[0]; !d.Found || d.ID != "1" || d.Index != "books" || d.Version != 3 || d.SeqNo != 7 || d.PrimaryTerm != 2 || !d.HasSeqNo ||
+	if d := got[0]; !d.Found || d.ID != "1" || d.Index != "books" || d.Routing != "r" || d.Version != 3 || d.SeqNo != 7 || d.PrimaryTerm != 2 || !d.HasSeqNo ||
 		string(d.Source) != `{"t":"a \"q\" \u00e9","n":[1,{"x":null}]}` || d.Error != nil {
 		t.Errorf("found: %+v", d)
 	}
-	if d := got[1]; d.Found || d.HasSeqNo || d.Source != nil || d.ID != "2" {
+	if d := got[1]; d.Found || d.HasSeqNo || d.Source != nil || d.ID != "2" || d.Routing != "" {
 		t.Errorf("missing: %+v", d)
 	}
 	if d := got[2]; d.ErrorType != "index_not_found_exception" || d.ErrorReason != "no such index [gone]" || !json.Valid(d.Error) {
@@ -47,12 +47,13 @@ func TestParseMget(t *testing.T) {
 
 func TestParseMgetRefuses(t *testing.T) {
 	tests := map[string]string{
-		"truncated":     `{"docs":[{"_id":"1","found":tr`,
-		"trailing data": `{"docs":[]} x`,
-		"docs twice":    `{"docs":[],"docs":[]}`,
-		"not an array":  `{"docs":{}}`,
-		"bad source":    `{"docs":[{"_id":"1","_source":{"a":}}]}`,
-		"float version": `{"docs":[{"_id":"1","_version":1.5}]}`,
+		"truncated":            `{"docs":[{"_id":"1","found":tr`,
+		"trailing data":        `{"docs":[]} x`,
+		"docs twice":           `{"docs":[],"docs":[]}`,
+		"not an array":         `{"docs":{}}`,
+		"bad source":           `{"docs":[{"_id":"1","_source":{"a":}}]}`,
+		"float version":        `{"docs":[{"_id":"1","_version":1.5}]}`,
+		"routing not a string": `{"docs":[{"_id":"1","_routing":1}]}`,
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {

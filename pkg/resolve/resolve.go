@@ -47,6 +47,7 @@ const (
 type Doc struct {
 	Index       string          `json:"_index"`
 	ID          string          `json:"_id"`
+	Routing     string          `json:"_routing"` // the routing stored with the document
 	Version     int64           `json:"_version"`
 	SeqNo       *int64          `json:"_seq_no"`
 	PrimaryTerm *int64          `json:"_primary_term"`
@@ -95,12 +96,15 @@ func Lookup(ctx context.Context, primary *opensearch.Client, name string, ops []
 	// Stream: the body is read once, here (Perform would buffer it, then copy).
 	resp, err := primary.Stream(req)
 	if err != nil {
+		if resp != nil && resp.Body != nil { // Stream may return an answer with its error
+			resp.Body.Close()
+		}
 		return nil, fmt.Errorf("looking documents up on the primary %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("_mget on the primary %s: HTTP %d: %s", name, resp.StatusCode, oneLine(answer, 300))
+		return nil, &StatusError{Primary: name, Status: resp.StatusCode, Answer: oneLine(answer, 300)}
 	}
 	// An answer holds whole documents (MBs for a batch): read once into a buffer of
 	// its size, and parsed without decoding the sources (bulk.ParseMget), which the
@@ -121,7 +125,7 @@ func Lookup(ctx context.Context, primary *opensearch.Client, name string, ops []
 		if m.ID != "" && m.ID != ops[i].GetId() {
 			return fmt.Errorf("document %d is %q, asked %q", i, m.ID, ops[i].GetId())
 		}
-		d := Doc{Index: m.Index, ID: m.ID, Version: m.Version, Found: m.Found, Source: m.Source, Error: m.Error}
+		d := Doc{Index: m.Index, ID: m.ID, Routing: m.Routing, Version: m.Version, Found: m.Found, Source: m.Source, Error: m.Error}
 		if m.HasSeqNo {
 			seq, term := m.SeqNo, m.PrimaryTerm
 			d.SeqNo, d.PrimaryTerm = &seq, &term
@@ -136,6 +140,18 @@ func Lookup(ctx context.Context, primary *opensearch.Client, name string, ops []
 		return nil, fmt.Errorf("the _mget answer of %s has %d documents for %d asked", name, len(docs), len(ops))
 	}
 	return docs, nil
+}
+
+// StatusError is an _mget the primary answered with another status than 200: callers
+// tell a refusal of their credentials (401, 403) from a cluster in trouble by it.
+type StatusError struct {
+	Primary string // the primary's name
+	Status  int
+	Answer  string // the start of the answer, on one line
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("_mget on the primary %s: HTTP %d: %s", e.Primary, e.Status, e.Answer)
 }
 
 // Resolve decides what to apply for op given what the primary holds now (d). It never

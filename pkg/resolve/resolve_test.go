@@ -3,6 +3,7 @@ package resolve_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -29,8 +30,9 @@ func TestLookup(t *testing.T) {
 		answer  string
 		wantErr string
 	}{
-		{name: "ok", status: 200, answer: `{"docs":[{"_index":"books","_id":"1","found":true,"_version":1,"_seq_no":0,"_primary_term":1,"_source":{}},{"_index":"books","_id":"2","found":false}]}`},
+		{name: "ok", status: 200, answer: `{"docs":[{"_index":"books","_id":"1","_routing":"r1","found":true,"_version":1,"_seq_no":0,"_primary_term":1,"_source":{}},{"_index":"books","_id":"2","found":false}]}`},
 		{name: "HTTP error", status: 503, answer: `{"error":"unavailable"}`, wantErr: "HTTP 503"},
+		{name: "refused credentials", status: 403, answer: `{"error":{"type":"security_exception"}}`, wantErr: "HTTP 403"},
 		{name: "too few documents", status: 200, answer: `{"docs":[{"_index":"books","_id":"1","found":false}]}`, wantErr: "1 documents for 2 asked"},
 		{name: "another document", status: 200, answer: `{"docs":[{"_index":"books","_id":"2","found":false},{"_index":"books","_id":"1","found":false}]}`, wantErr: `is "2", asked "1"`},
 		{name: "not JSON", status: 200, answer: `<html>`, wantErr: "reading the _mget answer"},
@@ -64,9 +66,14 @@ func TestLookup(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
+				// A status the primary answered is told apart from a failed call.
+				var se *resolve.StatusError
+				if isStatus := errors.As(err, &se); isStatus != (tt.status != 200) || isStatus && se.Status != tt.status {
+					t.Fatalf("err = %#v: a *StatusError of %d wanted for an HTTP %d", err, tt.status, tt.status)
+				}
 				return
 			}
-			if err != nil || len(docs) != 2 || !docs[0].Found || docs[1].Found {
+			if err != nil || len(docs) != 2 || !docs[0].Found || docs[1].Found || docs[0].Routing != "r1" || docs[1].Routing != "" {
 				t.Fatalf("docs %+v, err %v", docs, err)
 			}
 		})

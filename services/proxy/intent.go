@@ -15,7 +15,8 @@ import (
 //
 // Before the primary is called, the documents a write addresses (index, id, routing,
 // action of each item) are recorded as an OPEN intent and fsync'ed. Once the write's
-// events are acknowledged by Kafka the intent is closed. A proxy killed in between
+// events are acknowledged by Kafka, or fsync'ed in the spool (spool.go), the intent is
+// closed, never before. A proxy killed in between
 // leaves the intent open; its successor, on start-up, asks the primary for each
 // document's current state and publishes that (recovery.go), so a write the primary
 // applied reaches the targets even though the proxy that sent it died before its

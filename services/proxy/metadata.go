@@ -28,6 +28,8 @@ import (
 // Kafka ahead of the change's copy on its partition, and every document accepted after
 // it is behind. A document write waits while a change is in flight, and a change waits
 // for the writes in flight (at most primary.timeout plus publish.timeout).
+// Recovery (recovery.go) publishes the documents' state it read only if no change ran
+// since, under the lock shared: its events are on one side of a change as a write's.
 //
 // Limitation: the lock is per proxy. With several proxies, a metadata change through
 // one is not ordered with the documents that others accept at the same time: a
@@ -57,6 +59,7 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, rt route, 
 	}
 
 	p.metaMu.Lock()
+	p.metaGen.Add(1)
 	locked := true
 	unlock := func() {
 		if locked {

@@ -91,9 +91,9 @@ func (p *Proxy) resolveOrphans(ctx context.Context) {
 		if len(due) == 0 {
 			continue
 		}
-		if err := p.recoverIntents(ctx, due); err != nil {
-			p.log.Error("resolving writes left unconfirmed; will retry", "intents", len(due), "error", err)
-			p.orphans.putBack(due, time.Time{})
+		if left, err := p.recoverIntents(ctx, due); err != nil {
+			p.log.Error("resolving writes left unconfirmed; will retry", "intents", len(left), "error", err)
+			p.orphans.putBack(left, time.Time{}) // not those closed already
 		}
 	}
 }

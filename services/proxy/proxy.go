@@ -71,6 +71,9 @@ type Proxy struct {
 	// metaMu orders metadata changes with document writes: writes hold it shared,
 	// changes exclusively (metadata.go).
 	metaMu sync.RWMutex
+	// metaGen counts metadata changes, moved under metaMu held exclusively: recovery
+	// (recoverBatch) tells by it that a change ran while it looked documents up.
+	metaGen atomic.Uint64
 
 	// unreplicated counts and logs passed-through requests that look like writes.
 	unreplicated *unreplicatedWrites
@@ -308,13 +311,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 		g.Go(func() error { return p.admin.Run(gctx, "", p.metricsLn) })
 	}
 	g.Go(func() error { p.probePrimary(gctx); return nil })
-	g.Go(func() error { p.recover(gctx); return nil })
+	recovering := make(chan struct{})
+	g.Go(func() error { defer close(recovering); p.recover(gctx); return nil })
 	if p.spool != nil {
 		p.spool.start() // at once: a spool left non-empty by the last run drains now
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		return p.shutdown(srv)
+		return p.shutdown(srv, recovering)
 	})
 	p.log.Info("fanout-proxy serving", "listen", p.URL(), "metrics", p.MetricsURL(),
 		"primary", config.RedactURLs(p.cfg.Primary.Endpoints), "topic", p.cfg.Publish.Topic, "auth_mode", p.cfg.Auth.Mode, "tls", p.tls != nil)
@@ -327,7 +331,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (p *Proxy) shutdown(srv *http.Server) error {
+// shutdown stops in order: the requests in flight finish, then recovery (recovering
+// is closed once it has returned: a batch it was publishing is spooled or acknowledged,
+// and its intents closed, before the spool, the producer and the intent log close),
+// then the spool drains, the producer flushes and the intent log closes.
+func (p *Proxy) shutdown(srv *http.Server, recovering <-chan struct{}) error {
 	p.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Limits.ShutdownTimeout)
 	defer cancel()
@@ -335,6 +343,13 @@ func (p *Proxy) shutdown(srv *http.Server) error {
 	if err != nil {
 		p.log.Warn("in-flight requests did not finish before the shutdown timeout", "error", err)
 		_ = srv.Close()
+	}
+	// Its lookups stop with the context; a publish it began is bounded by
+	// publish.timeout (spool.kafka_wait with a spool).
+	select {
+	case <-recovering:
+	case <-ctx.Done():
+		p.log.Warn("recovery did not stop before the shutdown timeout; its open intents are resolved at the next start")
 	}
 	if p.spool != nil {
 		// No write is in flight now: drain what is spooled, or leave it on disk.

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
@@ -75,8 +77,15 @@ type publisher struct {
 // stop publishing. Every record goes through the one idempotent producer, on the
 // event's key, so a chunked event's pieces land in order on one partition.
 func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*event.Records, error)) (failed []int, firstErr error) {
+	failed, _, firstErr = p.publishEach(ctx, n, records)
+	return failed, firstErr
+}
+
+// publishEach is publish, and also says which of the failed events Kafka refused for
+// good (refusedForGood): sending them again cannot succeed.
+func (p *publisher) publishEach(ctx context.Context, n int, records func(k int) (*event.Records, error)) (failed, refused []int, firstErr error) {
 	if n == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
@@ -86,6 +95,7 @@ func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*ev
 	// one failed (or could not be built), and then the rest are not produced.
 	unacked := make([]atomic.Int32, n)
 	bad := make([]atomic.Bool, n)
+	refusedK := make([]atomic.Bool, n)
 	var (
 		mu      sync.Mutex
 		errSeen error
@@ -93,6 +103,9 @@ func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*ev
 	)
 	fail := func(k int, err error) {
 		bad[k].Store(true)
+		if refusedForGood(err) {
+			refusedK[k].Store(true)
+		}
 		mu.Lock()
 		if errSeen == nil {
 			errSeen = err
@@ -141,10 +154,13 @@ func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*ev
 	for k := range unacked {
 		if bad[k].Load() || unacked[k].Load() != 0 {
 			failed = append(failed, k)
+			if refusedK[k].Load() {
+				refused = append(refused, k)
+			}
 		}
 	}
 	if len(failed) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	p.m.publishFailures.Add(float64(len(failed)))
 	mu.Lock()
@@ -153,5 +169,12 @@ func (p *publisher) publish(ctx context.Context, n int, records func(k int) (*ev
 	if firstErr == nil {
 		firstErr = fmt.Errorf("%w within %s", errNoAck, p.timeout)
 	}
-	return failed, firstErr
+	return failed, refused, firstErr
+}
+
+// refusedForGood says whether Kafka refused a record for what it is (too large for
+// the topic, invalid), not for the state it is in: producing it again fails again.
+func refusedForGood(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.UnsupportedForMessageFormat)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +15,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/intentlog"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/pkg/resolve"
 )
 
 // Crash recovery, the start-up side (intent.go records the intents).
@@ -48,8 +49,9 @@ import (
 //     primary deleted, which an operator can see and fix.
 //   - the index is gone: nothing; the index deletion replicates as metadata.
 //
-// Then the events are published; once Kafka acknowledged every one, the intents are
-// closed. Any failure (primary or Kafka unreachable) retries with backoff until it
+// Then the events are published (through the spool when there is one, under the
+// metadata lock shared: see recoverBatch); once Kafka acknowledged every one, or the
+// spool took it, the intents are closed. Any failure (primary or Kafka unreachable) retries with backoff until it
 // succeeds or the proxy stops, leaving the intents open for the next start.
 //
 // Why in the background and not before serving: resolving needs the primary and Kafka,
@@ -115,7 +117,8 @@ func (p *Proxy) recoverLeftOpen(ctx context.Context) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		err := p.recoverIntents(ctx, p.leftOpen)
+		left, err := p.recoverIntents(ctx, p.leftOpen)
+		p.leftOpen = left // those closed are not resolved again
 		if err == nil {
 			break
 		}
@@ -148,8 +151,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // recoverIntents resolves, publishes and closes intents, a few hundred documents at a
-// time; it stops at the first error (the intents not closed stay open).
-func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) error {
+// time, in order; it stops at the first error and returns the intents not closed (the
+// rest of intents, from the batch that failed on), to be tried again.
+func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) ([]intentlog.Intent, error) {
 	const batch = 256 // documents per round of lookups
 	for start := 0; start < len(intents); {
 		end, n := start, 0
@@ -158,11 +162,11 @@ func (p *Proxy) recoverIntents(ctx context.Context, intents []intentlog.Intent) 
 			end++
 		}
 		if err := p.recoverBatch(ctx, intents[start:end]); err != nil {
-			return err
+			return intents[start:], err
 		}
 		start = end
 	}
-	return nil
+	return nil, nil
 }
 
 // recoverBatch resolves, publishes and closes some intents.
@@ -178,14 +182,35 @@ func (p *Proxy) recoverBatch(ctx context.Context, intents []intentlog.Intent) er
 			}
 		}
 	}
-	evs, outcomes, err := p.resolveDocs(ctx, keys)
-	if err != nil {
-		return err
+	// Ordered with metadata changes as a write is (metadata.go): the documents' state
+	// is published only if no change ran since it was read, and under the metadata lock,
+	// so that a change's copies are behind the events (or the events read what it did).
+	// Optimistic, not the lock held through the lookups: those are many calls, and a
+	// change waiting for the lock would hold up every write meanwhile.
+	var evs []pendingEvent
+	var outcomes map[string]int
+	for {
+		p.metaMu.RLock()
+		gen := p.metaGen.Load()
+		p.metaMu.RUnlock()
+		var err error
+		if evs, outcomes, err = p.resolveDocs(ctx, keys); err != nil {
+			return err
+		}
+		p.metaMu.RLock()
+		if p.metaGen.Load() == gen {
+			break
+		}
+		p.metaMu.RUnlock()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	enc := p.encoder("recovery-"+newRequestID(), p.now(), nil)
 	// Through the spool when there is one: a recovered event is then durable during a
 	// Kafka outage too, and in order with this proxy's other events.
 	failed, perr := p.publishEvents(ctx, len(evs), func(k int) (*event.Records, error) { return enc(&evs[k]) })
+	p.metaMu.RUnlock()
 	if len(failed) > 0 {
 		return fmt.Errorf("publishing %d recovered events: %d neither acknowledged nor spooled: %w", len(evs), len(failed), perr)
 	}
@@ -208,19 +233,6 @@ const (
 	recoveredIndexGone  = "index_gone"
 	recoveredUnverified = "unverified"
 )
-
-// recoveredDoc is one document of an _mget answer.
-type recoveredDoc struct {
-	Index       string          `json:"_index"`
-	ID          string          `json:"_id"`
-	Routing     string          `json:"_routing"`
-	Version     int64           `json:"_version"`
-	SeqNo       *int64          `json:"_seq_no"`
-	PrimaryTerm *int64          `json:"_primary_term"`
-	Found       bool            `json:"found"`
-	Source      json.RawMessage `json:"_source"`
-	Error       json.RawMessage `json:"error"`
-}
 
 // resolveDocs decides the event of each document (see the comment at the top).
 func (p *Proxy) resolveDocs(ctx context.Context, keys []docKey) ([]pendingEvent, map[string]int, error) {
@@ -324,77 +336,49 @@ func (p *Proxy) unverified(k docKey, why string, err error) {
 }
 
 // currentEvent reads one _mget document: its INDEX event when found; "missing",
-// index_gone, or an error the lookup must be retried for.
-func currentEvent(k docKey, d *recoveredDoc) (pendingEvent, string, error) {
+// index_gone, or an error for the document (resolveDocs counts it unverified). A found document is
+// resolved as pkg/resolve resolves it for the replicator and fanoutctl (its current
+// source at the replication version of its current _seq_no); a missing one is not:
+// recovery knows no version of the write it resolves, so its DELETE takes the shard's
+// (resolveDocs).
+func currentEvent(k docKey, d *resolve.Doc) (pendingEvent, string, error) {
 	if len(d.Error) > 0 && string(d.Error) != "null" {
-		typ, reason := errorOf(d.Error)
-		if typ == "index_not_found_exception" {
+		if typ, _ := resolve.ErrorOf(d.Error); typ == "index_not_found_exception" {
 			return pendingEvent{}, recoveredIndexGone, nil
 		}
-		return pendingEvent{}, "", fmt.Errorf("looking %s/%s up on the primary: %s: %s", k.index, k.id, typ, reason)
-	}
-	if !d.Found {
+	} else if !d.Found {
 		return pendingEvent{}, "missing", nil
 	}
-	if len(d.Source) == 0 || string(d.Source) == "null" {
-		return pendingEvent{}, "", fmt.Errorf("%s/%s: the primary returned no _source (is _source disabled?)", k.index, k.id)
+	res := resolve.Resolve(&opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: k.index, Id: k.id, Routing: k.routing}, d)
+	if res.Err != nil {
+		return pendingEvent{}, "", res.Err
 	}
-	hasSeq := d.SeqNo != nil && d.PrimaryTerm != nil
-	ev := pendingEvent{kind: opspb.Kind_KIND_INDEX, index: d.Index, id: d.ID, routing: d.Routing, addressed: k.routing,
-		source: append([]byte(nil), d.Source...), version: d.Version, hasSeqNo: hasSeq}
-	if hasSeq {
-		ev.seqNo, ev.term = *d.SeqNo, *d.PrimaryTerm
+	op := res.Op
+	ev := pendingEvent{kind: opspb.Kind_KIND_INDEX, index: d.Index, id: k.id, routing: d.Routing, addressed: k.routing,
+		source: op.GetSource(), version: op.GetVersion(), replicationVersion: op.GetReplicationVersion(),
+		hasSeqNo: op.SeqNo != nil}
+	if ev.hasSeqNo {
+		ev.seqNo, ev.term = op.GetSeqNo(), op.GetPrimaryTerm()
 	}
-	v, err := event.ReplicationVersion(ev.seqNo, ev.term, d.Version, hasSeq)
-	if err != nil {
-		return pendingEvent{}, "", fmt.Errorf("%s/%s on the primary: %w", k.index, k.id, err)
-	}
-	ev.replicationVersion = v
 	return ev, recoveredCurrent, nil
 }
 
-// errorOf reads an error value: {"type","reason"} or a plain string.
-func errorOf(raw json.RawMessage) (typ, reason string) {
-	var e struct {
-		Type   string `json:"type"`
-		Reason string `json:"reason"`
-	}
-	if json.Unmarshal(raw, &e) == nil && e.Type != "" {
-		return e.Type, e.Reason
-	}
-	return "error", string(raw)
-}
-
-// recoveryMget reads the documents realtime (the default): it sees every write the
-// primary has answered, refreshed or not.
-func (p *Proxy) recoveryMget(ctx context.Context, keys []docKey) ([]recoveredDoc, error) {
-	type ref struct {
-		Index   string `json:"_index"`
-		ID      string `json:"_id"`
-		Routing string `json:"routing,omitempty"`
-	}
-	refs := make([]ref, len(keys))
+// recoveryMget reads the documents realtime (pkg/resolve.Lookup): it sees every write
+// the primary has answered, refreshed or not.
+func (p *Proxy) recoveryMget(ctx context.Context, keys []docKey) ([]resolve.Doc, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ops := make([]*opspb.Operation, len(keys))
 	for i, k := range keys {
-		refs[i] = ref{k.index, k.id, k.routing}
+		ops[i] = &opspb.Operation{Index: k.index, Id: k.id, Routing: k.routing}
 	}
-	body, err := json.Marshal(map[string]any{"docs": refs})
-	if err != nil {
-		return nil, err
+	docs, err := resolve.Lookup(ctx, p.primary, p.cfg.Primary.Name, ops)
+	var se *resolve.StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+		return nil, fmt.Errorf("recovery reads documents with the proxy's own credentials "+
+			"(auth.mode: proxy and primary.username/api_key): %w", err)
 	}
-	answer, err := p.recoveryCall(ctx, http.MethodPost, "/_mget", body)
-	if err != nil {
-		return nil, err
-	}
-	var resp struct {
-		Docs []recoveredDoc `json:"docs"`
-	}
-	if err := json.Unmarshal(answer, &resp); err != nil {
-		return nil, fmt.Errorf("reading the _mget answer: %w", err)
-	}
-	if len(resp.Docs) != len(keys) {
-		return nil, fmt.Errorf("the _mget answer has %d documents for %d asked", len(resp.Docs), len(keys))
-	}
-	return resp.Docs, nil
+	return docs, err
 }
 
 // docShard finds the concrete index and shard a document lives on: _search_shards with

@@ -1,13 +1,18 @@
 package proxy_test
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/intentlog"
@@ -173,5 +178,178 @@ func TestRecoveryResolvesUnsettledWrites(t *testing.T) {
 	if !strings.HasPrefix(got.GetRequestId(), "recovery-") || got.GetKind() != opspb.Kind_KIND_INDEX ||
 		string(got.GetSource()) != `{"a":1}` || got.GetRouting() != "z" {
 		t.Fatalf("want the recovered INDEX of u/1 (routing z), got %v", got)
+	}
+}
+
+// openIntents leaves intents for items open in a new intent log in dir, as a killed
+// proxy does.
+func openIntents(t *testing.T, dir string, items ...[]intentlog.Item) {
+	t.Helper()
+	l, _, err := intentlog.Open(dir, intentlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if _, err := l.Begin(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitRecovered waits until the intents a previous proxy left in dir are resolved: only
+// the running proxy's own segment is left.
+func waitRecovered(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for {
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.intents"))
+		if len(segs) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("intents not resolved: segments %v", segs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRecoveryOrderedWithMetadata: recovery's events are ordered with metadata changes
+// as a write's are (DESIGN.md principle 10). Here the primary deletes the index of a
+// recovered document after recovery looked the document up and before it published
+// it: the INDEX of the document as it was must not land behind the deletion's copy,
+// where a target would apply it to a deleted index (creating it again).
+func TestRecoveryOrderedWithMetadata(t *testing.T) {
+	e := startEnv(t, 0)
+	mustStatus(t, send(t, http.MethodPut, e.primaryURL+"/om/_doc/x", `{"v":1}`), 201)
+	dir := t.TempDir()
+	openIntents(t, dir, []intentlog.Item{{Index: "om", ID: "x", Action: "index"}})
+
+	// The first _mget is answered by the primary at once, but its answer is held back
+	// until the index is deleted.
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	front := frontPrimary(t, e.primaryURL, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/_mget" {
+			return false
+		}
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return false
+		}
+		body, _ := io.ReadAll(r.Body)
+		resp, err := http.Post(e.primaryURL+"/_mget", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		close(held)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
+		return true
+	})
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{front}
+	cfg.Recovery = proxy.RecoveryConfig{Dir: dir}
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+	select {
+	case <-held:
+	case <-time.After(eventWait):
+		close(release)
+		t.Fatal("recovery never looked the document up")
+	}
+	r := send(t, http.MethodDelete, e.url()+"/om", "")
+	close(release)
+	mustStatus(t, r, 200)
+	waitRecovered(t, dir)
+
+	// Each partition's records are in offset order; the change has a copy on every one.
+	deleted := map[int32]bool{}
+	for _, rec := range e.committed() {
+		op := decodeAll(t, []*kgo.Record{rec})[0]
+		switch {
+		case op.GetKind() == opspb.Kind_KIND_METADATA && strings.Contains(op.GetMetadata().GetRequest(), "/om"):
+			deleted[rec.Partition] = true
+		case op.GetIndex() == "om" && deleted[rec.Partition]:
+			t.Fatalf("an event of om/%s is behind the deletion of om on partition %d: %v", op.GetId(), rec.Partition, op)
+		}
+	}
+	if len(deleted) != partitions {
+		t.Fatalf("the deletion of om has copies on %d partitions, want %d", len(deleted), partitions)
+	}
+}
+
+// TestOrphansRetriedWithoutTheResolved: when the proxy's own resolution of writes left
+// unconfirmed fails part-way (here the primary refuses the second batch's lookup), the
+// intents it did resolve and close are not resolved again: each document's recovered
+// event is published once.
+func TestOrphansRetriedWithoutTheResolved(t *testing.T) {
+	e := startEnv(t, 0)
+	var mu sync.Mutex
+	mgets := 0
+	front := frontPrimary(t, e.primaryURL, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/_mget" {
+			return false
+		}
+		mu.Lock()
+		mgets++
+		n := mgets
+		mu.Unlock()
+		if n != 2 {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"type":"cluster_block_exception","reason":"busy"},"status":503}`)
+		return true
+	})
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{front}
+	cfg.Recovery = proxy.RecoveryConfig{Dir: t.TempDir(), Settle: 200 * time.Millisecond}
+	cfg.Publish.Timeout = time.Second
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+
+	// Two writes of 200 documents answered 503 (Kafka refuses their events): two
+	// intents, resolved in two batches (up to 256 documents each).
+	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
+	for w := 0; w < 2; w++ {
+		var body strings.Builder
+		for i := 0; i < 200; i++ {
+			fmt.Fprintf(&body, "{\"index\":{\"_index\":\"orph\",\"_id\":\"%d-%d\"}}\n{\"n\":%d}\n", w, i, i)
+		}
+		mustStatus(t, send(t, http.MethodPost, e.url()+"/_bulk", body.String()), http.StatusServiceUnavailable)
+	}
+	fault.Remove()
+
+	recovered := map[string]int{}
+	deadline := time.Now().Add(eventWait)
+	for len(recovered) < 400 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		recovered = map[string]int{}
+		for _, op := range e.published() {
+			if op.GetIndex() == "orph" && strings.HasPrefix(op.GetRequestId(), "recovery-") {
+				recovered[op.GetId()]++
+			}
+		}
+	}
+	if len(recovered) != 400 {
+		t.Fatalf("%d of the 400 documents recovered", len(recovered))
+	}
+	for id, n := range recovered {
+		if n != 1 {
+			t.Errorf("orph/%s: recovered %d times", id, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if mgets != 3 {
+		t.Errorf("%d lookups, want 3 (the second refused, retried once)", mgets)
 	}
 }

@@ -59,7 +59,11 @@ import (
 // The spooled copies of a request's events are in memory, beside the request, only
 // spoolChunkBytes at a time, and are not counted in limits.max_inflight_bytes. A crash
 // of the proxy between the primary's answer and the spool's fsync loses the events
-// (crash recovery is not the spool's business).
+// (crash recovery is not the spool's business). An event Kafka refuses for good when
+// published directly (MESSAGE_TOO_LARGE: a record over the topic's max.message.bytes)
+// is not spooled: its write fails as without a spool. One appended while spooling was
+// not tried, and the drainer retries it, and everything behind it, until Kafka takes
+// it (a topic setting raised).
 //
 // Metadata changes (metadata.go) wait, with the metadata lock held (no write in
 // flight), up to spool.kafka_wait for the spool to drain, and are refused with 503
@@ -177,16 +181,45 @@ func (sp *spooler) publish(ctx context.Context, n int, records func(k int) (*eve
 		return sp.append(ctx, eventList{n: n}, records)
 	}
 	sp.mode.RUnlock()
-	failed, perr := sp.pub.publish(ctx, n, records)
+	failed, refused, perr := sp.pub.publishEach(ctx, n, records)
 	if len(failed) == 0 {
 		return nil, nil
+	}
+	// An event Kafka refused for good is not spooled: the drainer could never publish
+	// it, and every event spooled behind it would wait forever. It fails as it does
+	// without a spool.
+	toSpool := failed
+	if len(refused) > 0 {
+		sp.log.Error("Kafka refused events for good; not spooled", "error", perr, "events", len(refused))
+		toSpool = withoutSorted(failed, refused)
+		if len(toSpool) == 0 {
+			return refused, perr
+		}
 	}
 	sp.mode.RLock()
 	defer sp.mode.RUnlock()
 	sp.spooling.Store(true)
 	sp.log.Warn("Kafka did not acknowledge events in time; spooling them, and every event after them until the spool is drained",
-		"error", perr, "events", len(failed), "kafka_wait", sp.cfg.KafkaWait)
-	return sp.append(ctx, eventList{n: len(failed), idx: failed}, records)
+		"error", perr, "events", len(toSpool), "kafka_wait", sp.cfg.KafkaWait)
+	unspooled, serr := sp.append(ctx, eventList{n: len(toSpool), idx: toSpool}, records)
+	if len(refused) == 0 {
+		return unspooled, serr
+	}
+	return mergeSorted(unspooled, refused), perr
+}
+
+// withoutSorted returns the indexes of a not in b, both increasing.
+func withoutSorted(a, b []int) []int {
+	out := make([]int, 0, len(a))
+	for _, x := range a {
+		for len(b) > 0 && b[0] < x {
+			b = b[1:]
+		}
+		if len(b) == 0 || b[0] != x {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // append spools the events of l whole (every record of each), in order, and returns

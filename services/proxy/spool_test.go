@@ -3,15 +3,19 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/fanout-dev/fanout/pkg/intentlog"
+	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/spool"
 	"github.com/fanout-dev/fanout/services/proxy"
 )
@@ -276,5 +280,127 @@ func TestSpoolHoldsMetadataChanges(t *testing.T) {
 	waitSpool(t, dir, true)
 	if r := send(t, http.MethodPut, e.url()+"/m2", `{}`); r.status != 200 {
 		t.Fatalf("metadata change once drained: %d %s", r.status, r.body)
+	}
+}
+
+// Recovery with Kafka down publishes through the spool: the resolved intents are closed
+// once their events are spooled (not before: Kafka has taken nothing), and the events
+// reach Kafka when it is back.
+func TestSpoolTakesRecoveredEvents(t *testing.T) {
+	e := startEnv(t, 0)
+	mustStatus(t, send(t, http.MethodPut, e.primaryURL+"/rs/_doc/a", `{"v":1}`), 201)
+	rdir, sdir := t.TempDir(), t.TempDir()
+	openIntents(t, rdir, []intentlog.Item{{Index: "rs", ID: "a", Action: "index"}})
+	fault := e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	cfg := e.config()
+	withSpool(sdir)(&cfg)
+	cfg.Recovery = proxy.RecoveryConfig{Dir: rdir}
+	e.proxies = append(e.proxies, startProxy(t, cfg))
+	waitRecovered(t, rdir)
+	if info := spoolInfo(t, sdir); info.Records < 1 {
+		t.Fatalf("intents closed with Kafka refusing, but the spool is %+v", info)
+	}
+	fault.Remove()
+	waitSpool(t, sdir, true)
+	var got *opspb.Operation
+	for _, op := range e.published() {
+		if op.GetIndex() == "rs" && op.GetId() == "a" {
+			got = op
+		}
+	}
+	if got == nil || got.GetKind() != opspb.Kind_KIND_INDEX || !strings.HasPrefix(got.GetRequestId(), "recovery-") {
+		t.Fatalf("the recovered INDEX of rs/a after the spool drained: %v", got)
+	}
+}
+
+// An event Kafka refuses for good (a record over the topic's max.message.bytes) is not
+// spooled: draining it could never succeed and would hold every event spooled behind
+// it, and the spool would fill. The write is answered 503 as without a spool (its
+// intent left to recovery); the spool stays empty and writes go on once Kafka takes
+// them.
+func TestSpoolRefusesRecordsKafkaRefuses(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, 1, withSpool(dir))
+	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
+	r := send(t, http.MethodPut, e.url()+"/rr/_doc/1", `{"a":1}`)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "MESSAGE_TOO_LARGE") {
+		t.Fatalf("a write whose event Kafka refuses for good: %d %s", r.status, r.body)
+	}
+	if info := spoolInfo(t, dir); info.Records != 0 {
+		t.Fatalf("the refused event was spooled: %+v", info)
+	}
+	// Kafka merely unavailable: spooled, as ever.
+	fault.Remove()
+	fault = e.kafka.FailProduce(0, kerr.NotEnoughReplicas)
+	mustStatus(t, send(t, http.MethodPut, e.url()+"/rr/_doc/2", `{"a":2}`), 201)
+	if info := spoolInfo(t, dir); info.Records != 1 {
+		t.Fatalf("the spool with Kafka unavailable: %+v, want 1 record", info)
+	}
+	fault.Remove()
+	waitSpool(t, dir, true)
+	mustStatus(t, send(t, http.MethodPut, e.url()+"/rr/_doc/3", `{"a":3}`), 201)
+	if ops := e.published(); !hasDoc(ops, "rr", "2") || !hasDoc(ops, "rr", "3") {
+		t.Fatalf("events after the refusal: %v", ops)
+	}
+}
+
+// A proxy stopped while recovery publishes (Kafka not answering) lets recovery finish
+// before it closes the spool and the intent log: the recovered events are spooled and
+// the intents closed, not left for the next start to resolve again.
+func TestShutdownWaitsForRecovery(t *testing.T) {
+	e := startEnv(t, 0)
+	mustStatus(t, send(t, http.MethodPut, e.primaryURL+"/sw/_doc/a", `{"v":1}`), 201)
+	rdir, sdir := t.TempDir(), t.TempDir()
+	openIntents(t, rdir, []intentlog.Item{{Index: "sw", ID: "a", Action: "index"}})
+	looked := make(chan struct{})
+	var once sync.Once
+	// Signalled once the lookup's answer is sent: recovery is publishing then.
+	front := frontPrimary(t, e.primaryURL, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/_mget" {
+			return false
+		}
+		resp, err := http.Post(e.primaryURL+"/_mget", "application/json", r.Body)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(answer)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
+		once.Do(func() { close(looked) })
+		return true
+	})
+	hold := e.kafka.HoldProduce()
+	t.Cleanup(hold.Release)
+	cfg := e.config()
+	cfg.Primary.Endpoints = []string{front}
+	withSpool(sdir)(&cfg)
+	cfg.Spool.KafkaWait = time.Second // recovery's publish waits this long for Kafka
+	cfg.Spool.DrainTimeout = 200 * time.Millisecond
+	cfg.Recovery = proxy.RecoveryConfig{Dir: rdir}
+	_, stop := runProxy(t, cfg)
+	select {
+	case <-looked:
+	case <-time.After(eventWait):
+		t.Fatal("recovery never looked the document up")
+	}
+	// Stopped while recovery publishes: past reading the answer, well within the
+	// second it waits for Kafka.
+	time.Sleep(100 * time.Millisecond)
+	stop()
+
+	if info := spoolInfo(t, sdir); info.Records != 1 {
+		t.Errorf("spool after the shutdown: %+v, want the recovered event", info)
+	}
+	l, open, err := intentlog.Open(rdir, intentlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if len(open) != 0 {
+		t.Errorf("intents left open by a shutdown during recovery: %v", open)
 	}
 }
