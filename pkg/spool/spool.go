@@ -333,6 +333,14 @@ func (s *Spool) commit(b *batch) error {
 	return nil
 }
 
+// Err is the error that made the spool stop taking entries (a failed write or fsync),
+// or nil. Entries appended before it can still be read and drained.
+func (s *Spool) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 func (s *Spool) fail(err error) error {
 	err = fmt.Errorf("spool %s: %w; it takes no more entries until reopened", s.dir, err)
 	s.mu.Lock()

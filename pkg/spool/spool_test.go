@@ -344,3 +344,34 @@ func TestDrainedSpoolRollsItsSegment(t *testing.T) {
 		t.Fatalf("reopened: %+v", st)
 	}
 }
+
+// A write that fails (here: the segment's file descriptor closed under the spool, as
+// a disk gone read-only would fail it) stops the spool taking entries, Err says why,
+// and what was appended before can still be read.
+func TestFailedWriteStopsAppends(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	if err := s.Append(ctx, entries(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err of a healthy spool: %v", err)
+	}
+	s.mu.Lock()
+	_ = s.f.Close()
+	s.mu.Unlock()
+	if err := s.Append(ctx, entries(3, 1)); err == nil {
+		t.Fatal("Append to a segment whose file is closed succeeded")
+	}
+	first := s.Err()
+	if first == nil {
+		t.Fatal("Err is nil after a failed write")
+	}
+	if err := s.Append(ctx, entries(4, 1)); err == nil || !strings.Contains(err.Error(), "no more entries") {
+		t.Fatalf("Append after the failure: %v, want the spool's refusal", err)
+	}
+	if s.Err() != first {
+		t.Errorf("Err changed to %v, want the first failure %v", s.Err(), first)
+	}
+	wantPayloads(t, readAll(t, s), 0, 3)
+}

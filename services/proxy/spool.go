@@ -135,6 +135,10 @@ func openSpool(cfg Config, pub *publisher, reg prometheus.Registerer, log *slog.
 func (sp *spooler) full() string {
 	st := sp.s.Stats()
 	switch {
+	case sp.spooling.Load() && sp.s.Err() != nil:
+		// Every event goes to the spool until it is drained, and it takes no more:
+		// refused before the primary rather than applied and answered 503.
+		return fmt.Sprintf("the proxy's spool of events not yet in Kafka failed and takes no more events (%v)", sp.s.Err())
 	case st.Bytes >= sp.cfg.MaxBytes:
 		return fmt.Sprintf("the proxy's spool of events not yet in Kafka holds [%d] bytes, its limit (spool.max_bytes) is [%d]", st.Bytes, sp.cfg.MaxBytes)
 	case !st.Oldest.IsZero() && sp.now().Sub(st.Oldest) >= sp.cfg.MaxAge:
