@@ -761,6 +761,12 @@ func (s *side) mget(ctx context.Context, index string, hits []hit, withSource bo
 		Docs []mgetDoc `json:"docs"`
 	}
 	q := url.Values{"_source": {fmt.Sprint(withSource)}, "realtime": {"true"}}
+	if !withSource {
+		// without the source and stored fields a GET loads no stored field at all, so
+		// no _routing either (ShardGetService.buildFieldsVisitors); asking for it loads
+		// the metadata fields
+		q.Set("stored_fields", "_routing")
+	}
 	err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_mget", q, map[string]any{"docs": docs}, &resp)
 	if errors.Is(err, errNoIndex) {
 		return make([]mgetDoc, len(hits)), nil
