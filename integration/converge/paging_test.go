@@ -197,9 +197,10 @@ func TestCompareSample(t *testing.T) {
 	}
 }
 
-// TestCompareClosesContextsOnCancel: a comparison cancelled between two pages returns
-// the cancellation and leaves no scroll or point in time open on either side.
-func TestCompareClosesContextsOnCancel(t *testing.T) {
+// TestCompareClosesContexts: a comparison cancelled between two pages, or whose
+// lookups on the other side fail (that side answers 503), returns the cancellation or
+// the failure and leaves no scroll or point in time open on the side it paged.
+func TestCompareClosesContexts(t *testing.T) {
 	for _, f := range []searchemu.Flavor{searchemu.OpenSearch2, searchemu.Elasticsearch8} {
 		t.Run(f.String(), func(t *testing.T) {
 			pe, p := flavoured(t, f)
@@ -208,23 +209,38 @@ func TestCompareClosesContextsOnCancel(t *testing.T) {
 			load(t, p, docs)
 			load(t, r, docs)
 			for _, pass := range []string{"primary", "replica"} {
-				ctx, cancel := context.WithCancel(context.Background())
-				pages := 0
-				_, err := converge.Compare(ctx, p, r, converge.Options{PageSize: 10, Refresh: true,
-					Progress: func(pr converge.Progress) {
-						if pr.Pass == pass {
-							pages++
-							if pages == 2 {
-								cancel()
-							}
-						}
-					}})
-				cancel()
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("cancelled in the %s pass: err %v, want context.Canceled", pass, err)
+				// the side looked up in this pass: the other one pages
+				looked := re
+				if pass == "replica" {
+					looked = pe
 				}
-				noContextsLeft(t, "primary", pe)
-				noContextsLeft(t, "replica", re)
+				for _, cause := range []string{"cancel", "lookup failure"} {
+					ctx, cancel := context.WithCancel(context.Background())
+					pages := 0
+					_, err := converge.Compare(ctx, p, r, converge.Options{PageSize: 10, Refresh: true,
+						Progress: func(pr converge.Progress) {
+							if pr.Pass != pass {
+								return
+							}
+							if pages++; pages == 2 {
+								if cause == "cancel" {
+									cancel()
+								} else {
+									looked.SetFaults(searchemu.Faults{Unavailable: true})
+								}
+							}
+						}})
+					cancel()
+					looked.SetFaults(searchemu.Faults{})
+					switch {
+					case cause == "cancel" && !errors.Is(err, context.Canceled):
+						t.Fatalf("cancelled in the %s pass: err %v, want context.Canceled", pass, err)
+					case cause != "cancel" && (err == nil || !strings.Contains(err.Error(), "HTTP 503")):
+						t.Fatalf("lookups failing in the %s pass: err %v, want the 503", pass, err)
+					}
+					noContextsLeft(t, "primary", pe)
+					noContextsLeft(t, "replica", re)
+				}
 			}
 		})
 	}
