@@ -185,8 +185,10 @@ func (s *side) closePIT(ctx context.Context, id string) error {
 
 func (s *side) scanScroll(ctx context.Context, index string, pageSize int, withSource bool, fn func([]hit) error) (err error) {
 	var resp pageResp
-	err = s.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_search", url.Values{"scroll": {keepAlive}},
-		searchBody(pageSize, withSource, []any{"_doc"}), &resp)
+	body := searchBody(pageSize, withSource, []any{"_doc"})
+	// a scroll counts every hit: SearchRequest.validate refuses track_total_hits false
+	delete(body, "track_total_hits")
+	err = s.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_search", url.Values{"scroll": {keepAlive}}, body, &resp)
 	if errors.Is(err, errNoIndex) {
 		return nil
 	}

@@ -50,22 +50,25 @@ type sortSpec struct {
 
 // searchReq is a parsed search body plus URL parameters.
 type searchReq struct {
-	q           query
-	post        query
-	size, from  int
-	sorts       []sortSpec
-	trackTotal  int // -1 omit, else the counting limit
-	fetch       *fetchSource
-	stored      *searchStored
-	version     bool
-	seqNo       bool
-	searchAfter []any
-	trackScores bool
-	minScore    *float64
-	totalAsInt  bool
-	pitID       string
-	pitKeep     string
-	scroll      string
+	q          query
+	post       query
+	size, from int
+	sorts      []sortSpec
+	trackTotal int // -1 omit, else the counting limit
+	// trackTotalLimited: track_total_hits was set to false or to a limit other than
+	// Integer.MAX_VALUE (trackTotalHitsUpTo != TRACK_TOTAL_HITS_ACCURATE)
+	trackTotalLimited bool
+	fetch             *fetchSource
+	stored            *searchStored
+	version           bool
+	seqNo             bool
+	searchAfter       []any
+	trackScores       bool
+	minScore          *float64
+	totalAsInt        bool
+	pitID             string
+	pitKeep           string
+	scroll            string
 }
 
 const trackAll = math.MaxInt
@@ -143,12 +146,14 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 					} else {
 						sr.trackTotal = -1
 					}
+					sr.trackTotalLimited = !x
 				case jsonNum:
 					n, ok := x.int64()
 					if !ok || n < -1 {
 						return nil, errIllegalArg("[track_total_hits] parameter must be positive or equals to -1, got " + x.raw)
 					}
 					sr.trackTotal = int(n)
+					sr.trackTotalLimited = n != math.MaxInt32
 					if n == -1 {
 						sr.trackTotal = trackAll
 					}
@@ -265,14 +270,17 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		switch v {
 		case "true", "":
 			sr.trackTotal = trackAll
+			sr.trackTotalLimited = false
 		case "false":
 			sr.trackTotal = -1
+			sr.trackTotalLimited = true
 		default:
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return nil, errIllegalArg("Failed to parse int parameter [track_total_hits] with value [" + v + "]")
 			}
 			sr.trackTotal = n
+			sr.trackTotalLimited = n != math.MaxInt32
 		}
 	}
 	for _, k := range []string{"version", "seq_no_primary_term", "track_scores"} {
@@ -319,6 +327,10 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		}
 		sr.scroll = v
 		var msgs []string
+		// SearchRequest.validate's first scroll check: a scroll counts every hit
+		if sr.trackTotalLimited {
+			msgs = append(msgs, "disabling [track_total_hits] is not allowed in a scroll context")
+		}
 		if len(sr.searchAfter) > 0 {
 			msgs = append(msgs, "`search_after` cannot be used in a scroll context.")
 		}
