@@ -73,7 +73,7 @@ func TestPipeline(t *testing.T) {
 		}
 		for i, url := range b.Replicas {
 			replica := backend.Client(t, url)
-			opts := converge.Options{Indices: []string{"pipe"}, Refresh: true, ExpectVersion: version,
+			opts := converge.Options{Mode: converge.Full, Indices: []string{"pipe"}, Refresh: true, ExpectVersion: version,
 				ReplicaIndex: func(ix string) string { return replicator.RenameIndex(renames[i], ix) }}
 			var rep *converge.Report
 			deadline, _ := ctx.Deadline()

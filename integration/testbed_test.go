@@ -129,7 +129,7 @@ func TestTestBedRoundTrip(t *testing.T) {
 			rv, _ := event.ReplicationVersion(v.SeqNo, v.PrimaryTerm, v.Version, v.HasSeqNo)
 			return rv
 		}
-		rep, err := converge.Compare(ctx, primary, replica, converge.Options{Refresh: true, ExpectVersion: replicationVersion})
+		rep, err := converge.Compare(ctx, primary, replica, converge.Options{Mode: converge.Full, Refresh: true, ExpectVersion: replicationVersion})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestTestBedRoundTrip(t *testing.T) {
 
 		// A divergence on purpose, on a routed document: the checker must see it.
 		post(t, ctx, b.Replicas[0]+"/bed/_doc/8?routing=u1&version=99999999999999&version_type=external&refresh=true", `{"n":-8,"name":"tampered"}`)
-		rep, err = converge.Compare(ctx, primary, replica, converge.Options{Refresh: true, ExpectVersion: replicationVersion})
+		rep, err = converge.Compare(ctx, primary, replica, converge.Options{Mode: converge.Full, Refresh: true, ExpectVersion: replicationVersion})
 		if err != nil {
 			t.Fatal(err)
 		}

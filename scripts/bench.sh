@@ -34,6 +34,8 @@ table=(
   "./services/proxy  BenchmarkProxyLargeDocument  large_peak_heap_MiB  proxy_large_doc_peak_heap_mib  MiB"
   "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_MiB/s    replicator_large_doc_mib_per_s  MiB/s"
   "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_rss_MiB  replicator_large_doc_rss_mib    MiB"
+  "./services/fanoutctl  BenchmarkVerifyFast  verify_fast_docs/s  verify_fast_docs_per_s     docs/s"
+  "./services/fanoutctl  BenchmarkVerifyFast  bytes/doc           verify_fast_bytes_per_doc  bytes/doc"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
@@ -41,6 +43,7 @@ declare -A benchtime=(
   [./pkg/glob]=1s
   [./services/proxy]=1x
   [./services/replicator]=1x
+  [./services/fanoutctl]=3x
 )
 
 declare -A benches=()

@@ -155,6 +155,7 @@ func assertConverged(t testing.TB, primary, replica *emulator, rename func(strin
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := converge.Compare(ctx, primary.client, replica.client, converge.Options{
+		Mode:          converge.Full, // sources too: a replicator bug may write the right version with the wrong document
 		ReplicaIndex:  rename,
 		ExpectVersion: replicaVersion,
 		Refresh:       true,

@@ -1,11 +1,18 @@
 // Package converge compares two search clusters document by document through their REST
 // APIs: the check that ends every end-to-end test of fanout and backs `fanoutctl verify`.
 //
-// The comparison pages through each side with search_after sorted on _id and looks the
-// other side up with _mget. It never assumes both clusters sort _id the same way: real
-// clusters sort _id by its encoded Lucene form, which differs from plain string order and
-// may differ between vendors. So it makes two passes, primary → replica (missing and
-// differing documents) and replica → primary (extra documents), in constant memory.
+// Each side is read through without sorting on _id (which Elasticsearch 8 refuses and
+// the others load as deprecated field data): with a point in time searched after its
+// _shard_doc order where the release has one, a scroll in _doc order elsewhere (Paging).
+// The order is the cluster's own, so the comparison makes two passes: primary → replica
+// (missing and differing documents, looked up with _mget) and replica → primary (extra
+// documents), in constant memory. Points in time and scrolls are closed when a pass
+// ends, also when it fails or its context is cancelled.
+//
+// Full mode (the default) compares sources; Fast mode moves no source, only ids,
+// routing and versions, and relies on _version: a replica written with the replication
+// version of the primary's _seq_no and _primary_term (Options.ExpectVersion) holds a
+// different document only under a different version.
 //
 // The clusters should be quiet while they are compared: documents written during a
 // comparison may be reported on either side.
@@ -18,11 +25,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
 )
@@ -38,6 +47,28 @@ const (
 	Version Kind = "version" // both have it, the replica's _version is not the expected one
 	Routing Kind = "routing" // both have it, under different routing
 )
+
+// Mode says how much of each document is compared.
+type Mode string
+
+const (
+	// Full compares sources as well as routing and versions; the zero Mode is Full.
+	Full Mode = "full"
+	// Fast moves no source: ids, routing and versions only. Without ExpectVersion it
+	// compares only which documents exist and their routing.
+	Fast Mode = "fast"
+)
+
+// ParseMode reads "fast" or "full" ("" is Full).
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", Full:
+		return Full, nil
+	case Fast:
+		return Fast, nil
+	}
+	return "", fmt.Errorf("%q is not a comparison mode: fast or full", s)
+}
 
 // DocVersion is what the primary says about a document's version.
 type DocVersion struct {
@@ -64,12 +95,20 @@ type Options struct {
 	Include func(index string) bool
 	// ReplicaIndex maps a primary index name to the replica's; nil keeps the name.
 	ReplicaIndex func(string) string
+	// Mode is Full (the zero value) or Fast.
+	Mode Mode
 	// ExpectVersion, when set, also compares the replica's _version with the one it
 	// returns for the primary document.
 	ExpectVersion VersionFunc
 	// ExactBytes compares sources byte for byte; otherwise they are compared as JSON
-	// values (key order and white space do not matter).
+	// values (key order and white space do not matter). Full mode only.
 	ExactBytes bool
+	// Sample, when positive, compares only about that many primary documents (and as
+	// many replica documents for extra ones), shared among the indices by their
+	// document counts and spread evenly over each index's paging order: a spot check.
+	// Every id is still paged through, but without sources; only the sampled documents
+	// are looked up on the other side (and their sources fetched, in Full mode).
+	Sample int
 	// Refresh refreshes the compared indices on both sides first, so that search sees
 	// every acknowledged write.
 	Refresh bool
@@ -78,6 +117,29 @@ type Options struct {
 	// MaxDiffs caps the differences kept in Report.Diffs; the counts stay exact.
 	// Default 1000.
 	MaxDiffs int
+	// Progress, when set, is called after every compared page, on the goroutine that
+	// called Compare.
+	Progress func(Progress)
+}
+
+// Progress is how far a comparison has come.
+type Progress struct {
+	Index    string        // the primary index being compared
+	Pass     string        // "primary" (missing and differing documents) or "replica" (extra ones)
+	Compared int           // primary documents compared so far
+	Checked  int           // replica documents checked for extra ones so far
+	Bytes    int64         // bytes sent and received so far, both sides
+	Elapsed  time.Duration // since Compare began
+}
+
+// Rate is the primary documents compared per second so far.
+func (p Progress) Rate() float64 { return rate(p.Compared, p.Elapsed) }
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return math.Round(float64(n)/d.Seconds()*10) / 10
 }
 
 // Diff is one document that is not the same on both sides.
@@ -104,7 +166,10 @@ func (d Diff) String() string {
 // Report is the outcome of a comparison.
 type Report struct {
 	Indices   []string `json:"indices"`
-	Compared  int      `json:"compared"` // documents on the primary
+	Mode      Mode     `json:"mode"`
+	Sample    int      `json:"sample,omitempty"` // Options.Sample, when sampling
+	Compared  int      `json:"compared"`         // documents on the primary (sampled ones when sampling)
+	Checked   int      `json:"checked"`          // replica documents checked for extra ones
 	Missing   int      `json:"missing"`
 	Extra     int      `json:"extra"`
 	Different int      `json:"different"` // source, version or routing
@@ -112,6 +177,16 @@ type Report struct {
 	// ExtraIndices are replica indices that no compared primary index maps to; only
 	// filled when Options.Indices and Options.Include are both unset.
 	ExtraIndices []string `json:"extra_indices,omitempty"`
+	// Paging is how each side was read through.
+	PrimaryPaging Paging `json:"primary_paging"`
+	ReplicaPaging Paging `json:"replica_paging"`
+	// Seconds is the comparison's duration, DocsPerSecond Compared over it.
+	Seconds       float64 `json:"seconds"`
+	DocsPerSecond float64 `json:"docs_per_second"`
+	// BytesSent and BytesReceived count request and answer bodies, both sides, answers
+	// as decoded (after any transport compression).
+	BytesSent     int64 `json:"bytes_sent"`
+	BytesReceived int64 `json:"bytes_received"`
 	// Metadata is the metadata comparison (CompareMetadata), when one was made.
 	Metadata *MetaReport `json:"metadata,omitempty"`
 
@@ -133,6 +208,11 @@ func (r *Report) String() string {
 	if len(r.ExtraIndices) > 0 {
 		fmt.Fprintf(&b, ", extra indices %v", r.ExtraIndices)
 	}
+	mode := string(r.Mode)
+	if r.Sample > 0 {
+		mode += fmt.Sprintf(", sample of %d", r.Sample)
+	}
+	fmt.Fprintf(&b, " (%s mode; %.1fs, %.0f docs/s, %s received)", mode, r.Seconds, r.DocsPerSecond, byteSize(r.BytesReceived))
 	for i, d := range r.Diffs {
 		if i == 20 {
 			fmt.Fprintf(&b, "\n  … %d more", len(r.Diffs)-i)
@@ -145,6 +225,18 @@ func (r *Report) String() string {
 		b.WriteString("\n" + r.Metadata.String())
 	}
 	return b.String()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func (r *Report) add(d Diff) {
@@ -161,13 +253,30 @@ func (r *Report) add(d Diff) {
 	}
 }
 
+// comparison is one Compare call's state.
+type comparison struct {
+	p, r  *side
+	opts  Options
+	rep   *Report
+	start time.Time
+}
+
 // Compare compares the replica with the primary.
-func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Options) (*Report, error) {
+func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Options) (rep *Report, err error) {
+	start := time.Now()
 	if opts.PageSize <= 0 {
 		opts.PageSize = 1000
 	}
 	if opts.MaxDiffs <= 0 {
 		opts.MaxDiffs = 1000
+	}
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
+		return nil, err
+	}
+	opts.Mode = mode
+	if opts.Sample < 0 {
+		opts.Sample = 0
 	}
 	rename := opts.ReplicaIndex
 	if rename == nil {
@@ -175,8 +284,24 @@ func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Opti
 	}
 	p := &side{c: primary, name: "primary"}
 	r := &side{c: replica, name: "replica"}
+	rep = &Report{Mode: opts.Mode, Sample: opts.Sample, maxDiffs: opts.MaxDiffs}
+	defer func() {
+		if rep == nil {
+			return
+		}
+		elapsed := time.Since(start)
+		rep.Seconds = math.Round(elapsed.Seconds()*1000) / 1000
+		rep.DocsPerSecond = rate(rep.Compared, elapsed)
+		rep.BytesSent, rep.BytesReceived = p.sent+r.sent, p.received+r.received
+	}()
 
-	rep := &Report{maxDiffs: opts.MaxDiffs}
+	for _, s := range []*side{p, r} {
+		if err := s.detectPaging(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rep.PrimaryPaging, rep.ReplicaPaging = p.paging, r.paging
+
 	indices := opts.Indices
 	if len(indices) == 0 {
 		var err error
@@ -204,77 +329,147 @@ func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Opti
 	}
 	rep.Indices = indices
 
-	for _, ix := range indices {
-		rix := rename(ix)
-		if opts.Refresh {
+	if opts.Refresh {
+		for _, ix := range indices {
 			if err := p.refresh(ctx, ix); err != nil {
 				return nil, err
 			}
-			if err := r.refresh(ctx, rix); err != nil {
+			if err := r.refresh(ctx, rename(ix)); err != nil {
 				return nil, err
 			}
 		}
-		if err := compareForward(ctx, p, r, ix, rix, opts, rep); err != nil {
+	}
+	cmp := &comparison{p: p, r: r, opts: opts, rep: rep, start: start}
+	quotas := make([]int, len(indices))
+	if opts.Sample > 0 {
+		if quotas, err = cmp.quotas(ctx, indices); err != nil {
 			return nil, err
 		}
-		if err := compareBackward(ctx, p, r, ix, rix, opts, rep); err != nil {
+	}
+	for i, ix := range indices {
+		if opts.Sample > 0 && quotas[i] == 0 {
+			continue
+		}
+		rix := rename(ix)
+		if err := cmp.forward(ctx, ix, rix, quotas[i]); err != nil {
+			return nil, err
+		}
+		if err := cmp.backward(ctx, ix, rix, quotas[i]); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
 }
 
-// compareForward pages through the primary and looks every document up on the replica.
-func compareForward(ctx context.Context, p, r *side, ix, rix string, opts Options, rep *Report) error {
-	return p.scan(ctx, ix, opts.PageSize, true, func(hits []hit) error {
-		rep.Compared += len(hits)
-		docs, err := r.mget(ctx, rix, hits, true)
+func (c *comparison) progress(ix, pass string) {
+	if c.opts.Progress == nil {
+		return
+	}
+	c.opts.Progress(Progress{
+		Index: ix, Pass: pass, Compared: c.rep.Compared, Checked: c.rep.Checked,
+		Bytes:   c.p.sent + c.p.received + c.r.sent + c.r.received,
+		Elapsed: time.Since(c.start),
+	})
+}
+
+// forward pages through the primary and looks every document (or every sampled one,
+// quota of them) up on the replica.
+func (c *comparison) forward(ctx context.Context, ix, rix string, quota int) error {
+	full := c.opts.Mode == Full
+	// sampling pages ids only and fetches the sampled sources afterwards
+	pageSources := full && quota == 0
+	compare := func(hits []hit) error {
+		if full && !pageSources {
+			docs, err := c.p.mget(ctx, ix, hits, true)
+			if err != nil {
+				return err
+			}
+			kept := hits[:0]
+			for i := range hits {
+				// gone since it was paged: a write during the comparison
+				if docs[i].Found {
+					hits[i].Source = docs[i].Source
+					kept = append(kept, hits[i])
+				}
+			}
+			hits = kept
+		}
+		c.rep.Compared += len(hits)
+		docs, err := c.r.mget(ctx, rix, hits, full)
 		if err != nil {
 			return err
 		}
 		for i := range hits {
-			ph, rd := &hits[i], &docs[i]
-			d := Diff{Index: ix, ReplicaIndex: rix, ID: ph.ID}
-			switch {
-			case !rd.Found:
-				d.Kind = Missing
-			case ph.Routing != rd.Routing:
-				d.Kind, d.Detail = Routing, fmt.Sprintf("routing %q on the primary, %q on the replica", ph.Routing, rd.Routing)
-			default:
-				if detail, same := sameSource(ph.Source, rd.Source, opts.ExactBytes); !same {
-					d.Kind, d.Detail = Source, detail
-					break
-				}
-				if opts.ExpectVersion == nil {
-					continue
-				}
-				want := opts.ExpectVersion(DocVersion{Version: ph.Version, SeqNo: ph.SeqNo, PrimaryTerm: ph.PrimaryTerm, HasSeqNo: ph.HasSeqNo})
-				if rd.Version == want {
-					continue
-				}
-				d.Kind, d.Detail = Version, fmt.Sprintf("replica _version %d, expected %d (primary _version %d, _seq_no %d, _primary_term %d)",
-					rd.Version, want, ph.Version, ph.SeqNo, ph.PrimaryTerm)
+			if d, differ := c.diff(&hits[i], &docs[i], ix, rix); differ {
+				c.rep.add(d)
 			}
-			rep.add(d)
 		}
+		c.progress(ix, "primary")
 		return nil
-	})
+	}
+	if quota == 0 {
+		return c.p.scan(ctx, ix, c.opts.PageSize, pageSources, compare)
+	}
+	count, err := c.p.count(ctx, ix)
+	if err != nil {
+		return err
+	}
+	return sampleScan(ctx, c.p, ix, c.opts.PageSize, count, quota, compare)
 }
 
-// compareBackward pages through the replica and reports what the primary does not have.
-func compareBackward(ctx context.Context, p, r *side, ix, rix string, opts Options, rep *Report) error {
-	return r.scan(ctx, rix, opts.PageSize, false, func(hits []hit) error {
-		docs, err := p.mget(ctx, ix, hits, false)
+// diff compares a primary hit with the replica's document.
+func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
+	d := Diff{Index: ix, ReplicaIndex: rix, ID: ph.ID}
+	switch {
+	case !rd.Found:
+		d.Kind = Missing
+		return d, true
+	case ph.Routing != rd.Routing:
+		d.Kind, d.Detail = Routing, fmt.Sprintf("routing %q on the primary, %q on the replica", ph.Routing, rd.Routing)
+		return d, true
+	}
+	if c.opts.Mode == Full {
+		if detail, same := sameSource(ph.Source, rd.Source, c.opts.ExactBytes); !same {
+			d.Kind, d.Detail = Source, detail
+			return d, true
+		}
+	}
+	if c.opts.ExpectVersion == nil {
+		return d, false
+	}
+	want := c.opts.ExpectVersion(DocVersion{Version: ph.Version, SeqNo: ph.SeqNo, PrimaryTerm: ph.PrimaryTerm, HasSeqNo: ph.HasSeqNo})
+	if rd.Version == want {
+		return d, false
+	}
+	d.Kind, d.Detail = Version, fmt.Sprintf("replica _version %d, expected %d (primary _version %d, _seq_no %d, _primary_term %d)",
+		rd.Version, want, ph.Version, ph.SeqNo, ph.PrimaryTerm)
+	return d, true
+}
+
+// backward pages through the replica and reports what the primary does not have.
+func (c *comparison) backward(ctx context.Context, ix, rix string, quota int) error {
+	check := func(hits []hit) error {
+		c.rep.Checked += len(hits)
+		docs, err := c.p.mget(ctx, ix, hits, false)
 		if err != nil {
 			return err
 		}
 		for i := range hits {
 			if !docs[i].Found {
-				rep.add(Diff{Kind: Extra, Index: ix, ReplicaIndex: rix, ID: hits[i].ID})
+				c.rep.add(Diff{Kind: Extra, Index: ix, ReplicaIndex: rix, ID: hits[i].ID})
 			}
 		}
+		c.progress(ix, "replica")
 		return nil
-	})
+	}
+	if quota == 0 {
+		return c.r.scan(ctx, rix, c.opts.PageSize, false, check)
+	}
+	count, err := c.r.count(ctx, rix)
+	if err != nil {
+		return err
+	}
+	return sampleScan(ctx, c.r, rix, c.opts.PageSize, count, quota, check)
 }
 
 // sameSource compares two _source values; when they differ it names the paths.
@@ -410,9 +605,22 @@ func orRoot(p string) string {
 // side is one cluster, spoken to through the client's transport (its node pool, auth
 // and TLS) with requests built here, because the typed API omits _version in hits.
 type side struct {
-	c    *opensearch.Client
-	name string
+	c      *opensearch.Client
+	name   string
+	paging Paging
+	// bytes of request bodies sent and of answers received (as decoded, after any
+	// transport compression)
+	sent, received int64
 }
+
+// httpError is a non-2xx answer other than the 404s do maps to errNoIndex and
+// errNotFound.
+type httpError struct {
+	status int
+	body   string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
 
 type hit struct {
 	ID          string
@@ -466,6 +674,7 @@ func (s *side) do(ctx context.Context, method, path string, query url.Values, bo
 			return fmt.Errorf("encoding %s %s body: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
+		s.sent += int64(len(b))
 	}
 	u := path
 	if len(query) > 0 {
@@ -484,6 +693,7 @@ func (s *side) do(ctx context.Context, method, path string, query url.Values, bo
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
+	s.received += int64(len(raw))
 	if err != nil {
 		return fmt.Errorf("reading %s %s answer from the %s: %w", method, path, s.name, err)
 	}
@@ -494,7 +704,7 @@ func (s *side) do(ctx context.Context, method, path string, query url.Values, bo
 		return fmt.Errorf("%s %s on the %s: HTTP 404: %s: %w", method, path, s.name, truncate(raw, 512), errNotFound)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s on the %s: HTTP %d: %s", method, path, s.name, resp.StatusCode, truncate(raw, 512))
+		return fmt.Errorf("%s %s on the %s: %w", method, path, s.name, &httpError{status: resp.StatusCode, body: truncate(raw, 512)})
 	}
 	if out == nil {
 		return nil
@@ -537,53 +747,6 @@ func (s *side) refresh(ctx context.Context, index string) error {
 	return err
 }
 
-// scan calls fn with successive pages of index, sorted on _id, until the index is
-// exhausted. An absent index is empty.
-func (s *side) scan(ctx context.Context, index string, pageSize int, withSource bool, fn func([]hit) error) error {
-	var after []any
-	for {
-		body := map[string]any{
-			"size":                pageSize,
-			"query":               map[string]any{"match_all": map[string]any{}},
-			"sort":                []any{map[string]any{"_id": "asc"}},
-			"version":             true,
-			"seq_no_primary_term": true,
-			"track_total_hits":    false,
-			"_source":             withSource,
-		}
-		if after != nil {
-			body["search_after"] = after
-		}
-		var resp struct {
-			Hits struct {
-				Hits []hit `json:"hits"`
-			} `json:"hits"`
-		}
-		err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_search", nil, body, &resp)
-		if errors.Is(err, errNoIndex) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("paging through %s: %w", index, err)
-		}
-		if len(resp.Hits.Hits) == 0 {
-			return nil
-		}
-		hits := resp.Hits.Hits
-		if err := fn(hits); err != nil {
-			return err
-		}
-		last := hits[len(hits)-1]
-		if len(last.Sort) == 0 {
-			return fmt.Errorf("paging through %s on the %s: hits carry no sort values", index, s.name)
-		}
-		after = last.Sort
-		if len(hits) < pageSize {
-			return nil
-		}
-	}
-}
-
 // mget looks the hits' ids up in index, with their routing, in hit order.
 func (s *side) mget(ctx context.Context, index string, hits []hit, withSource bool) ([]mgetDoc, error) {
 	docs := make([]map[string]any, len(hits))
@@ -598,6 +761,12 @@ func (s *side) mget(ctx context.Context, index string, hits []hit, withSource bo
 		Docs []mgetDoc `json:"docs"`
 	}
 	q := url.Values{"_source": {fmt.Sprint(withSource)}, "realtime": {"true"}}
+	if !withSource {
+		// without the source and stored fields a GET loads no stored field at all, so
+		// no _routing either (ShardGetService.buildFieldsVisitors); asking for it loads
+		// the metadata fields
+		q.Set("stored_fields", "_routing")
+	}
 	err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_mget", q, map[string]any{"docs": docs}, &resp)
 	if errors.Is(err, errNoIndex) {
 		return make([]mgetDoc, len(hits)), nil

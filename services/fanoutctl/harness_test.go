@@ -190,7 +190,7 @@ func assertConverged(t testing.TB, primary, replica *emulator) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := converge.Compare(ctx, primary.client, replica.client, converge.Options{ExpectVersion: replicaVersion, Refresh: true})
+	rep, err := converge.Compare(ctx, primary.client, replica.client, converge.Options{Mode: converge.Full, ExpectVersion: replicaVersion, Refresh: true})
 	if err != nil {
 		t.Fatalf("comparing %s with the primary: %v", replica.url, err)
 	}

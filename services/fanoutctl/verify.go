@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/converge"
@@ -17,6 +18,11 @@ import (
 // version of the primary's _seq_no and _primary_term, and with --metadata the indices'
 // mappings, settings and aliases (and templates and pipelines, as asked). It exits 1 when
 // they differ.
+//
+// The default mode is fast: no source crosses the wire, and a document that differs
+// shows as a _version other than its replication version, which is what a replicator
+// writes. --mode full also compares sources, for targets written some other way or
+// with --no-versions.
 func runVerify(ctx context.Context, args []string, e *env) error {
 	var c common
 	fs := newFlagSet("verify", e)
@@ -26,6 +32,8 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	maxDiffs := fs.Int("max-diffs", 20, "how many differences to list (counts are always complete)")
 	refresh := fs.Bool("refresh", true, "refresh the compared indices on both clusters first, so that search sees every acknowledged write")
 	noVersions := fs.Bool("no-versions", false, "compare documents only, not _version against the replication version")
+	modeName := fs.String("mode", string(converge.Fast), "`fast` compares ids, routing and versions and moves no source; full also compares sources")
+	sample := fs.Int("sample", 0, "compare only about `N` documents, shared among the indices by size and spread over each (0: every document)")
 	var meta metadataFlag
 	fs.Var(&meta, "metadata", "also compare metadata: `KINDS` is a comma list of indices (mappings, settings, aliases), templates, pipelines, or all; the bare flag means indices")
 	var ignoreSettings, compareSettings listFlag
@@ -43,6 +51,13 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	}
 	if *maxDiffs < 1 {
 		return usagef("verify: --max-diffs must be at least 1")
+	}
+	mode, err := converge.ParseMode(*modeName)
+	if err != nil {
+		return usagef("verify: --mode: %v", err)
+	}
+	if *sample < 0 {
+		return usagef("verify: --sample must not be negative")
 	}
 	if s.cfg.Target.Name == "" {
 		s.cfg.Target.Name = "target"
@@ -63,8 +78,17 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		Indices:      indices,
 		Include:      func(ix string) bool { return replicator.Included(ix, in.Include, in.Exclude) },
 		ReplicaIndex: func(ix string) string { return replicator.RenameIndex(in.Rename, ix) },
+		Mode:         mode,
+		Sample:       *sample,
 		Refresh:      *refresh,
 		MaxDiffs:     *maxDiffs,
+	}
+	done := func() {}
+	if !c.json() {
+		opts.Progress, done = verifyProgress(e, s.cfg.Target.Name)
+	}
+	if *noVersions && mode == converge.Fast {
+		fmt.Fprintln(e.stderr, "verify: --no-versions in fast mode compares only which documents exist and their routing; --mode full also compares sources")
 	}
 	if !*noVersions {
 		opts.ExpectVersion = func(v converge.DocVersion) int64 {
@@ -76,6 +100,7 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		}
 	}
 	rep, err := converge.Compare(ctx, primary, target, opts)
+	done()
 	if err != nil {
 		return fmt.Errorf("verify %s against the primary: %w", s.cfg.Target.Name, err)
 	}
@@ -155,4 +180,41 @@ func (m *metadataFlag) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// verifyProgress shows how far a comparison has come on stderr: on a terminal a line
+// redrawn in place (cleared by the returned done), elsewhere (a log) the first page's
+// line at once and then one every ten seconds.
+func verifyProgress(e *env, target string) (func(converge.Progress), func()) {
+	term := isTerminal(e.stderr)
+	every := 10 * time.Second
+	if term {
+		every = 100 * time.Millisecond
+	}
+	var last time.Time
+	drawn := false
+	show := func(p converge.Progress) {
+		now := e.now()
+		if !last.IsZero() && now.Sub(last) < every {
+			return
+		}
+		last = now
+		line := fmt.Sprintf("verify %s: %d compared, %d checked for extras, %.0f docs/s, %s",
+			target, p.Compared, p.Checked, p.Rate(), p.Index)
+		if term {
+			if len(line) > 79 {
+				line = line[:79]
+			}
+			fmt.Fprintf(e.stderr, "\r%-79s", line)
+			drawn = true
+			return
+		}
+		fmt.Fprintln(e.stderr, line)
+	}
+	done := func() {
+		if drawn {
+			fmt.Fprintf(e.stderr, "\r%s\r", strings.Repeat(" ", 79))
+		}
+	}
+	return show, done
 }

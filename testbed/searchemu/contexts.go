@@ -387,3 +387,28 @@ func handleDeletePITES(c *Cluster, rq *request) *response {
 	}
 	return jsonResp(200, []byte(`{"succeeded":true,"num_freed":1}`))
 }
+
+// OpenContexts counts the scrolls and points in time still open (not cleared, not
+// expired): what a client left behind. Real clusters report it as the open_contexts of
+// _nodes/stats/indices/search, which the emulator does not serve.
+func (c *Cluster) OpenContexts() (scrolls, pits int) {
+	ctxs := c.contexts()
+	ctxs.mu.Lock()
+	defer ctxs.mu.Unlock()
+	now := c.now()
+	for id, sc := range ctxs.scrolls {
+		if now.After(sc.expires) {
+			delete(ctxs.scrolls, id)
+			continue
+		}
+		scrolls++
+	}
+	for id, p := range ctxs.pits {
+		if now.After(p.expires) {
+			delete(ctxs.pits, id)
+			continue
+		}
+		pits++
+	}
+	return scrolls, pits
+}

@@ -33,6 +33,10 @@ const (
 	sortScore
 	sortDoc
 	sortID
+	// sortShardDoc is Elasticsearch's _shard_doc (7.12+): the shard's index in the search
+	// request in the high 32 bits, the Lucene doc id in the low ones
+	// (ShardDocSortField.encodeShardAndDoc), unique over a point in time.
+	sortShardDoc
 )
 
 type sortSpec struct {
@@ -46,22 +50,25 @@ type sortSpec struct {
 
 // searchReq is a parsed search body plus URL parameters.
 type searchReq struct {
-	q           query
-	post        query
-	size, from  int
-	sorts       []sortSpec
-	trackTotal  int // -1 omit, else the counting limit
-	fetch       *fetchSource
-	stored      *searchStored
-	version     bool
-	seqNo       bool
-	searchAfter []any
-	trackScores bool
-	minScore    *float64
-	totalAsInt  bool
-	pitID       string
-	pitKeep     string
-	scroll      string
+	q          query
+	post       query
+	size, from int
+	sorts      []sortSpec
+	trackTotal int // -1 omit, else the counting limit
+	// trackTotalLimited: track_total_hits was set to false or to a limit other than
+	// Integer.MAX_VALUE (trackTotalHitsUpTo != TRACK_TOTAL_HITS_ACCURATE)
+	trackTotalLimited bool
+	fetch             *fetchSource
+	stored            *searchStored
+	version           bool
+	seqNo             bool
+	searchAfter       []any
+	trackScores       bool
+	minScore          *float64
+	totalAsInt        bool
+	pitID             string
+	pitKeep           string
+	scroll            string
 }
 
 const trackAll = math.MaxInt
@@ -139,12 +146,14 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 					} else {
 						sr.trackTotal = -1
 					}
+					sr.trackTotalLimited = !x
 				case jsonNum:
 					n, ok := x.int64()
 					if !ok || n < -1 {
 						return nil, errIllegalArg("[track_total_hits] parameter must be positive or equals to -1, got " + x.raw)
 					}
 					sr.trackTotal = int(n)
+					sr.trackTotalLimited = n != math.MaxInt32
 					if n == -1 {
 						sr.trackTotal = trackAll
 					}
@@ -261,14 +270,17 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		switch v {
 		case "true", "":
 			sr.trackTotal = trackAll
+			sr.trackTotalLimited = false
 		case "false":
 			sr.trackTotal = -1
+			sr.trackTotalLimited = true
 		default:
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return nil, errIllegalArg("Failed to parse int parameter [track_total_hits] with value [" + v + "]")
 			}
 			sr.trackTotal = n
+			sr.trackTotalLimited = n != math.MaxInt32
 		}
 	}
 	for _, k := range []string{"version", "seq_no_primary_term", "track_scores"} {
@@ -295,12 +307,30 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 	if sr.totalAsInt && sr.trackTotal != -1 {
 		sr.trackTotal = trackAll
 	}
+	// _shard_doc is a sort of Elasticsearch 8 only (OpenSearch has it from 3.3, Elasticsearch
+	// from 7.12, later than the emulated releases): elsewhere it is an unmapped field.
+	// SearchRequest.validate refuses it without a point in time, its last check.
+	var shardDocMsgs []string
+	if c.opts.Flavor == Elasticsearch8 {
+		for k := range sr.sorts {
+			if sr.sorts[k].kind == sortField && sr.sorts[k].field == "_shard_doc" {
+				sr.sorts[k].kind = sortShardDoc
+				if sr.pitID == "" {
+					shardDocMsgs = append(shardDocMsgs, "[_shard_doc] sort field cannot be used without [point in time]")
+				}
+			}
+		}
+	}
 	if v, ok := rq.query["scroll"]; ok {
 		if _, err := parseTimeValue(v, "scroll"); err != nil {
 			return nil, err
 		}
 		sr.scroll = v
 		var msgs []string
+		// SearchRequest.validate's first scroll check: a scroll counts every hit
+		if sr.trackTotalLimited {
+			msgs = append(msgs, "disabling [track_total_hits] is not allowed in a scroll context")
+		}
 		if len(sr.searchAfter) > 0 {
 			msgs = append(msgs, "`search_after` cannot be used in a scroll context.")
 		}
@@ -313,9 +343,13 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		if sr.pitID != "" {
 			msgs = append(msgs, "using [point in time] is not allowed in a scroll context")
 		}
+		msgs = append(msgs, shardDocMsgs...)
 		if len(msgs) > 0 {
 			return nil, errValidation(msgs)
 		}
+	}
+	if len(shardDocMsgs) > 0 {
+		return nil, errValidation(shardDocMsgs)
 	}
 	if len(sr.searchAfter) > 0 {
 		if sr.from > 0 {
@@ -454,7 +488,9 @@ type hit struct {
 	order int // global doc order for tie breaks: by shard set, then doc order
 	// shardDoc is the doc's position within its shard (the _doc sort value).
 	shardDoc int
-	keys     []sortVal
+	// set is the index of the doc's shard among the searched ones (_shard_doc).
+	set  int
+	keys []sortVal
 }
 
 // sortVal is one sort value: numeric (n), string (s), or missing.
@@ -503,6 +539,9 @@ func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
 		return sortVal{i: int64(h.shardDoc), isInt: true, n: float64(h.shardDoc), typ: "_doc"}
 	case sortID:
 		return sortVal{str: true, s: h.d.id, typ: "_id"}
+	case sortShardDoc:
+		v := int64(h.set)<<32 | int64(h.shardDoc-1)
+		return sortVal{i: v, n: float64(v), isInt: true, typ: "_shard_doc"}
 	}
 	f := ec.resolve(s.field)
 	typ := s.unmappedType
@@ -661,6 +700,15 @@ func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
 	case sortID:
 		str, _ := scalarString(v)
 		return sortVal{str: true, s: str}
+	case sortShardDoc:
+		// a long, read exactly: shard indexes above 2^21 do not fit a double
+		if n, ok := v.(jsonNum); ok {
+			if i, ok := n.int64(); ok {
+				return sortVal{i: i, n: float64(i), isInt: true}
+			}
+		}
+		n, _ := toNumber(v)
+		return sortVal{i: int64(n), n: n, isInt: true}
 	}
 	if v == nil {
 		return sortVal{missing: true}
@@ -1010,7 +1058,7 @@ func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
 	var hits []hit
 	order := 0
 	now := c.now()
-	for _, set := range sets {
+	for si, set := range sets {
 		ix := set.ix
 		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now}
 		for pos, d := range set.docs {
@@ -1027,7 +1075,7 @@ func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
 			if sr.minScore != nil && score < *sr.minScore {
 				continue
 			}
-			h := hit{ix: ix, d: d, score: score, order: order, shardDoc: pos + 1}
+			h := hit{ix: ix, d: d, score: score, order: order, shardDoc: pos + 1, set: si}
 			if len(sr.sorts) > 0 {
 				h.keys = make([]sortVal, len(sr.sorts))
 				for k, s := range sr.sorts {
