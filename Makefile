@@ -24,9 +24,21 @@ help: ## Show this help.
 dev: ## Run the whole pipeline locally on embedded Kafka and in-memory clusters (Ctrl-C stops).
 	$(GO) run ./services/fanoutctl/cmd/fanoutctl dev
 
+# The longest end-to-end fault tests (a 30 s Kafka outage, a 30 s target outage, kill -9
+# loops: mostly waiting) run in a go test of their own beside the rest. go test runs one
+# package's tests one after another, so without this the replication suite alone would
+# take most of make test's time on one core while the other idles. Their package then
+# prints two summary lines, one per half. A test renamed away from this list still runs,
+# in the main half.
+SLOW_TESTS := ^(TestKafkaOutageTwoProxies|TestTargetDown30s|TestKill9UnderLoad|TestProxyKill9UnderLoad)$$
+
 .PHONY: test
 test: ## Run every module's tests with the race detector (go test's summary per package).
-	$(GO) test $(TEST_FLAGS) $(PATTERNS)
+	@echo "$(GO) test $(TEST_FLAGS) -run '$(SLOW_TESTS)' ./integration/replication/ &"
+	@echo "$(GO) test $(TEST_FLAGS) -skip '$(SLOW_TESTS)' $(PATTERNS)"
+	@$(GO) test $(TEST_FLAGS) -run '$(SLOW_TESTS)' ./integration/replication/ & slow=$$!; \
+	rc=0; $(GO) test $(TEST_FLAGS) -skip '$(SLOW_TESTS)' $(PATTERNS) || rc=$$?; \
+	wait $$slow || rc=$$?; exit $$rc
 
 .PHONY: bench
 bench: ## Run the benchmarks and print one `BENCH <name> <value> <unit>` line per figure.
