@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/services/replicator"
@@ -320,7 +321,7 @@ func (b *backfill) settleOffsets(ctx context.Context) error {
 		return offs[i].Partition < offs[j].Partition
 	})
 	committed, err := b.adm.FetchOffsets(ctx, b.group)
-	if err != nil && !errors.Is(err, kadm.ErrEmpty) {
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return fmt.Errorf("backfill: reading the committed offsets of group %s: %w", b.group, err)
 	}
 	has := 0
@@ -334,10 +335,10 @@ func (b *backfill) settleOffsets(ctx context.Context) error {
 	action := "kept"
 	if has == 0 {
 		described, err := b.adm.DescribeGroups(ctx, b.group)
-		if err != nil {
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 			return fmt.Errorf("backfill: describing group %s: %w", b.group, err)
 		}
-		if g, ok := described[b.group]; ok && len(g.Members) > 0 {
+		if g, ok := described[b.group]; ok && g.Err == nil && len(g.Members) > 0 {
 			return fmt.Errorf("backfill: group %s has %d live members and no committed offsets: their replicators chose a start (consume.start_from) that may leave a gap; stop them, run backfill, then start them", b.group, len(g.Members))
 		}
 		if err := b.adm.CommitAllOffsets(ctx, b.group, commit); err != nil {

@@ -250,11 +250,25 @@ func (b *backfill) copyIndex(ctx context.Context, api pitAPI, ip *indexProgress)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
+	// An Applier is used by one goroutine at a time: one per slice.
+	appliers := make([]applier, len(ip.Slices))
+	defer func() {
+		for _, a := range appliers {
+			if a != nil {
+				_ = a.Close()
+			}
+		}
+	}()
+	for k := range appliers {
+		if appliers[k], err = newApplier(b.s.cfg, b.log); err != nil {
+			return fmt.Errorf("backfill: %w", err)
+		}
+	}
 	for k := range ip.Slices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.copySlice(ctx, p, ip, k); err != nil {
+			if err := b.copySlice(ctx, p, ip, k, appliers[k]); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -293,7 +307,7 @@ type pitPage struct {
 // copySlice copies slice k of ip from p, page by page, from where its progress says.
 // Between pages it stops when ctx is done; a page it fetched is applied and saved
 // even then (drain, then save), so that a resumed backfill copies no page twice.
-func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k int) error {
+func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k int, a applier) error {
 	id := p.id
 	for {
 		var sp sliceProgress
@@ -349,7 +363,7 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 		}
 		// From here on the page is applied whatever ctx says (within its own bound).
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*requestTimeout)
-		c, err := b.applyPage(actx, p, ip, hits)
+		c, err := b.applyPage(actx, a, p, ip, hits)
 		cancel()
 		if err != nil {
 			return err
@@ -386,7 +400,7 @@ type pageCounts struct {
 
 // applyPage applies one page: as the point in time has it while the point in time is
 // younger than --window, else as the primary has it now (realtime _mget).
-func (b *backfill) applyPage(ctx context.Context, p *pit, ip *indexProgress, hits []pitHit) (pageCounts, error) {
+func (b *backfill) applyPage(ctx context.Context, a applier, p *pit, ip *indexProgress, hits []pitHit) (pageCounts, error) {
 	var c pageCounts
 	ops := make([]*opspb.Operation, 0, len(hits))
 	for i := range hits {
@@ -432,7 +446,7 @@ func (b *backfill) applyPage(ctx context.Context, p *pit, ip *indexProgress, hit
 	if n := b.hooks.bulkRequests; n != nil {
 		n.Add(1)
 	}
-	results, err := b.apply.Apply(ctx, ops)
+	results, err := a.Apply(ctx, ops)
 	if err != nil {
 		return c, fmt.Errorf("backfill: applying a page of %s to %s: %w", ip.Index, b.s.cfg.Target.Name, err)
 	}
