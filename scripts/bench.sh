@@ -34,6 +34,7 @@ table=(
   "./services/proxy  BenchmarkProxyLargeDocument  large_peak_heap_MiB  proxy_large_doc_peak_heap_mib  MiB"
   "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_MiB/s    replicator_large_doc_mib_per_s  MiB/s"
   "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_rss_MiB  replicator_large_doc_rss_mib    MiB"
+  "./services/fanoutctl  BenchmarkBackfill  backfill_docs/s  backfill_docs_per_s  docs/s"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
@@ -41,6 +42,7 @@ declare -A benchtime=(
   [./pkg/glob]=1s
   [./services/proxy]=1x
   [./services/replicator]=1x
+  [./services/fanoutctl]=1x
 )
 
 declare -A benches=()
