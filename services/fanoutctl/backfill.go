@@ -82,7 +82,7 @@ func runBackfill(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("backfill", e)
 	f.common.register(fs, flagConfig|flagBrokers|flagCluster|flagTopic|flagPrimary|flagTarget|flagOutput)
 	fs.Var(&f.indices, "index", "primary index `globs` to copy, comma-separated or repeated (default: every index the replicator replicates)")
-	fs.IntVar(&f.slices, "slices", 2, "parallel `slices` per index (point-in-time slicing)")
+	fs.IntVar(&f.slices, "slices", 2, "`n` parallel slices per index (point-in-time slicing)")
 	fs.IntVar(&f.pageSize, "page-size", 500, "documents per page and per bulk `n`")
 	fs.DurationVar(&f.window, "window", 30*time.Second, "apply a page from its point in time only while the point in time is younger than this `duration`; older pages are looked up again on the primary (keep it well below the target's index.gc_deletes)")
 	fs.DurationVar(&f.keepAlive, "keep-alive", 5*time.Minute, "point-in-time keep_alive `duration` between two pages")
