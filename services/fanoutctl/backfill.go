@@ -3,6 +3,7 @@ package fanoutctl
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -124,6 +125,8 @@ func runBackfill(ctx context.Context, args []string, e *env) error {
 	if len(s.cfg.Target.Endpoints) == 0 {
 		return usagef("backfill: --target is required (or target.endpoints in --config)")
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	st, found, err := loadState(f.statePath)
 	if f.statePath != "" && err != nil {
 		return usagef("backfill: --state: %v", err)
@@ -135,7 +138,7 @@ func runBackfill(ctx context.Context, args []string, e *env) error {
 		return usagef("backfill: state file %s holds a backfill already: continue it with --resume, or remove the file", f.statePath)
 	case f.resume && st.Cluster != s.cfg.Target.Name:
 		return usagef("backfill: --resume: state file %s is about target %q, not %q", f.statePath, st.Cluster, s.cfg.Target.Name)
-	case f.resume && st.Slices != f.slices && isFlagSet(fs.Name(), args, "slices"):
+	case f.resume && st.Slices != f.slices && set["slices"]:
 		return usagef("backfill: --resume: the backfill runs with --slices %d (its state file's), not %d", st.Slices, f.slices)
 	}
 
@@ -149,17 +152,6 @@ func runBackfill(ctx context.Context, args []string, e *env) error {
 		b.slices = st.Slices
 	}
 	return b.run(ctx)
-}
-
-// isFlagSet reports whether args set the flag name (before parse's defaults hide it).
-func isFlagSet(_ string, args []string, name string) bool {
-	for _, a := range args {
-		a = strings.TrimLeft(a, "-")
-		if a == name || strings.HasPrefix(a, name+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // backfill is one run of the command.

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/services/replicator/replicatortest"
 	"github.com/fanout-dev/fanout/testbed/kafkatest"
 	"github.com/fanout-dev/fanout/testbed/searchemu"
@@ -469,5 +470,98 @@ func TestBackfillUsage(t *testing.T) {
 	}
 	if r := cli(t, t.Context(), deps{}, nil, "backfill", "--target", "http://127.0.0.1:1"); r.code != ExitUsage || !strings.Contains(r.stderr, "--cluster is required") {
 		t.Errorf("without a cluster: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestBackfillRefused: a target that refuses the metadata stops the backfill before any
+// document (exit 1, one line naming the step); one that refuses documents gets the rest,
+// and the backfill exits 1 counting the refused ones.
+func TestBackfillRefused(t *testing.T) {
+	bed := newBackfillBed(t)
+	bed.seed(t, 20, 50)
+	// "id" holds "d0", "d1"…: not a long.
+	bed.target.createIndex(t, "live", `{"properties":{"id":{"type":"long"}}}`)
+
+	r := cli(t, t.Context(), deps{}, nil, bed.args()...)
+	if r.code != 1 || !strings.HasPrefix(lastLine(r.stderr), "fanoutctl: backfill: the target dr refused 1 metadata steps, first mapping of live: HTTP 400") {
+		t.Fatalf("refused mapping: exit %d, want 1 with a last line naming it\n%s", r.code, r.stderr)
+	}
+	if _, _, ok := bed.target.doc(t, "live", "d0", ""); ok {
+		t.Fatalf("documents copied after the metadata was refused")
+	}
+
+	// Without mapping replication the index keeps its mapping and refuses the documents.
+	bed.primary.do(t, http.MethodPut, "/live/_doc/n1", `{"id":7}`)
+	r = cli(t, t.Context(), deps{}, []string{"FANOUT_METADATA_REPLICATE_MAPPINGS=false"}, bed.args()...)
+	if r.code != 1 || !strings.Contains(r.stderr, "the target refused 20 documents") {
+		t.Fatalf("refused documents: exit %d, want 1 counting 20\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, _, ok := bed.target.doc(t, "live", "n1", ""); !ok {
+		t.Errorf("the document the target takes was not copied")
+	}
+}
+
+// TestBackfillElasticsearch: an Elasticsearch 7 primary (POST /{index}/_pit, DELETE
+// /_pit), with the table output and a progress line on stderr; an Elasticsearch 8 one,
+// which refuses _id field data by default, is refused with a line saying what to set.
+func TestBackfillElasticsearch(t *testing.T) {
+	k := kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 2))
+	es8 := &backfillBed{k: k, primary: startEmulator(t, "primary8", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch8 }),
+		target: startEmulator(t, "dr8")}
+	es8.primary.createIndex(t, "live")
+	es8.seed(t, 5, 50)
+	if r := cli(t, t.Context(), deps{}, nil, es8.args()...); r.code != 1 || !strings.Contains(lastLine(r.stderr), "set its cluster setting indices.id_field_data.enabled to true") {
+		t.Errorf("Elasticsearch 8 primary: exit %d, want 1 naming the setting\n%s", r.code, r.stderr)
+	}
+
+	bed := &backfillBed{k: k, primary: startEmulator(t, "primary", func(o *searchemu.Options) { o.Flavor = searchemu.Elasticsearch7 }),
+		target: startEmulator(t, "dr")}
+	bed.primary.createIndex(t, "live")
+	bed.primary.createIndex(t, "other")
+	bed.seed(t, 250, 50)
+	bed.primary.do(t, http.MethodPut, "/other/_doc/1?refresh=true", `{"x":1}`)
+	r := cli(t, t.Context(), deps{}, []string{"FANOUT_INDICES_RENAME={index}-dr"}, bed.args("--index", "liv*", "--page-size", "100")...)
+	if r.code != 0 {
+		t.Fatalf("backfill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The refused Elasticsearch 8 run set the group's offsets (same target): kept.
+	for _, want := range []string{"offsets kept (2 partitions)", "live-dr", "250 documents copied"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "backfill 250/250 docs 100%") || !strings.Contains(r.stderr, "ETA 0s") {
+		t.Errorf("no final progress line on stderr:\n%s", r.stderr)
+	}
+	if code, body := bed.primary.do(t, http.MethodGet, "/_cat/indices/live-dr", ""); code != http.StatusNotFound {
+		t.Errorf("the renamed index is on the primary: %d %s", code, body)
+	}
+	if _, _, ok := bed.target.doc(t, "other-dr", "1", ""); ok {
+		t.Errorf("--index liv* copied other")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := converge.Compare(ctx, bed.primary.client, bed.target.client, converge.Options{Indices: []string{"live"},
+		ReplicaIndex: func(s string) string { return s + "-dr" }, ExpectVersion: replicaVersion, Refresh: true})
+	if err != nil || !rep.Converged() {
+		t.Fatalf("not converged: %v %v", err, rep)
+	}
+}
+
+func TestBackfillLine(t *testing.T) {
+	for _, tc := range []struct {
+		done, total, bytes, run int64
+		elapsed                 time.Duration
+		want                    string
+	}{
+		{0, 0, 0, 0, 0, "backfill 0 docs  0.0 MiB  0 docs/s  ETA ?"},
+		{500, 2000, 3 << 20, 500, 2 * time.Second, "backfill 500/2000 docs 25%  3.0 MiB  250 docs/s  ETA 6s"},
+		// A resumed run: 1000 copied before, 500 by this run in 1 s.
+		{1500, 2000, 1 << 20, 500, time.Second, "backfill 1500/2000 docs 75%  1.0 MiB  500 docs/s  ETA 1s"},
+		{2000, 2000, 0, 2000, time.Second, "backfill 2000/2000 docs 100%  0.0 MiB  2000 docs/s  ETA 0s"},
+	} {
+		if got := backfillLine(tc.done, tc.total, tc.bytes, tc.run, tc.elapsed); got != tc.want {
+			t.Errorf("backfillLine(%d, %d, …) = %q, want %q", tc.done, tc.total, got, tc.want)
+		}
 	}
 }

@@ -335,6 +335,11 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 		}
 		var page pitPage
 		if err := b.primary.json(ctx, http.MethodPost, "/_search", body, &page); err != nil {
+			if strings.Contains(err.Error(), "indices.id_field_data.enabled") {
+				// The copy pages on _id so that a resumed copy can go on in a new point in
+				// time; Elasticsearch 8 refuses _id field data unless told otherwise.
+				return fmt.Errorf("backfill: the primary refuses to sort %s on _id: set its cluster setting indices.id_field_data.enabled to true for the backfill (Elasticsearch 8 disables it by default)", ip.Index)
+			}
 			return fmt.Errorf("backfill: reading %s (slice %d): %w", ip.Index, k, err)
 		}
 		if page.PitID != "" {

@@ -100,15 +100,15 @@ func backfillLine(done, total, bytes, runDocs int64, elapsed time.Duration) stri
 	if s := elapsed.Seconds(); s > 0 {
 		rate = float64(runDocs) / s
 	}
-	of, eta := "", "?"
+	of, pct, eta := "", "", "?"
 	if total > 0 {
 		of = fmt.Sprintf("/%d", total)
+		pct = fmt.Sprintf(" %.0f%%", min(float64(done)/float64(total), 1)*100)
 		if done >= total {
 			eta = "0s"
 		} else if rate > 0 {
 			eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		of += fmt.Sprintf(" %3.0f%%", min(float64(done)/float64(total), 1)*100)
 	}
-	return fmt.Sprintf("backfill %d%s docs  %.1f MiB  %.0f docs/s  ETA %s", done, of, float64(bytes)/(1<<20), rate, eta)
+	return fmt.Sprintf("backfill %d%s docs%s  %.1f MiB  %.0f docs/s  ETA %s", done, of, pct, float64(bytes)/(1<<20), rate, eta)
 }
