@@ -239,14 +239,6 @@ func (b *backfill) run(ctx context.Context) error {
 		return err
 	}
 	resumed := len(b.state.st.Offsets) > 0
-	if !resumed {
-		if err := b.settleOffsets(ctx); err != nil {
-			return err
-		}
-	}
-	if h := b.hooks.afterOffsets; h != nil {
-		h()
-	}
 	var indices []*indexProgress
 	var skipped []skippedIndex
 	b.state.read(func(st *backfillState) { indices = st.Indices })
@@ -258,8 +250,27 @@ func (b *backfill) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// The indices exist on the target before the replicator may apply an event to them
+	// (else it would create them with dynamic mappings), and are brought up to date once
+	// more after the offsets: a change between the two reads is not in the stream.
 	if err := b.metadata(ctx, indices); err != nil {
 		return err
+	}
+	if !resumed {
+		if err := b.settleOffsets(ctx); err != nil {
+			return err
+		}
+		if err := b.metadata(ctx, indices); err != nil {
+			return err
+		}
+	}
+	if !b.f.json() {
+		var action string
+		b.state.read(func(st *backfillState) { action = st.OffsetsAction })
+		fmt.Fprintf(b.e.stderr, "backfill: group %s starts at the recorded end offsets (%s): its replicator may run from now on\n", b.group, action)
+	}
+	if h := b.hooks.afterOffsets; h != nil {
+		h()
 	}
 
 	b.bar = newBackfillProgress(b.e, !b.f.json())
@@ -376,6 +387,10 @@ func (b *backfill) selectIndices(ctx context.Context) ([]*indexProgress, []skipp
 			skipped = append(skipped, skippedIndex{r.Index, "closed (a point in time cannot read it)"})
 			continue
 		}
+		if strings.HasPrefix(r.Index, ".") && !dotNamed(b.f.indices, r.Index) {
+			skipped = append(skipped, skippedIndex{r.Index, "system or hidden index (name it with an --index glob starting with . to copy it)"})
+			continue
+		}
 		ip := &indexProgress{Index: r.Index, TargetIndex: replicator.RenameIndex(cfg.Rename, r.Index)}
 		for range b.slices {
 			ip.Slices = append(ip.Slices, &sliceProgress{})
@@ -390,6 +405,18 @@ func (b *backfill) selectIndices(ctx context.Context) ([]*indexProgress, []skipp
 		return nil, nil, fmt.Errorf("backfill: no index of the primary matches %s", what)
 	}
 	return out, skipped, nil
+}
+
+// dotNamed reports whether a glob starting with "." names index: indices of the
+// engine and its plugins (.kibana, .opendistro_security, .tasks…) are copied only when
+// asked for by name, not by "*".
+func dotNamed(globs []string, index string) bool {
+	for _, g := range globs {
+		if strings.HasPrefix(g, ".") && replicator.Included(index, []string{g}, nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // backfillIndexReport is one index of the report.

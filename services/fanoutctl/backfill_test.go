@@ -565,3 +565,53 @@ func TestBackfillLine(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillSelection: which indices a backfill copies. Names starting with "." only
+// when an --index glob starting with "." names them; indices the replicator does not
+// replicate never (listed as skipped when --index asked for them); closed ones are
+// skipped.
+func TestBackfillSelection(t *testing.T) {
+	bed := newBackfillBed(t)
+	bed.seed(t, 3, 50)
+	for _, ix := range []string{".sys", "private", "shut"} {
+		bed.primary.do(t, http.MethodPut, "/"+ix+"/_doc/1?refresh=true", `{"x":1}`)
+	}
+	bed.primary.do(t, http.MethodPost, "/shut/_close", "")
+	env := []string{"FANOUT_INDICES_EXCLUDE=private"}
+	skippedOf := func(rep backfillReport) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range rep.Skipped {
+			out[s.Index] = true
+		}
+		return out
+	}
+	copiedOf := func(rep backfillReport) []string {
+		var out []string
+		for _, ix := range rep.Indices {
+			out = append(out, ix.Index)
+		}
+		return out
+	}
+
+	var rep backfillReport
+	r := cli(t, t.Context(), deps{}, env, append(bed.args(), "-o", "json")...)
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("backfill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := copiedOf(rep); strings.Join(got, ",") != "live" || !skippedOf(rep)[".sys"] || !skippedOf(rep)["shut"] || skippedOf(rep)["private"] {
+		t.Fatalf("default selection: copied %v, skipped %+v", got, rep.Skipped)
+	}
+	r = cli(t, t.Context(), deps{}, env, append(bed.args("--index", ".s*,priv*"), "-o", "json")...)
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("backfill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := copiedOf(rep); strings.Join(got, ",") != ".sys" || !skippedOf(rep)["private"] {
+		t.Fatalf("--index .s*,priv*: copied %v, skipped %+v", got, rep.Skipped)
+	}
+	if _, _, ok := bed.target.doc(t, ".sys", "1", ""); !ok {
+		t.Errorf(".sys was not copied")
+	}
+	if r := cli(t, t.Context(), deps{}, env, bed.args("--index", "nothing*")...); r.code != 1 || !strings.Contains(r.stderr, "no index of the primary matches --index nothing*") {
+		t.Errorf("--index matching nothing: exit %d %s", r.code, r.stderr)
+	}
+}

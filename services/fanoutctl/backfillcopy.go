@@ -316,7 +316,7 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
+			return fmt.Errorf("backfill: copying %s (slice %d): %w", ip.Index, k, context.Cause(ctx))
 		}
 		body := map[string]any{
 			"pit":                 map[string]any{"id": id, "keep_alive": keepAlive(b.f.keepAlive)},
@@ -335,12 +335,7 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 		}
 		var page pitPage
 		if err := b.primary.json(ctx, http.MethodPost, "/_search", body, &page); err != nil {
-			if strings.Contains(err.Error(), "indices.id_field_data.enabled") {
-				// The copy pages on _id so that a resumed copy can go on in a new point in
-				// time; Elasticsearch 8 refuses _id field data unless told otherwise.
-				return fmt.Errorf("backfill: the primary refuses to sort %s on _id: set its cluster setting indices.id_field_data.enabled to true for the backfill (Elasticsearch 8 disables it by default)", ip.Index)
-			}
-			return fmt.Errorf("backfill: reading %s (slice %d): %w", ip.Index, k, err)
+			return idSortHint(fmt.Errorf("backfill: reading %s (slice %d): %w", ip.Index, k, err), "primary", ip.Index)
 		}
 		if page.PitID != "" {
 			id = page.PitID // Elasticsearch may hand out a new id with each page
@@ -361,10 +356,10 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 			nbytes += int64(len(hits[i].Source))
 		}
 		if err := b.docs.take(ctx, float64(len(hits))); err != nil {
-			return err
+			return fmt.Errorf("backfill: copying %s (slice %d): %w", ip.Index, k, err)
 		}
 		if err := b.bytes.take(ctx, float64(nbytes)); err != nil {
-			return err
+			return fmt.Errorf("backfill: copying %s (slice %d): %w", ip.Index, k, err)
 		}
 		// From here on the page is applied whatever ctx says (within its own bound).
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*requestTimeout)
@@ -398,6 +393,16 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 	}
 }
 
+// idSortHint turns Elasticsearch 8's refusal of _id field data into what to do about
+// it. The copy and the reconcile pass page on _id so that a resumed copy can go on in a
+// new point in time.
+func idSortHint(err error, side, index string) error {
+	if !strings.Contains(err.Error(), "indices.id_field_data.enabled") {
+		return err
+	}
+	return fmt.Errorf("backfill: the %s refuses to sort %s on _id: set its cluster setting indices.id_field_data.enabled to true for the backfill (Elasticsearch 8 disables it by default)", side, index)
+}
+
 // pageCounts are what became of one page.
 type pageCounts struct {
 	resolved, stale, deleted, failed int64
@@ -410,6 +415,11 @@ func (b *backfill) applyPage(ctx context.Context, a applier, p *pit, ip *indexPr
 	ops := make([]*opspb.Operation, 0, len(hits))
 	for i := range hits {
 		h := &hits[i]
+		if len(h.Source) == 0 || string(h.Source) == "null" {
+			c.failed++
+			b.log.Warn("the primary returned no _source (is _source disabled?); not copied", "index", ip.Index, "id", h.ID)
+			continue
+		}
 		op := &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: ip.Index, Id: h.ID, Routing: h.Routing, Source: h.Source, Version: h.Version,
 			SeqNo: h.SeqNo, PrimaryTerm: h.PrimaryTerm}
 		var seq, term int64
@@ -506,7 +516,7 @@ func (b *backfill) reconcile(ctx context.Context, ip *indexProgress) error {
 		}
 		var page pitPage
 		if err := b.target.json(ctx, http.MethodPost, "/"+tix+"/_search", body, &page); err != nil {
-			return fmt.Errorf("backfill: reconcile: reading %s: %w", ip.TargetIndex, err)
+			return idSortHint(fmt.Errorf("backfill: reconcile: reading %s: %w", ip.TargetIndex, err), "target", ip.TargetIndex)
 		}
 		hits := page.Hits.Hits
 		if len(hits) == 0 {
