@@ -615,3 +615,34 @@ func TestBackfillSelection(t *testing.T) {
 		t.Errorf("--index matching nothing: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestBackfillPITExpires: a point in time that expired between two pages (its
+// keep_alive passed) is replaced by a new one, and each slice goes on from its last _id:
+// every document copied once.
+func TestBackfillPITExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	bed := &backfillBed{k: kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 1)),
+		primary: startEmulator(t, "primary", func(o *searchemu.Options) { o.Now = clock }),
+		target:  startEmulator(t, "dr")}
+	bed.primary.createIndex(t, "live")
+	const n = 600
+	bed.seed(t, n, 50)
+	var pages atomic.Int64
+	d := deps{backfill: backfillHooks{afterPage: func(string, int, int) {
+		if pages.Add(1) == 3 {
+			mu.Lock()
+			now = now.Add(time.Hour) // past every keep_alive
+			mu.Unlock()
+		}
+	}}}
+	rep, r := runBackfillJSON(t, t.Context(), d, 0, bed.args("--slices", "2", "--page-size", "50")...)
+	if rep.Docs != n || rep.Indices[0].Docs != n {
+		t.Fatalf("copied %d documents, want %d once each: %+v", rep.Docs, n, rep.Indices)
+	}
+	if !strings.Contains(r.stderr, "the point in time expired") {
+		t.Errorf("the point in time did not expire, so the test proves nothing:\n%s", r.stderr)
+	}
+	assertConverged(t, bed.primary, bed.target)
+}

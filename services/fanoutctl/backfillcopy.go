@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,7 +69,7 @@ func (sc *searchClient) json(ctx context.Context, method, path string, body, out
 		return err
 	}
 	if code != http.StatusOK {
-		return fmt.Errorf("%s %s on the %s: HTTP %d: %s", method, path, sc.name, code, oneLineAnswer(ans))
+		return &statusError{what: fmt.Sprintf("%s %s on the %s", method, path, sc.name), status: code, answer: oneLineAnswer(ans)}
 	}
 	if out == nil {
 		return nil
@@ -77,6 +78,21 @@ func (sc *searchClient) json(ctx context.Context, method, path string, body, out
 		return fmt.Errorf("decoding the answer to %s %s from the %s: %w", method, path, sc.name, err)
 	}
 	return nil
+}
+
+// statusError is an answer other than 200.
+type statusError struct {
+	what   string
+	status int
+	answer string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.status, e.answer) }
+
+// pitGone reports whether err says the point in time expired (or its node left).
+func pitGone(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && se.status == http.StatusNotFound && strings.Contains(se.answer, "search_context_missing_exception")
 }
 
 func oneLineAnswer(b []byte) string {
@@ -309,6 +325,7 @@ type pitPage struct {
 // even then (drain, then save), so that a resumed backfill copies no page twice.
 func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k int, a applier) error {
 	id := p.id
+	reopened := false // a point in time was opened for the page being read
 	for {
 		var sp sliceProgress
 		b.state.read(func(*backfillState) { sp = *ip.Slices[k] })
@@ -335,8 +352,22 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 		}
 		var page pitPage
 		if err := b.primary.json(ctx, http.MethodPost, "/_search", body, &page); err != nil {
+			if pitGone(err) && !reopened {
+				// The point in time outlived its keep_alive (a long throttle wait, a slow
+				// target): this slice goes on from its last _id in a new one, whose age
+				// the window then counts from.
+				b.log.Warn("the point in time expired; opening a new one (raise --keep-alive)", "index", ip.Index, "slice", k)
+				np, err := b.openPIT(ctx, p.api, ip.Index)
+				if err != nil {
+					return err
+				}
+				defer b.closePIT(ctx, np)
+				p, id, reopened = np, np.id, true
+				continue
+			}
 			return idSortHint(fmt.Errorf("backfill: reading %s (slice %d): %w", ip.Index, k, err), "primary", ip.Index)
 		}
+		reopened = false
 		if page.PitID != "" {
 			id = page.PitID // Elasticsearch may hand out a new id with each page
 		}
