@@ -87,7 +87,9 @@ type statusError struct {
 	answer string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.status, e.answer) }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.status, e.answer)
+}
 
 // pitGone reports whether err says the point in time expired (or its node left).
 func pitGone(err error) bool {
