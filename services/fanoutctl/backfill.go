@@ -138,6 +138,8 @@ func runBackfill(ctx context.Context, args []string, e *env) error {
 		return usagef("backfill: state file %s holds a backfill already: continue it with --resume, or remove the file", f.statePath)
 	case f.resume && st.Cluster != s.cfg.Target.Name:
 		return usagef("backfill: --resume: state file %s is about target %q, not %q", f.statePath, st.Cluster, s.cfg.Target.Name)
+	case f.resume && st.Group != groupOf(s, s.cfg.Target.Name):
+		return usagef("backfill: --resume: state file %s set the offsets of group %q, the configuration names %q", f.statePath, st.Group, groupOf(s, s.cfg.Target.Name))
 	case f.resume && st.Slices != f.slices && set["slices"]:
 		return usagef("backfill: --resume: the backfill runs with --slices %d (its state file's), not %d", st.Slices, f.slices)
 	}

@@ -436,7 +436,11 @@ func commitAt(ctx context.Context, cl *kgo.Client, group string, partition int32
 // why, and nothing is done.
 func TestBackfillUsage(t *testing.T) {
 	existing := filepath.Join(t.TempDir(), "state.json")
-	if err := os.WriteFile(existing, []byte(`{"version":1,"cluster":"dr","slices":2,"offsets":[{"topic":"t","partition":0,"offset":0}]}`), 0o600); err != nil {
+	if err := os.WriteFile(existing, []byte(`{"version":1,"cluster":"dr","group":"fanout-replicator-dr","slices":2,"offsets":[{"topic":"t","partition":0,"offset":0}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	groupConfig := filepath.Join(t.TempDir(), "replicator.yaml")
+	if err := os.WriteFile(groupConfig, []byte("consume:\n  group: dr-backfill\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := []string{"backfill", "--brokers", "127.0.0.1:1", "--cluster", "dr", "--target", "http://127.0.0.1:1"}
@@ -455,6 +459,7 @@ func TestBackfillUsage(t *testing.T) {
 		{[]string{"--state", existing}, "continue it with --resume"},
 		{[]string{"--resume", "--state", existing, "--slices", "3"}, "runs with --slices 2"},
 		{[]string{"--resume", "--state", existing, "--cluster", "other"}, `about target "dr"`},
+		{[]string{"--resume", "--state", existing, "--config", groupConfig}, `set the offsets of group "fanout-replicator-dr", the configuration names "dr-backfill"`},
 		{[]string{"--index", "logs-?"}, "only * is a wildcard"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
