@@ -252,6 +252,11 @@ func (b *backfill) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if !resumed {
+		if _, err := b.checkGroup(ctx); err != nil {
+			return err // before anything is done
+		}
+	}
 	// The indices exist on the target before the replicator may apply an event to them
 	// (else it would create them with dynamic mappings), and are brought up to date once
 	// more after the offsets: a change between the two reads is not in the stream.
@@ -325,27 +330,14 @@ func (b *backfill) settleOffsets(ctx context.Context) error {
 		}
 		return offs[i].Partition < offs[j].Partition
 	})
-	committed, err := b.adm.FetchOffsets(ctx, b.group)
-	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-		return fmt.Errorf("backfill: reading the committed offsets of group %s: %w", b.group, err)
-	}
-	has := 0
-	for _, t := range topics {
-		for _, o := range committed[t] {
-			if o.Err == nil && o.At >= 0 {
-				has++
-			}
-		}
+	has, err := b.checkGroup(ctx)
+	if err != nil {
+		return err
 	}
 	action := "kept"
 	if has == 0 {
-		described, err := b.adm.DescribeGroups(ctx, b.group)
-		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-			return fmt.Errorf("backfill: describing group %s: %w", b.group, err)
-		}
-		if g, ok := described[b.group]; ok && g.Err == nil && len(g.Members) > 0 {
-			return fmt.Errorf("backfill: group %s has %d live members and no committed offsets: their replicators chose a start (consume.start_from) that may leave a gap; stop them, run backfill, then start them", b.group, len(g.Members))
-		}
+		// Kafka takes a commit from outside the group only while the group is empty,
+		// so a replicator that joined since checkGroup makes this fail, not race.
 		if err := b.adm.CommitAllOffsets(ctx, b.group, commit); err != nil {
 			return fmt.Errorf("backfill: committing the end offsets to group %s: %w", b.group, err)
 		}
@@ -354,6 +346,37 @@ func (b *backfill) settleOffsets(ctx context.Context) error {
 		b.log.Warn("the replicator group has committed offsets for some partitions only; the others start at consume.start_from", "group", b.group, "committed", has, "partitions", len(offs))
 	}
 	return b.state.update(func(st *backfillState) { st.Offsets, st.OffsetsAction = offs, action })
+}
+
+// checkGroup returns how many partitions of the ops topics the replicator group has
+// committed offsets for, and refuses a group with live members and none: its
+// replicators started where consume.start_from told them, which may leave a gap.
+func (b *backfill) checkGroup(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	committed, err := b.adm.FetchOffsets(ctx, b.group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return 0, fmt.Errorf("backfill: reading the committed offsets of group %s: %w", b.group, err)
+	}
+	has := 0
+	for _, t := range b.s.cfg.Consume.Topics {
+		for _, o := range committed[t] {
+			if o.Err == nil && o.At >= 0 {
+				has++
+			}
+		}
+	}
+	if has > 0 {
+		return has, nil
+	}
+	described, err := b.adm.DescribeGroups(ctx, b.group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return 0, fmt.Errorf("backfill: describing group %s: %w", b.group, err)
+	}
+	if g, ok := described[b.group]; ok && g.Err == nil && len(g.Members) > 0 {
+		return 0, fmt.Errorf("backfill: group %s has %d live members and no committed offsets: their replicators chose a start (consume.start_from) that may leave a gap; stop them, run backfill, then start them", b.group, len(g.Members))
+	}
+	return 0, nil
 }
 
 // skippedIndex is a primary index the backfill does not copy, and why.

@@ -399,16 +399,18 @@ func TestBackfillGroupInUse(t *testing.T) {
 			member.PollFetches(ctx)
 		}
 	}()
+	adm := kadm.NewClient(bed.k.Client(t, testKafkaOpts()...))
 	waitFor(t, 20*time.Second, "the member to join", func() bool {
-		r := cli(t, t.Context(), deps{}, nil, bed.args()...)
-		return r.code == 1 && strings.Contains(r.stderr, "live members and no committed offsets")
+		g, err := adm.DescribeGroups(t.Context(), "fanout-replicator-dr")
+		return err == nil && len(g["fanout-replicator-dr"].Members) == 1
 	})
 	r := cli(t, t.Context(), deps{}, nil, bed.args()...)
-	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
-		t.Errorf("the refusal is not one line: %q", r.stderr)
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "fanoutctl: backfill: group fanout-replicator-dr has 1 live members and no committed offsets") ||
+		strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("a group in use without offsets: exit %d, want 1 with one line saying so\n%s", r.code, r.stderr)
 	}
-	if _, _, ok := bed.target.doc(t, "live", "d0", ""); ok {
-		t.Errorf("a refused backfill copied documents")
+	if code, _ := bed.target.do(t, http.MethodHead, "/live", ""); code != http.StatusNotFound {
+		t.Errorf("a refused backfill created the index on the target: HEAD /live %d", code)
 	}
 	stop()
 	<-polled
