@@ -22,15 +22,16 @@ import (
 // fanoutctl backfill copies a live primary into a target while writes keep flowing
 // through the proxy and the target's replicator keeps applying their events:
 //
-//  1. Offsets. The ops topics' end offsets are recorded; a replicator group without
+//  1. Metadata. Each index is created on the target with the primary's mappings,
+//     settings and aliases through the replicator's own metadata path (renames,
+//     include/exclude, settings that are never copied), before the replicator may
+//     apply an event to it, and brought up to date again after step 2.
+//  2. Offsets. The ops topics' end offsets are recorded; a replicator group without
 //     committed offsets gets them as its committed offsets. Every write the proxy
 //     accepts after that is in the stream the replicator applies.
-//  2. Metadata. Each index is created on the target with the primary's mappings,
-//     settings and aliases through the replicator's own metadata path (renames,
-//     include/exclude, settings that are never copied).
-//  3. Copy. The primary's indices are refreshed (a write acknowledged before step 1
-//     is then visible), and each is read through a point in time opened after step 1,
-//     so every write before step 1 is in the copy. Pages (search_after on _id, in
+//  3. Copy. The primary's indices are refreshed (a write acknowledged before step 2
+//     is then visible), and each is read through a point in time opened after step 2,
+//     so every write before step 2 is in the copy. Pages (search_after on _id, in
 //     --slices slices) are bulk-applied with version_type=external and the replication
 //     version: where the stream was first with a newer version the target answers 409,
 //     which is success.
