@@ -36,6 +36,7 @@ table=(
   "./services/replicator  BenchmarkReplicatorLargeDocument  replicator_large_rss_MiB  replicator_large_doc_rss_mib    MiB"
   "./services/fanoutctl  BenchmarkVerifyFast  verify_fast_docs/s  verify_fast_docs_per_s     docs/s"
   "./services/fanoutctl  BenchmarkVerifyFast  bytes/doc           verify_fast_bytes_per_doc  bytes/doc"
+  "./services/fanoutctl  BenchmarkBackfill  backfill_docs/s  backfill_docs_per_s  docs/s"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.

@@ -63,6 +63,8 @@ commands:
   dlq show         dead-letter records with their headers and document
   dlq replay       apply dead-letter records to their target again
   verify           compare a target with the primary, document by document
+  backfill         copy the primary into a target while writes and replication go on,
+                   and set up the target's replicator group where the copy starts
   spool status     what a proxy's spool directory holds: records, bytes, oldest age,
                    segments, and which process has it open
   spool drain      publish a spool's records to Kafka, in order (refused while a
@@ -92,6 +94,8 @@ type deps struct {
 	now func() time.Time
 	// replay observes and interrupts dlq replay between its steps.
 	replay replayHooks
+	// backfill observes and steers fanoutctl backfill.
+	backfill backfillHooks
 }
 
 func (e *env) now() time.Time {
@@ -138,6 +142,8 @@ func run(ctx context.Context, args []string, e *env) error {
 		})
 	case "verify":
 		return runVerify(ctx, rest, e)
+	case "backfill":
+		return runBackfill(ctx, rest, e)
 	case "spool":
 		return sub("spool", map[string]func(context.Context, []string, *env) error{
 			"status": runSpoolStatus, "drain": runSpoolDrain,

@@ -31,7 +31,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	}
 	doc = doc[i:]
 	for _, cmd := range [][]string{{"dev"}, {"topics", "create"}, {"status"}, {"pause"}, {"resume"},
-		{"dlq", "list"}, {"dlq", "show"}, {"dlq", "replay"}, {"verify"}, {"spool", "status"}, {"spool", "drain"}} {
+		{"dlq", "list"}, {"dlq", "show"}, {"dlq", "replay"}, {"verify"}, {"backfill"}, {"spool", "status"}, {"spool", "drain"}} {
 		if !strings.Contains(doc, "fanoutctl "+strings.Join(cmd, " ")) {
 			t.Errorf("README has no section for fanoutctl %s", strings.Join(cmd, " "))
 		}

@@ -1,6 +1,7 @@
 package searchemu
 
 import (
+	"hash/fnv"
 	"math"
 	"sort"
 	"strconv"
@@ -69,13 +70,29 @@ type searchReq struct {
 	pitID             string
 	pitKeep           string
 	scroll            string
+	// slice keeps the documents of one slice of a sliced scroll or point in time.
+	slice *sliceSpec
+}
+
+// sliceSpec is a search's slice: the documents whose _id hashes to id modulo max.
+// Real clusters hash the _id with murmur3 (or slice by shard); any hash partitions
+// the documents the same way for a client, which only needs every document in exactly
+// one slice.
+type sliceSpec struct {
+	id, max int
+}
+
+func (s *sliceSpec) keeps(docID string) bool {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(docID))
+	return int(h.Sum32()%uint32(s.max)) == s.id
 }
 
 const trackAll = math.MaxInt
 
 var unsupportedSearchKeys = map[string]bool{
 	"aggs": true, "aggregations": true, "highlight": true, "collapse": true,
-	"suggest": true, "script_fields": true, "rescore": true, "slice": true, "fields": true,
+	"suggest": true, "script_fields": true, "rescore": true, "fields": true,
 	"docvalue_fields": true, "indices_boost": true, "knn": true,
 }
 
@@ -199,6 +216,12 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 						return nil, newErr(400, typeXContentParse, "["+locString(rq.body, pm.koff)+"] [point_in_time] unknown field ["+pm.k+"]", false)
 					}
 				}
+			case "slice":
+				sl, err := parseSlice(m.v, rq.body, m.voff)
+				if err != nil {
+					return nil, err
+				}
+				sr.slice = sl
 			case "min_score":
 				f, ok := toNumber(m.v)
 				if !ok {
@@ -351,6 +374,9 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 	if len(shardDocMsgs) > 0 {
 		return nil, errValidation(shardDocMsgs)
 	}
+	if sr.slice != nil && sr.scroll == "" && sr.pitID == "" {
+		return nil, errValidation([]string{"[slice] can only be used with [scroll] or [point-in-time] requests"})
+	}
 	if len(sr.searchAfter) > 0 {
 		if sr.from > 0 {
 			return nil, errIllegalArg("`from` parameter must be set to 0 when `search_after` is used.")
@@ -363,6 +389,45 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		}
 	}
 	return sr, nil
+}
+
+// parseSlice reads {"id":n,"max":m[,"field":"_id"]}; only the default field (_id) is
+// supported.
+func parseSlice(v any, src []byte, off int) (*sliceSpec, *esError) {
+	o, ok := v.(*jsonObj)
+	if !ok {
+		return nil, errParsing("[slice] failed to parse", src, off)
+	}
+	sl := &sliceSpec{id: -1, max: -1}
+	for _, m := range o.m {
+		switch m.k {
+		case "id", "max":
+			n, err := intValue(m.v, m.k, src, m.voff)
+			if err != nil {
+				return nil, err
+			}
+			if m.k == "id" {
+				sl.id = n
+			} else {
+				sl.max = n
+			}
+		case "field":
+			if f, _ := m.v.(string); f != "_id" {
+				return nil, errIllegalArg("[searchemu] [slice] on field [" + f + "] is not supported by the emulator, only [_id]")
+			}
+		default:
+			return nil, newErr(400, typeXContentParse, "["+locString(src, m.koff)+"] [slice] unknown field ["+m.k+"]", false)
+		}
+	}
+	switch {
+	case sl.id < 0:
+		return nil, errIllegalArg("id must be greater than or equal to 0")
+	case sl.max <= 1:
+		return nil, errIllegalArg("max must be greater than 1")
+	case sl.id >= sl.max:
+		return nil, errIllegalArg("max must be greater than id")
+	}
+	return sl, nil
 }
 
 // parseQueryString supports the simple forms of ?q=: "*", "f:v", or a bare term.
@@ -1063,6 +1128,9 @@ func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
 		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now}
 		for pos, d := range set.docs {
 			order++
+			if sr.slice != nil && !sr.slice.keeps(d.id) {
+				continue
+			}
 			ok, score := sr.q.match(ec, d)
 			if !ok {
 				continue

@@ -206,3 +206,35 @@ func TestScrollAndPIT(t *testing.T) {
 		t.Fatalf("delete pit: %s", got)
 	}
 }
+
+// TestSlicedPIT: the slices of a point in time partition its documents, each in exactly
+// one slice, and a slice outside a scroll or point in time is refused.
+func TestSlicedPIT(t *testing.T) {
+	t.Parallel()
+	h := searchFixture(t)
+	pit := jfield(t, h.must(200, "POST", "/s/_search/point_in_time?keep_alive=1m", "").body, "pit_id").(string)
+	seen := map[string]int{}
+	for id := range 3 {
+		r := h.must(200, "POST", "/_search", fmt.Sprintf(`{"pit":{"id":%q},"slice":{"id":%d,"max":3},"size":100,"sort":[{"_id":"asc"}]}`, pit, id))
+		for _, x := range hitIDs(t, r.body) {
+			seen[x]++
+		}
+	}
+	if !reflect.DeepEqual(seen, map[string]int{"1": 1, "2": 1, "3": 1, "4": 1, "5": 1}) {
+		t.Fatalf("slices do not partition the documents: %v", seen)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"slice":{"id":0,"max":2}}`, "can only be used with [scroll] or [point-in-time]"},
+		{`{"pit":{"id":"` + pit + `"},"slice":{"id":2,"max":2}}`, "max must be greater than id"},
+		{`{"pit":{"id":"` + pit + `"},"slice":{"id":0,"max":1}}`, "max must be greater than 1"},
+		{`{"pit":{"id":"` + pit + `"},"slice":{"id":0,"max":2,"field":"k"}}`, "not supported"},
+	} {
+		path := "/_search"
+		if !strings.Contains(tc.body, "pit") {
+			path = "/s/_search"
+		}
+		if r := h.do("POST", path, tc.body); r.status != 400 || !strings.Contains(r.body, tc.want) {
+			t.Errorf("%s: want 400 with %q, got %d %s", tc.body, tc.want, r.status, r.body)
+		}
+	}
+}
