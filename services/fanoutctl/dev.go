@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,6 +43,7 @@ type devStack struct {
 	brokers     []string
 	proxyURL    string
 	proxyAdmin  string
+	proxyDir    string // the proxy's spool and intent log
 	primaryURL  string
 	replicaURLs []string
 	names       []string
@@ -164,6 +167,15 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		st.embedded.replicas = true
 	}
 
+	// The proxy runs as in production: a spool (a 2xx while Kafka is down) and an
+	// intent log (nothing lost if it dies), in a directory of this stack's own.
+	dir, err := os.MkdirTemp("", "fanout-dev-proxy-")
+	if err != nil {
+		return fmt.Errorf("the proxy's directory: %w", err)
+	}
+	st.proxyDir = dir
+	defer os.RemoveAll(dir) // after stopAll (deferred below) stopped the proxy
+
 	// The engines run until stop; one that fails stops the stack.
 	engineCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngines()
@@ -210,6 +222,8 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	pcfg.Publish.Topic = cfg.topic
 	pcfg.Limits.ShutdownTimeout = 5 * time.Second
 	pcfg.Limits.ReadinessInterval = time.Second
+	pcfg.Spool.Dir = filepath.Join(st.proxyDir, "spool")
+	pcfg.Recovery.Dir = filepath.Join(st.proxyDir, "intents")
 	px, err := proxy.New(pcfg, proxy.Deps{Logger: log.With("component", "proxy")})
 	if err != nil {
 		return fmt.Errorf("starting the proxy: %w", err)
@@ -293,7 +307,7 @@ func (st *devStack) print(w io.Writer) {
 		return "yours"
 	}
 	p("fanout dev stack is up (Ctrl-C stops it)\n\n")
-	p("  proxy      %s  (metrics %s/metrics)\n", st.proxyURL, st.proxyAdmin)
+	p("  proxy      %s  (metrics %s/metrics; spool and intent log in %s)\n", st.proxyURL, st.proxyAdmin, st.proxyDir)
 	p("  primary    %s  (%s)\n", st.primaryURL, kind(st.embedded.primary))
 	for i, name := range st.names {
 		p("  %-9s  %s  (%s; replicator admin %s/admin/status, metrics %s/metrics, group %s)\n",
@@ -319,6 +333,7 @@ func (st *devStack) print(w io.Writer) {
 	p("  fanoutctl pause --cluster %s --admin %s\n", st.names[0], st.admins[0])
 	p("  fanoutctl dlq list --cluster %s%s\n", st.names[0], brokers)
 	p("  fanoutctl dlq replay --cluster %s%s --target %s --primary %s\n", st.names[0], brokers, first, st.primaryURL)
+	p("  fanoutctl spool status %s\n", filepath.Join(st.proxyDir, "spool"))
 	if st.embedded.replicas {
 		p("Fault injection on a cluster:\n  curl -s -XPUT '%s/_emu/faults' -d '{\"down_for\":\"10s\"}'\n", first)
 	}
