@@ -44,10 +44,15 @@ type replayReport struct {
 	Skipped int64 `json:"skipped"` // index not replicated to this target
 	// Pieces counts pieces of chunked documents, applied (or resolved) with their
 	// group; OpenGroups the groups whose last pieces were not in what was read, left
-	// in the DLQ uncommitted (--as-recorded).
+	// in the DLQ uncommitted (--as-recorded, a replay that stopped before the end of
+	// its range).
 	Pieces     int64 `json:"chunk_pieces"`
 	OpenGroups int64 `json:"open_chunk_groups"`
-	Failed     int64 `json:"failed"` // re-published to the DLQ with attempts + 1
+	// IncompleteGroups counts the groups still open once the whole range was read
+	// (--as-recorded): their pieces went back to the DLQ as they were, with attempts +
+	// 1 and error type chunk_incomplete, and the progress moved past them.
+	IncompleteGroups int64 `json:"incomplete_chunk_groups"`
+	Failed           int64 `json:"failed"` // re-published to the DLQ with attempts + 1
 	// WouldApply counts, in a dry run, the records that would be sent to the target.
 	WouldApply int64 `json:"would_apply"`
 	// ResolvedDeleted counts records whose document the primary no longer has:
@@ -179,8 +184,12 @@ type replayer struct {
 	producer *kgo.Client
 	bar      *progress
 	// asm puts dead-lettered chunk groups back together for --as-recorded, per DLQ
-	// topic partition (replaychunks.go).
-	asm map[topicPartition]*event.Assembler
+	// topic partition (replaychunks.go); pending holds the records of the pieces of
+	// its open groups, and done the progress past the last batch committed, by
+	// partition, before holdOpenGroups held it back.
+	asm     map[topicPartition]*event.Assembler
+	pending map[pieceGroup][]*dlqEntry
+	done    map[topicPartition]int64
 }
 
 func (rp *replayer) run(ctx context.Context) error {
@@ -231,6 +240,7 @@ func (rp *replayer) run(ctx context.Context) error {
 	rp.bar = newProgress(rp.e, "replaying", total)
 	defer rp.bar.finish()
 	var done int64
+	reachedEnd := false
 	for batch := 1; ; batch++ {
 		if ctx.Err() != nil {
 			rp.rep.Interrupted = true
@@ -245,6 +255,7 @@ func (rp *replayer) run(ctx context.Context) error {
 			return fmt.Errorf("reading the DLQ of %s: %w", s.cfg.Target.Name, err)
 		}
 		if recs == nil {
+			reachedEnd = true
 			break
 		}
 		// The batch runs to its end even when interrupted (Ctrl-C): what it applied
@@ -271,6 +282,13 @@ func (rp *replayer) run(ctx context.Context) error {
 		}
 		if limited {
 			break
+		}
+	}
+	if reachedEnd && !f.dryRun {
+		// Every record of the range was read: a group still open cannot be completed
+		// by this replay, nor by the next (its pieces would hold the progress forever).
+		if err := rp.failOpenGroups(context.WithoutCancel(ctx)); err != nil {
+			return err
 		}
 	}
 	rp.rep.Remaining = max(total-done, 0)
@@ -570,6 +588,15 @@ func (rp *replayer) commit(ctx context.Context, recs []*kgo.Record) error {
 		}
 		offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.Offset + 1, LeaderEpoch: -1})
 	}
+	if rp.asm != nil {
+		if rp.done == nil {
+			rp.done = map[topicPartition]int64{}
+		}
+		offs.Each(func(o kadm.Offset) {
+			k := topicPartition{o.Topic, o.Partition}
+			rp.done[k] = max(rp.done[k], o.At)
+		})
+	}
 	rp.holdOpenGroups(offs)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -634,6 +661,9 @@ func (rp *replayer) print() error {
 	}
 	if rep.Filtered > 0 {
 		fmt.Fprintf(&b, "; %d records did not match the filters", rep.Filtered)
+	}
+	if rep.IncompleteGroups > 0 {
+		fmt.Fprintf(&b, "; %d incomplete chunk groups (last pieces never dead-lettered) back in the DLQ as they were: replay without --as-recorded to apply the primary's documents", rep.IncompleteGroups)
 	}
 	if rep.Remaining > 0 {
 		fmt.Fprintf(&b, "; %d records left for the next replay", rep.Remaining)

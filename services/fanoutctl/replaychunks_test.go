@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/fanout-dev/fanout/pkg/event"
+	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
@@ -57,6 +60,82 @@ func TestDLQReplaysChunkedDocument(t *testing.T) {
 	cliJSON(t, 0, &rep, deps{}, b.replayArgs("--as-recorded", "--batch", "1")...)
 	if rep.Applied != 1 || rep.Failed != 0 || rep.Pieces != int64(pieces-1) || rep.OpenGroups != 0 {
 		t.Fatalf("replay --as-recorded after the fix: %+v", rep)
+	}
+	assertConverged(t, b.primary, b.target)
+}
+
+// TestDLQReplayAsRecordedIncompleteGroup: a chunk group whose last piece is not in the
+// DLQ (a replicator gave up on it as incomplete) cannot be completed by any replay
+// --as-recorded. Once the replay has read the whole range, its pieces go back to the
+// DLQ as they were (attempts + 1, chunk_incomplete) and the progress moves past them,
+// instead of holding at its first piece forever; a replay without --as-recorded then
+// resolves the document from the primary.
+func TestDLQReplayAsRecordedIncompleteGroup(t *testing.T) {
+	b := newDLQBed(t)
+	doc := `{"title":"big","price":1,"blob":"` + strings.Repeat("x", 3<<19) + `"}`
+	if code, ans := httpDo(t, http.MethodPut, b.proxyURL+"/books/_doc/big?refresh=true", doc); code != http.StatusCreated {
+		t.Fatalf("PUT through the proxy: %d %.300s", code, ans)
+	}
+	dlq := replicator.DLQTopic("{topic}.dlq.{cluster}", opsTopic, "b")
+	waitFor(t, 30*time.Second, "the rejected document in the DLQ", func() bool { _, p := dlqPieces(t, b); return p >= 2 })
+	b.fixMapping(t)
+	if code, body := b.target.do(t, http.MethodPut, "/books/_mapping", `{"properties":{"blob":{"type":"text"}}}`); code != http.StatusOK {
+		t.Fatalf("mapping blob: %d %s", code, body)
+	}
+
+	// The DLQ gets the group again without its last piece, behind the whole group.
+	whole := b.k.ConsumeAll(t, dlq, 10*time.Second)
+	var partial []*kgo.Record
+	count := 0
+	for _, rec := range whole {
+		op, err := event.Decode(rec)
+		if err != nil || op.GetChunk() == nil {
+			t.Fatalf("DLQ record %d is not a piece: %v", rec.Offset, err)
+		}
+		count = int(op.GetChunk().GetCount())
+		if int(op.GetChunk().GetIndex()) < count-1 {
+			partial = append(partial, &kgo.Record{Topic: rec.Topic, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Headers: rec.Headers})
+		}
+	}
+	if len(whole) != count || len(partial) != count-1 {
+		t.Fatalf("DLQ holds %d records of a %d-piece group", len(whole), count)
+	}
+	cl := b.k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := cl.ProduceSync(t.Context(), partial...).FirstErr(); err != nil {
+		t.Fatalf("producing the partial group: %v", err)
+	}
+
+	var rep replayReport
+	cliJSON(t, 1, &rep, deps{}, b.replayArgs("--as-recorded", "--batch", "2")...)
+	if rep.Applied != 1 || rep.IncompleteGroups != 1 || rep.Failed != int64(count-1) || rep.OpenGroups != 0 || rep.Remaining != 0 {
+		t.Fatalf("replay --as-recorded: %+v; want the whole group applied, the partial one re-published, nothing left", rep)
+	}
+	after := b.k.ConsumeAll(t, dlq, 10*time.Second)
+	if len(after) != len(whole)+2*len(partial) {
+		t.Fatalf("DLQ holds %d records after the replay, want %d", len(after), len(whole)+2*len(partial))
+	}
+	for i, rec := range after[len(whole)+len(partial):] {
+		dl, err := kafkax.ParseDeadLetter(rec.Headers)
+		op, derr := event.Decode(rec)
+		if err != nil || derr != nil {
+			t.Fatalf("re-published piece %d: %v %v", i, err, derr)
+		}
+		if dl.ErrorType != string(event.ReasonChunkIncomplete) || dl.Attempts < 2 ||
+			int(op.GetChunk().GetIndex()) != i || int(op.GetChunk().GetCount()) != count {
+			t.Errorf("re-published piece %d: %s attempts %d, chunk %d of %d", i, dl.ErrorType, dl.Attempts,
+				op.GetChunk().GetIndex(), op.GetChunk().GetCount())
+		}
+	}
+
+	// The next replay --as-recorded reads only the re-published pieces, and moves on.
+	cliJSON(t, 1, &rep, deps{}, b.replayArgs("--as-recorded")...)
+	if rep.Selected != int64(count-1) || rep.IncompleteGroups != 1 || rep.Remaining != 0 {
+		t.Fatalf("second replay --as-recorded: %+v", rep)
+	}
+	// Resolved from the primary, the document needs only its first piece.
+	cliJSON(t, 0, &rep, deps{}, b.replayArgs()...)
+	if rep.Failed != 0 || rep.Remaining != 0 || rep.Applied+rep.Stale != 1 {
+		t.Fatalf("replay resolving from the primary: %+v", rep)
 	}
 	assertConverged(t, b.primary, b.target)
 }
