@@ -22,9 +22,10 @@ import (
 )
 
 // verifyDocs is the size of TestVerifyRepair's target. The issue asks for 100,000; under
-// -race on two shared cores that takes well over the ~40 s a test may take, so the
-// default is smaller (see the test) and `-verify.docs 100000` runs the issue's size.
-var verifyDocs = flag.Int("verify.docs", 20000, "documents in TestVerifyRepair's target (the issue's acceptance case is 100000)")
+// -race on two shared cores that takes about two minutes, well over the ~40 s a test
+// may take, so the default is 30,000 (measured below) and `-verify.docs 100000` runs
+// the issue's size.
+var verifyDocs = flag.Int("verify.docs", 30000, "documents in TestVerifyRepair's target (the issue's acceptance case is 100000)")
 
 // bulkOK sends an NDJSON _bulk to em and returns its items, failing on any item error.
 func bulkOK(t testing.TB, em *emulator, body string) []map[string]struct {
@@ -116,8 +117,9 @@ type repairOutput struct {
 // source, under an internal version). Fast verify finds all 400, --dry-run changes
 // nothing, --repair fixes all and a second verify, fast and full, is clean.
 //
-// Measured on two shared cores under -race: seeding and four runs over 20,000 documents
-// take about N s, over 100,000 well over a minute; -verify.docs sets the size.
+// Measured on two shared cores under -race (seeding, then five runs over the target and
+// a direct comparison): 20,000 documents 24 s, 32,000 37 s, 100,000 117 s (passes);
+// -verify.docs sets the size.
 func TestVerifyRepair(t *testing.T) {
 	n := *verifyDocs
 	if n < 1000 {
@@ -169,7 +171,6 @@ func TestVerifyRepair(t *testing.T) {
 		t.Fatalf("--dry-run changed the target: %v", again)
 	}
 
-	var out repairOutput
 	r := cli(t, t.Context(), deps{}, nil, append(args, "--repair", "--repair-batch", "128")...)
 	if r.code != 0 {
 		t.Fatalf("--repair: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -186,7 +187,6 @@ func TestVerifyRepair(t *testing.T) {
 	if !strings.Contains(r.stderr, "for the target to forget the deletes of 100 copies written outside replication") {
 		t.Errorf("--repair: stderr does not say what it waits for:\n%s", r.stderr)
 	}
-	cliJSON(t, 0, &out, deps{}, args...) // second verify: clean, nothing left for a repair
 	for _, mode := range []string{"fast", "full"} {
 		var clean converge.Report
 		cliJSON(t, 0, &clean, deps{}, append(args, "--mode", mode)...)
