@@ -397,3 +397,44 @@ func TestParseTimeValue(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRepairRefused: a document the target refuses (its mapping does not take the
+// primary's source) fails the repair: exit 1, the cause on one line of stderr and in the
+// report, the other differences repaired; into a renamed target index, as the
+// replicator writes it.
+func TestVerifyRepairRefused(t *testing.T) {
+	primary, target := startEmulator(t, "primary"), startEmulator(t, "dr")
+	primary.createIndex(t, "books")
+	target.createIndex(t, "books-dr", `{"properties":{"n":{"type":"long"}}}`)
+	seed2 := func(id, src string) {
+		if code, ans := primary.do(t, http.MethodPut, "/books/_doc/"+id, src); code != 201 {
+			t.Fatalf("primary: %d %s", code, ans)
+		}
+	}
+	seed2("bad", `{"n":"not a number"}`) // first: the primary maps n as text
+	seed2("ok", `{"n":1}`)
+	env := []string{"FANOUT_INDICES_RENAME={index}-dr"}
+	args := []string{"verify", "--cluster", "dr", "--primary", primary.url, "--target", target.url, "--repair"}
+	r := cli(t, t.Context(), deps{}, env, args...)
+	if r.code != 1 {
+		t.Fatalf("a refused document: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "1 of 2 differences of dr could not be repaired") ||
+		!strings.Contains(last, "missing books/bad") || !strings.Contains(last, "mapper_parsing_exception") {
+		t.Errorf("stderr's last line does not give the cause:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "repair: 2 differences: 1 repaired, 0 already newer on the target, 1 failed") ||
+		!strings.Contains(r.stdout, "failed missing books/bad: HTTP 400 mapper_parsing_exception") {
+		t.Errorf("report:\n%s", r.stdout)
+	}
+	if src, _, found := target.doc(t, "books-dr", "ok", ""); !found || src["n"] != float64(1) {
+		t.Errorf("the repairable document: %v (found %v)", src, found)
+	}
+	var out repairOutput
+	rj := cli(t, t.Context(), deps{}, env, append(args, "-o", "json")...)
+	if rj.code != 1 || json.Unmarshal([]byte(rj.stdout), &out) != nil || out.Repair.Failed[converge.Missing] != 1 ||
+		len(out.Repair.Failures) != 1 || out.Repair.Failures[0].ID != "bad" || out.Missing != 1 {
+		t.Fatalf("-o json: exit %d, %+v\n%s%s", rj.code, out.Repair, rj.stdout, rj.stderr)
+	}
+}
