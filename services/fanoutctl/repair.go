@@ -21,6 +21,9 @@ import (
 
 // repairHooks observe and steer verify --repair (tests).
 type repairHooks struct {
+	// beforeResolve is called before each batch is looked up on the primary: a test
+	// changes the primary there, after the comparison saw the documents.
+	beforeResolve func(ctx context.Context, diffs []converge.Diff)
 	// beforeApply is called with each batch's resolved operations just before they are
 	// applied: a test writes to the primary and the target there, as the stream would
 	// between the repair's lookup and its write.
@@ -185,6 +188,9 @@ func (r *repairer) flush(ctx context.Context) error {
 	lookups := make([]*opspb.Operation, len(diffs))
 	for i, d := range diffs {
 		lookups[i] = lookupOp(d)
+	}
+	if r.hooks.beforeResolve != nil {
+		r.hooks.beforeResolve(ctx, diffs)
 	}
 	res, err := r.resolve.resolve(ctx, lookups)
 	if err != nil {

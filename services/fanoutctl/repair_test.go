@@ -438,3 +438,46 @@ func TestVerifyRepairRefused(t *testing.T) {
 		t.Fatalf("-o json: exit %d, %+v\n%s%s", rj.code, out.Repair, rj.stdout, rj.stderr)
 	}
 }
+
+// TestVerifyRepairResolvesAtRepairTime: what the repair writes is the primary's state
+// when it repairs, not what the comparison saw: a stale document deleted on the primary
+// since is deleted on the target (at the target's version + 1), an extra one written
+// again on the primary since is indexed.
+func TestVerifyRepairResolvesAtRepairTime(t *testing.T) {
+	primary, target := startEmulator(t, "primary"), startEmulator(t, "dr")
+	primary.createIndex(t, "docs")
+	target.createIndex(t, "docs")
+	ids := docIDs("d", 0, 20)
+	seed(t, primary, target, "docs", ids, func(string) string { return `{"v":1}` })
+	gone, back := ids[3], ids[4]                                                              // 3 routed, 4 not
+	primaryOnly(t, primary, "docs", []string{gone}, func(string) string { return `{"v":2}` }) // stale on the target
+	bulkOK(t, primary, deleteBody("docs", []string{back}))                                    // extra on the target
+
+	var once sync.Once
+	hooks := repairHooks{beforeResolve: func(ctx context.Context, diffs []converge.Diff) {
+		once.Do(func() {
+			if len(diffs) != 2 {
+				t.Errorf("want both differences in one batch, got %v", diffs)
+			}
+			bulkOK(t, primary, deleteBody("docs", []string{gone}))
+			primaryOnly(t, primary, "docs", []string{back}, func(string) string { return `{"v":3}` })
+		})
+	}}
+	r := cli(t, t.Context(), deps{repair: hooks}, nil, "verify", "--cluster", "dr", "--primary", primary.url, "--target", target.url, "--repair", "-o", "json")
+	var out repairOutput
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+		t.Fatalf("--repair: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out.Repair.Repaired[converge.Version] != 1 || out.Repair.Repaired[converge.Extra] != 1 || out.Repair.Indexed != 1 || out.Repair.Deleted != 1 {
+		t.Fatalf("want the stale document deleted and the extra one indexed; got %+v", out.Repair)
+	}
+	if _, _, found := target.doc(t, "docs", gone, routingOf(gone)); found {
+		t.Errorf("%s, deleted on the primary before the repair, is still on the target", gone)
+	}
+	if src, _, found := target.doc(t, "docs", back, routingOf(back)); !found || src["v"] != float64(3) {
+		t.Errorf("%s, written again on the primary before the repair: %v (found %v), want v 3", back, src, found)
+	}
+	if rep := compareNow(t, primary, target); !rep.Converged() {
+		t.Fatalf("after the repair: %v", rep)
+	}
+}
