@@ -449,9 +449,10 @@ func TestVerifyRepairResolvesAtRepairTime(t *testing.T) {
 	target.createIndex(t, "docs")
 	ids := docIDs("d", 0, 20)
 	seed(t, primary, target, "docs", ids, func(string) string { return `{"v":1}` })
-	gone, back := ids[3], ids[4]                                                              // 3 routed, 4 not
-	primaryOnly(t, primary, "docs", []string{gone}, func(string) string { return `{"v":2}` }) // stale on the target
-	bulkOK(t, primary, deleteBody("docs", []string{back}))                                    // extra on the target
+	// gone: stale on the target (routed); back: extra on the target (not routed)
+	gone, back := ids[3], ids[4]
+	primaryOnly(t, primary, "docs", []string{gone}, func(string) string { return `{"v":2}` })
+	bulkOK(t, primary, deleteBody("docs", []string{back}))
 
 	var once sync.Once
 	hooks := repairHooks{beforeResolve: func(ctx context.Context, diffs []converge.Diff) {
