@@ -3,6 +3,7 @@ package converge_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -157,8 +158,10 @@ func TestFindsOneChangeAmongTenThousand(t *testing.T) {
 		t.Fatalf("want 9999 compared, 0 missing, 1 extra, 1 different; got %v", rep)
 	}
 	want := map[string]converge.Diff{
-		"doc-06543": {Kind: converge.Source, Index: "books", ReplicaIndex: "books", ID: "doc-06543", Detail: "fields differ: nested.x"},
-		"doc-00043": {Kind: converge.Extra, Index: "books", ReplicaIndex: "books", ID: "doc-00043"},
+		"doc-06543": {Kind: converge.Source, Index: "books", ReplicaIndex: "books", ID: "doc-06543", Detail: "fields differ: nested.x",
+			Routing: changed.routing, ReplicaRouting: changed.routing, ReplicaVersion: 2},
+		"doc-00043": {Kind: converge.Extra, Index: "books", ReplicaIndex: "books", ID: "doc-00043",
+			ReplicaRouting: docs[43].routing, ReplicaVersion: 1},
 	}
 	for _, d := range rep.Diffs {
 		if want[d.ID] != d {
@@ -301,6 +304,58 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("Converged() = %v for %v", rep.Converged(), rep)
 			}
 		})
+	}
+}
+
+// TestCompareOnDiff: OnDiff is handed every difference, past MaxDiffs, with what a
+// repair needs to address both copies; its error stops the comparison.
+func TestCompareOnDiff(t *testing.T) {
+	p, r := emulator(t), emulator(t)
+	base := corpus("t", 40)
+	load(t, p, base)
+	replica := append([]doc{}, base[10:]...) // 10 missing
+	replica[0].source = `{"changed":true}`   // doc-00010 differs
+	replica[0].version = 9
+	replica = append(replica, doc{index: "t", id: "extra", routing: "u2", source: `{}`, version: 5})
+	load(t, r, replica)
+
+	var got []converge.Diff
+	rep := compare(t, p, r, converge.Options{Mode: converge.Fast, PageSize: 7, MaxDiffs: 2, ExpectVersion: converge.ExactVersions,
+		OnDiff: func(d converge.Diff) error { got = append(got, d); return nil }})
+	if rep.Missing != 10 || rep.Extra != 1 || rep.Different != 1 || len(rep.Diffs) != 2 {
+		t.Fatalf("want 10 missing, 1 extra, 1 different, 2 listed; got %v", rep)
+	}
+	if len(got) != 12 {
+		t.Fatalf("OnDiff saw %d differences, want all 12: %v", len(got), got)
+	}
+	kinds := map[converge.Kind]int{}
+	for _, d := range got {
+		kinds[d.Kind]++
+		switch d.ID {
+		case "extra":
+			if d.Kind != converge.Extra || d.ReplicaRouting != "u2" || d.ReplicaVersion != 5 {
+				t.Errorf("extra: %+v, want kind extra, replica routing u2, version 5", d)
+			}
+		case "doc-00010":
+			if d.Kind != converge.Version || d.ReplicaVersion != 9 {
+				t.Errorf("doc-00010: %+v, want kind version, replica version 9", d)
+			}
+		case "doc-00003":
+			if d.Kind != converge.Missing || d.Routing != base[3].routing || d.Routing == "" {
+				t.Errorf("doc-00003: %+v, want missing with routing %q", d, base[3].routing)
+			}
+		}
+	}
+	if kinds[converge.Missing] != 10 || kinds[converge.Extra] != 1 || kinds[converge.Version] != 1 {
+		t.Errorf("OnDiff kinds %v", kinds)
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	_, err := converge.Compare(context.Background(), p, r, converge.Options{PageSize: 7,
+		OnDiff: func(converge.Diff) error { calls++; return stop }})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("OnDiff's error: Compare returned %v after %d calls, want it after 1", err, calls)
 	}
 }
 

@@ -120,6 +120,11 @@ type Options struct {
 	// Progress, when set, is called after every compared page, on the goroutine that
 	// called Compare.
 	Progress func(Progress)
+	// OnDiff, when set, is handed every difference as it is found, on the goroutine that
+	// called Compare, whatever MaxDiffs: a caller that acts on all of them (fanoutctl
+	// verify --repair) sees each without Compare holding them. An error stops the
+	// comparison; Compare returns it.
+	OnDiff func(Diff) error
 }
 
 // Progress is how far a comparison has come.
@@ -150,6 +155,12 @@ type Diff struct {
 	ID           string `json:"id"`
 	// Detail says what differs, e.g. the fields or the two versions.
 	Detail string `json:"detail,omitempty"`
+	// Routing is the primary document's routing (not for Extra); ReplicaRouting and
+	// ReplicaVersion are the replica document's (not for Missing), as the comparison saw
+	// them: what a repair needs to address each copy.
+	Routing        string `json:"routing,omitempty"`
+	ReplicaRouting string `json:"replica_routing,omitempty"`
+	ReplicaVersion int64  `json:"replica_version,omitempty"`
 }
 
 func (d Diff) String() string {
@@ -239,7 +250,8 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func (r *Report) add(d Diff) {
+func (c *comparison) add(d Diff) error {
+	r := c.rep
 	switch d.Kind {
 	case Missing:
 		r.Missing++
@@ -251,6 +263,10 @@ func (r *Report) add(d Diff) {
 	if len(r.Diffs) < r.maxDiffs {
 		r.Diffs = append(r.Diffs, d)
 	}
+	if c.opts.OnDiff != nil {
+		return c.opts.OnDiff(d)
+	}
+	return nil
 }
 
 // comparison is one Compare call's state.
@@ -401,7 +417,9 @@ func (c *comparison) forward(ctx context.Context, ix, rix string, quota int) err
 		}
 		for i := range hits {
 			if d, differ := c.diff(&hits[i], &docs[i], ix, rix); differ {
-				c.rep.add(d)
+				if err := c.add(d); err != nil {
+					return err
+				}
 			}
 		}
 		c.progress(ix, "primary")
@@ -419,7 +437,10 @@ func (c *comparison) forward(ctx context.Context, ix, rix string, quota int) err
 
 // diff compares a primary hit with the replica's document.
 func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
-	d := Diff{Index: ix, ReplicaIndex: rix, ID: ph.ID}
+	d := Diff{Index: ix, ReplicaIndex: rix, ID: ph.ID, Routing: ph.Routing}
+	if rd.Found {
+		d.ReplicaRouting, d.ReplicaVersion = rd.Routing, rd.Version
+	}
 	switch {
 	case !rd.Found:
 		d.Kind = Missing
@@ -456,7 +477,10 @@ func (c *comparison) backward(ctx context.Context, ix, rix string, quota int) er
 		}
 		for i := range hits {
 			if !docs[i].Found {
-				c.rep.add(Diff{Kind: Extra, Index: ix, ReplicaIndex: rix, ID: hits[i].ID})
+				d := Diff{Kind: Extra, Index: ix, ReplicaIndex: rix, ID: hits[i].ID, ReplicaRouting: hits[i].Routing, ReplicaVersion: hits[i].Version}
+				if err := c.add(d); err != nil {
+					return err
+				}
 			}
 		}
 		c.progress(ix, "replica")

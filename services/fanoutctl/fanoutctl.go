@@ -96,6 +96,8 @@ type deps struct {
 	replay replayHooks
 	// backfill observes and steers fanoutctl backfill.
 	backfill backfillHooks
+	// repair observes and steers verify --repair.
+	repair repairHooks
 }
 
 func (e *env) now() time.Time {

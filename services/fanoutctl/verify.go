@@ -3,6 +3,7 @@ package fanoutctl
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ import (
 // shows as a _version other than its replication version, which is what a replicator
 // writes. --mode full also compares sources, for targets written some other way or
 // with --no-versions.
+//
+// --repair makes the target match: every difference, as the comparison hands it over
+// (all of them, not only the listed ones), is looked up on the primary at repair time
+// and the primary's state applied through the replicator's apply path (repair.go).
+// --dry-run says what it would write and writes nothing.
 func runVerify(ctx context.Context, args []string, e *env) error {
 	var c common
 	fs := newFlagSet("verify", e)
@@ -39,6 +45,9 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	var ignoreSettings, compareSettings listFlag
 	fs.Var(&ignoreSettings, "ignore-setting", "with --metadata, also skip index settings matching `PATTERN` (flat name, * wildcard), repeatable")
 	fs.Var(&compareSettings, "compare-setting", "with --metadata, compare index settings matching `PATTERN` even if target-local (e.g. index.blocks.*), repeatable")
+	repair := fs.Bool("repair", false, "repair every difference found: write the primary's current document (or delete the target's), through the replicator's apply path; exits 0 when all were repaired")
+	dryRun := fs.Bool("dry-run", false, "with --repair, look every difference up on the primary and say what would be written, writing nothing")
+	repairBatch := fs.Int("repair-batch", 500, "with --repair, differences looked up and applied per batch")
 	if err := parse(fs, args, &c); err != nil {
 		return err
 	}
@@ -58,6 +67,15 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	}
 	if *sample < 0 {
 		return usagef("verify: --sample must not be negative")
+	}
+	if *dryRun && !*repair {
+		return usagef("verify: --dry-run goes with --repair")
+	}
+	if *repair && meta.any() {
+		return usagef("verify: --repair repairs documents, not metadata: compare --metadata in a run of its own")
+	}
+	if *repairBatch < 1 || *repairBatch > 10000 {
+		return usagef("verify: --repair-batch must be between 1 and 10000")
 	}
 	if s.cfg.Target.Name == "" {
 		s.cfg.Target.Name = "target"
@@ -83,9 +101,28 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		Refresh:      *refresh,
 		MaxDiffs:     *maxDiffs,
 	}
+	var rp *repairer
+	if *repair {
+		rp = &repairer{batch: *repairBatch, rep: newRepairReport(*dryRun), hooks: e.deps.repair,
+			target: clusterTombstones{target}, note: func(msg string) { fmt.Fprintf(e.stderr, "verify %s: %s\n", s.cfg.Target.Name, msg) }}
+		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if rp.resolve, err = newResolver(s.primary, log); err != nil {
+			return usagef("verify: primary: %v", err)
+		}
+		defer rp.resolve.close()
+		if !*dryRun {
+			ap, err := newApplier(s.cfg, log)
+			if err != nil {
+				return usagef("verify: target: %v", err)
+			}
+			defer ap.Close()
+			rp.apply = ap
+		}
+		opts.OnDiff = func(d converge.Diff) error { return rp.add(ctx, d) }
+	}
 	done := func() {}
 	if !c.json() {
-		opts.Progress, done = verifyProgress(e, s.cfg.Target.Name)
+		opts.Progress, done = verifyProgress(e, s.cfg.Target.Name, rp)
 	}
 	if *noVersions && mode == converge.Fast {
 		fmt.Fprintln(e.stderr, "verify: --no-versions in fast mode compares only which documents exist and their routing; --mode full also compares sources")
@@ -100,9 +137,23 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		}
 	}
 	rep, err := converge.Compare(ctx, primary, target, opts)
+	if err == nil && rp != nil {
+		if err = rp.flush(ctx); err == nil {
+			err = rp.overwrite(ctx)
+		}
+	}
 	done()
 	if err != nil {
+		if rp != nil {
+			// what was done before the failure, honestly counted: a batch that failed
+			// is neither repaired nor failed
+			writeRepair(e, &c, s.cfg.Target.Name, nil, rp.rep)
+			return fmt.Errorf("verify --repair of %s stopped: %w", s.cfg.Target.Name, err)
+		}
 		return fmt.Errorf("verify %s against the primary: %w", s.cfg.Target.Name, err)
+	}
+	if rp != nil {
+		return finishRepair(e, &c, s.cfg.Target.Name, rep, rp.rep)
 	}
 	if meta.any() {
 		mrep, err := converge.CompareMetadata(ctx, primary, target, converge.MetaOptions{
@@ -185,7 +236,7 @@ func (m *metadataFlag) Set(v string) error {
 // verifyProgress shows how far a comparison has come on stderr: on a terminal a line
 // redrawn in place (cleared by the returned done), elsewhere (a log) the first page's
 // line at once and then one every ten seconds.
-func verifyProgress(e *env, target string) (func(converge.Progress), func()) {
+func verifyProgress(e *env, target string, rp *repairer) (func(converge.Progress), func()) {
 	term := isTerminal(e.stderr)
 	every := 10 * time.Second
 	if term {
@@ -201,6 +252,13 @@ func verifyProgress(e *env, target string) (func(converge.Progress), func()) {
 		last = now
 		line := fmt.Sprintf("verify %s: %d compared, %d checked for extras, %.0f docs/s, %s",
 			target, p.Compared, p.Checked, p.Rate(), p.Index)
+		if rp != nil {
+			verb := "repaired"
+			if rp.rep.DryRun {
+				verb = "would repair"
+			}
+			line += fmt.Sprintf(", %d found, %d %s, %d failed", total(rp.rep.Found), total(rp.rep.Repaired)+total(rp.rep.AlreadyNewer), verb, total(rp.rep.Failed))
+		}
 		if term {
 			if len(line) > 79 {
 				line = line[:79]
@@ -217,4 +275,42 @@ func verifyProgress(e *env, target string) (func(converge.Progress), func()) {
 		}
 	}
 	return show, done
+}
+
+// verifyRepairOutput is verify --repair -o json: the comparison's report with the
+// repair's beside it.
+type verifyRepairOutput struct {
+	*converge.Report
+	Repair *repairReport `json:"repair"`
+}
+
+func writeRepair(e *env, c *common, target string, rep *converge.Report, rr *repairReport) {
+	if c.json() {
+		_ = writeJSON(e.stdout, verifyRepairOutput{Report: rep, Repair: rr})
+		return
+	}
+	if rep != nil {
+		fmt.Fprintf(e.stdout, "%s: %s\n", target, rep)
+	}
+	fmt.Fprintf(e.stdout, "%s: %s\n", target, rr)
+}
+
+// finishRepair prints the comparison and the repair and says how it ended: 0 when every
+// difference was repaired (or the target already held something newer), 1 when one
+// could not be, or, with --dry-run, when there is something to repair.
+func finishRepair(e *env, c *common, target string, rep *converge.Report, rr *repairReport) error {
+	writeRepair(e, c, target, rep, rr)
+	found, failed := total(rr.Found), total(rr.Failed)
+	switch {
+	case failed > 0:
+		cause := ""
+		if len(rr.Failures) > 0 {
+			f := rr.Failures[0]
+			cause = fmt.Sprintf(" (first: %s %s/%s: %s)", f.Kind, f.Index, f.ID, f.Reason)
+		}
+		return partialf("verify --repair: %d of %d differences of %s could not be repaired%s", failed, found, target, cause)
+	case rr.DryRun && found > 0:
+		return partialf("verify --repair --dry-run: %s is not in step with the primary: %d differences would be repaired, nothing was written", target, found)
+	}
+	return nil
 }
