@@ -1089,16 +1089,70 @@ func (c *Cluster) warning(msg string) string {
 	return "299 " + agent + ` "` + strings.ReplaceAll(msg, `"`, `\"`) + `"`
 }
 
-// runSearch evaluates, sorts and applies search_after.
+// runSearch evaluates, sorts and applies search_after. Outside a scroll only the first
+// from+size hits are answered, so when they are few only they are sorted.
 func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
-	res, _ := c.sortedRun(sets, sr)
+	hits, total := c.collect(sets, sr, nil)
+	res := c.scoredResult(sets, sr, hits, total)
 	if sr.size == 0 {
 		res.maxScore = math.NaN()
 	}
 	if len(sr.searchAfter) > 0 {
-		res.hits = filterAfter(sr.sorts, res.hits, c.afterValues(sets, sr), res.hits[:0])
+		hits = filterAfter(sr.sorts, hits, c.afterValues(sets, sr), hits[:0])
 	}
+	if k := sr.from + sr.size; sr.scroll == "" && k < len(hits)/2 && !anyNaN(hits) {
+		res.hits = topHits(sr.sorts, hits, k)
+		return res
+	}
+	sortHits(sr.sorts, hits)
+	res.hits = hits
 	return res
+}
+
+// hitLess is the hits' result order: by the sorts then doc order, or by score then doc
+// order. Doc order is unique, so the order is total and any sort gives the same hits.
+func hitLess(sorts []sortSpec, a, b *hit) bool {
+	if len(sorts) > 0 {
+		return compareHits(sorts, a, b) < 0
+	}
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.order < b.order
+}
+
+func sortHits(sorts []sortSpec, hits []hit) {
+	sort.SliceStable(hits, func(i, j int) bool { return hitLess(sorts, &hits[i], &hits[j]) })
+}
+
+// topHits returns the first k hits in result order, sorting batches of 2k at a time
+// rather than every hit.
+func topHits(sorts []sortSpec, hits []hit, k int) []hit {
+	if k == 0 {
+		return nil
+	}
+	buf := make([]hit, 0, 2*k)
+	for i := range hits {
+		if len(buf) == 2*k {
+			sortHits(sorts, buf)
+			buf = buf[:k]
+		}
+		buf = append(buf, hits[i])
+	}
+	sortHits(sorts, buf)
+	return buf[:min(k, len(buf))]
+}
+
+// anyNaN says whether a hit's score or sort value is NaN, which compares equal to
+// everything and so leaves the order to the sort's history: only a full stable sort
+// answers as before.
+func anyNaN(hits []hit) bool {
+	for i := range hits {
+		if math.IsNaN(hits[i].score) || hasNaN(hits[i].keys) {
+			return true
+		}
+	}
+	return false
 }
 
 // sortedRun evaluates a search and sorts every matching hit, search_after aside; the max
@@ -1106,7 +1160,16 @@ func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
 // math on now.
 func (c *Cluster) sortedRun(sets []docSet, sr *searchReq) (res searchResult, clockRead bool) {
 	hits, total := c.collect(sets, sr, &clockRead)
-	res = searchResult{total: total, maxScore: math.NaN(), scored: len(sr.sorts) == 0 || sr.trackScores}
+	res = c.scoredResult(sets, sr, hits, total)
+	sortHits(sr.sorts, hits)
+	res.hits = hits
+	return res, clockRead
+}
+
+// scoredResult starts the result of a search: total, shards, whether hits are scored and
+// the max score over every hit.
+func (c *Cluster) scoredResult(sets []docSet, sr *searchReq, hits []hit, total int) searchResult {
+	res := searchResult{total: total, maxScore: math.NaN(), scored: len(sr.sorts) == 0 || sr.trackScores}
 	res.shards = len(sets)
 	for _, s := range sr.sorts {
 		if s.kind == sortScore {
@@ -1120,18 +1183,7 @@ func (c *Cluster) sortedRun(sets []docSet, sr *searchReq) (res searchResult, clo
 			}
 		}
 	}
-	if len(sr.sorts) > 0 {
-		sort.SliceStable(hits, func(i, j int) bool { return compareHits(sr.sorts, &hits[i], &hits[j]) < 0 })
-	} else {
-		sort.SliceStable(hits, func(i, j int) bool {
-			if hits[i].score != hits[j].score {
-				return hits[i].score > hits[j].score
-			}
-			return hits[i].order < hits[j].order
-		})
-	}
-	res.hits = hits
-	return res, clockRead
+	return res
 }
 
 // afterValues converts a request's search_after values to sort values.
