@@ -2,6 +2,8 @@ package searchemu
 
 import (
 	"encoding/base64"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +28,97 @@ type pitCtx struct {
 	created time.Time
 	keep    time.Duration
 	expires time.Time
+
+	// runs keep the sorted hits of the searches run on the point in time, most recently
+	// used first, so that paging with search_after costs a binary search and the page
+	// instead of evaluating and sorting every pinned document again.
+	runsMu sync.Mutex
+	runs   []*pitRun
+}
+
+// maxPITRuns bounds the sorted searches a point in time keeps: one per slice and sort
+// of a client's scan is what paging needs.
+const maxPITRuns = 16
+
+// pitRun is one search shape evaluated over a point in time's documents.
+type pitRun struct {
+	shape string
+	// mappings are those of the sets' indices the hits were evaluated with: a mapping
+	// update since changes how fields match and sort, so the run is redone.
+	mappings []*mapping
+	once     sync.Once
+	res      searchResult
+	// clockRead: the query did date math on now, so every page evaluates it afresh.
+	clockRead bool
+	// linear: a NaN sort value breaks the binary search, so search_after filters.
+	linear bool
+}
+
+// pitSearch runs a search over a point in time: the search's sorted hits are evaluated
+// once per shape and kept, and each page finds its start by binary search. The hits are
+// shared between pages: callers only read them.
+func (c *Cluster) pitSearch(p *pitCtx, sr *searchReq) searchResult {
+	if sr.shape == nil {
+		return c.runSearch(p.sets, sr)
+	}
+	mappings := make([]*mapping, len(p.sets))
+	for i, s := range p.sets {
+		mappings[i] = s.ix.mapping.Load()
+	}
+	run := p.run(string(sr.shape), mappings)
+	run.once.Do(func() {
+		run.res, run.clockRead = c.sortedRun(p.sets, sr)
+		if run.clockRead {
+			run.res = searchResult{}
+			return
+		}
+		for i := range run.res.hits {
+			if h := &run.res.hits[i]; math.IsNaN(h.score) || hasNaN(h.keys) {
+				run.linear = true
+				break
+			}
+		}
+	})
+	if run.clockRead {
+		return c.runSearch(p.sets, sr)
+	}
+	res := run.res
+	if sr.size == 0 {
+		res.maxScore = math.NaN()
+	}
+	if len(sr.searchAfter) == 0 {
+		return res
+	}
+	after := c.afterValues(p.sets, sr)
+	if run.linear || hasNaN(after) {
+		res.hits = filterAfter(sr.sorts, res.hits, after, nil)
+		return res
+	}
+	// the hits are sorted on these values, so those after search_after are a suffix
+	start := sort.Search(len(res.hits), func(i int) bool {
+		return compareAfter(sr.sorts, &res.hits[i], after) > 0
+	})
+	res.hits = res.hits[start:]
+	return res
+}
+
+// run finds or adds the run of a shape evaluated with these mappings.
+func (p *pitCtx) run(shape string, mappings []*mapping) *pitRun {
+	p.runsMu.Lock()
+	defer p.runsMu.Unlock()
+	for i, r := range p.runs {
+		if r.shape == shape && slices.Equal(r.mappings, mappings) {
+			copy(p.runs[1:i+1], p.runs[:i])
+			p.runs[0] = r
+			return r
+		}
+	}
+	r := &pitRun{shape: shape, mappings: mappings}
+	if len(p.runs) >= maxPITRuns {
+		p.runs = p.runs[:maxPITRuns-1]
+	}
+	p.runs = append([]*pitRun{r}, p.runs...)
+	return r
 }
 
 type searchContexts struct {

@@ -86,7 +86,7 @@ func (ec *evalCtx) toDateNanos(m *mapper, v any) (int64, bool) {
 		}
 		return nanosOf(t)
 	case string:
-		if ms, ok := parseDateMath(x, ec.now); ok {
+		if ms, ok := ec.dateMath(x); ok {
 			return ms * 1e6, true
 		}
 		return parseDateNanos(m.format, x)

@@ -29,7 +29,7 @@ func (ec *evalCtx) dateQueryBounds(m *mapper, v any, format string) (lo, hi int6
 	}
 	var down, up time.Time
 	if strings.HasPrefix(s, "now") {
-		ms, ok := parseDateMath(s, ec.now)
+		ms, ok := ec.dateMath(s)
 		if !ok {
 			return 0, 0, false
 		}

@@ -19,6 +19,17 @@ type evalCtx struct {
 	ix  *index
 	m   *mapping
 	now time.Time
+	// clockRead, when set, is made true by any date math on now: such a search's
+	// result depends on when it runs, so a point in time must not keep it.
+	clockRead *bool
+}
+
+// dateMath resolves date math on now (parseDateMath), noting that the clock was read.
+func (ec *evalCtx) dateMath(s string) (int64, bool) {
+	if ec.clockRead != nil && strings.HasPrefix(s, "now") {
+		*ec.clockRead = true
+	}
+	return parseDateMath(s, ec.now)
 }
 
 // knownQueries are the query names a 2.x node registers (for "did you mean").
@@ -450,7 +461,7 @@ func (ec *evalCtx) toDate(m *mapper, v any) (int64, bool) {
 		n, ok := x.int64()
 		return n, ok
 	case string:
-		if ms, ok := parseDateMath(x, ec.now); ok {
+		if ms, ok := ec.dateMath(x); ok {
 			return ms, true
 		}
 		if ms, ok := parseDate(m.format, x); ok {

@@ -72,6 +72,62 @@ type searchReq struct {
 	scroll            string
 	// slice keeps the documents of one slice of a sliced scroll or point in time.
 	slice *sliceSpec
+	// shape is what decides which hits match and in what order (query, post_filter,
+	// min_score, slice, sort, track_scores, from the body and the URL), as written: two
+	// requests of the same shape over the same documents and mappings get the same
+	// sorted hits, which a point in time keeps between pages.
+	shape []byte
+}
+
+// shapeMembers are the search body members that decide the matching hits and their order.
+var shapeMembers = map[string]bool{
+	"query": true, "post_filter": true, "min_score": true, "slice": true, "sort": true,
+	"track_scores": true,
+}
+
+// shapeParams are the URL parameters that do, after the body's.
+var shapeParams = []string{"q", "df", "sort", "track_scores"}
+
+// appendShape encodes a parsed JSON value exactly as written (numbers by their literal),
+// so that two values encode alike only if they parse alike.
+func appendShape(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'z')
+	case bool:
+		if x {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case string:
+		return appendJSONString(append(b, 's'), x)
+	case jsonNum:
+		b = append(b, 'n')
+		if x.float {
+			b = append(b, '.')
+		}
+		return appendJSONString(b, x.raw)
+	case []any:
+		b = append(b, '[')
+		for _, e := range x {
+			if b = appendShape(b, e); b == nil {
+				return nil
+			}
+			b = append(b, ',')
+		}
+		return append(b, ']')
+	case *jsonObj:
+		b = append(b, '{')
+		for _, m := range x.m {
+			if b = appendShape(append(appendJSONString(b, m.k), ':'), m.v); b == nil {
+				return nil
+			}
+			b = append(b, ',')
+		}
+		return append(b, '}')
+	}
+	// an unknown value type makes the shape unique: never shared
+	return nil
 }
 
 // sliceSpec is a search's slice: the documents whose _id hashes to id modulo max.
@@ -103,7 +159,7 @@ var ignoredSearchKeys = map[string]bool{
 }
 
 func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError) {
-	sr := &searchReq{size: 10, trackTotal: 10000, q: matchAll{boost: 1}}
+	sr := &searchReq{size: 10, trackTotal: 10000, q: matchAll{boost: 1}, shape: []byte{'b'}}
 	qp := &queryParser{src: rq.body, now: c.now()}
 	if len(rq.body) > 0 {
 		v, je := parseJSON(rq.body)
@@ -117,6 +173,10 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 		for _, m := range body.m {
 			if countOnly && m.k != "query" {
 				return nil, errParsing("request does not support ["+m.k+"]", rq.body, m.koff)
+			}
+			if shapeMembers[m.k] && sr.shape != nil {
+				sr.shape = appendJSONString(sr.shape, m.k)
+				sr.shape = appendShape(append(sr.shape, ':'), m.v)
 			}
 			switch m.k {
 			case "query":
@@ -236,6 +296,14 @@ func (c *Cluster) parseSearch(rq *request, countOnly bool) (*searchReq, *esError
 					return nil, errIllegalArg("[searchemu] search option [" + m.k + "] is not supported by the emulator")
 				}
 				return nil, errParsing("Unknown key for a "+tokenOf(m.v)+" in ["+m.k+"].", rq.body, m.koff)
+			}
+		}
+	}
+	if sr.shape != nil {
+		sr.shape = append(sr.shape, 'u')
+		for _, k := range shapeParams {
+			if v, ok := rq.query[k]; ok {
+				sr.shape = appendJSONString(append(appendJSONString(sr.shape, k), '='), v)
 			}
 		}
 	}
@@ -943,6 +1011,7 @@ func handleSearch(c *Cluster, rq *request) *response {
 	}
 	var sets []docSet
 	var prefix []byte
+	var pit *pitCtx
 	if sr.pitID != "" {
 		if rq.path["index"] != "" {
 			return errResp(errValidation([]string{"[indices] cannot be used with point in time. Do not specify any index with point in time."}))
@@ -952,6 +1021,7 @@ func handleSearch(c *Cluster, rq *request) *response {
 			return errResp(perr)
 		}
 		sets = p.sets
+		pit = p
 		prefix = append(appendJSONString([]byte(`"pit_id":`), p.id), ',')
 	} else {
 		ixs, rerr := c.resolveIndices(rq, optForbidClosed)
@@ -979,7 +1049,12 @@ func handleSearch(c *Cluster, rq *request) *response {
 	if err := sr.checkStoredFields(c, ixs); err != nil {
 		return errResp(err)
 	}
-	res := c.runSearch(sets, sr)
+	var res searchResult
+	if pit != nil {
+		res = c.pitSearch(pit, sr)
+	} else {
+		res = c.runSearch(sets, sr)
+	}
 	hits := res.hits
 	var warn [][2]string
 	for _, s := range sr.sorts {
@@ -1014,9 +1089,86 @@ func (c *Cluster) warning(msg string) string {
 	return "299 " + agent + ` "` + strings.ReplaceAll(msg, `"`, `\"`) + `"`
 }
 
-// runSearch evaluates, sorts and applies search_after.
+// runSearch evaluates, sorts and applies search_after. Outside a scroll only the first
+// from+size hits are answered, so when they are few only they are sorted.
 func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
-	hits, total := c.collect(sets, sr)
+	hits, total := c.collect(sets, sr, nil)
+	res := c.scoredResult(sets, sr, hits, total)
+	if sr.size == 0 {
+		res.maxScore = math.NaN()
+	}
+	if len(sr.searchAfter) > 0 {
+		hits = filterAfter(sr.sorts, hits, c.afterValues(sets, sr), hits[:0])
+	}
+	if k := sr.from + sr.size; sr.scroll == "" && k < len(hits)/2 && !anyNaN(hits) {
+		res.hits = topHits(sr.sorts, hits, k)
+		return res
+	}
+	sortHits(sr.sorts, hits)
+	res.hits = hits
+	return res
+}
+
+// hitLess is the hits' result order: by the sorts then doc order, or by score then doc
+// order. Doc order is unique, so the order is total and any sort gives the same hits.
+func hitLess(sorts []sortSpec, a, b *hit) bool {
+	if len(sorts) > 0 {
+		return compareHits(sorts, a, b) < 0
+	}
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.order < b.order
+}
+
+func sortHits(sorts []sortSpec, hits []hit) {
+	sort.SliceStable(hits, func(i, j int) bool { return hitLess(sorts, &hits[i], &hits[j]) })
+}
+
+// topHits returns the first k hits in result order, sorting batches of 2k at a time
+// rather than every hit.
+func topHits(sorts []sortSpec, hits []hit, k int) []hit {
+	if k == 0 {
+		return nil
+	}
+	buf := make([]hit, 0, 2*k)
+	for i := range hits {
+		if len(buf) == 2*k {
+			sortHits(sorts, buf)
+			buf = buf[:k]
+		}
+		buf = append(buf, hits[i])
+	}
+	sortHits(sorts, buf)
+	return buf[:min(k, len(buf))]
+}
+
+// anyNaN says whether a hit's score or sort value is NaN, which compares equal to
+// everything and so leaves the order to the sort's history: only a full stable sort
+// answers as before.
+func anyNaN(hits []hit) bool {
+	for i := range hits {
+		if math.IsNaN(hits[i].score) || hasNaN(hits[i].keys) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedRun evaluates a search and sorts every matching hit, search_after aside; the max
+// score is that of every hit, whatever the size. clockRead says whether the query did date
+// math on now.
+func (c *Cluster) sortedRun(sets []docSet, sr *searchReq) (res searchResult, clockRead bool) {
+	hits, total := c.collect(sets, sr, &clockRead)
+	res = c.scoredResult(sets, sr, hits, total)
+	sortHits(sr.sorts, hits)
+	res.hits = hits
+	return res, clockRead
+}
+
+// scoredResult starts the result of a search: total, shards, whether hits are scored and
+// the max score over every hit.
+func (c *Cluster) scoredResult(sets []docSet, sr *searchReq, hits []hit, total int) searchResult {
 	res := searchResult{total: total, maxScore: math.NaN(), scored: len(sr.sorts) == 0 || sr.trackScores}
 	res.shards = len(sets)
 	for _, s := range sr.sorts {
@@ -1024,48 +1176,60 @@ func (c *Cluster) runSearch(sets []docSet, sr *searchReq) searchResult {
 			res.scored = true
 		}
 	}
-	if res.scored && sr.size > 0 {
+	if res.scored {
 		for i := range hits {
 			if math.IsNaN(res.maxScore) || hits[i].score > res.maxScore {
 				res.maxScore = hits[i].score
 			}
 		}
 	}
-	if len(sr.sorts) > 0 {
-		sort.SliceStable(hits, func(i, j int) bool { return compareHits(sr.sorts, &hits[i], &hits[j]) < 0 })
-	} else {
-		sort.SliceStable(hits, func(i, j int) bool {
-			if hits[i].score != hits[j].score {
-				return hits[i].score > hits[j].score
-			}
-			return hits[i].order < hits[j].order
-		})
-	}
-	if len(sr.searchAfter) > 0 {
-		var ec *evalCtx
-		if len(sets) > 0 {
-			ec = &evalCtx{ix: sets[0].ix, m: sets[0].ix.mapping.Load(), now: c.now()}
-		}
-		after := make([]sortVal, len(sr.sorts))
-		for k, s := range sr.sorts {
-			after[k] = c.afterValue(ec, s, sr.searchAfter[k])
-		}
-		kept := hits[:0]
-		for i := range hits {
-			cmp := 0
-			for k, s := range sr.sorts {
-				if cmp = compareWithMissing(s, hits[i].keys[k], after[k]); cmp != 0 {
-					break
-				}
-			}
-			if cmp > 0 {
-				kept = append(kept, hits[i])
-			}
-		}
-		hits = kept
-	}
-	res.hits = hits
 	return res
+}
+
+// afterValues converts a request's search_after values to sort values.
+func (c *Cluster) afterValues(sets []docSet, sr *searchReq) []sortVal {
+	var ec *evalCtx
+	if len(sets) > 0 {
+		ec = &evalCtx{ix: sets[0].ix, m: sets[0].ix.mapping.Load(), now: c.now()}
+	}
+	after := make([]sortVal, len(sr.sorts))
+	for k, s := range sr.sorts {
+		after[k] = c.afterValue(ec, s, sr.searchAfter[k])
+	}
+	return after
+}
+
+// compareAfter compares a hit's sort values with search_after's, without the doc order
+// tie-break: a hit is kept when it sorts strictly after.
+func compareAfter(sorts []sortSpec, h *hit, after []sortVal) int {
+	for k, s := range sorts {
+		if cmp := compareWithMissing(s, h.keys[k], after[k]); cmp != 0 {
+			return cmp
+		}
+	}
+	return 0
+}
+
+// filterAfter appends to dst the hits that sort after search_after's values.
+func filterAfter(sorts []sortSpec, hits []hit, after []sortVal, dst []hit) []hit {
+	for i := range hits {
+		if compareAfter(sorts, &hits[i], after) > 0 {
+			dst = append(dst, hits[i])
+		}
+	}
+	return dst
+}
+
+// hasNaN says whether a sort value is a NaN, which compares equal to everything
+// (cmpFloat): sorted hits are then no longer split by search_after into a prefix before
+// and a suffix after.
+func hasNaN(vals []sortVal) bool {
+	for _, v := range vals {
+		if !v.missing && !v.str && !v.isInt && !v.isU && math.IsNaN(v.n) {
+			return true
+		}
+	}
+	return false
 }
 
 // renderSearch renders a search response; prefix holds leading members (_scroll_id,
@@ -1119,13 +1283,14 @@ func (c *Cluster) renderSearch(rq *request, sr *searchReq, res *searchResult, pa
 }
 
 // collect evaluates the query over the document sets and counts the total.
-func (c *Cluster) collect(sets []docSet, sr *searchReq) ([]hit, int) {
+// clockRead, if not nil, is set when the query does date math on now.
+func (c *Cluster) collect(sets []docSet, sr *searchReq, clockRead *bool) ([]hit, int) {
 	var hits []hit
 	order := 0
 	now := c.now()
 	for si, set := range sets {
 		ix := set.ix
-		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now}
+		ec := &evalCtx{ix: ix, m: ix.mapping.Load(), now: now, clockRead: clockRead}
 		for pos, d := range set.docs {
 			order++
 			if sr.slice != nil && !sr.slice.keeps(d.id) {
@@ -1232,7 +1397,7 @@ func handleCount(c *Cluster, rq *request) *response {
 	if terr != nil {
 		return errResp(terr)
 	}
-	_, total := c.collect(sets, sr)
+	_, total := c.collect(sets, sr, nil)
 	shards := len(sets)
 	b := []byte(`{"count":`)
 	b = strconv.AppendInt(b, int64(total), 10)
