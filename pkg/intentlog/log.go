@@ -22,7 +22,7 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"github.com/fanout-dev/fanout/pkg/dirlock"
 )
 
 // Options tune a log; the zero value is usable.
@@ -32,9 +32,9 @@ type Options struct {
 	SegmentBytes int64
 }
 
-// ErrLocked is returned by Open when another process (or another Log in this one)
-// holds the directory.
-var ErrLocked = errors.New("intent log directory is in use by another process")
+// ErrLocked is what Open's error wraps when another process (or another Log in this
+// one) holds the directory.
+var ErrLocked = dirlock.ErrLocked
 
 // ErrClosed is returned by Begin after Close.
 var ErrClosed = errors.New("intent log closed")
@@ -44,7 +44,7 @@ const segSuffix = ".intents"
 // Log is an open intent log. Its methods are safe for concurrent use.
 type Log struct {
 	dir      string
-	lock     *os.File
+	lock     *dirlock.Lock
 	segBytes int64
 
 	mu     sync.Mutex
@@ -84,16 +84,9 @@ func Open(dir string, opt Options) (*Log, []Intent, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("creating the intent log directory: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	lock, err := dirlock.Acquire(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the intent log lock: %w", err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-		}
-		return nil, nil, fmt.Errorf("locking %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("intent log: %w: two proxies must never share one intent log", err)
 	}
 	l := &Log{dir: dir, lock: lock, segBytes: opt.SegmentBytes, open: map[uint64]uint64{}, pending: map[uint64]int{}}
 	l.synced = sync.NewCond(&l.mu)
@@ -405,6 +398,5 @@ func (l *Log) release() {
 	if l.seg != nil {
 		l.seg.Close()
 	}
-	_ = unix.Flock(int(l.lock.Fd()), unix.LOCK_UN)
-	l.lock.Close()
+	_ = l.lock.Release()
 }

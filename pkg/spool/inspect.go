@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/fanout-dev/fanout/pkg/dirlock"
 )
 
 // Info is what Inspect finds in a spool directory.
@@ -29,7 +31,7 @@ func Inspect(dir string) (Info, error) {
 	if !st.IsDir() {
 		return info, fmt.Errorf("spool %s: not a directory", dir)
 	}
-	if info.Locked, info.PID, err = lockHolder(dir); err != nil {
+	if info.Locked, info.PID, err = dirlock.Holder(dir); err != nil {
 		return info, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	mark, _, err := readMark(dir)

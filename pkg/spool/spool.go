@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fanout-dev/fanout/pkg/dirlock"
 )
 
 // DefaultSegmentBytes is the size past which a new segment is started.
@@ -36,7 +38,7 @@ type Spool struct {
 	dir      string
 	segBytes int64
 	now      func() time.Time
-	lockf    *os.File
+	lockf    *dirlock.Lock
 
 	mu      sync.Mutex
 	segs    []segInfo // in order; the last is the one appended to
@@ -404,7 +406,7 @@ func (s *Spool) closeFiles() error {
 		err = s.f.Close()
 	}
 	// Closing the lock's file description releases the flock.
-	if lerr := s.lockf.Close(); err == nil {
+	if lerr := s.lockf.Release(); err == nil {
 		err = lerr
 	}
 	return err
