@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # The workspace's modules, as `go` package patterns from the repository root.
-MODULES  := pkg testbed services/proxy services/replicator services/fanoutctl integration
+MODULES  := pkg testbed services/proxy services/replicator services/fanoutctl integration deployments
 PATTERNS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
 GO          ?= go

@@ -1,0 +1,3 @@
+module github.com/fanout-dev/fanout/deployments
+
+go 1.26.0
