@@ -20,6 +20,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
 	"google.golang.org/protobuf/proto"
@@ -244,4 +245,39 @@ func oneLine(b []byte, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// All looks ops up on the primary and resolves each (Resolve), in order. A lookup
+// that fails is tried again up to retries times, with a backoff from 200 ms, each
+// attempt bounded to a minute: an operator's command or a background repair rides out
+// a primary's blip, but not an outage. An error means the primary could not be asked;
+// per-document trouble is in the results.
+func All(ctx context.Context, primary *opensearch.Client, name string, ops []*opspb.Operation, retries int) ([]Result, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	var docs []Doc
+	var err error
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		docs, err = Lookup(actx, primary, name, ops)
+		cancel()
+		if err == nil || attempt >= retries || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(time.Duration(200<<min(attempt, 8)) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(ops))
+	for i, op := range ops {
+		out[i] = Resolve(op, &docs[i])
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
+	"github.com/fanout-dev/fanout/services/replicator"
 )
 
 // verifyDocs is the size of TestVerifyRepair's target. The issue asks for 100,000; under
@@ -163,8 +164,8 @@ func TestVerifyRepair(t *testing.T) {
 
 	var dry repairOutput
 	cliJSON(t, 1, &dry, deps{}, append(args, "--repair", "--dry-run")...)
-	if !dry.Repair.DryRun || total(dry.Repair.Found) != 400 || total(dry.Repair.Repaired) != 400 ||
-		dry.Repair.Indexed != 300 || dry.Repair.Deleted != 200 || total(dry.Repair.Failed) != 0 {
+	if !dry.Repair.DryRun || replicator.KindTotal(dry.Repair.Found) != 400 || replicator.KindTotal(dry.Repair.Repaired) != 400 ||
+		dry.Repair.Indexed != 300 || dry.Repair.Deleted != 200 || replicator.KindTotal(dry.Repair.Failed) != 0 {
 		t.Fatalf("--dry-run: want 400 found and would-be-repaired (300 indexed, 200 deleted); got %+v", dry.Repair)
 	}
 	if again := compareNow(t, primary, target); again.Missing != 100 || again.Extra != 100 || again.Different != 200 {
@@ -260,7 +261,7 @@ func TestVerifyRepairConcurrentWrite(t *testing.T) {
 	primaryOnly(t, primary, "docs", []string{hot, cold}, func(string) string { return `{"v":2}` })
 
 	var once sync.Once
-	hooks := repairHooks{beforeApply: func(ctx context.Context, ops []*opspb.Operation) {
+	hooks := repairHooks{BeforeApply: func(ctx context.Context, ops []*opspb.Operation) {
 		once.Do(func() {
 			// the stream: the primary takes v3, the replicator applies it
 			seed(t, primary, target, "docs", []string{hot}, func(string) string { return `{"v":3}` })
@@ -352,7 +353,7 @@ func TestVerifyRepairPrimaryDown(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("the report of what was done: %v\n%s", err, r.stdout)
 	}
-	if total(out.Repair.Repaired) != 2 || total(out.Repair.Failed) != 0 || out.Repair.Indexed != 2 {
+	if replicator.KindTotal(out.Repair.Repaired) != 2 || replicator.KindTotal(out.Repair.Failed) != 0 || out.Repair.Indexed != 2 {
 		t.Fatalf("want exactly the first batch (2) claimed repaired, none failed; got %+v", out.Repair)
 	}
 	if rep := compareNow(t, primary, target); rep.Missing != 4 || rep.Extra+rep.Different != 0 {
@@ -377,23 +378,6 @@ func TestVerifyRepairUsage(t *testing.T) {
 		r := cli(t, t.Context(), deps{}, nil, append(base, tc.flags...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, want 2 and %q\n%s", tc.flags, r.code, tc.want, r.stderr)
-		}
-	}
-}
-
-func TestParseTimeValue(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		err  bool
-	}{
-		{"60s", time.Minute, false}, {"500ms", 500 * time.Millisecond, false}, {"1m", time.Minute, false},
-		{"1d", 24 * time.Hour, false}, {"-1", 0, false}, {"1000nanos", time.Microsecond, false},
-		{"soon", 0, true}, {"xd", 0, true},
-	} {
-		got, err := parseTimeValue(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseTimeValue(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }
@@ -455,7 +439,7 @@ func TestVerifyRepairResolvesAtRepairTime(t *testing.T) {
 	bulkOK(t, primary, deleteBody("docs", []string{back}))
 
 	var once sync.Once
-	hooks := repairHooks{beforeResolve: func(ctx context.Context, diffs []converge.Diff) {
+	hooks := repairHooks{BeforeResolve: func(ctx context.Context, diffs []converge.Diff) {
 		once.Do(func() {
 			if len(diffs) != 2 {
 				t.Errorf("want both differences in one batch, got %v", diffs)

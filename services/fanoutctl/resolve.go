@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
 
@@ -64,37 +63,15 @@ type mgetDoc = resolve.Doc
 // resolve returns one resolution per operation, in order. An error means the primary
 // could not be asked; per-document trouble is in the resolutions.
 func (r *resolver) resolve(ctx context.Context, ops []*opspb.Operation) ([]resolution, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	var docs []mgetDoc
-	var err error
-	for attempt := 0; ; attempt++ {
-		docs, err = r.mget(ctx, ops)
-		if err == nil || attempt >= r.retries || ctx.Err() != nil {
-			break
-		}
-		t := time.NewTimer(time.Duration(200<<attempt) * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
+	res, err := resolve.All(ctx, r.primary, r.name, ops, r.retries)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]resolution, len(ops))
-	for i, op := range ops {
-		out[i] = resolveOne(op, &docs[i])
+	out := make([]resolution, len(res))
+	for i, x := range res {
+		out[i] = resolution{op: x.Op, how: x.How, errType: x.ErrType, err: x.Err}
 	}
 	return out, nil
-}
-
-func (r *resolver) mget(ctx context.Context, ops []*opspb.Operation) ([]mgetDoc, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return resolve.Lookup(ctx, r.primary, r.name, ops)
 }
 
 // resolveOne decides what to apply for op given what the primary holds now: the

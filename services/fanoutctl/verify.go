@@ -101,24 +101,22 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 		Refresh:      *refresh,
 		MaxDiffs:     *maxDiffs,
 	}
-	var rp *repairer
+	var rp *replicator.Repairer
 	if *repair {
-		rp = &repairer{batch: *repairBatch, rep: newRepairReport(*dryRun), hooks: e.deps.repair,
-			target: clusterTombstones{target}, note: func(msg string) { fmt.Fprintf(e.stderr, "verify %s: %s\n", s.cfg.Target.Name, msg) }}
 		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		if rp.resolve, err = newResolver(s.primary, log); err != nil {
-			return usagef("verify: primary: %v", err)
-		}
-		defer rp.resolve.close()
+		rc := replicator.RepairConfig{Primary: primary, PrimaryName: s.primary.Name, LookupRetries: 3,
+			Target: replicator.ClusterTombstones(target), Batch: *repairBatch, Hooks: e.deps.repair,
+			Note: func(msg string) { fmt.Fprintf(e.stderr, "verify %s: %s\n", s.cfg.Target.Name, msg) }}
 		if !*dryRun {
 			ap, err := newApplier(s.cfg, log)
 			if err != nil {
 				return usagef("verify: target: %v", err)
 			}
 			defer ap.Close()
-			rp.apply = ap
+			rc.Apply = ap
 		}
-		opts.OnDiff = func(d converge.Diff) error { return rp.add(ctx, d) }
+		rp = replicator.NewRepairer(rc)
+		opts.OnDiff = func(d converge.Diff) error { return rp.Add(ctx, d) }
 	}
 	done := func() {}
 	if !c.json() {
@@ -138,22 +136,20 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	}
 	rep, err := converge.Compare(ctx, primary, target, opts)
 	if err == nil && rp != nil {
-		if err = rp.flush(ctx); err == nil {
-			err = rp.overwrite(ctx)
-		}
+		err = rp.Finish(ctx)
 	}
 	done()
 	if err != nil {
 		if rp != nil {
 			// what was done before the failure, honestly counted: a batch that failed
 			// is neither repaired nor failed
-			writeRepair(e, &c, s.cfg.Target.Name, nil, rp.rep)
+			writeRepair(e, &c, s.cfg.Target.Name, nil, rp.Report())
 			return fmt.Errorf("verify --repair of %s stopped: %w", s.cfg.Target.Name, err)
 		}
 		return fmt.Errorf("verify %s against the primary: %w", s.cfg.Target.Name, err)
 	}
 	if rp != nil {
-		return finishRepair(e, &c, s.cfg.Target.Name, rep, rp.rep)
+		return finishRepair(e, &c, s.cfg.Target.Name, rep, rp.Report())
 	}
 	if meta.any() {
 		mrep, err := converge.CompareMetadata(ctx, primary, target, converge.MetaOptions{
@@ -236,7 +232,7 @@ func (m *metadataFlag) Set(v string) error {
 // verifyProgress shows how far a comparison has come on stderr: on a terminal a line
 // redrawn in place (cleared by the returned done), elsewhere (a log) the first page's
 // line at once and then one every ten seconds.
-func verifyProgress(e *env, target string, rp *repairer) (func(converge.Progress), func()) {
+func verifyProgress(e *env, target string, rp *replicator.Repairer) (func(converge.Progress), func()) {
 	term := isTerminal(e.stderr)
 	every := 10 * time.Second
 	if term {
@@ -254,10 +250,10 @@ func verifyProgress(e *env, target string, rp *repairer) (func(converge.Progress
 			target, p.Compared, p.Checked, p.Rate(), p.Index)
 		if rp != nil {
 			verb := "repaired"
-			if rp.rep.DryRun {
+			if rp.Report().DryRun {
 				verb = "would repair"
 			}
-			line += fmt.Sprintf(", %d found, %d %s, %d failed", total(rp.rep.Found), total(rp.rep.Repaired)+total(rp.rep.AlreadyNewer), verb, total(rp.rep.Failed))
+			line += fmt.Sprintf(", %d found, %d %s, %d failed", replicator.KindTotal(rp.Report().Found), replicator.KindTotal(rp.Report().Repaired)+replicator.KindTotal(rp.Report().AlreadyNewer), verb, replicator.KindTotal(rp.Report().Failed))
 		}
 		if term {
 			if len(line) > 79 {
@@ -300,7 +296,7 @@ func writeRepair(e *env, c *common, target string, rep *converge.Report, rr *rep
 // could not be, or, with --dry-run, when there is something to repair.
 func finishRepair(e *env, c *common, target string, rep *converge.Report, rr *repairReport) error {
 	writeRepair(e, c, target, rep, rr)
-	found, failed := total(rr.Found), total(rr.Failed)
+	found, failed := replicator.KindTotal(rr.Found), replicator.KindTotal(rr.Failed)
 	switch {
 	case failed > 0:
 		cause := ""
