@@ -21,4 +21,3 @@ func TestParseTimeValue(t *testing.T) {
 		}
 	}
 }
-
