@@ -161,6 +161,10 @@ type Diff struct {
 	Routing        string `json:"routing,omitempty"`
 	ReplicaRouting string `json:"replica_routing,omitempty"`
 	ReplicaVersion int64  `json:"replica_version,omitempty"`
+	// ExpectedVersion is the _version the replica must hold for the primary document
+	// as the comparison saw it (Options.ExpectVersion; not for Extra, 0 without it):
+	// who checks the difference again later tells by it whether the primary changed.
+	ExpectedVersion int64 `json:"expected_version,omitempty"`
 }
 
 func (d Diff) String() string {
@@ -441,6 +445,11 @@ func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
 	if rd.Found {
 		d.ReplicaRouting, d.ReplicaVersion = rd.Routing, rd.Version
 	}
+	var want int64
+	if c.opts.ExpectVersion != nil {
+		want = c.opts.ExpectVersion(DocVersion{Version: ph.Version, SeqNo: ph.SeqNo, PrimaryTerm: ph.PrimaryTerm, HasSeqNo: ph.HasSeqNo})
+		d.ExpectedVersion = want
+	}
 	switch {
 	case !rd.Found:
 		d.Kind = Missing
@@ -458,7 +467,6 @@ func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
 	if c.opts.ExpectVersion == nil {
 		return d, false
 	}
-	want := c.opts.ExpectVersion(DocVersion{Version: ph.Version, SeqNo: ph.SeqNo, PrimaryTerm: ph.PrimaryTerm, HasSeqNo: ph.HasSeqNo})
 	if rd.Version == want {
 		return d, false
 	}
@@ -494,6 +502,13 @@ func (c *comparison) backward(ctx context.Context, ix, rix string, quota int) er
 		return err
 	}
 	return sampleScan(ctx, c.r, rix, c.opts.PageSize, count, quota, check)
+}
+
+// SameSource says whether two _source values are the same JSON value (key order and
+// white space aside), as a Full comparison judges them.
+func SameSource(a, b json.RawMessage) bool {
+	_, same := sameSource(a, b, false)
+	return same
 }
 
 // sameSource compares two _source values; when they differ it names the paths.

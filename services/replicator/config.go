@@ -2,10 +2,12 @@ package replicator
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
+	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/kafkax"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
 )
@@ -25,13 +27,16 @@ type Config struct {
 	// without endpoints, late events are applied as recorded, counted and warned about.
 	Primary    cluster.Config   `koanf:"primary"`
 	LateEvents LateEventsConfig `koanf:"late_events"`
-	Indices    IndicesConfig    `koanf:"indices"`
-	Kafka      kafkax.Config    `koanf:"kafka"`
-	Consume    ConsumeConfig    `koanf:"consume"`
-	Batch      BatchConfig      `koanf:"batch"`
-	Retry      RetryConfig      `koanf:"retry"`
-	Deletes    DeletesConfig    `koanf:"deletes"`
-	Limits     Limits           `koanf:"limits"`
+	// AntiEntropy compares the target with the primary in the background and repairs
+	// what differs (antientropy.go); off by default.
+	AntiEntropy AntiEntropyConfig `koanf:"anti_entropy"`
+	Indices     IndicesConfig     `koanf:"indices"`
+	Kafka       kafkax.Config     `koanf:"kafka"`
+	Consume     ConsumeConfig     `koanf:"consume"`
+	Batch       BatchConfig       `koanf:"batch"`
+	Retry       RetryConfig       `koanf:"retry"`
+	Deletes     DeletesConfig     `koanf:"deletes"`
+	Limits      Limits            `koanf:"limits"`
 	// Metadata says which metadata changes (KIND_METADATA events) reach the target.
 	Metadata MetadataConfig      `koanf:"metadata"`
 	Log      telemetry.LogConfig `koanf:"log"`
@@ -213,6 +218,31 @@ type LateEventsConfig struct {
 	Window time.Duration `koanf:"window"`
 }
 
+// AntiEntropyConfig configures the background comparison with the primary.
+type AntiEntropyConfig struct {
+	// Enabled turns it on; it needs primary.endpoints.
+	Enabled bool `koanf:"enabled"`
+	// Interval is the time from the start of one pass to the start of the next. A
+	// pass stopped at max_diffs is followed by the next at once.
+	Interval time.Duration `koanf:"interval"`
+	// MaxDocsPerS bounds the documents compared per second, primary and target
+	// together: the load a pass puts on both clusters.
+	MaxDocsPerS float64 `koanf:"max_docs_per_s"`
+	// Mode is fast (ids, routing and versions: no source moves) or full (sources too).
+	Mode string `koanf:"mode"`
+	// Repair writes the primary's state over what differs; false only reports
+	// (metrics and log).
+	Repair bool `koanf:"repair"`
+	// MaxDiffs is the most differences a pass collects; it stops there, repairs them,
+	// and the next pass starts at once.
+	MaxDiffs int `koanf:"max_diffs"`
+	// SettleTimeout bounds the wait, after a pass, for the group to apply every event
+	// published before the pass ended: only a difference that outlives the stream is
+	// one (a difference the stream has not applied yet is lag). Past it the pass's
+	// differences are left for the next pass.
+	SettleTimeout time.Duration `koanf:"settle_timeout"`
+}
+
 // Limits bound the replicator's waits.
 type Limits struct {
 	// ShutdownTimeout bounds finishing in-flight bulks at shutdown and on revoke;
@@ -239,8 +269,10 @@ func DefaultConfig() Config {
 		Target:        cluster.Config{Timeout: time.Minute},
 		Primary:       cluster.Config{Name: "primary", Timeout: time.Minute},
 		LateEvents:    LateEventsConfig{Window: 30 * time.Second},
-		Indices:       IndicesConfig{Include: []string{"*"}, Rename: "{index}"},
-		Kafka:         kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-replicator"},
+		AntiEntropy: AntiEntropyConfig{Interval: 6 * time.Hour, MaxDocsPerS: 1000, Mode: "fast", Repair: true,
+			MaxDiffs: 10000, SettleTimeout: 10 * time.Minute},
+		Indices: IndicesConfig{Include: []string{"*"}, Rename: "{index}"},
+		Kafka:   kafkax.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "fanout-replicator"},
 		Consume: ConsumeConfig{
 			Topics:                    []string{"fanout.ops"},
 			DLQTopic:                  "{topic}.dlq.{cluster}",
@@ -313,6 +345,9 @@ func (c Config) Validate() error {
 	}
 	if c.LateEvents.Window <= 0 {
 		return fmt.Errorf("late_events.window: must be positive (below the targets' index.gc_deletes), got %s", c.LateEvents.Window)
+	}
+	if err := c.AntiEntropy.validate(c.PrimaryEnabled()); err != nil {
+		return err
 	}
 	// Port 0 is a free port each: two listeners, not a conflict.
 	if c.Admin.Listen != "" && c.Admin.Listen == c.MetricsListen && !strings.HasSuffix(c.Admin.Listen, ":0") {
@@ -480,4 +515,29 @@ func validInstanceID(id string) bool {
 		}
 	}
 	return true
+}
+
+func (c AntiEntropyConfig) validate(primary bool) error {
+	if !c.Enabled {
+		return nil
+	}
+	if !primary {
+		return fmt.Errorf("anti_entropy.enabled: needs primary.endpoints (the target is compared with the primary)")
+	}
+	if c.Interval < time.Second {
+		return fmt.Errorf("anti_entropy.interval: must be at least 1s, got %s", c.Interval)
+	}
+	if c.MaxDocsPerS <= 0 || math.IsInf(c.MaxDocsPerS, 0) || math.IsNaN(c.MaxDocsPerS) {
+		return fmt.Errorf("anti_entropy.max_docs_per_s: must be a positive number (the rate is always bounded), got %v", c.MaxDocsPerS)
+	}
+	if _, err := converge.ParseMode(c.Mode); err != nil {
+		return fmt.Errorf("anti_entropy.mode: %w", err)
+	}
+	if c.MaxDiffs < 1 {
+		return fmt.Errorf("anti_entropy.max_diffs: must be at least 1, got %d", c.MaxDiffs)
+	}
+	if c.SettleTimeout <= 0 {
+		return fmt.Errorf("anti_entropy.settle_timeout: must be positive, got %s", c.SettleTimeout)
+	}
+	return nil
 }

@@ -62,6 +62,16 @@ type metrics struct {
 	metaSteps       *prometheus.CounterVec
 	barrierWait     prometheus.Observer
 	barriersWaiting prometheus.Gauge
+	// anti-entropy (antientropy.go)
+	aePasses          *prometheus.CounterVec // result
+	aeRunning         prometheus.Gauge
+	aeLastPass        prometheus.Gauge
+	aeLastPassSeconds prometheus.Gauge
+	aeChecked         prometheus.Counter
+	aeDiffs           *prometheus.CounterVec // kind
+	aeSkipped         *prometheus.CounterVec // reason
+	aeRepaired        *prometheus.CounterVec // kind
+	aeFailed          *prometheus.CounterVec // kind
 }
 
 // Results of fanout_replicator_chunk_groups_total.
@@ -82,6 +92,42 @@ type deletesMetrics struct {
 func newMetrics(reg prometheus.Registerer, cluster string) *metrics {
 	f := promauto.With(prometheus.WrapRegistererWith(prometheus.Labels{"cluster": cluster}, reg))
 	m := &metrics{
+		aePasses: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_anti_entropy_passes_total",
+			Help: "Anti-entropy passes by result: complete, capped (stopped at max_diffs), failed (a cluster could not be asked), stopped (leadership moved, paused, shutdown).",
+		}, []string{"result"}),
+		aeRunning: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_replicator_anti_entropy_running",
+			Help: "1 while this member runs an anti-entropy pass.",
+		}),
+		aeLastPass: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_replicator_anti_entropy_last_full_pass_timestamp_seconds",
+			Help: "When the last complete anti-entropy pass (every replicated index to the end, differences confirmed and repaired) ended, as a Unix time; 0 before the first.",
+		}),
+		aeLastPassSeconds: f.NewGauge(prometheus.GaugeOpts{
+			Name: "fanout_replicator_anti_entropy_last_full_pass_seconds",
+			Help: "How long the last complete anti-entropy pass took.",
+		}),
+		aeChecked: f.NewCounter(prometheus.CounterOpts{
+			Name: "fanout_replicator_anti_entropy_documents_checked_total",
+			Help: "Documents the anti-entropy compared, primary's and target's together (bounded by anti_entropy.max_docs_per_s).",
+		}),
+		aeDiffs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_anti_entropy_differences_total",
+			Help: "Differences from the primary the anti-entropy confirmed (they outlived the stream), by kind: missing, extra, version, source, routing.",
+		}, []string{"kind"}),
+		aeSkipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_anti_entropy_skipped_total",
+			Help: "Differences seen but not repaired, by reason: in_flux (a side changed: left to the stream), converged (the stream caught up), deferred (the group did not catch up in settle_timeout), index_missing (not on the target), already_newer.",
+		}, []string{"reason"}),
+		aeRepaired: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_repaired_total",
+			Help: "Documents the anti-entropy repaired on the target (the primary's state written through the apply path), by kind of difference.",
+		}, []string{"kind"}),
+		aeFailed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanout_replicator_anti_entropy_repair_failures_total",
+			Help: "Confirmed differences the anti-entropy could not repair (the target refused the write), by kind; logged with the cause.",
+		}, []string{"kind"}),
 		expired: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fanout_replicator_records_expired_total",
 			Help: "Records the group had not applied when retention deleted them: a committed offset below the log start resumes there.",

@@ -372,6 +372,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 	goBG(r.probe)
 	goBG(r.commitLoop)
 	goBG(r.lagLoop)
+	if r.cfg.AntiEntropy.Enabled {
+		goBG(r.antiEntropyLoop)
+	}
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); r.pollLoop(pollCtx) }()
 
