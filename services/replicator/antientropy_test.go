@@ -293,7 +293,9 @@ func TestAntiEntropyOneMember(t *testing.T) {
 	waitFor(t, 30*time.Second, "one partition each", func() bool {
 		return a.Metric(t, "fanout_replicator_assigned_partitions", nil) == 1 && b.Metric(t, "fanout_replicator_assigned_partitions", nil) == 1
 	})
-	passes := func(r *replicatortest.Running) float64 { return r.Metric(t, "fanout_replicator_anti_entropy_passes_total", nil) }
+	passes := func(r *replicatortest.Running) float64 {
+		return r.Metric(t, "fanout_replicator_anti_entropy_passes_total", nil)
+	}
 	before := []float64{passes(a), passes(b)}
 	waitFor(t, 30*time.Second, "three more passes", func() bool { return passes(a)+passes(b) >= before[0]+before[1]+3 })
 	ran := 0
