@@ -189,6 +189,17 @@ func runStatus(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
+	// A target named on the command line that Kafka has never heard of is most often a
+	// typo: its "lag" would be the whole topic. Said, with the targets Kafka knows.
+	if s.cfg.Target.Name != "" {
+		for _, t := range targets {
+			if neverJoined(t) {
+				problems = append(problems, fmt.Sprintf("no consumer group %s exists: no replicator of target %q has joined or committed%s",
+					t.Group, t.Cluster, knownTargets(ctx, adm)))
+			}
+		}
+	}
+
 	warnShortDLQRetention(ctx, adm, s, e, clusters)
 
 	if f.json() {
@@ -204,6 +215,39 @@ func runStatus(ctx context.Context, args []string, e *env) error {
 		return partialf("status incomplete: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// neverJoined says whether t's group does not exist for Kafka (no members, no
+// committed offset) and no replicator admin answered for it.
+func neverJoined(t *targetStatus) bool {
+	if t.GroupState != "Dead" || len(t.Members) > 0 || t.Replicator != nil {
+		return false
+	}
+	for _, p := range t.Partitions {
+		if p.Committed >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// knownTargets lists the targets of the replicator groups Kafka knows, for an error.
+func knownTargets(ctx context.Context, adm *kadm.Client) string {
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		return ""
+	}
+	var known []string
+	for _, g := range groups.Groups() {
+		if c, ok := strings.CutPrefix(g, replicatorGroupPrefix); ok && c != "" {
+			known = append(known, c)
+		}
+	}
+	if len(known) == 0 {
+		return " (Kafka knows no replicator group)"
+	}
+	sort.Strings(known)
+	return " (targets Kafka knows: " + strings.Join(known, ", ") + ")"
 }
 
 func stateRank(s string) int {

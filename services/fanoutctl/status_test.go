@@ -123,6 +123,12 @@ func TestStatusLagWhilePaused(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "unreachable") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("status with a dead admin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// a target Kafka never heard of (a typo) is a failure that names the known ones,
+	// not a Dead group with the whole topic as lag and exit 0
+	r = cli(t, context.Background(), deps{}, nil, "status", "--brokers", brokers, "--cluster", "bb")
+	if r.code != 1 || !strings.Contains(r.stderr, "no consumer group fanout-replicator-bb exists") || !strings.Contains(r.stderr, "targets Kafka knows: b") {
+		t.Fatalf("status of an unknown target: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestDLQRetention: the replicator creates its dead-letter topic with
