@@ -86,8 +86,10 @@ func ExactVersions(v DocVersion) int64 { return v.Version }
 
 // Options configure a comparison.
 type Options struct {
-	// Indices to compare, as named on the primary. Empty means every index the primary
-	// lists, except hidden ones (names starting with ".") and those Include refuses.
+	// Indices to compare, as named on the primary; an index pattern (logs-*) names the
+	// primary's indices it matches, hidden ones excepted. Empty means every index the
+	// primary lists, except hidden ones (names starting with ".") and those Include
+	// refuses.
 	Indices []string
 	// Include, when set, chooses which of the primary's listed indices are compared
 	// (a replica that replicates only some indices). Extra replica indices are then not
@@ -331,6 +333,8 @@ func Compare(ctx context.Context, primary, replica *opensearch.Client, opts Opti
 		if opts.Include != nil {
 			indices = slices.DeleteFunc(indices, func(ix string) bool { return !opts.Include(ix) })
 		}
+	} else if indices, err = p.expand(ctx, indices); err != nil {
+		return nil, err
 	}
 	if len(opts.Indices) == 0 && opts.Include == nil {
 		replicaIndices, err := r.indices(ctx)

@@ -174,21 +174,11 @@ func CompareMetadata(ctx context.Context, primary, replica *opensearch.Client, o
 			indices = slices.DeleteFunc(indices, func(ix string) bool { return !opts.Include(ix) })
 		}
 	}
-	// a pattern names the indices it matches: metadata is read index by index, under
-	// each one's own (renamed) name
-	var expanded []string
-	for _, ix := range indices {
-		if !glob.IsPattern(ix) {
-			expanded = append(expanded, ix)
-			continue
-		}
-		matched, err := p.indicesMatching(ctx, ix)
-		if err != nil {
-			return nil, err
-		}
-		expanded = append(expanded, matched...)
+	// metadata is read index by index, under each one's own (renamed) name
+	indices, err := p.expand(ctx, indices)
+	if err != nil {
+		return nil, err
 	}
-	indices = slices.Compact(expanded)
 	rep.Indices = indices
 	rixs, err := r.indices(ctx)
 	if err != nil {
@@ -214,6 +204,29 @@ func CompareMetadata(ctx context.Context, primary, replica *opensearch.Client, o
 		}
 	}
 	return rep, nil
+}
+
+// expand replaces each index pattern of indices with the indices it matches on s, in
+// order and without repeats: a pattern names the indices it matches.
+func (s *side) expand(ctx context.Context, indices []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, ix := range indices {
+		names := []string{ix}
+		if glob.IsPattern(ix) {
+			var err error
+			if names, err = s.indicesMatching(ctx, ix); err != nil {
+				return nil, err
+			}
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
 }
 
 // indicesMatching lists the indices an index pattern matches, hidden ones excepted.

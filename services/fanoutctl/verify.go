@@ -34,7 +34,7 @@ func runVerify(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("verify", e)
 	c.register(fs, flagConfig|flagCluster|flagPrimary|flagTarget|flagOutput)
 	var indices listFlag
-	fs.Var(&indices, "index", "primary `index` to compare, repeatable (default: every index the primary lists that indices.include/exclude replicate)")
+	fs.Var(&indices, "index", "primary `index` or index pattern (logs-*) to compare, repeatable (default: every index the primary lists that indices.include/exclude replicate)")
 	maxDiffs := fs.Int("max-diffs", 20, "how many differences to list (counts are always complete)")
 	refresh := fs.Bool("refresh", true, "refresh the compared indices on both clusters first, so that search sees every acknowledged write")
 	noVersions := fs.Bool("no-versions", false, "compare documents only, not _version against the replication version")

@@ -95,6 +95,13 @@ func TestVerify(t *testing.T) {
 		}
 	}
 
+	// --index takes patterns, as indices.include does: "boo*" is books
+	var rep converge.Report
+	r := cli(t, t.Context(), deps{}, env, append(args, "--index", "boo*", "-o", "json")...)
+	if r.code != 1 || json.Unmarshal([]byte(r.stdout), &rep) != nil || len(rep.Indices) != 1 || rep.Indices[0] != "books" || rep.Missing != 1 || rep.Extra != 1 {
+		t.Fatalf("--index boo*: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	if r := cli(t, t.Context(), deps{}, nil, "verify", "--cluster", "dr"); r.code != 2 || !strings.Contains(r.stderr, "--target is required") {
 		t.Errorf("without a target: exit %d %s", r.code, r.stderr)
 	}
