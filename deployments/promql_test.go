@@ -50,7 +50,7 @@ type series map[string]map[string]bool
 // collectors records what is registered on it, registering nothing.
 type collectors []prometheus.Collector
 
-func (c *collectors) Register(x prometheus.Collector) error { *c = append(*c, x); return nil }
+func (c *collectors) Register(x prometheus.Collector) error   { *c = append(*c, x); return nil }
 func (c *collectors) MustRegister(xs ...prometheus.Collector) { *c = append(*c, xs...) }
 func (c *collectors) Unregister(prometheus.Collector) bool    { return false }
 
