@@ -470,8 +470,9 @@ func TestDashboard(t *testing.T) {
 }
 
 // ruleFile mirrors the rule file format of Prometheus' rulefmt (groups of recording and
-// alerting rules), decoded strictly: rulefmt itself imports the PromQL engine and the
-// template package, whose dependencies cost minutes of compile time.
+// alerting rules), decoded strictly. rulefmt itself imports the PromQL engine, the
+// template package and, through them, client-go and OpenTelemetry: measured cold with
+// -race, 58 s of CPU on top of this module's 67 s (and the services' 148 s).
 type ruleFile struct {
 	Groups []struct {
 		Name        string            `yaml:"name"`
