@@ -588,6 +588,9 @@ func TestAlertRules(t *testing.T) {
 					t.Errorf("%s: annotation %s: %v", name, k, err)
 				}
 			}
+			if err := checkTemplateLabels(r, known); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
 			if want := "README.md#" + strings.ToLower(r.Alert); r.Annotations["runbook"] != want {
 				t.Errorf("%s: runbook %q, want %q", name, r.Annotations["runbook"], want)
 			}
@@ -613,4 +616,61 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("external metric %s is not named in the README's Alerts section", name)
 		}
 	}
+}
+
+var templateLabel = regexp.MustCompile(`\$labels\.(\w+)`)
+
+// checkTemplateLabels: the labels an alert's annotations print are labels of what its
+// expression returns: the groupings of its aggregations, or, without one, the labels of
+// the series it selects. (An outer aggregation without a by keeps none, so an
+// annotation naming a label it dropped would print nothing.)
+func checkTemplateLabels(r rule, known series) error {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+	if err != nil {
+		return nil // reported by checkExpr
+	}
+	grouped, aggregated, unknown := map[string]bool{}, false, false
+	selected := map[string]bool{}
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.AggregateExpr:
+			aggregated = true
+			if n.Without {
+				unknown = true // what is left depends on what came in
+			}
+			for _, l := range n.Grouping {
+				grouped[l] = true
+			}
+		case *parser.VectorSelector:
+			name := selectorName(n)
+			if labels, ok := known[name]; ok {
+				maps.Copy(selected, labels)
+			} else {
+				// An outside series: what it is matched on, and what every scrape adds.
+				for _, m := range n.LabelMatchers {
+					selected[m.Name] = true
+				}
+				for _, l := range scrapeLabels {
+					selected[l] = true
+				}
+			}
+		}
+		return nil
+	})
+	if unknown {
+		return nil
+	}
+	have := selected
+	if aggregated {
+		have = grouped
+	}
+	var errs []error
+	for k, text := range r.Annotations {
+		for _, m := range templateLabel.FindAllStringSubmatch(text, -1) {
+			if !have[m[1]] {
+				errs = append(errs, fmt.Errorf("annotation %s prints $labels.%s, which %q does not return", k, m[1], r.Expr))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
