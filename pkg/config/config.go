@@ -109,7 +109,7 @@ func Load(dst any, src Sources) ([]Warning, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", cleanDecodeError(err))
+		return nil, fmt.Errorf("config: %w", cleanDecodeError(err, rv.Elem().Type().String()))
 	}
 	rv.Elem().Set(fresh.Elem())
 	return warnings, nil
@@ -119,7 +119,9 @@ var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
 
 // cleanDecodeError turns mapstructure's "has invalid keys: a, b" (relative to a parent) into
 // "unknown keys: a, b" (with full paths, which mapstructure names relative to the parent).
-func cleanDecodeError(err error) error {
+// Keys at the top have no parent; mapstructure from v2.5.0 names root, the decoded
+// struct's type (config_test.testConfig), instead, which is no key.
+func cleanDecodeError(err error, root string) error {
 	var msgs []string
 	for _, line := range strings.Split(err.Error(), "\n") {
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
@@ -130,7 +132,7 @@ func cleanDecodeError(err error) error {
 			parent := strings.Trim(strings.SplitN(line, " ", 2)[0], "'")
 			var full []string
 			for _, k := range strings.Split(m[1], ", ") {
-				if parent != "" {
+				if parent != "" && parent != root {
 					k = parent + "." + k
 				}
 				full = append(full, k)

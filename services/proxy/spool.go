@@ -113,22 +113,29 @@ func openSpool(cfg Config, pub *publisher, reg prometheus.Registerer, log *slog.
 		log.Warn("the spool holds events not drained to Kafka yet; draining them before publishing directly",
 			"dir", cfg.Spool.Dir, "records", st.Records, "bytes", st.Bytes, "oldest", st.Oldest)
 	}
+	sp.drained, sp.appended, sp.refused = registerSpoolMetrics(reg, s.Stats, now)
+	return sp, nil
+}
+
+// registerSpoolMetrics registers the spool's series (fanout_proxy_spool_*) on reg, its
+// gauges reading stats; RegisterMetrics registers them without a spool.
+func registerSpoolMetrics(reg prometheus.Registerer, stats func() spool.Stats, now func() time.Time) (drained, appended, refused prometheus.Counter) {
 	f := promauto.With(reg)
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "fanout_proxy_spool_bytes", Help: "Bytes of events in the local spool not drained to Kafka yet."},
-		func() float64 { return float64(s.Stats().Bytes) })
+		func() float64 { return float64(stats().Bytes) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "fanout_proxy_spool_records", Help: "Kafka records in the local spool not drained yet."},
-		func() float64 { return float64(s.Stats().Records) })
+		func() float64 { return float64(stats().Records) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "fanout_proxy_spool_oldest_age_seconds", Help: "Age of the oldest record in the local spool; 0 when empty."},
 		func() float64 {
-			if o := s.Stats().Oldest; !o.IsZero() {
+			if o := stats().Oldest; !o.IsZero() {
 				return now().Sub(o).Seconds()
 			}
 			return 0
 		})
-	sp.drained = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_drained_total", Help: "Spooled records the drainer published to Kafka (acknowledged)."})
-	sp.appended = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_appended_total", Help: "Kafka records of applied writes appended to the local spool."})
-	sp.refused = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_refused_total", Help: "Write requests refused with 429 before the primary was called because the spool was full (spool.max_bytes or spool.max_age)."})
-	return sp, nil
+	drained = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_drained_total", Help: "Spooled records the drainer published to Kafka (acknowledged)."})
+	appended = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_appended_total", Help: "Kafka records of applied writes appended to the local spool."})
+	refused = f.NewCounter(prometheus.CounterOpts{Name: "fanout_proxy_spool_refused_total", Help: "Write requests refused with 429 before the primary was called because the spool was full (spool.max_bytes or spool.max_age)."})
+	return drained, appended, refused
 }
 
 // full says why the spool takes no new writes, "" when it does.
