@@ -109,7 +109,7 @@ func Load(dst any, src Sources) ([]Warning, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", cleanDecodeError(err))
+		return nil, fmt.Errorf("config: %w", cleanDecodeError(err, rv.Elem().Type().String()))
 	}
 	rv.Elem().Set(fresh.Elem())
 	return warnings, nil
@@ -119,7 +119,10 @@ var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
 
 // cleanDecodeError turns mapstructure's "has invalid keys: a, b" (relative to a parent) into
 // "unknown keys: a, b" (with full paths, which mapstructure names relative to the parent).
-func cleanDecodeError(err error) error {
+// root is the Go type decoded into: mapstructure from v2.5.0 names the top level by it
+// ("config.Config has invalid keys: listn") where v2.4.0 left it empty, and a module
+// elsewhere in the workspace may bring either.
+func cleanDecodeError(err error, root string) error {
 	var msgs []string
 	for _, line := range strings.Split(err.Error(), "\n") {
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
@@ -128,6 +131,9 @@ func cleanDecodeError(err error) error {
 		}
 		if m := invalidKeys.FindStringSubmatch(line); m != nil {
 			parent := strings.Trim(strings.SplitN(line, " ", 2)[0], "'")
+			if parent == root {
+				parent = ""
+			}
 			var full []string
 			for _, k := range strings.Split(m[1], ", ") {
 				if parent != "" {
