@@ -77,12 +77,17 @@ func resolve(ldVersion, ldRevision string, bi *debug.BuildInfo, goVersion string
 	return in
 }
 
-// ShortRevision is the revision cut to 12 hex digits (what git shows), with "-dirty"
-// when the tree had uncommitted changes.
+// ShortRevision is the revision's commit hash cut to 12 hex digits (what git shows),
+// with "-dirty" when the tree had uncommitted changes. A stamped revision may carry a
+// suffix of its own ("<hash>-dirty" from make), which is kept.
 func (in Info) ShortRevision() string {
+	hash, suffix, _ := strings.Cut(in.Revision, "-")
 	r := in.Revision
-	if len(r) > 12 && isHex(r) {
-		r = r[:12]
+	if len(hash) > 12 && isHex(hash) {
+		r = hash[:12]
+		if suffix != "" {
+			r += "-" + suffix
+		}
 	}
 	if in.Modified {
 		r += "-dirty"

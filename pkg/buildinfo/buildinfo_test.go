@@ -62,6 +62,11 @@ func TestResolve(t *testing.T) {
 			wantShort: Unknown,
 		},
 		{
+			name: "a stamped dirty revision is cut and keeps its suffix", ldRevision: rev + "-dirty",
+			want:      Info{Version: Unknown, Revision: rev + "-dirty", GoVersion: "go1.26.8"},
+			wantShort: "ad040e2c1234-dirty",
+		},
+		{
 			name: "a short or non-hex stamped revision is printed whole", ldRevision: "abc1234",
 			want:      Info{Version: Unknown, Revision: "abc1234", GoVersion: "go1.26.8"},
 			wantShort: "abc1234",
