@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ const (
 	composeFile = "compose/compose.yaml"
 	// The images of the fanout services are built from one Dockerfile, one target per
 	// binary, with the repository as context.
-	dockerfile = "deployments/docker/Dockerfile"
+	composeDockerfile = "deployments/docker/Dockerfile"
 )
 
 // buildTargets is the Dockerfile target each built service runs.
@@ -235,36 +234,34 @@ func TestComposeBuilds(t *testing.T) {
 		target, want := buildTargets[s.Name]
 		switch {
 		case s.Build == nil && want:
-			t.Errorf("%s: not built (want target %s of %s)", s.Name, target, dockerfile)
+			t.Errorf("%s: not built (want target %s of %s)", s.Name, target, composeDockerfile)
 		case s.Build == nil:
 		case !want:
 			t.Errorf("%s: built, but is not a fanout service", s.Name)
 		case s.Build.Context != root:
 			t.Errorf("%s: build context %s, want the repository root %s", s.Name, s.Build.Context, root)
-		case s.Build.Dockerfile != dockerfile:
-			t.Errorf("%s: dockerfile %s, want %s", s.Name, s.Build.Dockerfile, dockerfile)
+		case s.Build.Dockerfile != composeDockerfile:
+			t.Errorf("%s: dockerfile %s, want %s", s.Name, s.Build.Dockerfile, composeDockerfile)
 		case s.Build.Target != target:
 			t.Errorf("%s: build target %q, want %q", s.Name, s.Build.Target, target)
 		}
 	}
 }
 
-var stage = regexp.MustCompile(`(?im)^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$`)
-
 // TestComposeBuildTargetsExist: the Dockerfile compose.yaml builds from exists and has
-// a stage of each target's name.
+// a stage of each target's name (parsed as BuildKit parses it).
 func TestComposeBuildTargetsExist(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", dockerfile))
+	b, err := os.ReadFile(filepath.Join("..", composeDockerfile))
 	if err != nil {
-		t.Fatalf("compose.yaml builds from %s: %v", dockerfile, err)
+		t.Fatalf("compose.yaml builds from %s: %v", composeDockerfile, err)
 	}
-	stages := map[string]bool{}
-	for _, m := range stage.FindAllStringSubmatch(string(b), -1) {
-		stages[strings.ToLower(m[1])] = true
+	d, err := parseDockerfile(composeDockerfile, b)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for svc, target := range buildTargets {
-		if !stages[target] {
-			t.Errorf("%s builds target %s, which %s has no stage of (stages: %v)", svc, target, dockerfile, stages)
+		if d.stage(target) == nil {
+			t.Errorf("%s builds target %s, which %s has no stage of", svc, target, composeDockerfile)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
 )
 
 // Flag is a command-line shortcut for one configuration key.
@@ -17,7 +19,7 @@ type Flag struct {
 	List  bool // comma-separated list
 }
 
-// Command is a service's command line: --config FILE, --print-config and shortcut
+// Command is a service's command line: --config FILE, --print-config, --version and shortcut
 // flags over the configuration C, then Run. Every fanout service uses it, so they all
 // load, validate, print and exit the same way.
 type Command[C any] struct {
@@ -41,6 +43,7 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "YAML configuration file")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration (secrets redacted) and exit")
+	showVersion := fs.Bool("version", false, "print the version, commit and Go version and exit")
 	strictEnv := fs.Bool("strict-env", false, "refuse to start when a FANOUT_* environment variable names no configuration key (also FANOUT_STRICT_ENV=true, or strict_env: true in the file)")
 	values := make([]*string, len(c.Flags))
 	for i, f := range c.Flags {
@@ -55,6 +58,12 @@ func (c Command[C]) Main(ctx context.Context, args, environ []string, stdout, st
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: unexpected arguments: %s\n", c.Name, strings.Join(fs.Args(), " "))
 		return 2
+	}
+	// Before the configuration is loaded: the version must print wherever the binary
+	// is, configured or not.
+	if *showVersion {
+		fmt.Fprintln(stdout, buildinfo.Get().Line(c.Name))
+		return 0
 	}
 	flags := map[string]any{}
 	for i, f := range c.Flags {

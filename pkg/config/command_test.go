@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
 	"github.com/fanout-dev/fanout/pkg/config"
 )
 
@@ -40,6 +41,11 @@ func TestCommand(t *testing.T) {
 			return nil
 		},
 	}
+	notRun := func(t *testing.T) {
+		if ran.Listen != "" {
+			t.Errorf("the command ran (with %+v)", ran)
+		}
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -66,12 +72,18 @@ func TestCommand(t *testing.T) {
 		{name: "service links are ignored", args: []string{"--strict-env"}, env: []string{"FANOUT_PROXY_SERVICE_HOST=10.0.0.1", "FANOUT_PROXY_PORT=tcp://10.0.0.1:9200"}, code: 0},
 		{name: "bad flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined"},
 		{name: "stray argument", args: []string{"extra"}, code: 2, stderr: "unexpected arguments: extra"},
+		{name: "version", args: []string{"--version"}, code: 0, stdout: buildinfo.Get().Line("fanout-test") + "\n", check: notRun},
+		// The configuration is not loaded: a broken one does not stop --version.
+		{name: "version without a valid configuration", args: []string{"--version"}, env: []string{"FANOUT_LISTEN="}, code: 0,
+			stdout: buildinfo.Get().Line("fanout-test") + "\n", check: notRun},
+		{name: "version with a stray argument", args: []string{"--version", "extra"}, code: 2, stderr: "unexpected arguments: extra", check: notRun},
 		{name: "help", args: []string{"-h"}, code: 0, stderr: "-print-config"},
 		{name: "run failure", args: []string{"--listen", "fail"}, code: 1, stderr: "fanout-test: boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
+			ran = testConfig{}
 			code := cmd.Main(context.Background(), tt.args, tt.env, &out, &errb)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.code, errb.String())

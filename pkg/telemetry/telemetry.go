@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -60,11 +61,31 @@ func NewLogger(w io.Writer, c LogConfig) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
-// NewRegistry returns a registry with the Go runtime and process collectors.
+// NewRegistry returns a registry with the Go runtime and process collectors and
+// fanout_build_info: every service builds its registry here, so every one says which
+// build it is.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		BuildInfoGauge(buildinfo.Get()))
 	return reg
+}
+
+// BuildInfoGauge is fanout_build_info{version,revision,goversion} 1, the usual info
+// metric: join on it to label other series by build, or count builds in a fleet. The
+// revision is the full commit hash, with "-dirty" for a tree with uncommitted changes.
+func BuildInfoGauge(in buildinfo.Info) prometheus.Collector {
+	rev := in.Revision
+	if in.Modified {
+		rev += "-dirty"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "fanout_build_info",
+		Help:        "The running build: version, commit and Go version as labels; always 1.",
+		ConstLabels: prometheus.Labels{"version": in.Version, "revision": rev, "goversion": in.GoVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Check reports whether one dependency is ready; nil means ready.

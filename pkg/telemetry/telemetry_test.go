@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
 )
 
@@ -134,5 +135,72 @@ func TestServerRunStops(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestBuildInfo: every registry the services build carries fanout_build_info with the
+// running build's labels, and a dirty tree shows in the revision.
+func TestBuildInfo(t *testing.T) {
+	in := buildinfo.Get()
+	rev := in.Revision
+	if in.Modified {
+		rev += "-dirty"
+	}
+	tests := []struct {
+		name string
+		reg  func() prometheus.Gatherer
+		want map[string]string
+	}{
+		{
+			name: "NewRegistry registers the running build",
+			reg:  func() prometheus.Gatherer { return telemetry.NewRegistry() },
+			want: map[string]string{"version": in.Version, "revision": rev, "goversion": runtime.Version()},
+		},
+		{
+			name: "a modified tree is revision-dirty",
+			reg: func() prometheus.Gatherer {
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(telemetry.BuildInfoGauge(buildinfo.Info{Version: "0.4.0", Revision: "abc", Modified: true, GoVersion: "go1.26.8"}))
+				return reg
+			},
+			want: map[string]string{"version": "0.4.0", "revision": "abc-dirty", "goversion": "go1.26.8"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mfs, err := tt.reg().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			for _, mf := range mfs {
+				if mf.GetName() != "fanout_build_info" {
+					continue
+				}
+				found = true
+				if len(mf.GetMetric()) != 1 {
+					t.Fatalf("fanout_build_info has %d series, want 1", len(mf.GetMetric()))
+				}
+				m := mf.GetMetric()[0]
+				if v := m.GetGauge().GetValue(); v != 1 {
+					t.Errorf("fanout_build_info = %v, want 1", v)
+				}
+				got := map[string]string{}
+				for _, l := range m.GetLabel() {
+					got[l.GetName()] = l.GetValue()
+				}
+				if len(got) != len(tt.want) {
+					t.Errorf("labels %v, want %v", got, tt.want)
+				}
+				for k, v := range tt.want {
+					if got[k] != v {
+						t.Errorf("label %s = %q, want %q", k, got[k], v)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("no fanout_build_info in the registry")
+			}
+		})
 	}
 }

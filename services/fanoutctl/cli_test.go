@@ -3,6 +3,7 @@ package fanoutctl
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
+	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
 
@@ -75,6 +78,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "dev bad replicas", args: []string{"dev", "--replicas", "0"}, code: 2, stderr: "--replicas"},
 		{name: "dev bad replica url", args: []string{"dev", "--replica", "nope"}, code: 2, stderr: "not an http(s) URL"},
 		{name: "dev bad kafka", args: []string{"dev", "--kafka", "nohost"}, code: 2, stderr: "--kafka"},
+		{name: "version with an argument", args: []string{"--version", "extra"}, code: 2, stderr: "--version: unexpected arguments: extra"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -89,6 +93,36 @@ func TestExitCodes(t *testing.T) {
 			last := lastLine(errb.String())
 			if !strings.HasPrefix(last, "fanoutctl: ") || !strings.Contains(last, c.stderr) {
 				t.Fatalf("last stderr line %q, want it to say %q", last, c.stderr)
+			}
+		})
+	}
+}
+
+// TestVersion: --version and the version command print the build line on stdout, exit 0,
+// and need no configuration (a broken one in the environment is not read).
+func TestVersion(t *testing.T) {
+	want := buildinfo.Get().Line("fanoutctl") + "\n"
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		t.Run(args[0], func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), args, []string{"FANOUT_KAFKA_BROKERS=nohost", "FANOUT_FROB=1", "FANOUT_STRICT_ENV=true"}, &out, &errb)
+			if code != 0 || out.String() != want || errb.Len() != 0 {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 0, %q and nothing", code, out.String(), errb.String(), want)
+			}
+			if !strings.HasPrefix(want, "fanoutctl ") || !strings.Contains(want, "(revision ") {
+				t.Fatalf("build line %q is not `fanoutctl VERSION (revision R, GO)`", want)
+			}
+		})
+	}
+	// The services' mains, which their cmd packages call with os.Args[1:], the same way.
+	for name, main := range map[string]func(context.Context, []string, []string, io.Writer, io.Writer) int{
+		"fanout-proxy": proxy.Main, "fanout-replicator": replicator.Main,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := main(context.Background(), []string{"--version"}, []string{"FANOUT_FROB=1", "FANOUT_STRICT_ENV=true"}, &out, &errb)
+			if want := buildinfo.Get().Line(name) + "\n"; code != 0 || out.String() != want || errb.Len() != 0 {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 0, %q and nothing", code, out.String(), errb.String(), want)
 			}
 		})
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fanout-dev/fanout/pkg/buildinfo"
 )
 
 // Exit codes of Main.
@@ -70,7 +72,7 @@ commands:
   spool drain      publish a spool's records to Kafka, in order (refused while a
                    proxy has the directory open)
 
-Run 'fanoutctl <command> -h' for a command's flags. Exit codes: 0 ok, 1 failure or
+Run 'fanoutctl <command> -h' for a command's flags, 'fanoutctl --version' for the build. Exit codes: 0 ok, 1 failure or
 partial failure, 2 usage or configuration error.`
 
 // Main runs the command named by args[0] and returns the exit code. environ is the
@@ -152,6 +154,12 @@ func run(ctx context.Context, args []string, e *env) error {
 		})
 	case "help":
 		fmt.Fprintln(e.stdout, usage)
+		return nil
+	case "--version", "-version", "version":
+		if len(rest) > 0 {
+			return usagef("%s: unexpected arguments: %s", cmd, strings.Join(rest, " "))
+		}
+		fmt.Fprintln(e.stdout, buildinfo.Get().Line("fanoutctl"))
 		return nil
 	default:
 		if isHelp(cmd) {
