@@ -320,7 +320,10 @@ func TestSpoolTakesRecoveredEvents(t *testing.T) {
 // them.
 func TestSpoolRefusesRecordsKafkaRefuses(t *testing.T) {
 	dir := t.TempDir()
-	e := startEnv(t, 1, withSpool(dir))
+	// kafka_wait long enough for Kafka's refusal to arrive on a loaded machine: at
+	// 200 ms the direct publish could time out first, and the event was spooled (201)
+	// without Kafka's answer having been seen.
+	e := startEnv(t, 1, withSpool(dir), func(c *proxy.Config) { c.Spool.KafkaWait = 5 * time.Second })
 	fault := e.kafka.FailProduce(0, kerr.MessageTooLarge)
 	r := send(t, http.MethodPut, e.url()+"/rr/_doc/1", `{"a":1}`)
 	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "MESSAGE_TOO_LARGE") {
