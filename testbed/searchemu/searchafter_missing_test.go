@@ -17,7 +17,8 @@ import (
 //     Long.MIN_VALUE, the float or double infinities; min = _first XOR reverse), with
 //     the parsed value for a custom missing; strings keep null for _last/_first and
 //     take a custom missing as their value. Integer, short, byte, boolean and date
-//     sorts reduce to LONG (IndexNumericFieldData.NumericType).
+//     sorts reduce to LONG (IndexNumericFieldData.NumericType); unsigned_long takes 0
+//     or 2^64-1 (UnsignedLongValuesComparatorSource).
 //   - the hit's sort array carries the value the comparator held (that stand-in),
 //     Infinity as the string "Infinity", a string's missing as null;
 //   - SearchAfterBuilder.buildFieldDoc reads the stand-in back like any value of the
@@ -31,13 +32,14 @@ func TestSearchAfterMissingSortValues(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.must(200, "PUT", "/m", `{"mappings":{"properties":{
 		"key":{"type":"keyword"},"n":{"type":"long"},"i":{"type":"integer"},"d":{"type":"double"},
-		"f":{"type":"float"},"dt":{"type":"date"},"b":{"type":"boolean"},"kw":{"type":"keyword"}}}}`)
+		"f":{"type":"float"},"dt":{"type":"date"},"dn":{"type":"date_nanos"},"u":{"type":"unsigned_long"},
+		"b":{"type":"boolean"},"kw":{"type":"keyword"}}}}`)
 	docs := map[string]string{
-		"a": `{"key":"a","n":3,"i":3,"d":1.5,"f":1.5,"dt":"2024-01-03","b":true,"kw":"x"}`,
+		"a": `{"key":"a","n":3,"i":3,"d":1.5,"f":1.5,"dt":"2024-01-03","dn":"2024-01-03T00:00:00.000000003Z","u":18446744073709551613,"b":true,"kw":"x"}`,
 		"b": `{"key":"b"}`,
-		"c": `{"key":"c","n":1,"i":1,"d":-2.0,"f":-2.0,"dt":"2024-01-01","b":false,"kw":"z"}`,
+		"c": `{"key":"c","n":1,"i":1,"d":-2.0,"f":-2.0,"dt":"2024-01-01","dn":"2024-01-01T00:00:00.000000001Z","u":1,"b":false,"kw":"z"}`,
 		"d": `{"key":"d","other":1}`,
-		"e": `{"key":"e","n":2,"i":2,"d":0.25,"f":0.25,"dt":"2024-01-02","b":true,"kw":"y"}`,
+		"e": `{"key":"e","n":2,"i":2,"d":0.25,"f":0.25,"dt":"2024-01-02","dn":"2024-01-02T00:00:00.000000002Z","u":2,"b":true,"kw":"y"}`,
 	}
 	var bulk strings.Builder
 	for _, id := range []string{"e", "b", "a", "d", "c"} { // insertion order is not key order
@@ -64,6 +66,9 @@ func TestSearchAfterMissingSortValues(t *testing.T) {
 		{"double desc first", `{"d":{"order":"desc","missing":"_first"}}`, []string{"b", "d", "a", "e", "c"}, `"Infinity"`},
 		{"float custom", `{"f":{"order":"asc","missing":0.25}}`, []string{"c", "b", "d", "e", "a"}, `0.25`},
 		{"date", `{"dt":"asc"}`, []string{"c", "e", "a", "b", "d"}, `9223372036854775807`},
+		{"date_nanos desc", `{"dn":"desc"}`, []string{"a", "e", "c", "b", "d"}, `-9223372036854775808`},
+		{"unsigned_long", `{"u":"asc"}`, []string{"c", "e", "a", "b", "d"}, `18446744073709551615`},
+		{"unsigned_long desc", `{"u":"desc"}`, []string{"a", "e", "c", "b", "d"}, `0`},
 		{"boolean desc", `{"b":"desc"}`, []string{"a", "e", "c", "b", "d"}, `-9223372036854775808`},
 		{"unmapped_type long", `{"nope":{"order":"asc","unmapped_type":"long"}}`, []string{"a", "b", "c", "d", "e"}, `9223372036854775807`},
 		{"keyword", `{"kw":"asc"}`, []string{"a", "e", "c", "b", "d"}, `null`},
