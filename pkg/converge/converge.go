@@ -402,7 +402,7 @@ func (c *comparison) forward(ctx context.Context, ix, rix string, quota int) err
 	full := c.opts.Mode == Full
 	// sampling pages ids only and fetches the sampled sources afterwards
 	pageSources := full && quota == 0
-	compare := func(hits []hit) error {
+	compare := func(hits []Doc) error {
 		if full && !pageSources {
 			docs, err := c.p.mget(ctx, ix, hits, true)
 			if err != nil {
@@ -444,7 +444,7 @@ func (c *comparison) forward(ctx context.Context, ix, rix string, quota int) err
 }
 
 // diff compares a primary hit with the replica's document.
-func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
+func (c *comparison) diff(ph *Doc, rd *mgetDoc, ix, rix string) (Diff, bool) {
 	d := Diff{Index: ix, ReplicaIndex: rix, ID: ph.ID, Routing: ph.Routing}
 	if rd.Found {
 		d.ReplicaRouting, d.ReplicaVersion = rd.Routing, rd.Version
@@ -481,7 +481,7 @@ func (c *comparison) diff(ph *hit, rd *mgetDoc, ix, rix string) (Diff, bool) {
 
 // backward pages through the replica and reports what the primary does not have.
 func (c *comparison) backward(ctx context.Context, ix, rix string, quota int) error {
-	check := func(hits []hit) error {
+	check := func(hits []Doc) error {
 		c.rep.Checked += len(hits)
 		docs, err := c.p.mget(ctx, ix, hits, false)
 		if err != nil {
@@ -665,19 +665,21 @@ type httpError struct {
 
 func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
 
-type hit struct {
+// Doc is one hit of a page: the document's id, routing and versions, and its source
+// when the page was asked for sources.
+type Doc struct {
 	ID          string
 	Routing     string
 	Version     int64
 	SeqNo       int64
 	PrimaryTerm int64
-	HasSeqNo    bool
+	HasSeqNo    bool // false on a cluster too old to have sequence numbers
 	Source      json.RawMessage
-	Sort        []any
+	sort        []any // the hit's sort values: where a point in time's next page starts
 }
 
 // UnmarshalJSON tells an absent _seq_no (a cluster too old to have one) from zero.
-func (h *hit) UnmarshalJSON(b []byte) error {
+func (h *Doc) UnmarshalJSON(b []byte) error {
 	var w struct {
 		ID          string          `json:"_id"`
 		Routing     string          `json:"_routing"`
@@ -690,7 +692,7 @@ func (h *hit) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*h = hit{ID: w.ID, Routing: w.Routing, Version: w.Version, PrimaryTerm: w.PrimaryTerm, Source: w.Source, Sort: w.Sort}
+	*h = Doc{ID: w.ID, Routing: w.Routing, Version: w.Version, PrimaryTerm: w.PrimaryTerm, Source: w.Source, sort: w.Sort}
 	if w.SeqNo != nil {
 		h.SeqNo, h.HasSeqNo = *w.SeqNo, true
 	}
@@ -791,7 +793,7 @@ func (s *side) refresh(ctx context.Context, index string) error {
 }
 
 // mget looks the hits' ids up in index, with their routing, in hit order.
-func (s *side) mget(ctx context.Context, index string, hits []hit, withSource bool) ([]mgetDoc, error) {
+func (s *side) mget(ctx context.Context, index string, hits []Doc, withSource bool) ([]mgetDoc, error) {
 	docs := make([]map[string]any, len(hits))
 	for i, h := range hits {
 		d := map[string]any{"_id": h.ID}

@@ -104,21 +104,21 @@ type pageResp struct {
 	PitID    string `json:"pit_id"`
 	ScrollID string `json:"_scroll_id"`
 	Hits     struct {
-		Hits []hit `json:"hits"`
+		Hits []Doc `json:"hits"`
 	} `json:"hits"`
 }
 
 // scan calls fn with successive pages of index, in no particular order, until the index
 // is exhausted or fn fails. An absent index is empty. The point in time or scroll is
 // closed before scan returns, whatever the outcome.
-func (s *side) scan(ctx context.Context, index string, pageSize int, withSource bool, fn func([]hit) error) error {
+func (s *side) scan(ctx context.Context, index string, pageSize int, withSource bool, fn func([]Doc) error) error {
 	if s.paging == PagingPIT {
 		return s.scanPIT(ctx, index, pageSize, withSource, fn)
 	}
 	return s.scanScroll(ctx, index, pageSize, withSource, fn)
 }
 
-func (s *side) scanPIT(ctx context.Context, index string, pageSize int, withSource bool, fn func([]hit) error) (err error) {
+func (s *side) scanPIT(ctx context.Context, index string, pageSize int, withSource bool, fn func([]Doc) error) (err error) {
 	var open struct {
 		ID string `json:"id"`
 	}
@@ -161,10 +161,10 @@ func (s *side) scanPIT(ctx context.Context, index string, pageSize int, withSour
 			return err
 		}
 		last := hits[len(hits)-1]
-		if len(last.Sort) == 0 {
+		if len(last.sort) == 0 {
 			return fmt.Errorf("paging through %s on the %s: hits carry no sort values", index, s.name)
 		}
-		after = last.Sort
+		after = last.sort
 		if len(hits) < pageSize {
 			return nil
 		}
@@ -183,7 +183,7 @@ func (s *side) closePIT(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *side) scanScroll(ctx context.Context, index string, pageSize int, withSource bool, fn func([]hit) error) (err error) {
+func (s *side) scanScroll(ctx context.Context, index string, pageSize int, withSource bool, fn func([]Doc) error) (err error) {
 	var resp pageResp
 	body := searchBody(pageSize, withSource, []any{"_doc"})
 	// a scroll counts every hit: SearchRequest.validate refuses track_total_hits false

@@ -66,15 +66,15 @@ var errSampled = errors.New("sample taken")
 
 // sampleScan pages through index without sources and calls fn with batches of up to
 // pageSize of quota documents spread evenly over its count documents in paging order.
-func sampleScan(ctx context.Context, s *side, index string, pageSize, count, quota int, fn func([]hit) error) error {
+func sampleScan(ctx context.Context, s *side, index string, pageSize, count, quota int, fn func([]Doc) error) error {
 	if quota <= 0 || count <= 0 {
 		return nil
 	}
 	stride := max(float64(count)/float64(quota), 1)
 	next := stride / 2
 	k, taken := 0, 0
-	batch := make([]hit, 0, min(pageSize, quota))
-	err := s.scan(ctx, index, pageSize, false, func(page []hit) error {
+	batch := make([]Doc, 0, min(pageSize, quota))
+	err := s.scan(ctx, index, pageSize, false, func(page []Doc) error {
 		for i := range page {
 			if float64(k) >= next-0.5 {
 				batch = append(batch, page[i])

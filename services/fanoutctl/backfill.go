@@ -35,7 +35,9 @@ import (
 //     --slices slices) are bulk-applied with version_type=external and the replication
 //     version: where the stream was first with a newer version the target answers 409,
 //     which is success.
-//  4. Reconcile: documents the target holds and the primary does not are deleted.
+//  4. Reconcile: documents the target holds and the primary does not are deleted. The
+//     target is read through as converge reads it (a point in time on _shard_doc, or a
+//     scroll): one view of each index, in linear time, without _id field data.
 //
 // No resurrection. A copied document is the primary's state at the point in time; if
 // the primary deletes it afterwards, the replicator applies the delete and the target
@@ -75,6 +77,8 @@ type backfillHooks struct {
 	sleep func(context.Context, time.Duration) error
 	// noReconcile skips the reconcile pass (to show what it is for).
 	noReconcile bool
+	// afterReconcilePage runs after the reconcile pass handled a page of the target.
+	afterReconcilePage func(targetIndex string, docs int)
 	// bulkRequests counts the bulk requests sent to the target, if set.
 	bulkRequests *atomic.Int64
 }

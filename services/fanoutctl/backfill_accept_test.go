@@ -16,9 +16,8 @@ import (
 )
 
 // backfillDocs is the size of TestBackfillAcceptance's primary. The acceptance is
-// 200,000 documents (-backfill.docs=200000: about 4 minutes under -race on 2 cores, the
-// copy's reconcile pass paging the target without a point in time being the slow part);
-// the default, 50,000, is what runs in under a minute, as part of make test.
+// 200,000 documents (-backfill.docs=200000); the default, 50,000, is what runs in under a
+// minute, as part of make test.
 var backfillDocs = flag.Int("backfill.docs", 50_000, "documents on the primary of TestBackfillAcceptance")
 
 // TestBackfillAcceptance is the backfill's acceptance: -backfill.docs documents on the

@@ -272,6 +272,80 @@ func TestBackfillNoResurrection(t *testing.T) {
 	}
 }
 
+// TestBackfillReconcilePaging: the reconcile pass reads the target through a point in
+// time on _shard_doc where the release has one (Elasticsearch 8, which refuses to sort
+// on _id by default) and a scroll elsewhere, never search_after on _id: one view of the
+// index as it was when the pass began (documents written to the target during the pass
+// are not looked at), closed when the pass ends. It deletes what the target held that
+// the primary does not have, routed or not.
+func TestBackfillReconcilePaging(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		flavor searchemu.Flavor
+		// open scrolls and points in time on the target while the pass runs
+		scrolls, pits int
+	}{
+		{"opensearch: scroll", searchemu.OpenSearch2, 1, 0},
+		{"elasticsearch 7.10: scroll", searchemu.Elasticsearch7, 1, 0},
+		{"elasticsearch 8: point in time", searchemu.Elasticsearch8, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bed := &backfillBed{k: kafkatest.NewCluster(t, kafkatest.WithTopic(opsTopic, 2)), primary: startEmulator(t, "primary"),
+				target: startEmulator(t, "dr", func(o *searchemu.Options) { o.Flavor = tc.flavor })}
+			bed.primary.createIndex(t, "live", `{"properties":{"n":{"type":"long"}}}`)
+			const seeded, extras = 300, 30
+			bed.seed(t, seeded, 60)
+			var extraIDs, lateIDs []string
+			for i := range extras {
+				extraIDs = append(extraIDs, fmt.Sprintf("x%d", i))
+			}
+			for i := range 10 {
+				lateIDs = append(lateIDs, fmt.Sprintf("zz%d", i))
+			}
+			write := func(ids []string) {
+				body := bulkBody("live", ids, func(id string) string { return fmt.Sprintf(`{"n":1,"id":%q}`, id) })
+				if code, ans := bed.target.do(t, http.MethodPost, "/_bulk?refresh=true", body); code != 200 || strings.Contains(ans, `"errors":true`) {
+					t.Errorf("writing to the target: %d %.300s", code, ans)
+				}
+			}
+			pages := 0
+			d := deps{backfill: backfillHooks{
+				// the index exists on the target now, with the primary's mappings
+				afterOffsets: func() { write(extraIDs) },
+				afterReconcilePage: func(index string, docs int) {
+					pages++
+					if scrolls, pits := bed.target.OpenContexts(); scrolls != tc.scrolls || pits != tc.pits {
+						t.Errorf("reconcile page %d of %s: the target has %d scrolls and %d points in time open, want %d and %d", pages, index, scrolls, pits, tc.scrolls, tc.pits)
+					}
+					if pages == 1 {
+						write(lateIDs)
+					}
+				},
+			}}
+			rep, _ := runBackfillJSON(t, t.Context(), d, 0, bed.args("--page-size", "50")...)
+			if len(rep.Indices) != 1 || rep.Indices[0].ReconcileChecked != seeded+extras || rep.Indices[0].ReconcileDeleted != extras {
+				t.Errorf("reconcile checked %d and deleted %d, want %d and %d: %+v", rep.Indices[0].ReconcileChecked, rep.Indices[0].ReconcileDeleted, seeded+extras, extras, rep.Indices)
+			}
+			if want := (seeded + extras + 49) / 50; pages != want {
+				t.Errorf("reconcile pages: %d, want %d", pages, want)
+			}
+			for _, id := range extraIDs {
+				if _, _, ok := bed.target.doc(t, "live", id, routingOf(id)); ok {
+					t.Errorf("%s, which the primary does not have, is still on the target", id)
+				}
+			}
+			for _, id := range lateIDs {
+				if _, _, ok := bed.target.doc(t, "live", id, routingOf(id)); !ok {
+					t.Errorf("%s, written to the target during the reconcile pass, is gone: the pass did not read one view", id)
+				}
+			}
+			if scrolls, pits := bed.target.OpenContexts(); scrolls+pits != 0 {
+				t.Errorf("the reconcile pass left %d scrolls and %d points in time open on the target", scrolls, pits)
+			}
+		})
+	}
+}
+
 // TestBackfillResume: a backfill interrupted after a few pages saved its progress; run
 // again with --resume it copies only what the first run had not, and the target
 // converges.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 
+	"github.com/fanout-dev/fanout/pkg/converge"
 	"github.com/fanout-dev/fanout/pkg/event"
 	"github.com/fanout-dev/fanout/pkg/opspb"
 	"github.com/fanout-dev/fanout/pkg/resolve"
@@ -427,8 +428,7 @@ func (b *backfill) copySlice(ctx context.Context, p *pit, ip *indexProgress, k i
 }
 
 // idSortHint turns Elasticsearch 8's refusal of _id field data into what to do about
-// it. The copy and the reconcile pass page on _id so that a resumed copy can go on in a
-// new point in time.
+// it. The copy pages on _id so that a resumed copy can go on in a new point in time.
 func idSortHint(err error, side, index string) error {
 	if !strings.Contains(err.Error(), "indices.id_field_data.enabled") {
 		return err
@@ -517,76 +517,89 @@ func (b *backfill) applyPage(ctx context.Context, a applier, p *pit, ip *indexPr
 // have: what a late bulk of the copy brought back after its delete's tombstone was
 // gone, or what the target held before the backfill.
 func (b *backfill) reconcileAll(ctx context.Context, indices []*indexProgress) error {
+	sc, err := converge.NewScanner(ctx, b.target.c, b.target.name)
+	if err != nil {
+		return fmt.Errorf("backfill: reconcile: %w", err)
+	}
 	for _, ip := range indices {
 		done := false
 		b.state.read(func(*backfillState) { done = ip.Reconciled })
 		if done {
 			continue
 		}
-		if err := b.reconcile(ctx, ip); err != nil {
+		if err := b.reconcile(ctx, sc, ip); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// reconcile pages through the target index on _id, looks each page up on the primary
-// (realtime _mget) and deletes what the primary does not have, with the target's
-// version + 1 (external): above the copy the target holds, below any later write of
-// the document on the primary (resolve.Resolve says why), so a document re-created
-// meanwhile still wins.
-func (b *backfill) reconcile(ctx context.Context, ip *indexProgress) error {
+// reconcile reads the target index through (converge.Scanner: a point in time on
+// _shard_doc, or a scroll, so one consistent view in linear time and no _id field
+// data), looks each page up on the primary (realtime _mget) and deletes what the
+// primary does not have.
+func (b *backfill) reconcile(ctx context.Context, sc *converge.Scanner, ip *indexProgress) error {
 	tix := url.PathEscape(ip.TargetIndex)
 	if err := b.target.json(ctx, http.MethodPost, "/"+tix+"/_refresh", nil, nil); err != nil {
 		return fmt.Errorf("backfill: reconcile: refreshing %s: %w", ip.TargetIndex, err)
 	}
-	var after []any
 	var checked, deleted int64
-	for {
-		body := map[string]any{"size": b.f.pageSize, "sort": []any{map[string]any{"_id": "asc"}}, "version": true, "_source": false, "track_total_hits": false}
-		if after != nil {
-			body["search_after"] = after
-		}
-		var page pitPage
-		if err := b.target.json(ctx, http.MethodPost, "/"+tix+"/_search", body, &page); err != nil {
-			return idSortHint(fmt.Errorf("backfill: reconcile: reading %s: %w", ip.TargetIndex, err), "target", ip.TargetIndex)
-		}
-		hits := page.Hits.Hits
-		if len(hits) == 0 {
-			break
-		}
-		ops := make([]*opspb.Operation, len(hits))
-		for i, h := range hits {
-			ops[i] = &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: ip.Index, Id: h.ID, Routing: h.Routing, ReplicationVersion: h.Version}
-		}
-		res, err := b.resolve.resolve(ctx, ops)
+	var pageErr error // a page's own failure, which says what failed already
+	err := sc.Scan(ctx, ip.TargetIndex, b.f.pageSize, false, func(docs []converge.Doc) error {
+		n, err := b.reconcilePage(ctx, ip, docs)
 		if err != nil {
-			return fmt.Errorf("backfill: reconcile: looking %s up on the primary: %w", ip.Index, err)
+			pageErr = err
+			return err
 		}
-		var dels []*opspb.Operation
-		for _, r := range res {
-			if r.err == nil && r.how == resolve.Deleted {
-				dels = append(dels, r.op)
-			}
+		checked += int64(len(docs))
+		deleted += n
+		if h := b.hooks.afterReconcilePage; h != nil {
+			h(ip.TargetIndex, len(docs))
 		}
-		if len(dels) > 0 {
-			results, err := b.apply.Apply(ctx, dels)
-			if err != nil {
-				return fmt.Errorf("backfill: reconcile: deleting from %s: %w", ip.TargetIndex, err)
-			}
-			for _, r := range results {
-				if r.Outcome == outcomeApplied {
-					deleted++
-				}
-			}
-		}
-		checked += int64(len(hits))
-		after = hits[len(hits)-1].Sort
-		if len(after) == 0 {
-			return fmt.Errorf("backfill: reconcile: the target's page of %s carries no sort values", ip.TargetIndex)
-		}
+		return nil
+	})
+	if pageErr != nil {
+		return pageErr
+	}
+	if err != nil {
+		return fmt.Errorf("backfill: reconcile: reading %s: %w", ip.TargetIndex, err)
 	}
 	return b.state.update(func(*backfillState) {
 		ip.Reconciled, ip.ReconcileChecked, ip.ReconcileDeleted = true, checked, deleted
 	})
+}
+
+// reconcilePage deletes the documents of a target page the primary does not have, with
+// the target's version + 1 (external): above the copy the target holds, below any later
+// write of the document on the primary (resolve.Resolve says why), so a document
+// re-created meanwhile still wins. It returns how many it deleted.
+func (b *backfill) reconcilePage(ctx context.Context, ip *indexProgress, docs []converge.Doc) (int64, error) {
+	ops := make([]*opspb.Operation, len(docs))
+	for i, d := range docs {
+		ops[i] = &opspb.Operation{Kind: opspb.Kind_KIND_INDEX, Index: ip.Index, Id: d.ID, Routing: d.Routing, ReplicationVersion: d.Version}
+	}
+	res, err := b.resolve.resolve(ctx, ops)
+	if err != nil {
+		return 0, fmt.Errorf("backfill: reconcile: looking %s up on the primary: %w", ip.Index, err)
+	}
+	var dels []*opspb.Operation
+	for _, r := range res {
+		if r.err == nil && r.how == resolve.Deleted {
+			dels = append(dels, r.op)
+		}
+	}
+	if len(dels) == 0 {
+		return 0, nil
+	}
+	results, err := b.apply.Apply(ctx, dels)
+	if err != nil {
+		return 0, fmt.Errorf("backfill: reconcile: deleting from %s: %w", ip.TargetIndex, err)
+	}
+	var deleted int64
+	for _, r := range results {
+		if r.Outcome == outcomeApplied {
+			deleted++
+		}
+	}
+	return deleted, nil
 }

@@ -738,9 +738,49 @@ func (c *Cluster) sortKey(ec *evalCtx, s sortSpec, h *hit) sortVal {
 		}
 	}
 	if best == nil {
-		return sortVal{missing: true, typ: typ, str: kind == kindText || kind == kindOther || kind == kindIP}
+		return c.missingKey(ec, s, typ)
 	}
 	return *best
+}
+
+// missingKey is the sort value of a document without the field, as the comparator holds
+// it and the hit's sort array renders it (XFieldComparatorSource.missingObject): a
+// numeric sort replaces it with the extreme of its reduced type for _last and _first
+// (min = _first XOR reverse) or with the custom missing value, and then compares it
+// like any value, so that it ties with the other missing documents and round-trips
+// through search_after. A string sort takes a custom missing value as its value and
+// keeps _last and _first as missing (rendered null).
+func (c *Cluster) missingKey(ec *evalCtx, s sortSpec, typ string) sortVal {
+	kind := fieldKind(typ)
+	str := kind == kindText || kind == kindOther || kind == kindIP
+	if s.missing != nil && s.missing != "_first" && s.missing != "_last" {
+		v := c.afterValue(ec, s, s.missing)
+		if typ == "float" || typ == "half_float" {
+			v.n = float64(float32(v.n))
+		}
+		v.typ = typ
+		return v
+	}
+	if str {
+		return sortVal{missing: true, typ: typ, str: true}
+	}
+	useMin := (s.missing == "_first") != s.desc
+	switch {
+	case typ == "unsigned_long":
+		// UnsignedLongValuesComparatorSource.missingObject: 0 or 2^64-1
+		if useMin {
+			return sortVal{isU: true, typ: typ}
+		}
+		return sortVal{u: math.MaxUint64, isU: true, n: math.MaxUint64, typ: typ}
+	case kind == kindFloat:
+		if useMin {
+			return sortVal{n: math.Inf(-1), typ: typ}
+		}
+		return sortVal{n: math.Inf(1), typ: typ}
+	case useMin:
+		return sortVal{i: math.MinInt64, n: math.MinInt64, isInt: true, typ: typ}
+	}
+	return sortVal{i: math.MaxInt64, n: math.MaxInt64, isInt: true, typ: typ}
 }
 
 func compareSortVal(a, b sortVal) int {
@@ -768,57 +808,25 @@ func compareHits(specs []sortSpec, a, b *hit) int {
 	return cmpInt(int64(a.order), int64(b.order))
 }
 
+// compareWithMissing compares two sort values of spec s. Only a string sort's _last or
+// _first leaves a value missing (missingKey): it sorts after or before every value and
+// ties with the other missing ones.
 func compareWithMissing(s sortSpec, x, y sortVal) int {
 	if x.missing || y.missing {
 		if x.missing && y.missing {
 			return 0
 		}
 		first := s.missing == "_first"
-		if s.missing != nil && s.missing != "_first" && s.missing != "_last" {
-			// custom missing value
-			mv := missingValue(s, x)
-			if x.missing {
-				x = mv
-			} else {
-				y = mv
-			}
-			c := compareSortVal(x, y)
-			if s.desc {
-				return -c
-			}
-			return c
+		if x.missing == first {
+			return -1
 		}
-		if x.missing {
-			if first {
-				return -1
-			}
-			return 1
-		}
-		if first {
-			return 1
-		}
-		return -1
+		return 1
 	}
 	c := compareSortVal(x, y)
 	if s.desc {
 		return -c
 	}
 	return c
-}
-
-func missingValue(s sortSpec, like sortVal) sortVal {
-	switch v := s.missing.(type) {
-	case string:
-		if like.str || like.typ == "keyword" || like.typ == "" {
-			return sortVal{str: true, s: v}
-		}
-		n, _ := javaParseDouble(v)
-		return sortVal{n: n, i: int64(n), isInt: like.isInt}
-	case jsonNum:
-		n := v.float64()
-		return sortVal{n: n, i: int64(n), isInt: !v.float}
-	}
-	return sortVal{}
 }
 
 // afterValue converts a search_after value to a sort value comparable with spec's keys.
@@ -843,15 +851,17 @@ func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
 		n, _ := toNumber(v)
 		return sortVal{i: int64(n), n: n, isInt: true}
 	}
-	if v == nil {
-		return sortVal{missing: true}
-	}
 	typ := s.unmappedType
 	var m *mapper
 	if ec != nil {
 		if m = ec.m.lookup(s.field); m != nil {
 			typ = m.typ
 		}
+	}
+	if v == nil {
+		// A hit renders null only for a string sort's missing value; a null sent back
+		// for another sort is taken as its missing value too.
+		return c.missingKey(ec, s, typ)
 	}
 	switch fieldKind(typ) {
 	case kindInt:
@@ -886,39 +896,18 @@ func (c *Cluster) afterValue(ec *evalCtx, s sortSpec, v any) sortVal {
 	return sortVal{str: true, s: str}
 }
 
-// appendSortValue renders a sort value the way the server does (missing numerics as the
-// extreme value of their type, missing strings as null).
+// appendSortValue renders a sort value the way the server does: a missing value as the
+// stand-in missingKey chose (null for a string sort), the infinities of a float sort's
+// stand-in as the strings Jackson writes for them.
 func appendSortValue(b []byte, s sortSpec, v sortVal) []byte {
 	if v.missing {
-		if v.str {
-			return append(b, "null"...)
+		return append(b, "null"...)
+	}
+	if !v.str && !v.isInt && !v.isU && math.IsInf(v.n, 0) {
+		if v.n > 0 {
+			return append(b, `"Infinity"`...)
 		}
-		last := s.missing == nil || s.missing == "_last"
-		useMax := last != s.desc
-		switch fieldKind(v.typ) {
-		case kindInt:
-			if v.typ == "unsigned_long" {
-				// UnsignedLongValuesComparatorSource.missingObject: 0 or 2^64-1
-				if useMax {
-					return strconv.AppendUint(b, math.MaxUint64, 10)
-				}
-				return append(b, '0')
-			}
-			if useMax {
-				return strconv.AppendInt(b, math.MaxInt64, 10)
-			}
-			return strconv.AppendInt(b, math.MinInt64, 10)
-		case kindFloat:
-			if useMax {
-				return append(b, `"Infinity"`...)
-			}
-			return append(b, `"-Infinity"`...)
-		default:
-			if useMax {
-				return strconv.AppendInt(b, math.MaxInt64, 10)
-			}
-			return strconv.AppendInt(b, math.MinInt64, 10)
-		}
+		return append(b, `"-Infinity"`...)
 	}
 	switch {
 	case v.str:
