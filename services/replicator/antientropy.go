@@ -226,6 +226,15 @@ func (r *Replicator) antiEntropyPass(parent context.Context) (string, error) {
 		}
 	}
 	if len(confirmed) > 0 {
+		// Each one names a document somebody wrote around fanout (or an event lost):
+		// what an operator looks for. A pass may confirm thousands; the first are enough.
+		for i, d := range confirmed {
+			if i == aeLoggedDiffs {
+				r.log.Warn("anti-entropy: more differences not logged", "count", len(confirmed)-i)
+				break
+			}
+			r.log.Warn("anti-entropy difference", "kind", d.Kind, "index", d.Index, "id", d.ID, "repair", cfg.Repair)
+		}
 		r.log.Warn("anti-entropy found the target different from the primary", attrs...)
 	} else {
 		r.log.Info("anti-entropy pass", attrs...)
@@ -465,3 +474,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// aeLoggedDiffs bounds the differences one pass logs one by one.
+const aeLoggedDiffs = 100
