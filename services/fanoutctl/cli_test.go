@@ -98,6 +98,34 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestHelpGoesToStdout: every command's -h and --help print its flags on stdout and
+// nothing on stderr, and exit 0 (fanoutctl verify --help | less); a bad flag is one line
+// on stderr and no flag list.
+func TestHelpGoesToStdout(t *testing.T) {
+	commands := [][]string{{"dev"}, {"topics", "create"}, {"status"}, {"pause"}, {"resume"}, {"dlq", "list"},
+		{"dlq", "show"}, {"dlq", "replay"}, {"verify"}, {"backfill"}, {"spool", "status"}, {"spool", "drain"}}
+	for _, cmd := range commands {
+		for _, h := range []string{"-h", "--help"} {
+			name := strings.Join(cmd, " ")
+			t.Run(name+" "+h, func(t *testing.T) {
+				var out, errb bytes.Buffer
+				code := Main(context.Background(), append(append([]string{}, cmd...), h), nil, &out, &errb)
+				if code != 0 || errb.Len() != 0 {
+					t.Fatalf("exit %d, stderr %q; want 0 and nothing", code, errb.String())
+				}
+				if !strings.HasPrefix(out.String(), "Usage: fanoutctl "+name) || !strings.Contains(out.String(), "\n  -") {
+					t.Fatalf("stdout %q: want the usage line and the flags", out.String())
+				}
+			})
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"verify", "--frob"}, nil, &out, &errb); code != 2 ||
+		out.Len() != 0 || strings.Count(errb.String(), "\n") != 1 {
+		t.Fatalf("verify --frob: exit %d, stdout %q, stderr %q; want 2, nothing and one line", code, out.String(), errb.String())
+	}
+}
+
 // TestVersion: --version and the version command print the build line on stdout, exit 0,
 // and need no configuration (a broken one in the environment is not read).
 func TestVersion(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sort"
@@ -66,8 +67,34 @@ func (l *listFlag) Set(v string) error {
 
 func newFlagSet(name string, e *env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// -h asked for the flags: they go to stdout (fanoutctl status -h | less works) and
+	// the exit is 0. A parse error is the caller's one line on stderr (usagef), not
+	// the whole flag list, so flag itself prints nothing: see parseFlags.
+	fs.SetOutput(e.stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: fanoutctl %s [flags]\n\nFlags:\n", name)
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// parseFlags parses args into fs: errHelp after -h printed the flags (to stdout),
+// a usage error naming the cause otherwise.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return errHelp
+	case err != nil:
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
 }
 
 // register adds the shared flags named by which to fs.
@@ -103,11 +130,8 @@ func (c *common) register(fs *flag.FlagSet, which int) {
 
 // parse parses a command's flags, turning flag errors into usage errors.
 func parse(fs *flag.FlagSet, args []string, c *common) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usagef("%s: %v", fs.Name(), err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected arguments: %s", fs.Name(), strings.Join(fs.Args(), " "))

@@ -62,7 +62,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	fs.IntVar(&cfg.replicas, "replicas", 2, "number of embedded replica clusters (ignored with --replica)")
 	fs.IntVar(&cfg.partitions, "partitions", 12, "partitions of the ops topic")
 	fs.StringVar(&cfg.topic, "topic", "fanout.ops", "the ops topic")
-	fs.IntVar(&cfg.basePort, "base-port", 9200, "port of the proxy; the primary and the replicas take the next ones (0: any free ports, also for metrics and admin)")
+	fs.IntVar(&cfg.basePort, "base-port", 9200, "port of the proxy; the primary and the replicas take the next ones, metrics base+264 and up, replicator admin base+275 and up (0: any free ports)")
 	fs.IntVar(&cfg.kafkaPort, "kafka-port", 9092, "port of the embedded Kafka broker (0: any free port)")
 	fs.StringVar(&cfg.kafka, "kafka", "", "use this Kafka (seed `brokers`, comma-separated) instead of the embedded one")
 	fs.StringVar(&cfg.primary, "primary", "", "use this primary cluster (`URL`) instead of an embedded one")
@@ -87,8 +87,9 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		return usagef("dev: --partitions must be at least 1, got %d", cfg.partitions)
 	case cfg.topic == "":
 		return usagef("dev: --topic must not be empty")
-	case cfg.basePort < 0 || cfg.basePort > 65535-2-cfg.replicas:
-		return usagef("dev: --base-port %d out of range", cfg.basePort)
+	case cfg.basePort < 0 || highestPort(cfg.basePort, cfg.replicas) > 65535:
+		return usagef("dev: --base-port %d out of range: the stack takes ports up to %d (at most 65535)",
+			cfg.basePort, highestPort(cfg.basePort, cfg.replicas))
 	}
 	for _, u := range append([]string{cfg.primary}, cfg.replicaURLs...) {
 		if u == "" {
@@ -234,7 +235,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	for i, name := range st.names {
 		rcfg := devReplicatorConfig(name, st.replicaURLs[i], st.primaryURL, brokers, cfg.topic,
 			fmt.Sprintf("127.0.0.1:%d", metricsPort(cfg.basePort, i+1)),
-			fmt.Sprintf("127.0.0.1:%d", adminPort(cfg.basePort, i+1)))
+			fmt.Sprintf("127.0.0.1:%d", adminPort(cfg.basePort, len(st.names), i+1)))
 		r, err := replicator.New(rcfg, replicator.Deps{Logger: log.With("component", "replicator")})
 		if err != nil {
 			return fmt.Errorf("starting the replicator of %s: %w", name, err)
@@ -340,24 +341,39 @@ func (st *devStack) print(w io.Writer) {
 	p("\n")
 }
 
-// metricsPort is where a service's metrics listen: 9464 and up by default, any free
-// port when the stack uses free ports.
+// The dev stack's ports, from --base-port B (9200 by default): the proxy on B, the
+// primary on B+1, the replicas on B+2 and up; metrics on B+264 (the proxy) and up (one
+// per replicator), and the replicators' admin routes above the metrics block, from B+275.
+// At the default base these are the services' own defaults (proxy metrics 9464,
+// replicator metrics 9465, admin 9475), and a second stack at another base (say 10200)
+// binds none of the first one's ports. Base 0 takes any free ports for all of them.
+const (
+	metricsOffset = 264
+	// adminBlock is where the admin block starts above metricsOffset: after the
+	// metrics of ten replicators, or of all of them when there are more.
+	adminBlock = 10
+)
+
+// metricsPort is where service i listens for metrics (0: the proxy, i ≥ 1: the i-th
+// replicator).
 func metricsPort(basePort, i int) int {
 	if basePort == 0 {
 		return 0
 	}
-	return 9464 + i
+	return basePort + metricsOffset + i
 }
 
-// adminPort is where the i-th replicator's admin routes listen (i from 1): 9475 and
-// up by default, as replicator.DefaultConfig's admin.listen, any free port when the
-// stack uses free ports.
-func adminPort(basePort, i int) int {
+// adminPort is where the i-th replicator's admin routes listen (i from 1) in a stack of
+// replicas replicators.
+func adminPort(basePort, replicas, i int) int {
 	if basePort == 0 {
 		return 0
 	}
-	return 9474 + i
+	return basePort + metricsOffset + max(adminBlock, replicas) + i
 }
+
+// highestPort is the highest port a stack at basePort takes.
+func highestPort(basePort, replicas int) int { return adminPort(basePort, replicas, replicas) }
 
 // flavorNames lists the emulator's flavours for --flavor.
 func flavorNames() string {

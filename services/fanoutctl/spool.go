@@ -29,11 +29,8 @@ func parseDir(fs *flag.FlagSet, args []string, c *common) (string, error) {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		dir, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", errHelp
-		}
-		return "", usagef("%s: %v", fs.Name(), err)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
 	}
 	rest := fs.Args()
 	if dir == "" && len(rest) > 0 {

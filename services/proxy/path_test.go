@@ -2,8 +2,13 @@ package proxy_test
 
 import (
 	"net/http"
+	"regexp"
 	"testing"
 )
+
+// tookField is a search answer's "took", which is the primary's own timing and may
+// differ by a millisecond between two asks of the same query.
+var tookField = regexp.MustCompile(`"took":[0-9]+`)
 
 // TestClientPathReachesThePrimary: the primary receives the client's path exactly as it
 // was sent (empty segments, escapes) and its query pair for pair, on passthrough and
@@ -53,7 +58,7 @@ func TestClientPathReachesThePrimary(t *testing.T) {
 			}
 			if tt.compare {
 				direct := send(t, tt.method, e.primaryURL+tt.uri, tt.body)
-				if resp.status != direct.status || string(resp.body) != string(direct.body) {
+				if resp.status != direct.status || tookField.ReplaceAllString(string(resp.body), `"took":_`) != tookField.ReplaceAllString(string(direct.body), `"took":_`) {
 					t.Errorf("through the proxy %d %s\ndirect %d %s", resp.status, resp.body, direct.status, direct.body)
 				}
 			}
