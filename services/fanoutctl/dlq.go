@@ -363,9 +363,9 @@ func printRecord(w io.Writer, d *dlqRecord, preview int, now time.Time) {
 		line("source", src)
 	}
 	if v := d.Event; v != nil {
-		ev := fmt.Sprintf("%s %s/%s", v.Kind, v.Index, v.ID)
+		ev := fmt.Sprintf("%s %s/%s", v.Kind, printable(v.Index), printable(v.ID))
 		if v.Routing != "" {
-			ev += " routing=" + v.Routing
+			ev += " routing=" + printable(v.Routing)
 		}
 		ev += fmt.Sprintf(" replication_version=%d _version=%d", v.ReplicationVersion, v.Version)
 		if v.SeqNo != nil && v.PrimaryTerm != nil {

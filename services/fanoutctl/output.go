@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // writeJSON writes v as indented JSON: what -o json prints. Field names are part of
@@ -34,9 +37,22 @@ func (t *table) row(cells ...string) {
 	for i, c := range cells {
 		if c == "" {
 			cells[i] = "-"
+		} else {
+			cells[i] = printable(c)
 		}
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+// printable returns s as it is when it holds no control character and is valid UTF-8,
+// else quoted with Go escapes ("a\x1b[2Jb"). Ids and index names come from clients:
+// printed raw, an escape sequence in one would drive the operator's terminal and a tab
+// or newline would break the table's columns. JSON output (-o json) escapes by itself.
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func (t *table) flush() { _ = t.tw.Flush() }
