@@ -39,9 +39,9 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		if code := Main(context.Background(), append(cmd, "-h"), nil, &out, &errb); code != 0 {
 			t.Fatalf("%s -h: exit %d", strings.Join(cmd, " "), code)
 		}
-		flags := flagName.FindAllStringSubmatch(errb.String(), -1)
+		flags := flagName.FindAllStringSubmatch(out.String(), -1)
 		if len(flags) == 0 {
-			t.Fatalf("%s -h printed no flags:\n%s", strings.Join(cmd, " "), errb.String())
+			t.Fatalf("%s -h printed no flags:\n%s", strings.Join(cmd, " "), out.String())
 		}
 		for _, m := range flags {
 			name := "--" + m[1]
