@@ -3,6 +3,7 @@ package replicator
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -83,7 +84,13 @@ func appendPieces(dst []byte, m *bulk.Meta, pieces [][]byte) []byte {
 			return bulk.AppendItem(dst, m, bytes.Join(pieces, nil))
 		}
 	}
-	dst = bulk.AppendMeta(dst, m)
+	total := 1
+	for _, pc := range pieces {
+		total += len(pc)
+	}
+	// Grown once: appending a 50 MiB document piece by piece would copy it again at
+	// every doubling of the body.
+	dst = slices.Grow(bulk.AppendMeta(dst, m), total)
 	for _, pc := range pieces {
 		dst = append(dst, pc...)
 	}
