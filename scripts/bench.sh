@@ -19,6 +19,9 @@ table=(
   "./services/proxy  BenchmarkProxyVsDirect  direct_docs/s     direct_docs_per_s      docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy/direct      proxy_vs_direct_ratio  ratio"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_cpu_us/doc  proxy_cpu_us_per_doc   us/doc"
+  "./services/proxy  BenchmarkProxyVsDirect  reverse_proxy_docs/s      reverse_proxy_docs_per_s      docs/s"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy/reverse_proxy       proxy_vs_reverse_proxy_ratio  ratio"
+  "./services/proxy  BenchmarkProxyVsDirect  reverse_proxy_cpu_us/doc  reverse_proxy_cpu_us_per_doc  us/doc"
   "./services/proxy  BenchmarkProxyBytesPerItem  bytes/item    proxy_bytes_per_item   bytes/item"
   "./services/proxy  BenchmarkProxyRecovery  bulk1000_recovery/off  proxy_recovery_bulk1000_ratio  ratio"
   "./services/proxy  BenchmarkProxyRecovery  bulk10_recovery/off    proxy_recovery_bulk10_ratio    ratio"
@@ -37,6 +40,13 @@ table=(
   "./services/fanoutctl  BenchmarkVerifyFast  verify_fast_docs/s  verify_fast_docs_per_s     docs/s"
   "./services/fanoutctl  BenchmarkVerifyFast  bytes/doc           verify_fast_bytes_per_doc  bytes/doc"
   "./services/fanoutctl  BenchmarkBackfill  backfill_docs/s  backfill_docs_per_s  docs/s"
+  "./integration/replication  BenchmarkEndToEndLag  lag_p50_ms@5k   e2e_lag_p50_ms_5k   ms"
+  "./integration/replication  BenchmarkEndToEndLag  lag_p99_ms@5k   e2e_lag_p99_ms_5k   ms"
+  "./integration/replication  BenchmarkEndToEndLag  lag_max_ms@5k   e2e_lag_max_ms_5k   ms"
+  "./integration/replication  BenchmarkEndToEndLag  lag_p50_ms@20k  e2e_lag_p50_ms_20k  ms"
+  "./integration/replication  BenchmarkEndToEndLag  lag_p99_ms@20k  e2e_lag_p99_ms_20k  ms"
+  "./integration/replication  BenchmarkEndToEndLag  lag_max_ms@20k  e2e_lag_max_ms_20k  ms"
+  "./integration/replication  BenchmarkEndToEndLag  sent_docs/s@20k e2e_sent_docs_per_s_20k  docs/s"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
@@ -45,6 +55,7 @@ declare -A benchtime=(
   [./services/proxy]=1x
   [./services/replicator]=1x
   [./services/fanoutctl]=3x
+  [./integration/replication]=1x
 )
 
 declare -A benches=()

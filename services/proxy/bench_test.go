@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -152,8 +154,10 @@ func startBenchProxy(b *testing.B, in infra, tune func(*proxy.Config)) *proxy.Pr
 }
 
 // BenchmarkProxyVsDirect indexes 1 KiB documents, 1,000 per bulk, from 8 concurrent
-// clients, straight into the primary and through the proxy (same client, same primary,
-// same run), and reports both rates, their ratio, and the proxy's own CPU per document.
+// clients, straight into the primary, through the proxy and through a plain
+// httputil.ReverseProxy (same client, same primary, same run), and reports the rates,
+// the proxy's against each, and the CPU per document of the proxy and of the reverse
+// proxy.
 func BenchmarkProxyVsDirect(b *testing.B) {
 	in := startInfra(b)
 	p := startBenchProxy(b, in, nil)
@@ -170,15 +174,20 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
 	defer client.CloseIdleConnections()
 
-	// Warm both paths (connections, the index's mapping, Kafka metadata).
+	// What a gateway that only forwards costs, for comparison: net/http/httputil's
+	// ReverseProxy in this process, no parsing, no Kafka.
+	rp := startReverseProxy(b, in.Primary)
+
+	// Warm every path (connections, the index's mapping, Kafka metadata).
 	drive(b, client, in.Primary, bodies[:workers], workers)
 	drive(b, client, p.URL(), bodies[:workers], workers)
 	drive(b, client, ps.URL(), bodies[:workers], workers)
+	drive(b, client, rp, bodies[:workers], workers)
 
 	// Rounds alternate direct and proxied runs so that both see the same machine; the
 	// medians over rounds resist a noisy neighbour.
 	const rounds = 3
-	var directRates, proxyRates, ratios, cpus, spoolRates, spoolRatios []float64
+	var directRates, proxyRates, ratios, cpus, spoolRates, spoolRatios, rpRates, rpRatios, rpCPUs []float64
 	docs := float64(bulks * perBulk)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -196,6 +205,12 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 			spoolT := drive(b, client, ps.URL(), bodies, workers)
 			spoolRates = append(spoolRates, docs/spoolT.Seconds())
 			spoolRatios = append(spoolRatios, proxyT.Seconds()/spoolT.Seconds())
+			c3 := cpuTime()
+			rpT := drive(b, client, rp, bodies, workers)
+			c4 := cpuTime()
+			rpRates = append(rpRates, docs/rpT.Seconds())
+			rpRatios = append(rpRatios, rpT.Seconds()/proxyT.Seconds())
+			rpCPUs = append(rpCPUs, float64(((c4-c3)-(c1-c0)).Microseconds())/docs)
 		}
 	}
 	b.StopTimer()
@@ -205,6 +220,29 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 	b.ReportMetric(median(cpus), "proxy_cpu_us/doc")
 	b.ReportMetric(median(spoolRates), "proxy_spool_enabled_docs/s")
 	b.ReportMetric(median(spoolRatios), "spool_enabled/spool_off")
+	b.ReportMetric(median(rpRates), "reverse_proxy_docs/s")
+	b.ReportMetric(median(rpRatios), "proxy/reverse_proxy")
+	b.ReportMetric(median(rpCPUs), "reverse_proxy_cpu_us/doc")
+}
+
+// startReverseProxy serves httputil.ReverseProxy to target on 127.0.0.1 until the
+// benchmark ends, and returns its URL.
+func startReverseProxy(b *testing.B, target string) string {
+	b.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: rp}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
 }
 
 // BenchmarkProxySpool indexes the documents of BenchmarkProxyVsDirect through a proxy

@@ -106,6 +106,12 @@ func TestAdminRefusesAnonymousAndCrossOrigin(t *testing.T) {
 			req: adminRequest{method: "POST", path: "/admin/pause", contentType: "application/x-www-form-urlencoded", body: "a=1", token: tok}},
 		{name: "status with the token", code: 200,
 			req: adminRequest{method: "GET", path: "/admin/status", token: tok}},
+		{name: "anonymous profile", code: 401, errTyp: "unauthorized",
+			req: adminRequest{method: "GET", path: "/debug/pprof/heap"}},
+		{name: "cross-origin goroutine dump", code: 403, errTyp: "cross_origin_refused",
+			req: adminRequest{method: "GET", path: "/debug/pprof/goroutine?debug=1", token: tok, origin: "http://evil.example"}},
+		{name: "goroutine dump with the token", code: 200,
+			req: adminRequest{method: "GET", path: "/debug/pprof/goroutine?debug=1", token: tok}},
 		{name: "JSON pause with the token", code: 200, paused: true,
 			req: adminRequest{method: "POST", path: "/admin/pause", contentType: "application/json; charset=utf-8", body: "{}", token: tok}},
 		{name: "anonymous resume", code: 401, errTyp: "unauthorized", paused: true,
@@ -137,7 +143,17 @@ func TestAdminRefusesAnonymousAndCrossOrigin(t *testing.T) {
 		})
 	}
 
-	code, body := adminRequest{method: "GET", path: "/admin/status", token: tok}.do(t, base)
+	// A CPU profile, as `go tool pprof -H 'Authorization: Bearer …' …/debug/pprof/profile`
+	// fetches it: a gzipped profile.proto.
+	code, body := adminRequest{method: "GET", path: "/debug/pprof/profile?seconds=1", token: tok}.do(t, base)
+	if code != 200 || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Fatalf("CPU profile with the token: %d, %d bytes (want a gzipped profile)", code, len(body))
+	}
+	if code, _ := (adminRequest{method: "GET", path: "/debug/pprof/heap"}).do(t, r.MetricsURL()); code != http.StatusNotFound {
+		t.Errorf("the unauthenticated metrics port serves /debug/pprof/heap: %d", code)
+	}
+
+	code, body = adminRequest{method: "GET", path: "/admin/status", token: tok}.do(t, base)
 	var st replicator.Status
 	if code != 200 || json.Unmarshal(body, &st) != nil || st.Cluster != "b" || st.Group != "fanout-replicator-b" {
 		t.Fatalf("status with the token: %d %s", code, body)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,13 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 	mux.HandleFunc("GET /admin/status", r.serveStatus)
 	mux.HandleFunc("POST /admin/pause", r.servePause)
 	mux.HandleFunc("POST /admin/resume", r.serveResume)
+	// Profiling, behind the admin port's guard (token, same origin): a CPU profile or
+	// trace costs the replicator while it runs, and goroutine dumps show what it holds.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	r.adminMux = newAdminGuard(token).wrap(mux)
 	return r, nil
 }
