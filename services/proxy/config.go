@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/pkg/cluster"
@@ -21,6 +22,8 @@ type Config struct {
 	AdvertiseAddress string `koanf:"advertise_address"`
 	// MetricsListen serves /metrics, /healthz and /readyz; "" turns it off.
 	MetricsListen string `koanf:"metrics_listen"`
+	// Admin serves Go's profiles (/debug/pprof/) behind a guard, off by default.
+	Admin AdminConfig `koanf:"admin"`
 	// ClusterName names the primary in every event (source_cluster).
 	ClusterName string `koanf:"cluster_name"`
 	// Primary is the cluster clients write to through the proxy.
@@ -141,6 +144,16 @@ type Limits struct {
 	MaxHeaderBytes int `koanf:"max_header_bytes"`
 }
 
+// AdminConfig is the proxy's admin listener: /debug/pprof/ only, refused to other
+// origins and, with TokenFile, to callers without the bearer token (as the
+// replicator's admin listener).
+type AdminConfig struct {
+	// Listen is its address; "" (the default) turns it off.
+	Listen string `koanf:"listen"`
+	// TokenFile names a file holding the bearer token every request must carry.
+	TokenFile string `koanf:"token_file"`
+}
+
 // DefaultConfig returns the defaults every other source overrides.
 func DefaultConfig() Config {
 	return Config{
@@ -196,6 +209,13 @@ func (c Config) Validate() error {
 	}
 	if err := validateAdvertise(c.AdvertiseAddress); err != nil {
 		return err
+	}
+	// Port 0 is a free port each: two listeners, not a conflict.
+	if a := c.Admin.Listen; a != "" && !strings.HasSuffix(a, ":0") && (a == c.Listen || a == c.MetricsListen) {
+		return fmt.Errorf("admin.listen: %q is listen or metrics_listen too; the admin routes need a listener of their own", a)
+	}
+	if c.Admin.TokenFile != "" && strings.TrimSpace(c.Admin.TokenFile) == "" {
+		return fmt.Errorf("admin.token_file: %q is not a file name", c.Admin.TokenFile)
 	}
 	if c.ClusterName == "" {
 		return fmt.Errorf("cluster_name: required")

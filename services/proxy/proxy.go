@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/fanout-dev/fanout/pkg/adminhttp"
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/pkg/intentlog"
@@ -40,6 +41,8 @@ type Deps struct {
 	// cfg.MetricsListen (tests and the dev stack pass 127.0.0.1:0 listeners).
 	Listener        net.Listener
 	MetricsListener net.Listener
+	// AdminListener, when set, is used instead of cfg.Admin.Listen.
+	AdminListener net.Listener
 	// KafkaOpts are added to the producer's options (tests shorten timeouts).
 	KafkaOpts []kgo.Opt
 	// Now is the clock for accepted times; nil means time.Now.
@@ -92,6 +95,8 @@ type Proxy struct {
 
 	ln, metricsLn net.Listener
 	admin         *telemetry.Server
+	adminLn       net.Listener // /debug/pprof/ behind adminMux's guard; nil when off
+	adminMux      http.Handler
 	primaryOK     atomic.Bool
 	primaryVer    atomic.Pointer[learnedVersion] // nil until learned (primaryversion.go)
 	versionUnread atomic.Bool                    // the probe's last GET / answer had no version
@@ -193,6 +198,23 @@ func (p *Proxy) connect(deps Deps) error {
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
 	}
+	p.adminLn = deps.AdminListener
+	if p.adminLn == nil && cfg.Admin.Listen != "" {
+		if p.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+	if p.adminLn != nil {
+		var token string
+		if cfg.Admin.TokenFile != "" {
+			if token, err = adminhttp.ReadToken(cfg.Admin.TokenFile); err != nil {
+				return fmt.Errorf("admin.token_file: %w", err)
+			}
+		}
+		mux := http.NewServeMux()
+		adminhttp.HandlePprof(mux)
+		p.adminMux = adminhttp.NewGuard(token, "fanout-proxy admin", "admin.token_file").Wrap(mux)
+	}
 	p.admin = telemetry.NewServer(p.reg, p.log)
 	p.admin.AddCheck("draining", func(context.Context) error {
 		if p.draining.Load() {
@@ -239,6 +261,9 @@ func (p *Proxy) closeClients() {
 	if p.metricsLn != nil {
 		_ = p.metricsLn.Close()
 	}
+	if p.adminLn != nil {
+		_ = p.adminLn.Close()
+	}
 	if p.primary != nil {
 		_ = p.primary.Close()
 	}
@@ -284,6 +309,14 @@ func (p *Proxy) MetricsURL() string {
 	return telemetry.Addr(p.metricsLn)
 }
 
+// AdminURL is where /debug/pprof/ is served, "" if nowhere.
+func (p *Proxy) AdminURL() string {
+	if p.adminLn == nil {
+		return ""
+	}
+	return telemetry.Addr(p.adminLn)
+}
+
 // Handler serves the proxy's client API (for tests that skip the listener).
 func (p *Proxy) Handler() http.Handler { return http.HandlerFunc(p.serveHTTP) }
 
@@ -309,6 +342,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	})
 	if p.metricsLn != nil {
 		g.Go(func() error { return p.admin.Run(gctx, "", p.metricsLn) })
+	}
+	if p.adminLn != nil {
+		g.Go(func() error { return adminhttp.Serve(gctx, p.adminLn, p.adminMux) })
 	}
 	g.Go(func() error { p.probePrimary(gctx); return nil })
 	recovering := make(chan struct{})

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fanout-dev/fanout/pkg/adminhttp"
 	"github.com/fanout-dev/fanout/pkg/cluster"
 	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/pkg/telemetry"
@@ -276,14 +276,8 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 	mux.HandleFunc("GET /admin/status", r.serveStatus)
 	mux.HandleFunc("POST /admin/pause", r.servePause)
 	mux.HandleFunc("POST /admin/resume", r.serveResume)
-	// Profiling, behind the admin port's guard (token, same origin): a CPU profile or
-	// trace costs the replicator while it runs, and goroutine dumps show what it holds.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	r.adminMux = newAdminGuard(token).wrap(mux)
+	adminhttp.HandlePprof(mux)
+	r.adminMux = adminhttp.NewGuard(token, "fanout-replicator admin", "admin.token_file").Wrap(mux)
 	return r, nil
 }
 
@@ -370,7 +364,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	if r.adminLn != nil {
 		go func() {
 			defer close(adminRoutesDone)
-			if err := serveAdmin(adminCtx, r.adminLn, r.adminMux); err != nil {
+			if err := adminhttp.Serve(adminCtx, r.adminLn, r.adminMux); err != nil {
 				fatal <- err
 			}
 		}()
