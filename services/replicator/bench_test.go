@@ -12,10 +12,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -457,6 +459,51 @@ func BenchmarkCeiling(b *testing.B) {
 		elapsed := ceiling(b, in, ops)
 		b.ReportMetric(float64(ops)/elapsed.Seconds(), "replicator_ceiling_docs/s")
 	}
+}
+
+// BenchmarkReplicatorVsCeiling alternates BenchmarkReplicatorNull's drain and
+// BenchmarkCeiling's over fresh backlogs in one run (three rounds, medians), and
+// reports their ratio and the CPU each spends per document: this process runs only the
+// replicator (or the ceiling's loop); Kafka and the null target are the child's.
+func BenchmarkReplicatorVsCeiling(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	const rounds = 3
+	var ratios, repCPU, ceilCPU []float64
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			b.StopTimer()
+			in := startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops})
+			b.StartTimer()
+			c0 := processCPU()
+			repT, _ := drain(b, benchConfig(in, in.Null), benchPartition, ops)
+			c1 := processCPU()
+			b.StopTimer()
+			in = startInfra(b, infraSpec{Partitions: benchPartition, Ops: ops})
+			b.StartTimer()
+			c2 := processCPU()
+			ceilT := ceiling(b, in, ops)
+			c3 := processCPU()
+			ratios = append(ratios, ceilT.Seconds()/repT.Seconds())
+			repCPU = append(repCPU, float64((c1-c0).Microseconds())/float64(ops))
+			ceilCPU = append(ceilCPU, float64((c3-c2).Microseconds())/float64(ops))
+		}
+	}
+	b.ReportMetric(median(ratios), "null/ceiling")
+	b.ReportMetric(median(repCPU), "replicator_cpu_us/doc")
+	b.ReportMetric(median(ceilCPU), "ceiling_cpu_us/doc")
+}
+
+// processCPU is this process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func ceiling(b *testing.B, in infraAddrs, ops int) time.Duration {
