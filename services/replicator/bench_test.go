@@ -635,3 +635,97 @@ func BenchmarkReplicatorLargeDocument(b *testing.B) {
 		b.ReportMetric(float64(peak)/(1<<20), "replicator_large_rss_MiB")
 	}
 }
+
+// BenchmarkReplicatorScaleOut drains a backlog of 1 KiB events into the null target
+// with one and with two replicator instances in one group, over 12 and over 48
+// partitions, and reports each rate: adding members scales until the partitions or the
+// machine's cores run out (both instances run in this process, on the same cores).
+func BenchmarkReplicatorScaleOut(b *testing.B) {
+	ops := benchOps(b, "FANOUT_BENCH_OPS", 1_000_000)
+	for i := 0; i < b.N; i++ {
+		rates := map[string]float64{}
+		for _, partitions := range []int{benchPartition, rssPartitions} {
+			for _, members := range []int{1, 2} {
+				b.StopTimer()
+				in := startInfra(b, infraSpec{Partitions: int32(partitions), Ops: ops})
+				b.StartTimer()
+				elapsed := drainGroup(b, benchConfig(in, in.Null), members, partitions, ops)
+				name := fmt.Sprintf("%dx%d", members, partitions)
+				rates[name] = float64(ops) / elapsed.Seconds()
+				b.ReportMetric(rates[name], "docs/s@"+name)
+			}
+		}
+		b.ReportMetric(rates["2x12"]/rates["1x12"], "two/one@12")
+		b.ReportMetric(rates["2x48"]/rates["1x48"], "two/one@48")
+	}
+}
+
+// drainGroup runs members replicators of one group until, together, they have
+// resolved every record of the backlog, and returns the time that took (the group's
+// joins and rebalances included).
+func drainGroup(b *testing.B, cfg replicator.Config, members, partitions, ops int) time.Duration {
+	b.Helper()
+	runtime.GC()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		reps []*replicator.Replicator
+		regs []*prometheus.Registry
+		done = make(chan error, members)
+	)
+	start := time.Now()
+	for m := 0; m < members; m++ {
+		reg := prometheus.NewRegistry()
+		r, err := replicator.New(cfg, replicator.Deps{Registry: reg})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reps, regs = append(reps, r), append(regs, reg)
+		go func() { done <- r.Run(ctx) }()
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		// A partition's progress is the furthest any member has resolved it: after a
+		// rebalance, its former owner's status may still list it.
+		resolved := map[int32]int64{}
+		for _, r := range reps {
+			for _, p := range r.Status().Partitions {
+				resolved[p.Partition] = max(resolved[p.Partition], p.ResolvedOffset)
+			}
+		}
+		var sum int64
+		for _, v := range resolved {
+			sum += v
+		}
+		if len(resolved) == partitions && sum >= int64(ops) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("not drained after 30 minutes: %d of %d resolved", sum, ops)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	for range members {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	var applied, stale float64
+	for _, reg := range regs {
+		applied += replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "applied"})
+		stale += replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "stale"})
+	}
+	if applied+stale < float64(ops) {
+		b.Fatalf("%v applied, %v stale of %d", applied, stale, ops)
+	}
+	if members > 1 {
+		for m, reg := range regs {
+			if n := replicatortest.Metric(b, reg, "fanout_replicator_ops_total", map[string]string{"result": "applied"}); n == 0 {
+				b.Fatalf("member %d applied nothing: the group did not spread the partitions", m)
+			}
+		}
+	}
+	return elapsed
+}
