@@ -250,15 +250,23 @@ func TestComposeBuilds(t *testing.T) {
 
 // TestComposeBuildTargetsExist: the Dockerfile compose.yaml builds from exists and has
 // a stage of each target's name (parsed as BuildKit parses it).
-func TestComposeBuildTargetsExist(t *testing.T) {
+// imagesDockerfile parses the Dockerfile the compose stack and the Kubernetes manifests
+// take their images from.
+func imagesDockerfile(t tb) *dockerfile {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", composeDockerfile))
 	if err != nil {
-		t.Fatalf("compose.yaml builds from %s: %v", composeDockerfile, err)
+		t.Fatalf("the images are built from %s: %v", composeDockerfile, err)
 	}
 	d, err := parseDockerfile(composeDockerfile, b)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
+	return d
+}
+
+func TestComposeBuildTargetsExist(t *testing.T) {
+	d := imagesDockerfile(t)
 	for svc, target := range buildTargets {
 		if d.stage(target) == nil {
 			t.Errorf("%s builds target %s, which %s has no stage of", svc, target, composeDockerfile)
@@ -339,7 +347,7 @@ func TestComposeServiceConfigs(t *testing.T) {
 	checkBrokers(t, p, "topics", strings.Split(flagValue(cmd, "--brokers"), ","))
 }
 
-func load(t *testing.T, dst any, file string) {
+func load(t tb, dst any, file string) {
 	t.Helper()
 	if _, err := config.Load(dst, config.Sources{File: file}); err != nil {
 		t.Fatalf("%s: %v", file, err)

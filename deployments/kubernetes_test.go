@@ -31,7 +31,6 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/fanout-dev/fanout/pkg/config"
 	"github.com/fanout-dev/fanout/services/proxy"
 	"github.com/fanout-dev/fanout/services/replicator"
 )
@@ -67,51 +66,33 @@ type object struct {
 	generic   map[string]any
 }
 
-// render builds an overlay with kustomize's own API, as `kubectl apply -k` would.
-func render(t tb, dir string) []byte {
+// render builds an overlay with kustomize's own API, as `kubectl apply -k` would, and
+// decodes each object strictly (see decodeObject).
+func render(t tb, crds *crdSchemas, dir string) []object {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	out, err := m.AsYaml()
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	return out
-}
-
-// decodeAll splits a rendered stream and decodes each object strictly: an unknown or
-// duplicate field (case-sensitive, as the API server reads it) is an error, and so is
-// a custom resource its CRD's schema refuses.
-func decodeAll(stream []byte, crds *crdSchemas) ([]object, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(stream))
 	var objs []object
-	for {
-		var doc map[string]any
-		err := dec.Decode(&doc)
+	for _, res := range m.Resources() {
+		raw, err := res.MarshalJSON()
 		if err != nil {
-			if err.Error() == "EOF" {
-				return objs, nil
-			}
-			return nil, fmt.Errorf("parsing the rendered YAML: %w", err)
-		}
-		if doc == nil {
-			continue
-		}
-		raw, err := json.Marshal(doc)
-		if err != nil {
-			return nil, err
+			t.Fatalf("kustomize build %s: %v", dir, err)
 		}
 		o, err := decodeObject(raw, crds)
 		if err != nil {
-			return nil, err
+			t.Fatalf("overlay %s: %v", dir, err)
 		}
 		objs = append(objs, o)
 	}
+	return objs
 }
 
+// decodeObject decodes one rendered object strictly: an unknown or duplicate field
+// (case-sensitive, as the API server reads it) is an error, and so is a custom
+// resource its CRD's schema refuses.
 func decodeObject(raw []byte, crds *crdSchemas) (object, error) {
 	var head struct {
 		APIVersion string `json:"apiVersion"`
@@ -284,7 +265,6 @@ func jsonDoc(v any) (any, error) {
 
 // rendered is one overlay's objects, by kind.
 type rendered struct {
-	overlay     string
 	objects     []object
 	deployments []*appsv1.Deployment
 	jobs        []*batchv1.Job
@@ -298,11 +278,8 @@ type rendered struct {
 
 func renderOverlay(t tb, crds *crdSchemas, root, name string) *rendered {
 	t.Helper()
-	objs, err := decodeAll(render(t, filepath.Join(root, "overlays", name)), crds)
-	if err != nil {
-		t.Fatalf("overlay %s: %v", name, err)
-	}
-	r := &rendered{overlay: name, objects: objs, configMaps: map[string]*corev1.ConfigMap{}, custom: map[string][]object{}}
+	objs := render(t, crds, filepath.Join(root, "overlays", name))
+	r := &rendered{objects: objs, configMaps: map[string]*corev1.ConfigMap{}, custom: map[string][]object{}}
 	for _, o := range objs {
 		switch v := o.typed.(type) {
 		case *appsv1.Deployment:
@@ -342,11 +319,12 @@ func checkOverlay(t tb, crds *crdSchemas, root, name string) {
 	r := renderOverlay(t, crds, root, name)
 	t.Logf("%d objects", len(r.objects))
 	checkNamespaced(t, r)
+	images := imageNames(t)
 	for _, d := range r.deployments {
-		checkPod(t, d.Name, &d.Spec.Template.Spec)
+		checkPod(t, images, d.Name, &d.Spec.Template.Spec)
 	}
 	for _, j := range r.jobs {
-		checkPod(t, j.Name, &j.Spec.Template.Spec)
+		checkPod(t, images, j.Name, &j.Spec.Template.Spec)
 	}
 	partitions, clusters := checkTopicsJob(t, r)
 	checkProxy(t, r)
@@ -374,7 +352,7 @@ func checkNamespaced(t tb, r *rendered) {
 }
 
 // checkPod: the security context, resources and environment every fanout pod has.
-func checkPod(t tb, owner string, spec *corev1.PodSpec) {
+func checkPod(t tb, images map[string]bool, owner string, spec *corev1.PodSpec) {
 	t.Helper()
 	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
 		t.Errorf("%s: enableServiceLinks is not false", owner)
@@ -416,7 +394,7 @@ func checkPod(t tb, owner string, spec *corev1.PodSpec) {
 		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || q.Cmp(c.Resources.Requests[corev1.ResourceMemory]) < 0 {
 			t.Errorf("%s: no memory limit at or above its request", where)
 		}
-		checkImage(t, where, c.Image)
+		checkImage(t, images, where, c.Image)
 		for _, m := range c.VolumeMounts {
 			if _, ok := volumes[m.Name]; !ok {
 				t.Errorf("%s: mounts volume %q, which the pod does not have", where, m.Name)
@@ -426,15 +404,11 @@ func checkPod(t tb, owner string, spec *corev1.PodSpec) {
 }
 
 // checkImage: an image of one of the Dockerfile's targets, at a pinned tag.
-func checkImage(t tb, where, image string) {
+func checkImage(t tb, images map[string]bool, where, image string) {
 	t.Helper()
 	repo, tag, ok := strings.Cut(path.Base(image), ":")
-	stages := map[string]bool{}
-	for _, s := range dockerStages(t) {
-		stages[s] = true
-	}
-	if !stages[repo] {
-		t.Errorf("%s: image %s is none of the Dockerfile's targets %v", where, image, slices.Sorted(maps.Keys(stages)))
+	if !images[repo] {
+		t.Errorf("%s: image %s is none of the Dockerfile's targets %v", where, image, slices.Sorted(maps.Keys(images)))
 	}
 	if !ok || tag == "" || tag == "latest" {
 		t.Errorf("%s: image %s has no pinned tag", where, image)
@@ -600,7 +574,7 @@ func checkProxy(t tb, r *rendered) {
 	}
 	cfg := proxy.DefaultConfig()
 	file := mountedConfig(t, r, spec, c)
-	loadConfig(t, &cfg, file)
+	load(t, &cfg, file)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("%s: its configuration: %v", d.Name, err)
 	}
@@ -678,7 +652,7 @@ func checkReplicators(t tb, r *rendered, partitions int) []string {
 			continue
 		}
 		cfg := replicator.DefaultConfig()
-		loadConfig(t, &cfg, mountedConfig(t, r, spec, c))
+		load(t, &cfg, mountedConfig(t, r, spec, c))
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: its configuration: %v", d.Name, err)
 			continue
@@ -841,7 +815,7 @@ func checkTopicsJob(t tb, r *rendered) (int, []string) {
 	if f := flagValue(c.Args, "--config"); f != "" {
 		spec := &jobs[0].Spec.Template.Spec
 		cfg := replicator.DefaultConfig()
-		loadConfig(t, &cfg, mountedConfig(t, r, spec, &c))
+		load(t, &cfg, mountedConfig(t, r, spec, &c))
 		checkSecretFiles(t, jobs[0].Name, spec, &c, map[string]string{
 			"kafka.sasl.password_file": cfg.Kafka.SASL.PasswordFile, "kafka.tls.ca_file": cfg.Kafka.TLS.CAFile,
 		})
@@ -998,20 +972,12 @@ func TestKubernetesStrictDecoding(t *testing.T) {
 	}
 }
 
-// dockerStages are the final stages of the images' Dockerfile: the images there are.
-func dockerStages(t tb) []string {
+// imageNames are the final stages of the images' Dockerfile: the images there are.
+func imageNames(t tb) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", composeDockerfile))
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	d, err := parseDockerfile(composeDockerfile, b)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	var out []string
-	for _, s := range d.finals() {
-		out = append(out, s.Name)
+	out := map[string]bool{}
+	for _, s := range imagesDockerfile(t).finals() {
+		out[s.Name] = true
 	}
 	return out
 }
@@ -1026,20 +992,12 @@ type tb interface {
 	TempDir() string
 }
 
-func loadConfig(t tb, dst any, file string) {
-	t.Helper()
-	if _, err := config.Load(dst, config.Sources{File: file}); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-}
-
 // recorder is a tb that keeps the failures: Fatalf ends the checks' goroutine, as
 // testing.T's does.
 type recorder struct {
-	mu     sync.Mutex
-	errs   []string
-	tmp    string
-	tmpSeq int
+	mu   sync.Mutex
+	errs []string
+	tmp  string
 }
 
 func (r *recorder) Helper()             {}
@@ -1054,11 +1012,8 @@ func (r *recorder) Fatalf(format string, args ...any) {
 	runtime.Goexit()
 }
 func (r *recorder) TempDir() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.tmpSeq++
-	d := filepath.Join(r.tmp, strconv.Itoa(r.tmpSeq))
-	if err := os.MkdirAll(d, 0o755); err != nil {
+	d, err := os.MkdirTemp(r.tmp, "")
+	if err != nil {
 		panic(err)
 	}
 	return d

@@ -121,7 +121,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	body := func(rate, seq int) []byte {
 		var buf bytes.Buffer
 		for j := 0; j < perBulk; j++ {
-			fmt.Fprintf(&buf, "{\"index\":{\"_index\":\"lag\",\"_id\":\"r%d-%d\"}}\n{\"n\":%d,\"text\":%q}\n", rate, seq*perBulk+j, j, pad)
+			fmt.Fprintf(&buf, "{\"index\":{\"_index\":\"lag\",\"_id\":%q}}\n{\"n\":%d,\"text\":%q}\n", lagID(rate, seq*perBulk+j), j, pad)
 		}
 		return buf.Bytes()
 	}
@@ -152,6 +152,9 @@ func BenchmarkEndToEndLag(b *testing.B) {
 		}
 	}
 }
+
+// lagID is the id of the benchmark's n-th document at rate.
+func lagID(rate, n int) string { return fmt.Sprintf("r%d-%d", rate, n) }
 
 // appliedAll says whether the target applied every id.
 func appliedAll(target *bulkClock, ids []string) bool {
@@ -219,7 +222,7 @@ func openLoop(b *testing.B, client *http.Client, url string, rate, perBulk int, 
 	ids := make([]string, 0, bulks*perBulk)
 	for i := 0; i < bulks; i++ {
 		for j := 0; j < perBulk; j++ {
-			ids = append(ids, fmt.Sprintf("r%d-%d", rate, (base+i)*perBulk+j))
+			ids = append(ids, lagID(rate, (base+i)*perBulk+j))
 		}
 	}
 	return ids, late

@@ -37,7 +37,7 @@ import (
 // routing it applied is superseded and not published (see routing.go); the proxies
 // count those, and they are missing.
 func TestConcurrentWritersKeepVersionOrder(t *testing.T) {
-	e := startEnv(t, 2, snappy)
+	e := startEnv(t, 2)
 	const (
 		clients  = 8
 		requests = 40 // per client, each a bulk of 5 updates or a single-document write

@@ -87,8 +87,12 @@ func startEnv(t *testing.T, proxies int, opts ...envOpt) *env {
 }
 
 func (e *env) config() proxy.Config {
-	// snappy, as proxytest.Config: TestPublishCodecs publishes and reads back with
-	// every codec, lz4 (the production one) included.
+	// Proxies compress with snappy, as proxytest.Config sets. Under the race detector
+	// lz4, the production codec, costs a 4 MiB block buffer per batch, on the proxy's
+	// side and on the reading test's, which sync.Pool mostly fails to keep (measured: a
+	// 957-event read took 7-10 s with lz4, 0.3 s with snappy; this package's tests took
+	// 163 CPU-s with lz4, 64 with snappy). The codec does not bear on what the tests
+	// prove; TestPublishCodecs publishes and reads back with each one.
 	cfg := proxytest.Config(e.primaryURL, e.kafka.Addrs(), topic)
 	// Generous: a loaded machine running the race detector takes seconds for what
 	// takes milliseconds alone, and a publish that times out is a 503 the test did not
@@ -156,14 +160,6 @@ func send(t *testing.T, method, url, body string) response {
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
-
-// snappy makes the proxies compress with snappy, the harness's codec, whatever the
-// configuration said before. Under the race detector lz4, the production codec, costs a
-// 4 MiB block buffer per batch, on the proxy's side and on the reading test's, which
-// sync.Pool mostly fails to keep (measured: a 957-event read took 7-10 s with lz4, 0.3 s
-// with snappy; this package's tests took 163 CPU-s with lz4, 64 with snappy). The
-// codec does not bear on what the tests prove; TestPublishCodecs covers each one.
-func snappy(c *proxy.Config) { c.Publish.Compression = "snappy" }
 
 // sentinelIndex holds the barrier's documents (see published); no test writes to it.
 const sentinelIndex = "fanout-sentinel"

@@ -34,7 +34,7 @@ func TestNodeClientBulkHelper(t *testing.T) {
 	}
 	dir := nodeModules(t, npm)
 
-	e := startEnv(t, 1, snappy)
+	e := startEnv(t, 1)
 	const docs = 10000
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
