@@ -106,7 +106,8 @@ func headers(chunked bool) []kgo.RecordHeader {
 //
 // When a header occurs more than once, the first occurrence counts. Unknown
 // proto fields are kept, so a newer producer's additions survive a DLQ
-// round trip through an older replicator.
+// round trip through an older replicator. The source of a document event
+// aliases r.Value: neither may be written to.
 func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	if r == nil {
 		return nil, poison(ReasonEmptyValue, "nil record", nil)
@@ -131,8 +132,11 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 		return nil, poison(ReasonEmptyValue, "record has no value", nil)
 	}
 	op := new(opspb.Operation)
-	if err := proto.Unmarshal(r.Value, op); err != nil {
-		return nil, poison(ReasonUndecodable, "value is not a fanout.v1.Operation", err)
+	if !unmarshalDoc(r.Value, op) {
+		op = new(opspb.Operation)
+		if err := proto.Unmarshal(r.Value, op); err != nil {
+			return nil, poison(ReasonUndecodable, "value is not a fanout.v1.Operation", err)
+		}
 	}
 	if meta := op.GetKind() == opspb.Kind_KIND_METADATA; meta || string(schema) == SchemaMetadata {
 		if meta != (string(schema) == SchemaMetadata) {

@@ -797,8 +797,13 @@ func (p *partition) send(buf *sendBuffers, body []byte) (answer []byte, status i
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	start := time.Now()
-	resp, err := r.target.Perform(req)
+	// Stream, not Perform: Perform reads every answer into a fresh buffer of its own,
+	// and the answer is read into buf.resp here anyway.
+	resp, err := r.target.Stream(req)
 	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
 		return nil, 0, true, fmt.Errorf("sending _bulk to %s: %w", r.cfg.Target.Name, err)
 	}
 	buf.resp.Reset()
