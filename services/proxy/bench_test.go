@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,12 +12,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,11 +64,6 @@ func startInfra(b *testing.B) infra {
 	return in
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // bulkBodies returns n bulk bodies of perBulk index actions with ~1 KiB documents.
 func bulkBodies(n, perBulk int) [][]byte {
@@ -134,11 +131,7 @@ func startBenchProxy(b *testing.B, in infra, tune func(*proxy.Config)) *proxy.Pr
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := proxy.DefaultConfig()
-	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
-	cfg.Primary.Endpoints = []string{in.Primary}
-	cfg.Kafka.Brokers = in.Kafka
-	cfg.Publish.Topic = topic
+	cfg := benchProxyConfig(ln, in)
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -153,96 +146,207 @@ func startBenchProxy(b *testing.B, in infra, tune func(*proxy.Config)) *proxy.Pr
 	return p
 }
 
+// benchProxyConfig is the production default configuration on ln, pointed at in.
+func benchProxyConfig(ln net.Listener, in infra) proxy.Config {
+	cfg := proxy.DefaultConfig()
+	cfg.Listen, cfg.MetricsListen = ln.Addr().String(), ""
+	cfg.Primary.Endpoints = []string{in.Primary}
+	cfg.Kafka.Brokers = in.Kafka
+	cfg.Publish.Topic = topic
+	return cfg
+}
+
 // BenchmarkProxyVsDirect indexes 1 KiB documents, 1,000 per bulk, from 8 concurrent
-// clients, straight into the primary, through the proxy and through a plain
-// httputil.ReverseProxy (same client, same primary, same run), and reports the rates,
-// the proxy's against each, and the CPU per document of the proxy and of the reverse
-// proxy.
+// clients, straight into the primary, through the proxy, through the proxy with a spool
+// and through a plain httputil.ReverseProxy (same client, same primary, same run), and
+// reports the rates, the proxy's against each, and the CPU per document of the proxy and
+// of the reverse proxy. The proxies each run in a child process of their own (the
+// primary and Kafka in another), so that a proxy's CPU is read from its own rusage and
+// no proxy's heap or collector is another's: this process only generates the load.
+//
+// FANOUT_BENCH_CPUPROFILE=dir writes each proxy child's CPU profile to dir.
 func BenchmarkProxyVsDirect(b *testing.B) {
 	in := startInfra(b)
-	p := startBenchProxy(b, in, nil)
+	type candidate struct {
+		name  string
+		url   string
+		usage string // the child's usage URL; "" for the primary itself
+	}
+	direct := &candidate{name: "direct", url: in.Primary}
+	child := func(name string, spec proxyChildSpec) *candidate {
+		spec.Primary, spec.Kafka, spec.Name = in.Primary, in.Kafka, name
+		c := startProxyChild(b, spec)
+		return &candidate{name: name, url: c.URL, usage: c.Usage}
+	}
+	plain := child("proxy", proxyChildSpec{})
 	// The same proxy with a spool (spool.dir): Kafka is up, so it publishes directly and
 	// spools nothing; what it costs is the check before the primary and the wait bound.
-	ps := startBenchProxy(b, in, func(c *proxy.Config) { c.Spool.Dir = b.TempDir() })
+	spooled := child("proxy-spool", proxyChildSpec{Spool: true})
+	// What a gateway that only forwards costs, for comparison: net/http/httputil's
+	// ReverseProxy, no parsing, no Kafka.
+	reverse := child("reverse-proxy", proxyChildSpec{Reverse: true})
+	all := []*candidate{direct, plain, spooled, reverse}
 
 	const (
 		workers = 8
 		perBulk = 1000
-		bulks   = 40
+		bulks   = 100
 	)
 	bodies := bulkBodies(bulks, perBulk)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
 	defer client.CloseIdleConnections()
 
-	// What a gateway that only forwards costs, for comparison: net/http/httputil's
-	// ReverseProxy in this process, no parsing, no Kafka.
-	rp := startReverseProxy(b, in.Primary)
-
 	// Warm every path (connections, the index's mapping, Kafka metadata).
-	drive(b, client, in.Primary, bodies[:workers], workers)
-	drive(b, client, p.URL(), bodies[:workers], workers)
-	drive(b, client, ps.URL(), bodies[:workers], workers)
-	drive(b, client, rp, bodies[:workers], workers)
+	for _, c := range all {
+		drive(b, client, c.url, bodies[:workers], workers)
+	}
 
-	// Rounds alternate direct and proxied runs so that both see the same machine; the
-	// medians over rounds resist a noisy neighbour.
-	const rounds = 3
-	var directRates, proxyRates, ratios, cpus, spoolRates, spoolRatios, rpRates, rpRatios, rpCPUs []float64
+	// Each round runs every candidate once, starting one further along the list than
+	// the round before, so that none always runs in the same place (the first run after
+	// another's load measured slower, whichever it was); medians over rounds resist a
+	// noisy neighbour.
+	const rounds = 4
+	rate := map[*candidate][]float64{}
+	cpu := map[*candidate][]float64{}
+	var ratios, rpRatios, spoolRatios []float64
 	docs := float64(bulks * perBulk)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
-			c0 := cpuTime()
-			directT := drive(b, client, in.Primary, bodies, workers)
-			c1 := cpuTime()
-			proxyT := drive(b, client, p.URL(), bodies, workers)
-			c2 := cpuTime()
-			d, px := docs/directT.Seconds(), docs/proxyT.Seconds()
-			directRates, proxyRates, ratios = append(directRates, d), append(proxyRates, px), append(ratios, px/d)
-			// This process runs the load generator in both runs and the proxy in one: the
-			// difference is the proxy's CPU.
-			cpus = append(cpus, float64(((c2-c1)-(c1-c0)).Microseconds())/docs)
-			spoolT := drive(b, client, ps.URL(), bodies, workers)
-			spoolRates = append(spoolRates, docs/spoolT.Seconds())
-			spoolRatios = append(spoolRatios, proxyT.Seconds()/spoolT.Seconds())
-			c3 := cpuTime()
-			rpT := drive(b, client, rp, bodies, workers)
-			c4 := cpuTime()
-			rpRates = append(rpRates, docs/rpT.Seconds())
-			rpRatios = append(rpRatios, rpT.Seconds()/proxyT.Seconds())
-			rpCPUs = append(rpCPUs, float64(((c4-c3)-(c1-c0)).Microseconds())/docs)
+			round := map[*candidate]float64{}
+			for j := range all {
+				c := all[(j+r)%len(all)]
+				var u0 testproc.Usage
+				if c.usage != "" {
+					u0 = testproc.ReadUsage(b, c.usage)
+				}
+				elapsed := drive(b, client, c.url, bodies, workers)
+				if c.usage != "" {
+					u1 := testproc.ReadUsage(b, c.usage)
+					cpu[c] = append(cpu[c], float64((u1.CPU-u0.CPU).Microseconds())/docs)
+				}
+				round[c] = docs / elapsed.Seconds()
+				rate[c] = append(rate[c], round[c])
+			}
+			ratios = append(ratios, round[plain]/round[direct])
+			rpRatios = append(rpRatios, round[plain]/round[reverse])
+			spoolRatios = append(spoolRatios, round[spooled]/round[plain])
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(median(proxyRates), "proxy_docs/s")
-	b.ReportMetric(median(directRates), "direct_docs/s")
+	b.ReportMetric(median(rate[plain]), "proxy_docs/s")
+	b.ReportMetric(median(rate[direct]), "direct_docs/s")
 	b.ReportMetric(median(ratios), "proxy/direct")
-	b.ReportMetric(median(cpus), "proxy_cpu_us/doc")
-	b.ReportMetric(median(spoolRates), "proxy_spool_enabled_docs/s")
+	b.ReportMetric(median(cpu[plain]), "proxy_cpu_us/doc")
+	b.ReportMetric(median(rate[spooled]), "proxy_spool_enabled_docs/s")
 	b.ReportMetric(median(spoolRatios), "spool_enabled/spool_off")
-	b.ReportMetric(median(rpRates), "reverse_proxy_docs/s")
+	b.ReportMetric(median(cpu[spooled]), "proxy_spool_cpu_us/doc")
+	b.ReportMetric(median(rate[reverse]), "reverse_proxy_docs/s")
 	b.ReportMetric(median(rpRatios), "proxy/reverse_proxy")
-	b.ReportMetric(median(rpCPUs), "reverse_proxy_cpu_us/doc")
+	b.ReportMetric(median(cpu[reverse]), "reverse_proxy_cpu_us/doc")
+	u := testproc.ReadUsage(b, plain.usage)
+	b.ReportMetric(float64(u.MaxRSSKiB)/1024, "proxy_peak_rss_MiB")
 }
 
-// startReverseProxy serves httputil.ReverseProxy to target on 127.0.0.1 until the
-// benchmark ends, and returns its URL.
-func startReverseProxy(b *testing.B, target string) string {
+// proxyChildEnv makes the test binary run one proxy of BenchmarkProxyVsDirect, whose
+// proxyChildSpec is the variable's value, instead of tests.
+const proxyChildEnv = "FANOUT_PROXY_BENCH_PROXY"
+
+// proxyChildSpec says which proxy a child runs.
+type proxyChildSpec struct {
+	Name    string
+	Primary string
+	Kafka   []string
+	Spool   bool // with a spool directory (Kafka is up: nothing is spooled)
+	Reverse bool // httputil.ReverseProxy to the primary instead of fanout-proxy
+	Profile string
+}
+
+// proxyChild is what a proxy child tells the parent: where it listens, and where it
+// answers its usage.
+type proxyChild struct {
+	URL, Usage, Err string
+}
+
+// startProxyChild starts a proxy child process and waits for it to listen.
+func startProxyChild(b *testing.B, spec proxyChildSpec) proxyChild {
 	b.Helper()
-	u, err := url.Parse(target)
+	if dir := os.Getenv("FANOUT_BENCH_CPUPROFILE"); dir != "" {
+		spec.Profile = filepath.Join(dir, spec.Name+".prof")
+	}
+	js, err := json.Marshal(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	var c proxyChild
+	testproc.Start(b, proxyChildEnv, string(js), &c)
+	if c.Err != "" {
+		b.Fatalf("%s child: %s", spec.Name, c.Err)
+	}
+	return c
+}
+
+// runProxyChild is a proxy child: it serves the proxy its spec names until its stdin
+// closes.
+func runProxyChild(js string) {
+	fail := func(err error) {
+		_ = json.NewEncoder(os.Stdout).Encode(proxyChild{Err: err.Error()})
+		os.Exit(1)
+	}
+	var spec proxyChildSpec
+	if err := json.Unmarshal([]byte(js), &spec); err != nil {
+		fail(err)
+	}
+	usage, err := testproc.ServeUsage()
+	if err != nil {
+		fail(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		fail(err)
 	}
-	srv := &http.Server{Handler: rp}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	if spec.Reverse {
+		u, err := url.Parse(spec.Primary)
+		if err != nil {
+			fail(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+		srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		go func() { <-ctx.Done(); done <- srv.Close() }()
+	} else {
+		cfg := benchProxyConfig(ln, infra{Primary: spec.Primary, Kafka: spec.Kafka})
+		if spec.Spool {
+			dir, err := os.MkdirTemp("", "fanout-bench-spool-")
+			if err != nil {
+				fail(err)
+			}
+			defer os.RemoveAll(dir)
+			cfg.Spool.Dir = dir
+		}
+		p, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.DiscardHandler), Listener: ln})
+		if err != nil {
+			fail(err)
+		}
+		go func() { done <- p.Run(ctx) }()
+	}
+	if spec.Profile != "" {
+		f, err := os.Create(spec.Profile)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	testproc.Serve(proxyChild{URL: "http://" + ln.Addr().String(), Usage: usage})
+	cancel()
+	<-done
 }
 
 // BenchmarkProxySpool indexes the documents of BenchmarkProxyVsDirect through a proxy

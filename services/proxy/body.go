@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,9 @@ import (
 // firstBodyBuffer is the most a body buffer starts with; it doubles from there as the
 // body arrives.
 const firstBodyBuffer = 4 << 10
+
+// bodyBlock is the size of the blocks a body longer than it is read into (fill).
+const bodyBlock = 64 << 10
 
 // inflaterBytes is what a gzip reader holds (window, tables, read buffer), counted
 // against the budget with the inflated bytes.
@@ -131,7 +135,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 			return nil, false
 		}
 	}
-	body, err := fill(r.Context(), src, hint, limit, res)
+	body, err := fill(r.Context(), src, hint, limit, res, p.bodyBlocks)
 	if err != nil {
 		p.bodyFailed(w, r, br, err)
 		return nil, false
@@ -142,11 +146,19 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, rt route, res *
 	return body, true
 }
 
-// fill reads src to its end into a buffer that starts small and doubles as bytes
-// arrive, up to hint when the length is known (so that an honest Content-Length gives
-// an exact buffer) and never past limit. The buffer is counted against res before it
-// is allocated; the one it replaces stops counting once copied.
-func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservation) ([]byte, error) {
+// fill reads src to its end and returns it, reading up to hint bytes when the length
+// is known and never past limit. Memory follows the bytes that arrived, never the
+// length a client announced: a body starts in a buffer of firstBodyBuffer that doubles
+// as bytes arrive. Every buffer is counted against res before it is allocated; the one
+// it replaces stops counting once copied.
+//
+// A body of a known length over bodyBlock goes on, once its first bodyBlock is in, into
+// blocks of bodyBlock from blocks (reused across requests) until half of it is in, and
+// then into one buffer of exactly its length, into which the blocks are copied: the
+// peak is the one that doubling reaches (1.5 times the body), for a third of the
+// copying and allocation. Doubling all the way, a 1 MiB bulk took ten buffers (3 MiB,
+// zeroed) and 2 MiB of copying, a fifth of the proxy's CPU under bulk load (issue 16).
+func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservation, blocks *sync.Pool) ([]byte, error) {
 	most := limit
 	if hint >= 0 {
 		most = hint // the server's body reader stops there
@@ -174,6 +186,9 @@ func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservatio
 					return nil, err
 				}
 			}
+			if hint > bodyBlock && cap(buf) == bodyBlock {
+				return fillBlocks(ctx, src, buf, hint, res, blocks)
+			}
 			next := min(2*int64(cap(buf)), most)
 			if err := res.grow(ctx, next); err != nil {
 				return nil, err
@@ -192,6 +207,83 @@ func fill(ctx context.Context, src io.Reader, hint, limit int64, res *reservatio
 			return nil, err
 		}
 	}
+}
+
+// fillBlocks is fill for a body of hint bytes whose first bodyBlock, first, is in.
+func fillBlocks(ctx context.Context, src io.Reader, first []byte, hint int64, res *reservation, blocks *sync.Pool) ([]byte, error) {
+	held := [][]byte{first}
+	var pooled []*[]byte
+	defer func() {
+		for _, b := range pooled {
+			blocks.Put(b)
+		}
+		res.shrink(int64(len(pooled)) * bodyBlock)
+	}()
+	got := int64(len(first))
+	for got < hint/2 {
+		if err := res.grow(ctx, bodyBlock); err != nil {
+			return nil, err
+		}
+		b := blocks.Get().(*[]byte)
+		pooled = append(pooled, b)
+		n, err := readFull(src, (*b)[:min(bodyBlock, hint-got)])
+		held = append(held, (*b)[:n])
+		got += int64(n)
+		if errors.Is(err, io.EOF) {
+			return join(held, got, res, first)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := res.grow(ctx, hint); err != nil {
+		return nil, err
+	}
+	body, _ := join(held, hint, nil, nil)
+	res.shrink(int64(cap(first)))
+	n, err := readFull(src, body[got:hint])
+	body = body[:got+int64(n)]
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return body, nil
+}
+
+// join copies blocks into one buffer of size bytes (capacity); when res is set, the
+// buffer is counted first and first stops counting.
+func join(blocks [][]byte, size int64, res *reservation, first []byte) ([]byte, error) {
+	if res != nil {
+		if err := res.grow(context.Background(), size); err != nil {
+			return nil, err
+		}
+		defer res.shrink(int64(cap(first)))
+	}
+	out := make([]byte, 0, size)
+	for _, b := range blocks {
+		out = append(out, b...)
+	}
+	return out[:len(out):size], nil
+}
+
+// readFull reads into b until it is full or src ends (io.EOF) or fails.
+func readFull(src io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := src.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// newBodyBlocks is the pool of fill's blocks.
+func newBodyBlocks() *sync.Pool {
+	return &sync.Pool{New: func() any {
+		b := make([]byte, bodyBlock)
+		return &b
+	}}
 }
 
 // bodyFailed answers a request whose body could not be taken in.

@@ -30,6 +30,10 @@ func TestMain(m *testing.M) {
 		runInfra()
 		return
 	}
+	if spec := os.Getenv(proxyChildEnv); spec != "" {
+		runProxyChild(spec)
+		return
+	}
 	goleak.VerifyTestMain(closeIdleFirst{m})
 }
 

@@ -67,7 +67,9 @@ type Proxy struct {
 	spool    *spooler // nil without spool.dir (spool.go)
 	sem      chan struct{}
 	budget   *budget // limits.max_inflight_bytes
-	now      func() time.Time
+	// bodyBlocks are the blocks long request bodies are read into (fill).
+	bodyBlocks *sync.Pool
+	now        func() time.Time
 
 	// meta publishes metadata changes, transactionally (metapublish.go).
 	meta *metaPublisher
@@ -109,7 +111,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
-		sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests), ownAuth: cfg.Auth.Mode == AuthProxy,
+		sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests), bodyBlocks: newBodyBlocks(), ownAuth: cfg.Auth.Mode == AuthProxy,
 		strip: cfg.Auth.stripped(), passXFF: containsFold(cfg.Auth.PassHeaders, "X-Forwarded-For")}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

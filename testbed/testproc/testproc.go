@@ -7,9 +7,13 @@ package testproc
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,4 +62,50 @@ func Start(tb testing.TB, key, value string, out any) {
 func Serve(v any) {
 	_ = json.NewEncoder(os.Stdout).Encode(v)
 	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// Usage is what a process has used so far: CPU time (user and system, every
+// thread) and its peak resident set size.
+type Usage struct {
+	CPU       time.Duration `json:"cpu_ns"`
+	MaxRSSKiB int64         `json:"maxrss_kib"`
+}
+
+// SelfUsage is this process's Usage, from getrusage(2).
+func SelfUsage() Usage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return Usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), MaxRSSKiB: ru.Maxrss}
+}
+
+// ServeUsage answers GET / with the child's SelfUsage as JSON on a loopback listener
+// of its own, so that a parent measuring the child reads the child's own rusage
+// (precise to the microsecond; /proc's ticks are 10 ms), and returns its URL. The
+// listener lives as long as the child.
+func ServeUsage() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("usage listener: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(SelfUsage())
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// ReadUsage asks a child's ServeUsage listener for its Usage.
+func ReadUsage(tb testing.TB, url string) Usage {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatalf("reading a child's usage: %v", err)
+	}
+	defer resp.Body.Close()
+	var u Usage
+	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+		tb.Fatalf("decoding a child's usage: %v", err)
+	}
+	return u
 }
