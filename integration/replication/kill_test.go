@@ -249,14 +249,14 @@ kill:
 }
 
 // buildReplicator builds the real fanout-replicator binary (see buildBinary).
-func buildReplicator(t *testing.T) string {
+func buildReplicator(t testing.TB) string {
 	return buildBinary(t, "fanout-replicator", "github.com/fanout-dev/fanout/services/replicator/cmd/fanout-replicator")
 }
 
 // buildBinary builds a service binary as shipped: without the race detector, whose
 // slowdown (several times, in every child) would be measured as recovery time. The
 // services' races are the race-enabled unit tests' to find.
-func buildBinary(t *testing.T, name, pkg string) string {
+func buildBinary(t testing.TB, name, pkg string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -293,7 +293,7 @@ type replicatorProc struct {
 	errorf   func(format string, args ...any)
 }
 
-func newReplicatorProc(t *testing.T, bin, instance string, env []string) *replicatorProc {
+func newReplicatorProc(t testing.TB, bin, instance string, env []string) *replicatorProc {
 	t.Helper()
 	// The child sees the test's environment without any FANOUT_* setting of the
 	// machine running the tests, then only addresses and its instance id.

@@ -210,7 +210,7 @@ func post(c *http.Client, method, u string, body []byte) (int, error) {
 
 // buildProxy builds the real fanout-proxy binary, without the race detector (see
 // buildBinary).
-func buildProxy(t *testing.T) string {
+func buildProxy(t testing.TB) string {
 	return buildBinary(t, "fanout-proxy", "github.com/fanout-dev/fanout/services/proxy/cmd/fanout-proxy")
 }
 
@@ -228,7 +228,7 @@ func childEnv(env ...string) []string {
 
 // freeAddr returns a loopback address free at the time of the call: the proxy's
 // incarnations all listen on it, so that clients keep one address.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -239,7 +239,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitReady waits for /readyz of the proxy's metrics listener to answer 200.
-func waitReady(t *testing.T, metricsURL string, within time.Duration) {
+func waitReady(t testing.TB, metricsURL string, within time.Duration) {
 	t.Helper()
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var last string

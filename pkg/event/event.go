@@ -59,6 +59,12 @@ func Key(index, id string) []byte {
 	return append(k, id...)
 }
 
+// keyIs says whether key is Key(index, id), without building it.
+func keyIs(key []byte, index, id string) bool {
+	return len(key) == len(index)+1+len(id) && string(key[:len(index)]) == index &&
+		key[len(index)] == '/' && string(key[len(index)+1:]) == id
+}
+
 // Encode builds the record for op on topic (empty to use the producer's
 // default topic): key Key(op.Index, op.Id), value the binary protobuf, and the
 // schema and content-type headers. It refuses an Operation that Decode would
@@ -155,9 +161,9 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 		return nil, poison(ReasonInvalidChunk,
 			fmt.Sprintf("%s %q with chunk %v: chunk records are schema %q, others %q", HeaderSchema, schema, chunked, SchemaChunked, SchemaVersion), nil)
 	}
-	if want := Key(op.GetIndex(), op.GetId()); string(r.Key) != string(want) {
+	if !keyIs(r.Key, op.GetIndex(), op.GetId()) {
 		return nil, poison(ReasonKeyMismatch,
-			fmt.Sprintf("record key %.256q is not index/id %.256q", r.Key, want), nil)
+			fmt.Sprintf("record key %.256q is not index/id %.256q", r.Key, Key(op.GetIndex(), op.GetId())), nil)
 	}
 	return op, nil
 }

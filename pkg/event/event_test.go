@@ -329,6 +329,16 @@ func TestDecodePoison(t *testing.T) {
 			r.Key = nil
 			return r
 		}, reason: ReasonKeyMismatch},
+		{name: "key of the same length, another separator", rec: func(t *testing.T) *kgo.Record {
+			r := valid(t)
+			r.Key = []byte("logs-2026.11:doc-1")
+			return r
+		}, reason: ReasonKeyMismatch},
+		{name: "key split elsewhere", rec: func(t *testing.T) *kgo.Record {
+			r := valid(t)
+			r.Key = []byte("logs-2026.1/1doc-1")
+			return r
+		}, reason: ReasonKeyMismatch},
 		{name: "key with the id alone", rec: func(t *testing.T) *kgo.Record {
 			r := valid(t)
 			r.Key = []byte("doc-1")
