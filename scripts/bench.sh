@@ -22,6 +22,8 @@ table=(
   "./services/proxy  BenchmarkProxyVsDirect  reverse_proxy_docs/s      reverse_proxy_docs_per_s      docs/s"
   "./services/proxy  BenchmarkProxyVsDirect  proxy/reverse_proxy       proxy_vs_reverse_proxy_ratio  ratio"
   "./services/proxy  BenchmarkProxyVsDirect  reverse_proxy_cpu_us/doc  reverse_proxy_cpu_us_per_doc  us/doc"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_spool_cpu_us/doc    proxy_spool_cpu_us_per_doc    us/doc"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_peak_rss_MiB        proxy_bulk_peak_rss_mib       MiB"
   "./services/proxy  BenchmarkProxyBytesPerItem  bytes/item    proxy_bytes_per_item   bytes/item"
   "./services/proxy  BenchmarkProxyRecovery  bulk1000_recovery/off  proxy_recovery_bulk1000_ratio  ratio"
   "./services/proxy  BenchmarkProxyRecovery  bulk10_recovery/off    proxy_recovery_bulk10_ratio    ratio"
@@ -56,6 +58,12 @@ table=(
   "./integration/replication  BenchmarkEndToEndLag  lag_p99_ms@20k  e2e_lag_p99_ms_20k  ms"
   "./integration/replication  BenchmarkEndToEndLag  lag_max_ms@20k  e2e_lag_max_ms_20k  ms"
   "./integration/replication  BenchmarkEndToEndLag  sent_docs/s@20k e2e_sent_docs_per_s_20k  docs/s"
+  "./integration/replication  BenchmarkEndToEndLag  proxy_cpu_us/doc@5k       e2e_proxy_cpu_us_per_doc_5k       us/doc"
+  "./integration/replication  BenchmarkEndToEndLag  proxy_cpu_us/doc@20k      e2e_proxy_cpu_us_per_doc_20k      us/doc"
+  "./integration/replication  BenchmarkEndToEndLag  replicator_cpu_us/doc@5k  e2e_replicator_cpu_us_per_doc_5k  us/doc"
+  "./integration/replication  BenchmarkEndToEndLag  replicator_cpu_us/doc@20k e2e_replicator_cpu_us_per_doc_20k us/doc"
+  "./integration/replication  BenchmarkEndToEndLag  proxy_peak_rss_MiB        proxy_rss_mib                     MiB"
+  "./integration/replication  BenchmarkEndToEndLag  replicator_peak_rss_MiB   e2e_replicator_rss_mib            MiB"
 )
 
 # Benchmarks that run a fixed workload per iteration need one iteration, not BENCH_TIME.
