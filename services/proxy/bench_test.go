@@ -64,7 +64,6 @@ func startInfra(b *testing.B) infra {
 	return in
 }
 
-
 // bulkBodies returns n bulk bodies of perBulk index actions with ~1 KiB documents.
 func bulkBodies(n, perBulk int) [][]byte {
 	filler := strings.Repeat("lorem ipsum dolor sit amet ", 36)[:900]

@@ -230,7 +230,11 @@ func fillBlocks(ctx context.Context, src io.Reader, first []byte, hint int64, re
 		held = append(held, (*b)[:n])
 		got += int64(n)
 		if errors.Is(err, io.EOF) {
-			return join(held, got, res, first)
+			if err := res.grow(ctx, got); err != nil {
+				return nil, err
+			}
+			res.shrink(int64(cap(first)))
+			return join(held, got), nil
 		}
 		if err != nil {
 			return nil, err
@@ -239,7 +243,7 @@ func fillBlocks(ctx context.Context, src io.Reader, first []byte, hint int64, re
 	if err := res.grow(ctx, hint); err != nil {
 		return nil, err
 	}
-	body, _ := join(held, hint, nil, nil)
+	body := join(held, hint)
 	res.shrink(int64(cap(first)))
 	n, err := readFull(src, body[got:hint])
 	body = body[:got+int64(n)]
@@ -249,20 +253,13 @@ func fillBlocks(ctx context.Context, src io.Reader, first []byte, hint int64, re
 	return body, nil
 }
 
-// join copies blocks into one buffer of size bytes (capacity); when res is set, the
-// buffer is counted first and first stops counting.
-func join(blocks [][]byte, size int64, res *reservation, first []byte) ([]byte, error) {
-	if res != nil {
-		if err := res.grow(context.Background(), size); err != nil {
-			return nil, err
-		}
-		defer res.shrink(int64(cap(first)))
-	}
+// join copies blocks into one new buffer of capacity size.
+func join(blocks [][]byte, size int64) []byte {
 	out := make([]byte, 0, size)
 	for _, b := range blocks {
 		out = append(out, b...)
 	}
-	return out[:len(out):size], nil
+	return out
 }
 
 // readFull reads into b until it is full or src ends (io.EOF) or fails.
