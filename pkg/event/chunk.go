@@ -137,11 +137,16 @@ func (rs *Records) Bytes() int64 {
 
 // Record builds the k-th record (0 ≤ k < Len()).
 func (rs *Records) Record(k int) (*kgo.Record, error) {
+	return rs.RecordAppend(k, nil)
+}
+
+// RecordAppend is Record with the value encoded into dst's capacity (EncodeAppend).
+func (rs *Records) RecordAppend(k int, dst []byte) (*kgo.Record, error) {
 	if k < 0 || k >= rs.n {
 		return nil, fmt.Errorf("record %d of %d", k, rs.n)
 	}
 	if rs.piece == 0 {
-		return Encode(rs.topic, rs.op)
+		return EncodeAppend(dst, rs.topic, rs.op)
 	}
 	start := k * rs.piece
 	end := min(start+rs.piece, len(rs.src))
@@ -150,7 +155,7 @@ func (rs *Records) Record(k int) (*kgo.Record, error) {
 	op := rs.op
 	op.Source, op.Chunk = rs.src[start:end], c
 	defer func() { op.Source, op.Chunk = rs.src, nil }()
-	return Encode(rs.topic, op)
+	return EncodeAppend(dst, rs.topic, op)
 }
 
 // validateChunk checks what a chunk must be on its own; the group's consistency is

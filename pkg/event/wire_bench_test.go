@@ -61,3 +61,18 @@ func BenchmarkWire(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEncodeAppend is BenchmarkEncode with the value's buffer reused, as the
+// proxy's publisher does.
+func BenchmarkEncodeAppend(b *testing.B) {
+	op := benchOp()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		rec, err := EncodeAppend(buf, "t", op)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = rec.Value
+	}
+}

@@ -148,3 +148,29 @@ func FuzzUnmarshalDoc(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeAppend: the value goes into dst's capacity when it fits (whatever dst held)
+// and is grown when not, and the record is Encode's either way.
+func TestEncodeAppend(t *testing.T) {
+	op := indexOp()
+	want, err := Encode("t", op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, dst := range map[string][]byte{
+		"nil":        nil,
+		"too small":  make([]byte, 3, 4),
+		"big enough": bytes.Repeat([]byte{0xee}, 4096),
+	} {
+		got, err := EncodeAppend(dst, "t", op)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || len(got.Headers) != len(want.Headers) {
+			t.Fatalf("%s: record %+v, Encode's %+v", name, got, want)
+		}
+		if reused := cap(dst) >= len(want.Value) && &got.Value[0] == &dst[:1][0]; reused != (name == "big enough") {
+			t.Fatalf("%s: value in dst's memory %v", name, reused)
+		}
+	}
+}
