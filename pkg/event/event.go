@@ -145,8 +145,8 @@ func Decode(r *kgo.Record) (*opspb.Operation, error) {
 	if len(r.Value) == 0 {
 		return nil, poison(ReasonEmptyValue, "record has no value", nil)
 	}
-	op := new(opspb.Operation)
-	if !unmarshalDoc(r.Value, op) {
+	op, ok := unmarshalDoc(r.Value)
+	if !ok {
 		op = new(opspb.Operation)
 		if err := proto.Unmarshal(r.Value, op); err != nil {
 			return nil, poison(ReasonUndecodable, "value is not a fanout.v1.Operation", err)

@@ -33,8 +33,8 @@ func TestUnmarshalDocFastPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := new(opspb.Operation)
-			if !unmarshalDoc(b, got) {
+			got, ok := unmarshalDoc(b)
+			if !ok {
 				t.Fatalf("unmarshalDoc fell back on %v", want)
 			}
 			if !proto.Equal(got, want) {
@@ -102,13 +102,13 @@ func fallbackValues(t testing.TB) map[string][]byte {
 func TestUnmarshalDocFallback(t *testing.T) {
 	for name, b := range fallbackValues(t) {
 		t.Run(name, func(t *testing.T) {
-			if unmarshalDoc(b, new(opspb.Operation)) {
+			if _, ok := unmarshalDoc(b); ok {
 				t.Fatalf("unmarshalDoc took % x", b)
 			}
 			want := new(opspb.Operation)
 			wantErr := proto.Unmarshal(b, want)
-			got := new(opspb.Operation)
-			if !unmarshalDoc(b, got) {
+			got, ok := unmarshalDoc(b)
+			if !ok {
 				got = new(opspb.Operation)
 				if err := proto.Unmarshal(b, got); (err != nil) != (wantErr != nil) {
 					t.Fatalf("fallback error %v, proto.Unmarshal %v", err, wantErr)
@@ -135,8 +135,8 @@ func FuzzUnmarshalDoc(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got := new(opspb.Operation)
-		if !unmarshalDoc(b, got) {
+		got, ok := unmarshalDoc(b)
+		if !ok {
 			return
 		}
 		want := new(opspb.Operation)
