@@ -27,9 +27,10 @@ import (
 // held it: on the primary, when the write was accepted; on the target, when it was
 // applied (the emulator's writes are visible to a realtime get once answered).
 type bulkClock struct {
-	next http.Handler
-	mu   sync.Mutex
-	at   map[string]time.Time
+	next  http.Handler
+	mu    sync.Mutex
+	at    map[string]time.Time
+	bulks int // _bulk requests answered
 }
 
 func (c *bulkClock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,7 @@ func (c *bulkClock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.bulks++
 	// Only action lines carry "_id" in this benchmark's bulks (the documents do not).
 	for line := range bytes.Lines(body) {
 		i := bytes.Index(line, []byte(`"_id":"`))
@@ -68,6 +70,12 @@ func (c *bulkClock) get(id string) (time.Time, bool) {
 	defer c.mu.Unlock()
 	t, ok := c.at[id]
 	return t, ok
+}
+
+func (c *bulkClock) requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bulks
 }
 
 func (c *bulkClock) count() int {
@@ -194,7 +202,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 			if !poll(time.Minute, 10*time.Millisecond, func() bool { return appliedAll(target, warm) }) {
 				b.Fatalf("%d documents on the target a minute after the warm-up at %d/s", target.count(), rate)
 			}
-			p0, r0, s0, t0 := procUsage(b, proxyProc), procUsage(b, replProc), testproc.SelfUsage(), time.Now()
+			p0, r0, s0, t0, q0 := procUsage(b, proxyProc), procUsage(b, replProc), testproc.SelfUsage(), time.Now(), target.requests()
 			var profiles sync.WaitGroup
 			if profileDir != "" && rate == 20000 {
 				for name, addr := range map[string]string{"proxy": proxyAdmin, "replicator": replAdmin} {
@@ -211,8 +219,8 @@ func BenchmarkEndToEndLag(b *testing.B) {
 			p1, r1, s1, t1 := procUsage(b, proxyProc), procUsage(b, replProc), testproc.SelfUsage(), time.Now()
 			if os.Getenv("FANOUT_BENCH_DEBUG") != "" {
 				wall := t1.Sub(t0).Seconds()
-				fmt.Fprintf(os.Stderr, "%d/s: cores busy over %.1fs: proxy %.2f, replicator %.2f, harness %.2f\n", rate, wall,
-					(p1.cpu-p0.cpu).Seconds()/wall, (r1.cpu-r0.cpu).Seconds()/wall, (s1.CPU-s0.CPU).Seconds()/wall)
+				fmt.Fprintf(os.Stderr, "%d/s: cores busy over %.1fs: proxy %.2f, replicator %.2f, harness %.2f; %.1f documents per target _bulk\n", rate, wall,
+					(p1.cpu-p0.cpu).Seconds()/wall, (r1.cpu-r0.cpu).Seconds()/wall, (s1.CPU-s0.CPU).Seconds()/wall, float64(len(ids))/float64(target.requests()-q0))
 			}
 			var lags []float64
 			for _, id := range ids {

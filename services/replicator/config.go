@@ -184,6 +184,11 @@ type BatchConfig struct {
 	// MaxInflight bounds the bulks in flight at once, over all partitions (a
 	// partition never has more than one).
 	MaxInflight int `koanf:"max_inflight"`
+	// CombineWindow, when positive, lets the bulks of partitions that are ready
+	// within it of one another go as one request, up to MaxDocs and MaxBytes in all
+	// (combine.go): fewer, larger requests at moderate rates over many partitions, for
+	// up to this much more lag. 0 (the default) sends one request per partition's bulk.
+	CombineWindow time.Duration `koanf:"combine_window"`
 }
 
 // RetryConfig configures retries of bulk items and of whole requests.
@@ -415,6 +420,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch.max_bytes: must be at least 1024, got %d", b.MaxBytes)
 	case b.Linger < 0:
 		return fmt.Errorf("batch.linger: must not be negative, got %s", b.Linger)
+	case b.CombineWindow < 0:
+		return fmt.Errorf("batch.combine_window: must not be negative, got %s", b.CombineWindow)
 	case b.MaxInflight < 1:
 		return fmt.Errorf("batch.max_inflight: must be at least 1, got %d", b.MaxInflight)
 	}

@@ -64,6 +64,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero max docs", mutate: func(c *replicator.Config) { c.Batch.MaxDocs = 0 }, want: "batch.max_docs"},
 		{name: "tiny max bytes", mutate: func(c *replicator.Config) { c.Batch.MaxBytes = 10 }, want: "batch.max_bytes"},
 		{name: "negative linger", mutate: func(c *replicator.Config) { c.Batch.Linger = -time.Second }, want: "batch.linger"},
+		{name: "negative combine window", mutate: func(c *replicator.Config) { c.Batch.CombineWindow = -time.Millisecond }, want: "batch.combine_window"},
 		{name: "zero inflight", mutate: func(c *replicator.Config) { c.Batch.MaxInflight = 0 }, want: "batch.max_inflight"},
 		{name: "zero retry initial", mutate: func(c *replicator.Config) { c.Retry.Initial = 0 }, want: "retry.initial"},
 		{name: "retry max below initial", mutate: func(c *replicator.Config) { c.Retry.Max = time.Millisecond }, want: "retry.max"},

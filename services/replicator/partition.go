@@ -78,7 +78,10 @@ type partition struct {
 	batch   []*kgo.Record
 	items   []item
 	pending []int
-	asm     event.Assembler // chunk groups being put together (chunks.go)
+	// solo: this batch's requests go alone, not combined with other partitions'
+	// (combine.go), since a combined one was refused as a whole.
+	solo bool
+	asm  event.Assembler // chunk groups being put together (chunks.go)
 }
 
 // sendBuffers are the request body and answer of one _bulk in flight. They are taken
@@ -518,6 +521,7 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		pending = append(pending, i)
 	}
 	defer func() { p.pending = pending[:0] }()
+	p.solo = false // a batch may share requests with other partitions' until one is refused whole
 	failures := 0
 	limit := len(pending) // items per request; halved when the target finds a request too large
 	// isolating: a whole-request 400 is being narrowed down to the items that cause it;
@@ -534,6 +538,11 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 		if errors.Is(err, errStopped) || p.ctx.Err() != nil {
 			p.abandon(pending, *dead) // the answer, if any, counts for nothing: resend it
 			return false
+		}
+		if err != nil && at.combined && (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) {
+			// Another partition's items may be the cause: send these alone, at once.
+			p.solo = true
+			continue
 		}
 		if err != nil && (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) {
 			// 413: the request is over the target's http.max_content_length. 400: the
@@ -733,6 +742,9 @@ type attemptResult struct {
 	err     error  // nil: every sent item has its status
 	bytes   int    // of the request body
 	errType string // of a whole-request 400 or 413 answer
+	// combined: the request held other partitions' items too (combine.go), so a 413 or
+	// a whole-request 400 says nothing about this partition's own.
+	combined bool
 }
 
 // attempt sends the items at sent in one _bulk and records each item's status from
@@ -766,6 +778,9 @@ func (p *partition) attempt(sent []int) attemptResult {
 		body = bulk.AppendItem(body, &meta, it.op.GetSource())
 	}
 	buf.body = body
+	if r.comb != nil && !p.solo {
+		return p.attemptCombined(buf, sent, body)
+	}
 	answer, status, connErr, err := p.send(buf, body)
 	if err == nil {
 		err = p.judge(sent, answer)
@@ -781,11 +796,16 @@ func (p *partition) attempt(sent []int) attemptResult {
 // Any other outcome is an error, with the HTTP status if there was one (connErr: no
 // HTTP answer at all). The caller holds a bulk slot.
 func (p *partition) send(buf *sendBuffers, body []byte) (answer []byte, status int, connErr bool, err error) {
+	return p.sendFrom(p.ctx, buf, body)
+}
+
+// sendFrom is send bounded by parent rather than the partition's context.
+func (p *partition) sendFrom(parent context.Context, buf *sendBuffers, body []byte) (answer []byte, status int, connErr bool, err error) {
 	r := p.r
 	r.m.inflight.Inc()
 	defer r.m.inflight.Dec()
 
-	ctx, cancel := context.WithTimeout(p.ctx, r.cfg.Limits.BulkTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.cfg.Limits.BulkTimeout)
 	defer cancel()
 	rb := &requestBody{closed: make(chan struct{})}
 	rb.Reset(body)

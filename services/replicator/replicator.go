@@ -83,6 +83,7 @@ type Replicator struct {
 	adminLn   net.Listener
 	adminMux  http.Handler      // the guarded /admin routes on adminLn
 	sem       chan struct{}     // bulks in flight, over all partitions
+	comb      *combiner         // nil unless batch.combine_window is set
 	buffers   chan *sendBuffers // free buffers, at most one per bulk slot
 
 	mu    sync.Mutex
@@ -122,6 +123,7 @@ func New(cfg Config, deps Deps) (*Replicator, error) {
 		cfg: cfg, log: deps.Logger, reg: deps.Registry, now: deps.Now,
 		group:   cfg.GroupName(),
 		sem:     make(chan struct{}, cfg.Batch.MaxInflight),
+		comb:    newCombiner(cfg.Batch),
 		buffers: make(chan *sendBuffers, cfg.Batch.MaxInflight),
 		parts:   map[topicPartition]*partition{},
 		abortCh: make(chan struct{}),
