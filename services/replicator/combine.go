@@ -37,11 +37,12 @@ type combiner struct {
 
 // combined is one request being gathered, then sent by its first part (the leader).
 type combined struct {
-	parts []*combinedPart
-	docs  int
-	bytes int
-	full  chan struct{} // closed when no more parts fit: the leader sends at once
-	done  chan struct{} // closed once the answer's outcome is set below
+	parts  []*combinedPart
+	docs   int
+	bytes  int
+	full   chan struct{} // closed when no more parts fit: the leader sends at once
+	copied chan struct{} // closed once the leader has copied every part's body
+	done   chan struct{} // closed once the answer's outcome is set below
 
 	status  int
 	connErr bool
@@ -80,7 +81,7 @@ func (c *combiner) join(part *combinedPart) (cb *combined, leader bool) {
 		close(cb.full) // this part does not fit: the open one goes now, this one opens the next
 	}
 	cb = &combined{parts: []*combinedPart{part}, docs: len(part.ids), bytes: len(part.body),
-		full: make(chan struct{}), done: make(chan struct{})}
+		full: make(chan struct{}), copied: make(chan struct{}), done: make(chan struct{})}
 	c.open = cb
 	return cb, true
 }
@@ -118,8 +119,13 @@ func (p *partition) attemptCombined(buf *sendBuffers, sent []int, body []byte) a
 		select {
 		case <-cb.done:
 		case <-p.stop:
-			return attemptResult{err: errStopped} // the leader sends it anyway: resent later, applied idempotently
+			// The leader sends it anyway (resent later, applied idempotently), but
+			// this part's body is in this partition's buffer, which goes back to the
+			// pool when attempt returns: not before the leader has copied it.
+			<-cb.copied
+			return attemptResult{err: errStopped}
 		case <-p.ctx.Done():
+			<-cb.copied
 			return attemptResult{err: errStopped}
 		}
 	}
@@ -147,6 +153,7 @@ func (p *partition) sendCombined(buf *sendBuffers, cb *combined) {
 		body = append(body, part.body...)
 	}
 	buf.body = body
+	close(cb.copied)
 	cb.sent = len(body)
 	// Other partitions' items ride on it: the leader's partition being revoked or
 	// stopped hard meanwhile must not fail their request. It is cancelled once every
