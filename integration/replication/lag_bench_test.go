@@ -127,7 +127,8 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	brokers := strings.Join(k.Addrs(), ",")
 	listen, metrics := freeAddr(b), freeAddr(b)
 	// FANOUT_BENCH_CPUPROFILE=dir: both services serve /debug/pprof/ on an admin
-	// listener, and their CPU profiles over the 20k/s window are written to dir.
+	// listener, and their CPU profiles over each rate's window are written to dir
+	// (lag-<service>-<rate>k.prof).
 	profileDir := os.Getenv("FANOUT_BENCH_CPUPROFILE")
 	proxyAdmin, replAdmin, token := "", "127.0.0.1:0", ""
 	var adminEnv []string
@@ -204,10 +205,10 @@ func BenchmarkEndToEndLag(b *testing.B) {
 			}
 			p0, r0, s0, t0, q0 := procUsage(b, proxyProc), procUsage(b, replProc), testproc.SelfUsage(), time.Now(), target.requests()
 			var profiles sync.WaitGroup
-			if profileDir != "" && rate == 20000 {
+			if profileDir != "" {
 				for name, addr := range map[string]string{"proxy": proxyAdmin, "replicator": replAdmin} {
 					profiles.Go(func() {
-						saveProfile(b, "http://"+addr, token, duration-time.Second, filepath.Join(profileDir, "lag-"+name+"-20k.prof"))
+						saveProfile(b, "http://"+addr, token, duration-time.Second, filepath.Join(profileDir, fmt.Sprintf("lag-%s-%dk.prof", name, rate/1000)))
 					})
 				}
 			}

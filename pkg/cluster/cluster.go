@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -79,11 +80,7 @@ func New(c Config) (*opensearch.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	tr.MaxIdleConnsPerHost = 64
-	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.ResponseHeaderTimeout = c.Timeout
+	tr := newTransport(tlsCfg, c.Timeout)
 
 	cfg := opensearch.Config{
 		Addresses:    addresses,
@@ -100,4 +97,22 @@ func New(c Config) (*opensearch.Client, error) {
 		return nil, fmt.Errorf("cluster %s client: %w", c.Name, err)
 	}
 	return client, nil
+}
+
+// newTransport is the HTTP transport of a cluster's client.
+func newTransport(tlsCfg *tls.Config, responseTimeout time.Duration) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	tr.MaxIdleConnsPerHost = 64
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = responseTimeout
+	// net/http buffers 4 KiB each way by default: a _bulk of a few documents went out
+	// as two writes (the headers with the body's first 4 KiB, then the rest) and its
+	// answer came in 4 KiB at a time. With 64 KiB each way (128 KiB per connection), a
+	// bulk up to that size is one write: a round trip of a 9 KiB bulk takes about a
+	// fifth less CPU (BenchmarkRoundTrip), and the replicator's bulks of a few
+	// documents spent a fifth of its CPU in those writes.
+	tr.WriteBufferSize = 64 << 10
+	tr.ReadBufferSize = 64 << 10
+	return tr
 }
