@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
@@ -52,12 +53,13 @@ const minPiece = 512
 // recordOverhead bounds what a record costs in a produce batch besides its value: the
 // record batch header (61 bytes, which a lone record pays), the record's varints at
 // their widest, its key, and its headers.
-func recordOverhead(key []byte, hs []kgo.RecordHeader) int {
-	n := 61 + 5 + 1 + 10 + 5 + 5 + len(key) + 5 + 5
-	for _, h := range hs {
-		n += 5 + len(h.Key) + 5 + len(h.Value)
+func recordOverhead(keyLen int, chunked bool) int {
+	schema := SchemaVersion
+	if chunked {
+		schema = SchemaChunked
 	}
-	return n
+	return 61 + 5 + 1 + 10 + 5 + 5 + keyLen + 5 + 5 +
+		5 + len(HeaderSchema) + 5 + len(schema) + 5 + len(HeaderContentType) + 5 + len(ContentType)
 }
 
 // Records are the Kafka records of one event: one record, or a chunk group when one
@@ -71,6 +73,8 @@ type Records struct {
 	piece int // bytes per piece; 0: one record
 	n     int
 	chunk *opspb.Chunk
+	size  int // proto.Size of the event (without a chunk)
+	fixed int // proto.Size of a piece's event without its source, chunk numbers at their widest
 }
 
 // Split plans the records of op on topic so that each fits maxRecordBytes (a produce
@@ -79,48 +83,67 @@ type Records struct {
 // pieces of a group whose id newGroup returns (called only then); any other event that
 // does not fit is an error. op must not change until the last Record call.
 func Split(topic string, op *opspb.Operation, maxRecordBytes int, newGroup func() []byte) (*Records, error) {
+	rs := new(Records)
+	if err := rs.Split(topic, op, maxRecordBytes, newGroup); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// Split is the function Split into rs, whatever it held, for a producer that plans one
+// event at a time and reuses rs for the next once the last one's records are built.
+// On an error rs holds nothing.
+func (rs *Records) Split(topic string, op *opspb.Operation, maxRecordBytes int, newGroup func() []byte) error {
+	*rs = Records{}
 	if op == nil {
-		return nil, errors.New("splitting operation: nil operation")
+		return errors.New("splitting operation: nil operation")
 	}
 	if op.GetChunk() != nil {
-		return nil, fmt.Errorf("splitting operation %q/%q: it is a chunk already", op.GetIndex(), op.GetId())
+		return fmt.Errorf("splitting operation %q/%q: it is a chunk already", op.GetIndex(), op.GetId())
 	}
 	if perr := validate(op); perr != nil {
-		return nil, fmt.Errorf("encoding operation %q/%q: %w", op.GetIndex(), op.GetId(), perr)
+		return fmt.Errorf("encoding operation %q/%q: %w", op.GetIndex(), op.GetId(), perr)
 	}
-	key := Key(op.GetIndex(), op.GetId())
-	rs := &Records{topic: topic, op: op, src: op.GetSource(), n: 1}
-	if recordOverhead(key, headers(false))+proto.Size(op) <= maxRecordBytes {
-		return rs, nil
+	keyLen := len(op.GetIndex()) + 1 + len(op.GetId())
+	size, ok := sizeDoc(op)
+	if !ok {
+		size = proto.Size(op)
+	}
+	if recordOverhead(keyLen, false)+size <= maxRecordBytes {
+		*rs = Records{topic: topic, op: op, src: op.GetSource(), n: 1, size: size}
+		return nil
 	}
 	if op.GetKind() != opspb.Kind_KIND_INDEX {
-		return nil, fmt.Errorf("encoding operation %q/%q: its record would pass %d bytes, and only INDEX events are chunked",
+		return fmt.Errorf("encoding operation %q/%q: its record would pass %d bytes, and only INDEX events are chunked",
 			op.GetIndex(), op.GetId(), maxRecordBytes)
 	}
+	plan := Records{topic: topic, op: op, src: op.GetSource(), n: 1, size: size}
 	var group []byte
 	if newGroup != nil {
 		group = newGroup()
 	}
 	if len(group) == 0 || len(group) > MaxGroupIDBytes {
-		return nil, fmt.Errorf("splitting operation %q/%q: group id of %d bytes, want 1 to %d", op.GetIndex(), op.GetId(), len(group), MaxGroupIDBytes)
+		return fmt.Errorf("splitting operation %q/%q: group id of %d bytes, want 1 to %d", op.GetIndex(), op.GetId(), len(group), MaxGroupIDBytes)
 	}
 	// The fields every piece repeats, sized with the chunk's numbers at their widest.
-	rs.chunk = &opspb.Chunk{Group: group, Index: math.MaxUint32, Count: math.MaxUint32,
-		TotalBytes: uint64(len(rs.src)), Crc32C: Checksum(rs.src)}
-	op.Source, op.Chunk = nil, rs.chunk
+	plan.chunk = &opspb.Chunk{Group: group, Index: math.MaxUint32, Count: math.MaxUint32,
+		TotalBytes: uint64(len(plan.src)), Crc32C: Checksum(plan.src)}
+	op.Source, op.Chunk = nil, plan.chunk
 	fixed := proto.Size(op)
-	op.Source, op.Chunk = rs.src, nil
-	rs.piece = maxRecordBytes - recordOverhead(key, headers(true)) - fixed - 1 - 5 // source's tag and length
-	if rs.piece < minPiece {
-		return nil, fmt.Errorf("splitting operation %q/%q: a record limit of %d bytes leaves %d bytes per piece beside the event's fields, want at least %d",
-			op.GetIndex(), op.GetId(), maxRecordBytes, rs.piece, minPiece)
+	op.Source, op.Chunk = plan.src, nil
+	plan.fixed = fixed
+	plan.piece = maxRecordBytes - recordOverhead(keyLen, true) - fixed - 1 - 5 // source's tag and length
+	if plan.piece < minPiece {
+		return fmt.Errorf("splitting operation %q/%q: a record limit of %d bytes leaves %d bytes per piece beside the event's fields, want at least %d",
+			op.GetIndex(), op.GetId(), maxRecordBytes, plan.piece, minPiece)
 	}
-	rs.n = (len(rs.src) + rs.piece - 1) / rs.piece
-	if rs.n > math.MaxUint32 {
-		return nil, fmt.Errorf("splitting operation %q/%q: %d pieces", op.GetIndex(), op.GetId(), rs.n)
+	plan.n = (len(plan.src) + plan.piece - 1) / plan.piece
+	if plan.n > math.MaxUint32 {
+		return fmt.Errorf("splitting operation %q/%q: %d pieces", op.GetIndex(), op.GetId(), plan.n)
 	}
-	rs.chunk.Count = uint32(rs.n)
-	return rs, nil
+	plan.chunk.Count = uint32(plan.n)
+	*rs = plan
+	return nil
 }
 
 // Len is the number of records: 1, or the group's count.
@@ -132,21 +155,35 @@ func (rs *Records) Chunked() bool { return rs.piece > 0 }
 // Bytes is about what the records' values hold in all: the document once, and the
 // event's fields once per record.
 func (rs *Records) Bytes() int64 {
-	return int64(len(rs.src)) + int64(rs.n)*int64(proto.Size(rs.op)-len(rs.src)+64)
+	return int64(len(rs.src)) + int64(rs.n)*int64(rs.size-len(rs.src)+64)
+}
+
+// ValueBytes is about the size of the k-th record's value (0 ≤ k < Len()): exact for
+// one record, at most a few bytes over for a piece.
+func (rs *Records) ValueBytes(k int) int {
+	if rs.piece == 0 {
+		return rs.size
+	}
+	n := min(rs.piece, len(rs.src)-k*rs.piece)
+	return rs.fixed + 1 + protowire.SizeBytes(n)
 }
 
 // Record builds the k-th record (0 ≤ k < Len()).
 func (rs *Records) Record(k int) (*kgo.Record, error) {
-	return rs.RecordAppend(k, nil)
+	rec := new(kgo.Record)
+	if err := rs.RecordInto(k, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
-// RecordAppend is Record with the value encoded into dst's capacity (EncodeAppend).
-func (rs *Records) RecordAppend(k int, dst []byte) (*kgo.Record, error) {
+// RecordInto is Record into rec, reusing its memory (EncodeInto).
+func (rs *Records) RecordInto(k int, rec *kgo.Record) error {
 	if k < 0 || k >= rs.n {
-		return nil, fmt.Errorf("record %d of %d", k, rs.n)
+		return fmt.Errorf("record %d of %d", k, rs.n)
 	}
 	if rs.piece == 0 {
-		return EncodeAppend(dst, rs.topic, rs.op)
+		return EncodeInto(rec, rs.topic, rs.op)
 	}
 	start := k * rs.piece
 	end := min(start+rs.piece, len(rs.src))
@@ -155,7 +192,7 @@ func (rs *Records) RecordAppend(k int, dst []byte) (*kgo.Record, error) {
 	op := rs.op
 	op.Source, op.Chunk = rs.src[start:end], c
 	defer func() { op.Source, op.Chunk = rs.src, nil }()
-	return EncodeAppend(dst, rs.topic, op)
+	return EncodeInto(rec, rs.topic, op)
 }
 
 // validateChunk checks what a chunk must be on its own; the group's consistency is

@@ -37,6 +37,10 @@ func splitAll(t testing.TB, op *opspb.Operation, limit int, group string) []*kgo
 			t.Fatalf("Record(%d): %v", k, err)
 		}
 		recs[k].Offset = int64(k)
+		// The size the publisher picks a reused buffer by: never under, barely over.
+		if n, got := rs.ValueBytes(k), len(recs[k].Value); n < got || n > got+16 {
+			t.Fatalf("ValueBytes(%d) = %d, the value is %d bytes", k, n, got)
+		}
 	}
 	return recs
 }
@@ -66,7 +70,7 @@ func TestSplit(t *testing.T) {
 			}
 			var a Assembler
 			for k, rec := range recs {
-				if n := recordOverhead(rec.Key, rec.Headers) + len(rec.Value); n > tc.limit {
+				if n := batchBytes(rec); n > tc.limit {
 					t.Fatalf("record %d is %d bytes, over the limit %d", k, n, tc.limit)
 				}
 				got, err := Decode(rec)
@@ -352,4 +356,33 @@ func FuzzAssembler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// batchBytes bounds what rec costs in a produce batch of its own, from the record's own
+// key and headers: the record batch header, the record's varints at their widest, key,
+// value and headers. Split's recordOverhead must count the same.
+func batchBytes(rec *kgo.Record) int {
+	n := 61 + 5 + 1 + 10 + 5 + 5 + len(rec.Key) + 5 + len(rec.Value) + 5
+	for _, h := range rec.Headers {
+		n += 5 + len(h.Key) + 5 + len(h.Value)
+	}
+	return n
+}
+
+// TestRecordOverhead: what Split counts beside a value is what a record it builds
+// costs beside its value.
+func TestRecordOverhead(t *testing.T) {
+	t.Parallel()
+	for _, rec := range splitAll(t, with(func(op *opspb.Operation) { op.Source = bigDoc(10_000, 1) }), 4096, "g")[:1] {
+		if got, want := recordOverhead(len(rec.Key), true), batchBytes(rec)-len(rec.Value); got != want {
+			t.Fatalf("chunk piece: recordOverhead %d, the record's %d", got, want)
+		}
+	}
+	rec, err := Encode("t", indexOp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := recordOverhead(len(rec.Key), false), batchBytes(rec)-len(rec.Value); got != want {
+		t.Fatalf("single record: recordOverhead %d, the record's %d", got, want)
+	}
 }

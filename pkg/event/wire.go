@@ -1,6 +1,7 @@
 package event
 
 import (
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -152,4 +153,131 @@ func unmarshalTimestamp(b []byte, ts *timestamppb.Timestamp) bool {
 		}
 	}
 	return true
+}
+
+// marshalDoc appends op's encoding to dst exactly as proto.MarshalOptions{}.MarshalAppend
+// would, byte for byte (fields in number order, proto3's zero values left out), for the
+// proxy's hot path: proto.Marshal walks the message twice through its generic tables,
+// once to size it and once to write it, which was three-quarters of the cost of building
+// a 1 KiB document's record once its buffer was reused (BenchmarkMarshal: 220 -> 135 ns; issue 16).
+//
+// It reports false, and the caller marshals with proto, for anything else: a chunk, a
+// metadata change or a barrier, unknown fields (kept from a dead-letter record), or a
+// string that is not valid UTF-8 (which proto.Marshal refuses, with its error).
+// FuzzMarshalDoc holds the two to the same bytes.
+func marshalDoc(dst []byte, op *opspb.Operation) ([]byte, bool) {
+	if op.Chunk != nil || op.Metadata != nil || op.Barrier != nil || len(op.ProtoReflect().GetUnknown()) > 0 {
+		return dst, false
+	}
+	ts := op.AcceptedAt
+	if ts != nil && len(ts.ProtoReflect().GetUnknown()) > 0 {
+		return dst, false
+	}
+	strs := [...]struct {
+		num protowire.Number
+		s   string
+	}{{fieldIndex, op.Index}, {fieldID, op.Id}, {fieldRouting, op.Routing}, {fieldRequestID, op.RequestId}, {fieldSourceCluster, op.SourceCluster}}
+	for _, f := range strs {
+		if !utf8.ValidString(f.s) {
+			return dst, false
+		}
+	}
+	dst = slices.Grow(dst, docSize(op))
+	if op.Kind != 0 {
+		dst = protowire.AppendTag(dst, fieldKind, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(int64(op.Kind)))
+	}
+	appendString := func(num protowire.Number, s string) {
+		if s != "" {
+			dst = protowire.AppendTag(dst, num, protowire.BytesType)
+			dst = protowire.AppendString(dst, s)
+		}
+	}
+	appendInt := func(num protowire.Number, v int64) {
+		dst = protowire.AppendTag(dst, num, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(v))
+	}
+	for _, f := range strs[:3] { // index, id, routing: fields 2 to 4
+		appendString(f.num, f.s)
+	}
+	if len(op.Source) > 0 {
+		dst = protowire.AppendTag(dst, fieldSource, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, op.Source)
+	}
+	if op.ReplicationVersion != 0 {
+		appendInt(fieldReplicationVersion, op.ReplicationVersion)
+	}
+	if op.Version != 0 {
+		appendInt(fieldVersion, op.Version)
+	}
+	if op.SeqNo != nil { // explicit presence: written even when 0
+		appendInt(fieldSeqNo, *op.SeqNo)
+	}
+	if op.PrimaryTerm != nil {
+		appendInt(fieldPrimaryTerm, *op.PrimaryTerm)
+	}
+	if ts != nil {
+		dst = protowire.AppendTag(dst, fieldAcceptedAt, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(timestampSize(ts)))
+		if ts.Seconds != 0 {
+			appendInt(fieldSeconds, ts.Seconds)
+		}
+		if ts.Nanos != 0 {
+			appendInt(fieldNanos, int64(ts.Nanos))
+		}
+	}
+	for _, f := range strs[3:] { // request_id, source_cluster: fields 11 and 12
+		appendString(f.num, f.s)
+	}
+	return dst, true
+}
+
+// sizeDoc is proto.Size(op) for what marshalDoc encodes, and false for the rest.
+func sizeDoc(op *opspb.Operation) (int, bool) {
+	if op.Chunk != nil || op.Metadata != nil || op.Barrier != nil || len(op.ProtoReflect().GetUnknown()) > 0 {
+		return 0, false
+	}
+	if ts := op.AcceptedAt; ts != nil && len(ts.ProtoReflect().GetUnknown()) > 0 {
+		return 0, false
+	}
+	return docSize(op), true
+}
+
+// docSize is sizeDoc once the message is known to be a document event.
+func docSize(op *opspb.Operation) int {
+	n := 0
+	for _, s := range [...]string{op.Index, op.Id, op.Routing, op.RequestId, op.SourceCluster} {
+		if s != "" {
+			n += 1 + protowire.SizeBytes(len(s))
+		}
+	}
+	if len(op.Source) > 0 {
+		n += 1 + protowire.SizeBytes(len(op.Source))
+	}
+	for _, v := range [...]int64{int64(op.Kind), op.ReplicationVersion, op.Version} {
+		if v != 0 {
+			n += 1 + protowire.SizeVarint(uint64(v))
+		}
+	}
+	for _, v := range [...]*int64{op.SeqNo, op.PrimaryTerm} {
+		if v != nil {
+			n += 1 + protowire.SizeVarint(uint64(*v))
+		}
+	}
+	if ts := op.AcceptedAt; ts != nil {
+		n += 1 + protowire.SizeBytes(timestampSize(ts))
+	}
+	return n
+}
+
+// timestampSize is the encoded size of accepted_at's fields.
+func timestampSize(ts *timestamppb.Timestamp) int {
+	n := 0
+	if ts.Seconds != 0 {
+		n += 1 + protowire.SizeVarint(uint64(ts.Seconds))
+	}
+	if ts.Nanos != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(ts.Nanos)))
+	}
+	return n
 }

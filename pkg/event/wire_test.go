@@ -2,10 +2,16 @@ package event
 
 import (
 	"bytes"
+	"context"
+	"reflect"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fanout-dev/fanout/pkg/opspb"
 )
@@ -149,28 +155,156 @@ func FuzzUnmarshalDoc(f *testing.F) {
 	})
 }
 
-// TestEncodeAppend: the value goes into dst's capacity when it fits (whatever dst held)
-// and is grown when not, and the record is Encode's either way.
-func TestEncodeAppend(t *testing.T) {
+// TestMarshalDocFastPath: every shape of document event the proxy writes is encoded by
+// marshalDoc, to proto.Marshal's bytes and size, after whatever dst held.
+func TestMarshalDocFastPath(t *testing.T) {
+	ops := fastPathOps()
+	ops["all zero"] = &opspb.Operation{}
+	ops["negative kind"] = with(func(op *opspb.Operation) { op.Kind = -1 })
+	ops["negative nanos"] = with(func(op *opspb.Operation) { op.AcceptedAt.Nanos = -5 })
+	ops["empty accepted_at"] = with(func(op *opspb.Operation) { op.AcceptedAt = &timestamppb.Timestamp{} })
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			prefix := []byte("prefix")
+			want, err := proto.MarshalOptions{}.MarshalAppend(prefix, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := marshalDoc([]byte("prefix"), op)
+			if !ok {
+				t.Fatalf("marshalDoc fell back on %v", op)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("marshalDoc:\n got % x\nwant % x", got, want)
+			}
+			if n, ok := sizeDoc(op); !ok || n != proto.Size(op) {
+				t.Fatalf("sizeDoc = %d, %v; proto.Size %d", n, ok, proto.Size(op))
+			}
+		})
+	}
+}
+
+// TestMarshalDocFallback: what marshalDoc does not encode is left to proto, and
+// EncodeInto still gives proto's bytes (the unknown fields kept) or its error.
+func TestMarshalDocFallback(t *testing.T) {
+	unknown := indexOp()
+	unknown.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	unknownTS := indexOp()
+	unknownTS.AcceptedAt.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 1))
+	for name, tc := range map[string]struct {
+		op      *opspb.Operation
+		invalid bool // proto.Marshal refuses it
+	}{
+		"chunk":                 {op: with(func(op *opspb.Operation) { op.Chunk = &opspb.Chunk{Group: []byte("g"), Index: 1, Count: 2} })},
+		"metadata":              {op: with(func(op *opspb.Operation) { op.Metadata = &opspb.Metadata{Request: "PUT /i"} })},
+		"barrier":               {op: with(func(op *opspb.Operation) { op.Barrier = &opspb.Barrier{Id: "b"} })},
+		"unknown field":         {op: unknown},
+		"accepted_at unknown":   {op: unknownTS},
+		"invalid utf-8 id":      {op: with(func(op *opspb.Operation) { op.Id = "d\xff" }), invalid: true},
+		"invalid utf-8 request": {op: with(func(op *opspb.Operation) { op.RequestId = "\xc3" }), invalid: true},
+		"invalid utf-8 routing": {op: with(func(op *opspb.Operation) { op.Routing = "r\x80" }), invalid: true},
+		"invalid utf-8 cluster": {op: with(func(op *opspb.Operation) { op.SourceCluster = "\xed\xa0\x80" }), invalid: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := marshalDoc(nil, tc.op); ok {
+				t.Fatalf("marshalDoc took %v", tc.op)
+			}
+			want, err := proto.Marshal(tc.op)
+			if (err != nil) != tc.invalid {
+				t.Fatalf("proto.Marshal: %v", err)
+			}
+			if _, ok := sizeDoc(tc.op); ok && !tc.invalid {
+				t.Fatalf("sizeDoc took %v", tc.op)
+			}
+			if tc.op.Chunk != nil || tc.op.Metadata != nil || tc.op.Barrier != nil {
+				return // EncodeInto refuses or needs more (Split); the fallback is proto's either way
+			}
+			rec := new(kgo.Record)
+			err = EncodeInto(rec, "t", tc.op)
+			if tc.invalid {
+				if err == nil {
+					t.Fatalf("EncodeInto took what proto.Marshal refuses: % x", rec.Value)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(rec.Value, want) {
+				t.Fatalf("EncodeInto: %v\n got % x\nwant % x", err, rec.Value, want)
+			}
+		})
+	}
+}
+
+// FuzzMarshalDoc holds marshalDoc and sizeDoc to proto: the same bytes after any
+// prefix, the same size, and a fallback only where proto.Marshal refuses or the
+// message has what marshalDoc leaves to it.
+func FuzzMarshalDoc(f *testing.F) {
+	f.Add([]byte("p"), int32(1), "logs", "d-1", "r", []byte(`{"a":1}`), int64(5), int64(-1), true, int64(3), int64(1), true, int64(1700000000), int32(5), "req", "east")
+	f.Add([]byte(nil), int32(-1), "", "", "", []byte(nil), int64(0), int64(0), false, int64(0), int64(0), false, int64(0), int32(-1), "", "")
+	f.Fuzz(func(t *testing.T, prefix []byte, kind int32, index, id, routing string, source []byte, rv, v int64,
+		hasSeq bool, seq, term int64, hasTS bool, secs int64, nanos int32, reqID, cluster string) {
+		op := &opspb.Operation{Kind: opspb.Kind(kind), Index: index, Id: id, Routing: routing, Source: source,
+			ReplicationVersion: rv, Version: v, RequestId: reqID, SourceCluster: cluster}
+		if hasSeq {
+			op.SeqNo, op.PrimaryTerm = &seq, &term
+		}
+		if hasTS {
+			op.AcceptedAt = &timestamppb.Timestamp{Seconds: secs, Nanos: nanos}
+		}
+		want, wantErr := proto.MarshalOptions{}.MarshalAppend(slices.Clone(prefix), op)
+		got, ok := marshalDoc(slices.Clone(prefix), op)
+		switch {
+		case ok && wantErr != nil:
+			t.Fatalf("marshalDoc encoded what proto.Marshal refuses (%v): %v", wantErr, op)
+		case !ok && wantErr == nil:
+			t.Fatalf("marshalDoc fell back on %v", op)
+		case ok && !bytes.Equal(got, want):
+			t.Fatalf("marshalDoc:\n got % x\nwant % x", got, want)
+		}
+		if n, ok := sizeDoc(op); !ok || n != proto.Size(op) {
+			t.Fatalf("sizeDoc = %d, %v; proto.Size %d", n, ok, proto.Size(op))
+		}
+	})
+}
+
+// TestEncodeInto: a record reused whatever it held (every field kgo sets after a
+// produce among it) becomes Encode's record, in its own memory when that is big enough.
+func TestEncodeInto(t *testing.T) {
 	op := indexOp()
 	want, err := Encode("t", op)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, dst := range map[string][]byte{
-		"nil":        nil,
-		"too small":  make([]byte, 3, 4),
-		"big enough": bytes.Repeat([]byte{0xee}, 4096),
+	used := func(value []byte) *kgo.Record {
+		return &kgo.Record{Topic: "old", Key: bytes.Repeat([]byte{0xee}, 300), Value: value,
+			Headers:   []kgo.RecordHeader{{Key: "x", Value: []byte("garbage, long enough")}, {Key: "y", Value: []byte("more garbage")}, {Key: "z"}},
+			Timestamp: time.Unix(1, 0), Partition: 7, Offset: 99, ProducerID: 3, ProducerEpoch: 1, LeaderEpoch: 2,
+			Attrs: kgo.RecordAttrs{}, Context: context.Background()}
+	}
+	for name, rec := range map[string]*kgo.Record{
+		"new":        new(kgo.Record),
+		"too small":  used(make([]byte, 3, 4)),
+		"big enough": used(bytes.Repeat([]byte{0xee}, 4096)),
 	} {
-		got, err := EncodeAppend(dst, "t", op)
-		if err != nil {
+		value, key := rec.Value, rec.Key
+		if err := EncodeInto(rec, "t", op); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || len(got.Headers) != len(want.Headers) {
-			t.Fatalf("%s: record %+v, Encode's %+v", name, got, want)
+		if !reflect.DeepEqual(rec, want) {
+			t.Fatalf("%s: record %+v, Encode's %+v", name, rec, want)
 		}
-		if reused := cap(dst) >= len(want.Value) && &got.Value[0] == &dst[:1][0]; reused != (name == "big enough") {
-			t.Fatalf("%s: value in dst's memory %v", name, reused)
+		if reused := cap(value) >= len(want.Value) && &rec.Value[0] == &value[:1][0]; reused != (name == "big enough") {
+			t.Fatalf("%s: value in the old value's memory %v", name, reused)
 		}
+		if reused := cap(key) >= len(want.Key) && &rec.Key[0] == &key[:1][0]; reused != (name != "new") {
+			t.Fatalf("%s: key in the old key's memory %v", name, reused)
+		}
+		if _, err := Decode(rec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// A refused operation leaves the record as it was.
+	rec := used([]byte("v"))
+	if err := EncodeInto(rec, "t", with(func(op *opspb.Operation) { op.Id = "" })); err == nil || rec.Topic != "old" {
+		t.Fatalf("EncodeInto of an invalid event: %v, record %+v", err, rec)
 	}
 }

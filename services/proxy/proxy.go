@@ -171,7 +171,7 @@ func (p *Proxy) connect(deps Deps) error {
 	if p.kafka, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
-	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m, values: newValuePool()}
+	p.pub = &publisher{cl: p.kafka, timeout: cfg.Publish.Timeout, m: p.m, records: newRecordPool()}
 	if cfg.Spool.Dir != "" {
 		if p.spool, err = openSpool(cfg, p.pub, p.reg, p.log, p.now); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,40 +65,105 @@ type publisher struct {
 	cl      *kgo.Client
 	timeout time.Duration
 	m       *metrics
-	// values are record values the producer is done with, for the next records: a
-	// fresh value per record (allocated, zeroed, collected) was two-thirds of the
-	// cost of building one (BenchmarkEncode against BenchmarkEncodeAppend), and
-	// building records a fifth of the proxy's CPU under bulk load (issue 16).
-	values *valuePool
+	// records are records the producer is done with, for the next ones: building a
+	// record afresh (its value, key and headers allocated, zeroed and collected) was
+	// most of the cost of building one (BenchmarkEncode against BenchmarkEncodeInto),
+	// and building records a fifth of the proxy's CPU under bulk load (issue 16).
+	records *recordPool
 }
 
-// valuePool keeps record values of up to maxPooledValue bytes of capacity. A value
-// goes back only from its record's promise: kgo is done with a record once it has
-// called the promise (acknowledged, or failed and never retried), and nothing else
-// holds the records publishEach builds.
-type valuePool struct{ p sync.Pool }
+// recordPool keeps records for reuse. A record goes back only from its promise: kgo is
+// done with a record once it has called the promise (acknowledged, or failed and never
+// retried; it reads nothing of it after), and nothing else holds the records
+// publishEach builds.
+//
+// It is a free list bounded by the bytes it holds, not a sync.Pool: a bulk of 1,000
+// documents has 1,000 records in flight at once, and the collector, which runs often
+// under bulk load, empties a sync.Pool every other cycle, so that half the records were
+// built afresh anyway. Records are kept by the capacity of their value, in classes of
+// powers of two, and a record is taken for a value of about its size: what a record in
+// kgo's buffer holds is then less than twice the bytes kgo and the proxy's budget count
+// for it (a 300-byte document's record holding a 64 KiB value that a larger one left
+// would hide 200 times its size).
+type recordPool struct {
+	mu    sync.Mutex
+	free  [maxPooledClass + 1][]*pooledRecord // by floor(log2(cap(value)))
+	bytes int                                 // what the free records' keys, values and headers hold
+	max   int
+}
 
-// maxPooledValue is the largest value capacity kept: a document's record, not a 1 MiB
-// chunk piece held for the next small one.
-const maxPooledValue = 64 << 10
+// pooledRecord is a record, with the promise that gives it back and what that promise
+// needs to know, in one allocation that lives as long as the record is reused.
+type pooledRecord struct {
+	rec     kgo.Record
+	promise func(*kgo.Record, error) // made once per pooledRecord: calls call.done
+	call    *publishCall             // set before each Produce; kgo never reads it
+	event   int
+}
 
-func newValuePool() *valuePool { return &valuePool{} }
+// maxPooledValue is the largest value capacity kept with a record: a document's record,
+// not a 1 MiB chunk piece held for the next small one.
+const (
+	maxPooledValue = 64 << 10
+	maxPooledClass = 16 // valueClass(maxPooledValue)
+)
 
-// get returns a buffer to encode a value into (nil when the pool is empty).
-func (vp *valuePool) get() []byte {
-	if b, ok := vp.p.Get().(*[]byte); ok {
-		return *b
+// pooledRecordBytes bounds the memory the free records hold: a few thousand records of
+// 1 KiB documents, the records of the bulks in flight under heavy load.
+const pooledRecordBytes = 8 << 20
+
+func newRecordPool() *recordPool { return &recordPool{max: pooledRecordBytes} }
+
+// valueClass is floor(log2(n)) for n > 0.
+func valueClass(n int) int { return bits.Len(uint(n)) - 1 }
+
+// get returns a record to encode a value of about size bytes into.
+func (rp *recordPool) get(size int) *pooledRecord {
+	if c := valueClass(max(size, 1)); size <= maxPooledValue {
+		rp.mu.Lock()
+		if n := len(rp.free[c]); n > 0 {
+			pr := rp.free[c][n-1]
+			rp.free[c][n-1] = nil
+			rp.free[c] = rp.free[c][:n-1]
+			rp.bytes -= pr.heldBytes()
+			rp.mu.Unlock()
+			return pr
+		}
+		rp.mu.Unlock()
 	}
-	return nil
+	pr := new(pooledRecord)
+	pr.promise = func(_ *kgo.Record, err error) {
+		call, k := pr.call, pr.event
+		rp.put(pr) // from here on pr may be another record's
+		call.done(k, err)
+	}
+	return pr
 }
 
-// put gives back a value kgo is done with.
-func (vp *valuePool) put(v []byte) {
-	if cap(v) == 0 || cap(v) > maxPooledValue {
+// put gives back a record kgo is done with (or one never produced).
+func (rp *recordPool) put(pr *pooledRecord) {
+	pr.call = nil
+	pr.rec.Context = nil // what the record was produced with is not kept alive by the pool
+	if cap(pr.rec.Value) > maxPooledValue {
 		return
 	}
-	v = v[:0]
-	vp.p.Put(&v)
+	c := valueClass(max(cap(pr.rec.Value), 1))
+	n := pr.heldBytes()
+	rp.mu.Lock()
+	if rp.bytes+n <= rp.max {
+		rp.free[c] = append(rp.free[c], pr)
+		rp.bytes += n
+	}
+	rp.mu.Unlock()
+}
+
+// heldBytes is what a record's memory for reuse holds.
+func (pr *pooledRecord) heldBytes() int {
+	n := cap(pr.rec.Key) + cap(pr.rec.Value) + 256 // the record and its headers
+	for _, h := range pr.rec.Headers[:cap(pr.rec.Headers)] {
+		n += cap(h.Value)
+	}
+	return n
 }
 
 // publish produces the records of n events in order, records(k) planning the k-th
@@ -125,61 +191,31 @@ func (p *publisher) publishEach(ctx context.Context, n int, records func(k int) 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	defer cancel()
 
-	// unacked[k] counts event k's records not acknowledged yet; bad[k] is set when
-	// one failed (or could not be built), and then the rest are not produced.
-	unacked := make([]atomic.Int32, n)
-	bad := make([]atomic.Bool, n)
-	refusedK := make([]atomic.Bool, n)
-	var (
-		mu      sync.Mutex
-		errSeen error
-		wg      sync.WaitGroup
-	)
-	fail := func(k int, err error) {
-		bad[k].Store(true)
-		if refusedForGood(err) {
-			refusedK[k].Store(true)
-		}
-		mu.Lock()
-		if errSeen == nil {
-			errSeen = err
-		}
-		mu.Unlock()
-	}
+	call := &publishCall{m: p.m, unacked: make([]atomic.Int32, n), bad: make([]atomic.Bool, n), refused: make([]atomic.Bool, n)}
 	for k := 0; k < n; k++ {
 		rs, err := records(k)
 		if err != nil {
-			fail(k, err)
+			call.fail(k, err)
 			continue
 		}
-		unacked[k].Store(int32(rs.Len()))
+		call.unacked[k].Store(int32(rs.Len()))
 		if rs.Chunked() {
 			p.m.chunkedEvents.Inc()
 		}
-		for j := 0; j < rs.Len() && !bad[k].Load(); j++ {
-			rec, err := rs.RecordAppend(j, p.values.get())
-			if err != nil {
-				fail(k, fmt.Errorf("encoding record %d of %d: %w", j, rs.Len(), err))
+		for j := 0; j < rs.Len() && !call.bad[k].Load(); j++ {
+			pr := p.records.get(rs.ValueBytes(j))
+			if err := rs.RecordInto(j, &pr.rec); err != nil {
+				p.records.put(pr)
+				call.fail(k, fmt.Errorf("encoding record %d of %d: %w", j, rs.Len(), err))
 				break
 			}
-			wg.Add(1)
-			p.cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
-				defer wg.Done()
-				p.values.put(r.Value)
-				r.Value = nil
-				if err != nil {
-					fail(k, err)
-					return
-				}
-				p.m.records.Inc()
-				if unacked[k].Add(-1) == 0 {
-					p.m.events.Inc()
-				}
-			})
+			pr.call, pr.event = call, k
+			call.wg.Add(1)
+			p.cl.Produce(ctx, &pr.rec, pr.promise)
 		}
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { call.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -187,10 +223,10 @@ func (p *publisher) publishEach(ctx context.Context, n int, records func(k int) 
 		// records); this branch only bounds the answer if one does not.
 	}
 	p.m.publishSeconds.Observe(time.Since(start).Seconds())
-	for k := range unacked {
-		if bad[k].Load() || unacked[k].Load() != 0 {
+	for k := range call.unacked {
+		if call.bad[k].Load() || call.unacked[k].Load() != 0 {
 			failed = append(failed, k)
-			if refusedK[k].Load() {
+			if call.refused[k].Load() {
 				refused = append(refused, k)
 			}
 		}
@@ -199,13 +235,52 @@ func (p *publisher) publishEach(ctx context.Context, n int, records func(k int) 
 		return nil, nil, nil
 	}
 	p.m.publishFailures.Add(float64(len(failed)))
-	mu.Lock()
-	firstErr = errSeen
-	mu.Unlock()
+	call.mu.Lock()
+	firstErr = call.firstErr
+	call.mu.Unlock()
 	if firstErr == nil {
 		firstErr = fmt.Errorf("%w within %s", errNoAck, p.timeout)
 	}
 	return failed, refused, firstErr
+}
+
+// publishCall is the state of one publishEach that its records' promises update.
+type publishCall struct {
+	m  *metrics
+	wg sync.WaitGroup // the records produced and not yet promised
+	// unacked[k] counts event k's records not acknowledged yet; bad[k] is set when
+	// one failed (or could not be built), and then the rest are not produced;
+	// refused[k] when Kafka refused one for good.
+	unacked      []atomic.Int32
+	bad, refused []atomic.Bool
+	mu           sync.Mutex
+	firstErr     error
+}
+
+// done is a promise of event k's record.
+func (c *publishCall) done(k int, err error) {
+	defer c.wg.Done()
+	if err != nil {
+		c.fail(k, err)
+		return
+	}
+	c.m.records.Inc()
+	if c.unacked[k].Add(-1) == 0 {
+		c.m.events.Inc()
+	}
+}
+
+// fail marks event k failed.
+func (c *publishCall) fail(k int, err error) {
+	c.bad[k].Store(true)
+	if refusedForGood(err) {
+		c.refused[k].Store(true)
+	}
+	c.mu.Lock()
+	if c.firstErr == nil {
+		c.firstErr = err
+	}
+	c.mu.Unlock()
 }
 
 // refusedForGood says whether Kafka refused a record for what it is (too large for

@@ -105,7 +105,7 @@ func openSpool(cfg Config, pub *publisher, reg prometheus.Registerer, log *slog.
 		return nil, fmt.Errorf("spool.dir: %w", err)
 	}
 	sp := &spooler{s: s, cfg: cfg.Spool, log: log, now: now, topicTimeout: cfg.Publish.Timeout,
-		pub:  &publisher{cl: pub.cl, timeout: cfg.Spool.KafkaWait, m: pub.m, values: pub.values},
+		pub:  &publisher{cl: pub.cl, timeout: cfg.Spool.KafkaWait, m: pub.m, records: pub.records},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), empty: make(chan struct{})}
 	st := s.Stats()
 	sp.spooling.Store(st.Records > 0)

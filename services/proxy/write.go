@@ -475,10 +475,11 @@ func (l eventList) at(k int) int {
 // (publish.max_record_bytes) becomes a chunk group with a fresh group id, its records
 // counted against the request's budget (rc). The Operation is reused (a record copies
 // what it needs, and the publisher builds an event's records before it plans the next
-// event) and so is the acceptance time, the same for every event.
+// event), and so are its Records and the acceptance time, the same for every event.
 func (p *Proxy) encoder(reqID string, accepted time.Time, rc *recordCharge) func(*pendingEvent) (*event.Records, error) {
 	op := &opspb.Operation{AcceptedAt: timestamppb.New(accepted), RequestId: reqID, SourceCluster: p.cfg.ClusterName}
 	var seqNo, term int64
+	var rs event.Records
 	return func(e *pendingEvent) (*event.Records, error) {
 		op.Kind, op.Index, op.Id, op.Routing, op.Source = e.kind, e.index, e.id, e.routing, e.source
 		op.Version, op.ReplicationVersion = e.version, e.replicationVersion
@@ -487,14 +488,13 @@ func (p *Proxy) encoder(reqID string, accepted time.Time, rc *recordCharge) func
 			seqNo, term = e.seqNo, e.term
 			op.SeqNo, op.PrimaryTerm = &seqNo, &term
 		}
-		rs, err := event.Split(p.cfg.Publish.Topic, op, int(p.cfg.Publish.MaxRecordBytes), newGroupID)
-		if err != nil {
+		if err := rs.Split(p.cfg.Publish.Topic, op, int(p.cfg.Publish.MaxRecordBytes), newGroupID); err != nil {
 			return nil, fmt.Errorf("encoding the event of %s/%s: %w", e.index, e.id, err)
 		}
 		if rs.Chunked() {
 			rc.add(rs.Bytes())
 		}
-		return rs, nil
+		return &rs, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
@@ -69,13 +70,21 @@ func Serve(v any) {
 type Usage struct {
 	CPU       time.Duration `json:"cpu_ns"`
 	MaxRSSKiB int64         `json:"maxrss_kib"`
+	// Heap allocations so far, objects and bytes, and the collector's cycles: unlike
+	// CPU time, they do not depend on what else the machine runs.
+	Allocs     uint64 `json:"allocs"`
+	AllocBytes uint64 `json:"alloc_bytes"`
+	GCCycles   uint64 `json:"gc_cycles"`
 }
 
 // SelfUsage is this process's Usage, from getrusage(2).
 func SelfUsage() Usage {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return Usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), MaxRSSKiB: ru.Maxrss}
+	samples := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(samples) // no stop-the-world, unlike runtime.ReadMemStats
+	return Usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), MaxRSSKiB: ru.Maxrss,
+		Allocs: samples[0].Value.Uint64(), AllocBytes: samples[1].Value.Uint64(), GCCycles: samples[2].Value.Uint64()}
 }
 
 // ServeUsage answers GET / with the child's SelfUsage as JSON on a loopback listener
