@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -71,10 +72,19 @@ func newCombiner(cfg BatchConfig) *combiner {
 func (c *combiner) join(part *combinedPart) (cb *combined, leader bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A request that has reached batch.max_docs or max_bytes takes no more parts and
+	// goes at once, without waiting out the window.
+	full := func(cb *combined) {
+		if cb.docs >= c.maxDocs || cb.bytes >= c.maxBytes {
+			close(cb.full)
+			c.open = nil
+		}
+	}
 	if cb = c.open; cb != nil && cb.docs+len(part.ids) <= c.maxDocs && cb.bytes+len(part.body) <= c.maxBytes {
 		cb.parts = append(cb.parts, part)
 		cb.docs += len(part.ids)
 		cb.bytes += len(part.body)
+		full(cb)
 		return cb, false
 	}
 	if cb != nil {
@@ -83,7 +93,15 @@ func (c *combiner) join(part *combinedPart) (cb *combined, leader bool) {
 	cb = &combined{parts: []*combinedPart{part}, docs: len(part.ids), bytes: len(part.body),
 		full: make(chan struct{}), copied: make(chan struct{}), done: make(chan struct{})}
 	c.open = cb
+	full(cb)
 	return cb, true
+}
+
+// openRequest is the request accepting parts, if any.
+func (c *combiner) openRequest() *combined {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
 }
 
 // seal stops cb from taking parts.
@@ -96,8 +114,17 @@ func (c *combiner) seal(cb *combined) {
 }
 
 // attemptCombined is attempt's sending and judging for a combiner: body is this
-// partition's part, already built in buf. The caller holds a bulk slot.
-func (p *partition) attemptCombined(buf *sendBuffers, sent []int, body []byte) attemptResult {
+// partition's part, already built in buf. The caller holds a bulk slot, and release
+// gives it back with buf; handedOff says that a combined request this partition leads
+// took them over and calls release itself when it is done.
+//
+// A soft stop (p.stop) lets a part's request finish, as a solo attempt's does: its
+// answer counts, and what it applied is committed. A hard stop (p.ctx) returns at once
+// (errStopped), even for the leader: the request, which carries other partitions'
+// items, goes on in its own goroutine, so a revoked or lost partition never keeps the
+// group's callback waiting for it (limits.bulk_timeout is longer than the rebalance
+// timeout).
+func (p *partition) attemptCombined(buf *sendBuffers, sent []int, body []byte, release func()) (res attemptResult, handedOff bool) {
 	part := &combinedPart{ctx: p.ctx, body: body, ids: make([]string, len(sent))}
 	for k, i := range sent {
 		part.ids[k] = p.items[i].op.GetId()
@@ -114,24 +141,23 @@ func (p *partition) attemptCombined(buf *sendBuffers, sent []int, body []byte) a
 		}
 		t.Stop()
 		c.seal(cb)
-		p.sendCombined(buf, cb)
-	} else {
-		select {
-		case <-cb.done:
-		case <-p.stop:
-			// The leader sends it anyway (resent later, applied idempotently), but
-			// this part's body is in this partition's buffer, which goes back to the
-			// pool when attempt returns: not before the leader has copied it.
-			<-cb.copied
-			return attemptResult{err: errStopped}
-		case <-p.ctx.Done():
-			<-cb.copied
-			return attemptResult{err: errStopped}
-		}
+		go func() {
+			defer release()
+			p.sendCombined(buf, cb)
+		}()
+		handedOff = true
 	}
-	res := attemptResult{status: cb.status, connErr: cb.connErr, err: cb.err, bytes: cb.sent, errType: cb.errType, combined: len(cb.parts) > 1}
+	select {
+	case <-cb.done:
+	case <-p.ctx.Done():
+		// A follower's body is in its own buffer, which goes back to the pool when
+		// attempt returns: not before the leader has copied it.
+		<-cb.copied
+		return attemptResult{err: errStopped}, handedOff
+	}
+	res = attemptResult{status: cb.status, connErr: cb.connErr, err: cb.err, bytes: cb.sent, errType: cb.errType, combined: len(cb.parts) > 1}
 	if res.err != nil {
-		return res
+		return res, handedOff
 	}
 	for k, i := range sent {
 		it := &p.items[i]
@@ -141,13 +167,25 @@ func (p *partition) attemptCombined(buf *sendBuffers, sent []int, body []byte) a
 			it.errType, it.errMsg = r.ErrorType, r.ErrorReason
 		}
 	}
-	return res
+	return res, handedOff
 }
 
 // sendCombined sends cb's parts as one _bulk from the leader's buffers and sets each
-// part's answers, then closes done.
+// part's answers, then closes done. It reads nothing of the leader's partition but its
+// context and the replicator, so it may outlive the leader's attempt. A request of
+// several parts is counted here, once, in fanout_replicator_bulk_requests_total.
 func (p *partition) sendCombined(buf *sendBuffers, cb *combined) {
 	defer close(cb.done)
+	if len(cb.parts) > 1 {
+		defer func() {
+			switch {
+			case cb.err == nil:
+				p.r.m.bulkOK.Inc()
+			case cb.status != http.StatusRequestEntityTooLarge && cb.status != http.StatusBadRequest:
+				p.r.m.bulkFailed.Inc()
+			}
+		}()
+	}
 	body := buf.body[:0]
 	for _, part := range cb.parts {
 		body = append(body, part.body...)
@@ -209,6 +247,9 @@ func (p *partition) sendCombined(buf *sendBuffers, cb *combined) {
 		err = fmt.Errorf("%w: fewer items than the %d sent", errAnswer, cb.docs)
 	}
 	if err != nil {
+		if !errors.Is(err, errAnswer) {
+			err = fmt.Errorf("%w: %w", errAnswer, err)
+		}
 		cb.err = fmt.Errorf("judging _bulk answer from %s: %w", p.r.cfg.Target.Name, err)
 	}
 }

@@ -568,7 +568,9 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			// Cluster trouble: nothing of this request counts. Block the partition and
 			// retry forever; never dead-letter for it (DESIGN.md principle 3).
 			failures++
-			r.m.bulkFailed.Inc()
+			if !at.combined { // a combined request is counted once, by sendCombined
+				r.m.bulkFailed.Inc()
+			}
 			r.health.markDown(err.Error(), connErr)
 			p.trouble(err)
 			if failures == 1 || failures%10 == 0 {
@@ -582,7 +584,9 @@ func (p *partition) apply(dead *[]deadEntry) bool {
 			continue
 		}
 		if status == http.StatusOK {
-			r.m.bulkOK.Inc()
+			if !at.combined {
+				r.m.bulkOK.Inc()
+			}
 			r.health.markUp(false)
 			if isolating {
 				limit = min(limit*2, len(p.items))
@@ -759,14 +763,24 @@ func (p *partition) attempt(sent []int) attemptResult {
 	case <-p.ctx.Done():
 		return attemptResult{err: errStopped}
 	}
-	defer func() { <-r.sem }()
 	var buf *sendBuffers
 	select {
 	case buf = <-r.buffers:
 	default:
 		buf = &sendBuffers{}
 	}
-	defer r.putBuffers(buf)
+	// The slot and the buffers go back when the attempt returns, unless a combined
+	// request it leads took them over (it gives them back when it is done).
+	release := func() {
+		r.putBuffers(buf)
+		<-r.sem
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			release()
+		}
+	}()
 	body := buf.body[:0]
 	for _, i := range sent {
 		it := &p.items[i]
@@ -779,7 +793,9 @@ func (p *partition) attempt(sent []int) attemptResult {
 	}
 	buf.body = body
 	if r.comb != nil && !p.solo {
-		return p.attemptCombined(buf, sent, body)
+		var res attemptResult
+		res, handedOff = p.attemptCombined(buf, sent, body, release)
+		return res
 	}
 	answer, status, connErr, err := p.send(buf, body)
 	if err == nil {
