@@ -23,6 +23,8 @@ table=(
   "./services/proxy  BenchmarkProxyVsDirect  proxy/reverse_proxy       proxy_vs_reverse_proxy_ratio  ratio"
   "./services/proxy  BenchmarkProxyVsDirect  reverse_proxy_cpu_us/doc  reverse_proxy_cpu_us_per_doc  us/doc"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_spool_cpu_us/doc    proxy_spool_cpu_us_per_doc    us/doc"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_allocs/doc          proxy_allocs_per_doc          allocs/doc"
+  "./services/proxy  BenchmarkProxyVsDirect  proxy_alloc_bytes/doc     proxy_alloc_bytes_per_doc     bytes/doc"
   "./services/proxy  BenchmarkProxyVsDirect  proxy_peak_rss_MiB        proxy_bulk_peak_rss_mib       MiB"
   "./services/proxy  BenchmarkProxyBytesPerItem  bytes/item    proxy_bytes_per_item   bytes/item"
   "./services/proxy  BenchmarkProxyRecovery  bulk1000_recovery/off  proxy_recovery_bulk1000_ratio  ratio"

@@ -79,8 +79,8 @@ type publisher struct {
 //
 // It is a free list bounded by the bytes it holds, not a sync.Pool: a bulk of 1,000
 // documents has 1,000 records in flight at once, and the collector, which runs often
-// under bulk load, empties a sync.Pool every other cycle, so that half the records were
-// built afresh anyway. Records are kept by the capacity of their value, in classes of
+// under bulk load, empties a sync.Pool every other cycle: with one, the proxy's
+// allocation profile still showed records, keys and headers built afresh. Records are kept by the capacity of their value, in classes of
 // powers of two, and a record is taken for a value of about its size: what a record in
 // kgo's buffer holds is then less than twice the bytes kgo and the proxy's budget count
 // for it (a 300-byte document's record holding a 64 KiB value that a larger one left
