@@ -111,7 +111,9 @@ func newTransport(tlsCfg *tls.Config, responseTimeout time.Duration) *http.Trans
 	// answer came in 4 KiB at a time. With 64 KiB each way (128 KiB per connection), a
 	// bulk up to that size is one write: a round trip of a 9 KiB bulk takes about a
 	// fifth less CPU (BenchmarkRoundTrip), and the replicator's bulks of a few
-	// documents spent a fifth of its CPU in those writes.
+	// documents spent a fifth of its CPU in those writes. (In the lag benchmark the
+	// effect is inside its noise: two runs of one build differed more than runs of the
+	// two settings.)
 	tr.WriteBufferSize = 64 << 10
 	tr.ReadBufferSize = 64 << 10
 	return tr
