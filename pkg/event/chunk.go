@@ -54,10 +54,7 @@ const minPiece = 512
 // record batch header (61 bytes, which a lone record pays), the record's varints at
 // their widest, its key, and its headers.
 func recordOverhead(keyLen int, chunked bool) int {
-	schema := SchemaVersion
-	if chunked {
-		schema = SchemaChunked
-	}
+	schema := schemaOf(chunked)
 	return 61 + 5 + 1 + 10 + 5 + 5 + keyLen + 5 + 5 +
 		5 + len(HeaderSchema) + 5 + len(schema) + 5 + len(HeaderContentType) + 5 + len(ContentType)
 }
@@ -109,15 +106,15 @@ func (rs *Records) Split(topic string, op *opspb.Operation, maxRecordBytes int, 
 	if !ok {
 		size = proto.Size(op)
 	}
+	plan := Records{topic: topic, op: op, src: op.GetSource(), n: 1, size: size}
 	if recordOverhead(keyLen, false)+size <= maxRecordBytes {
-		*rs = Records{topic: topic, op: op, src: op.GetSource(), n: 1, size: size}
+		*rs = plan
 		return nil
 	}
 	if op.GetKind() != opspb.Kind_KIND_INDEX {
 		return fmt.Errorf("encoding operation %q/%q: its record would pass %d bytes, and only INDEX events are chunked",
 			op.GetIndex(), op.GetId(), maxRecordBytes)
 	}
-	plan := Records{topic: topic, op: op, src: op.GetSource(), n: 1, size: size}
 	var group []byte
 	if newGroup != nil {
 		group = newGroup()

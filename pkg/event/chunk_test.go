@@ -138,12 +138,12 @@ func TestDecodeChunkSchema(t *testing.T) {
 	}{
 		{"chunk under schema 1", func() *kgo.Record {
 			r := *recs[0]
-			r.Headers = headers(false)
+			r.Headers = headersInto(nil, false)
 			return &r
 		}, ReasonInvalidChunk},
 		{"single under schema 2", func() *kgo.Record {
 			r, _ := Encode("t", indexOp())
-			r.Headers = headers(true)
+			r.Headers = headersInto(nil, true)
 			return r
 		}, ReasonInvalidChunk},
 		{"count 1", func() *kgo.Record { return reencode(t, recs[0], func(c *opspb.Chunk) { c.Count = 1; c.Index = 0 }) }, ReasonInvalidChunk},

@@ -53,11 +53,12 @@ const (
 // events of one document share it and so one partition, which keeps them in
 // order. The first "/" separates the two parts unambiguously because index
 // names cannot contain "/".
-func Key(index, id string) []byte {
-	k := make([]byte, 0, len(index)+1+len(id))
-	k = append(k, index...)
-	k = append(k, '/')
-	return append(k, id...)
+func Key(index, id string) []byte { return appendKey(nil, index, id) }
+
+// appendKey appends Key(index, id) to dst, growing it once.
+func appendKey(dst []byte, index, id string) []byte {
+	dst = slices.Grow(dst, len(index)+1+len(id))
+	return append(append(append(dst, index...), '/'), id...)
 }
 
 // keyIs says whether key is Key(index, id), without building it.
@@ -103,11 +104,9 @@ func EncodeInto(rec *kgo.Record, topic string, op *opspb.Operation) error {
 			return fmt.Errorf("encoding operation %q/%q: marshalling: %w", op.GetIndex(), op.GetId(), err)
 		}
 	}
-	key := slices.Grow(rec.Key[:0], len(op.GetIndex())+1+len(op.GetId()))
-	key = append(append(append(key, op.GetIndex()...), '/'), op.GetId()...)
 	*rec = kgo.Record{
 		Topic:   topic,
-		Key:     key,
+		Key:     appendKey(rec.Key[:0], op.GetIndex(), op.GetId()),
 		Value:   value,
 		Headers: headersInto(rec.Headers, op.GetChunk() != nil),
 	}
@@ -118,10 +117,7 @@ func EncodeInto(rec *kgo.Record, topic string, op *opspb.Operation) error {
 // headers of a record being reused) or into new memory: a record's headers belong to
 // whoever holds the record, never shared between records.
 func headersInto(hs []kgo.RecordHeader, chunked bool) []kgo.RecordHeader {
-	schema := SchemaVersion
-	if chunked {
-		schema = SchemaChunked
-	}
+	schema := schemaOf(chunked)
 	if cap(hs) < 2 {
 		hs = make([]kgo.RecordHeader, 2)
 	}
@@ -129,6 +125,14 @@ func headersInto(hs []kgo.RecordHeader, chunked bool) []kgo.RecordHeader {
 	hs[0] = kgo.RecordHeader{Key: HeaderSchema, Value: append(hs[0].Value[:0], schema...)}
 	hs[1] = kgo.RecordHeader{Key: HeaderContentType, Value: append(hs[1].Value[:0], ContentType...)}
 	return hs
+}
+
+// schemaOf is the schema header's value of a document event's record.
+func schemaOf(chunked bool) string {
+	if chunked {
+		return SchemaChunked
+	}
+	return SchemaVersion
 }
 
 // Decode returns the Operation a record carries. Every failure is a
@@ -253,6 +257,3 @@ func contentTypeOK(ct []byte) bool {
 	mt, params, err := mime.ParseMediaType(string(ct))
 	return err == nil && mt == mediaType && params["messagetype"] == messageType
 }
-
-// headers returns new headers of an event record.
-func headers(chunked bool) []kgo.RecordHeader { return headersInto(nil, chunked) }

@@ -166,13 +166,10 @@ func unmarshalTimestamp(b []byte, ts *timestamppb.Timestamp) bool {
 // string that is not valid UTF-8 (which proto.Marshal refuses, with its error).
 // FuzzMarshalDoc holds the two to the same bytes.
 func marshalDoc(dst []byte, op *opspb.Operation) ([]byte, bool) {
-	if op.Chunk != nil || op.Metadata != nil || op.Barrier != nil || len(op.ProtoReflect().GetUnknown()) > 0 {
+	if !docShaped(op) {
 		return dst, false
 	}
 	ts := op.AcceptedAt
-	if ts != nil && len(ts.ProtoReflect().GetUnknown()) > 0 {
-		return dst, false
-	}
 	strs := [...]struct {
 		num protowire.Number
 		s   string
@@ -233,14 +230,22 @@ func marshalDoc(dst []byte, op *opspb.Operation) ([]byte, bool) {
 }
 
 // sizeDoc is proto.Size(op) for what marshalDoc encodes, and false for the rest.
+// (It does not check UTF-8: proto.Size does not either.)
 func sizeDoc(op *opspb.Operation) (int, bool) {
-	if op.Chunk != nil || op.Metadata != nil || op.Barrier != nil || len(op.ProtoReflect().GetUnknown()) > 0 {
-		return 0, false
-	}
-	if ts := op.AcceptedAt; ts != nil && len(ts.ProtoReflect().GetUnknown()) > 0 {
+	if !docShaped(op) {
 		return 0, false
 	}
 	return docSize(op), true
+}
+
+// docShaped reports whether op has only the fields marshalDoc and docSize know: no
+// chunk, metadata change or barrier, and no unknown fields in it or its timestamp.
+func docShaped(op *opspb.Operation) bool {
+	if op.Chunk != nil || op.Metadata != nil || op.Barrier != nil || len(op.ProtoReflect().GetUnknown()) > 0 {
+		return false
+	}
+	ts := op.AcceptedAt
+	return ts == nil || len(ts.ProtoReflect().GetUnknown()) == 0
 }
 
 // docSize is sizeDoc once the message is known to be a document event.

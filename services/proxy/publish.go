@@ -99,6 +99,7 @@ type pooledRecord struct {
 	promise func(*kgo.Record, error) // made once per pooledRecord: calls call.done
 	call    *publishCall             // set before each Produce; kgo never reads it
 	event   int
+	held    int // heldBytes, as put counted it into the pool's bytes while the record is free
 }
 
 // maxPooledValue is the largest value capacity kept with a record: a document's record,
@@ -125,7 +126,7 @@ func (rp *recordPool) get(size int) *pooledRecord {
 			pr := rp.free[c][n-1]
 			rp.free[c][n-1] = nil
 			rp.free[c] = rp.free[c][:n-1]
-			rp.bytes -= pr.heldBytes()
+			rp.bytes -= pr.held
 			rp.mu.Unlock()
 			return pr
 		}
@@ -148,11 +149,11 @@ func (rp *recordPool) put(pr *pooledRecord) {
 		return
 	}
 	c := valueClass(max(cap(pr.rec.Value), 1))
-	n := pr.heldBytes()
+	pr.held = pr.heldBytes() // outside the lock, and what get takes back off
 	rp.mu.Lock()
-	if rp.bytes+n <= rp.max {
+	if rp.bytes+pr.held <= rp.max {
 		rp.free[c] = append(rp.free[c], pr)
-		rp.bytes += n
+		rp.bytes += pr.held
 	}
 	rp.mu.Unlock()
 }

@@ -2,7 +2,6 @@ package replicator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -221,35 +220,24 @@ func (p *partition) sendCombined(buf *sendBuffers, cb *combined) {
 		}
 		return
 	}
-	// The answer must account for every item of every part, in order.
-	part, k := 0, 0
-	for part < len(cb.parts) && len(cb.parts[part].ids) == 0 {
-		part++
+	// The answer must account for every item of every part, in order: item n is the
+	// part's whose ids it falls in (judgeAnswer asks for n in increasing order).
+	part, base := 0, 0
+	locate := func(n int) (*combinedPart, int) {
+		for n-base >= len(cb.parts[part].ids) {
+			base += len(cb.parts[part].ids)
+			part++
+		}
+		return cb.parts[part], n - base
 	}
-	_, err = bulk.ParseResponse(answer, func(n int, r *bulk.ItemResult) error {
-		if part >= len(cb.parts) {
-			return fmt.Errorf("%w: more items than the %d sent", errAnswer, cb.docs)
-		}
-		pt := cb.parts[part]
-		if r.ID != "" && r.ID != pt.ids[k] {
-			return fmt.Errorf("%w: item %d is about _id %q, sent %q", errAnswer, n, r.ID, pt.ids[k])
-		}
+	err = judgeAnswer(answer, cb.docs, func(n int) string {
+		pt, k := locate(n)
+		return pt.ids[k]
+	}, func(n int, r *bulk.ItemResult) {
+		pt, _ := locate(n)
 		pt.items = append(pt.items, *r)
-		if k++; k == len(pt.ids) {
-			part, k = part+1, 0
-			for part < len(cb.parts) && len(cb.parts[part].ids) == 0 {
-				part++
-			}
-		}
-		return nil
 	})
-	if err == nil && part < len(cb.parts) {
-		err = fmt.Errorf("%w: fewer items than the %d sent", errAnswer, cb.docs)
-	}
 	if err != nil {
-		if !errors.Is(err, errAnswer) {
-			err = fmt.Errorf("%w: %w", errAnswer, err)
-		}
 		cb.err = fmt.Errorf("judging _bulk answer from %s: %w", p.r.cfg.Target.Name, err)
 	}
 }
