@@ -187,7 +187,10 @@ type BatchConfig struct {
 	// CombineWindow, when positive, lets the bulks of partitions that are ready
 	// within it of one another go as one request, up to MaxDocs and MaxBytes in all
 	// (combine.go): fewer, larger requests at moderate rates over many partitions, for
-	// up to this much more lag. 0 (the default) sends one request per partition's bulk.
+	// up to this much more lag. 0 sends one request per partition's bulk. The default,
+	// 2 ms, made the target's bulks six times larger at 5,000 and 20,000 docs/s over 12
+	// partitions (8 -> 50 and 20 -> 110 documents) and the replicator's CPU per document
+	// at 20,000 a tenth lower, for 3 ms more p50 lag at 5,000 (the lag benchmark).
 	CombineWindow time.Duration `koanf:"combine_window"`
 }
 
@@ -301,10 +304,11 @@ func DefaultConfig() Config {
 			ChunkTimeout:      2 * time.Minute,
 		},
 		Batch: BatchConfig{
-			MaxDocs:     2000,
-			MaxBytes:    8 << 20,
-			Linger:      5 * time.Millisecond,
-			MaxInflight: 8,
+			MaxDocs:       2000,
+			MaxBytes:      8 << 20,
+			Linger:        5 * time.Millisecond,
+			MaxInflight:   8,
+			CombineWindow: 2 * time.Millisecond,
 		},
 		Retry: RetryConfig{
 			Initial:      100 * time.Millisecond,
