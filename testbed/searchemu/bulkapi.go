@@ -82,7 +82,8 @@ func handleBulk(c *Cluster, rq *request) *response {
 	}
 	sc := bulk.NewBytesScanner(rq.body, opts...)
 	typesUsed := false // a typed URL or a _type on an action line (Elasticsearch 7)
-	items := make([]bulkItem, 0, bytes.Count(rq.body, []byte{'\n'})/2+1)
+	items := c.getBulkItems(bytes.Count(rq.body, []byte{'\n'})/2 + 1)
+	defer func() { c.putBulkItems(items) }()
 	for sc.Next() {
 		it := sc.Item()
 		op := newDocOp(it.EffectiveAction())
@@ -346,6 +347,25 @@ func handleBulk(c *Cluster, rq *request) *response {
 		resp.headers = append(resp.headers, [2]string{"Warning", c.warning(typesBulkWarning)})
 	}
 	return resp
+}
+
+// getBulkItems returns an empty items slice with room for n, reused when one is free.
+func (c *Cluster) getBulkItems(n int) []bulkItem {
+	if p, ok := c.bulkItems.Get().(*[]bulkItem); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]bulkItem, 0, n)
+}
+
+// putBulkItems keeps items for a later bulk, cleared so that it holds on to no
+// request's documents or answers; very large ones are left to the collector.
+func (c *Cluster) putBulkItems(items []bulkItem) {
+	if cap(items) > 10_000 {
+		return
+	}
+	clear(items[:cap(items)])
+	items = items[:0]
+	c.bulkItems.Put(&items)
 }
 
 // fail records a failure decided before execution.

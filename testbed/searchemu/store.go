@@ -38,7 +38,7 @@ type index struct {
 	deleted   bool
 	shards    []shard // number_of_shards of them
 	lastPrune time.Time
-	oplog     []OpLogEntry
+	oplog     opLog
 	srcBytes  int64
 	// nrt is what searches see and the writes not yet refreshed (refresh.go).
 	nrt nrtState
@@ -279,7 +279,7 @@ func (ix *index) applyIndexLocked(c *Cluster, r *writeReq, now time.Time) (write
 	ix.srcBytes += int64(len(nd.src))
 	delete(sh.tombs, r.id)
 	res.loc = ix.recordWriteLocked(r.shard, r.id, nd, now)
-	ix.oplog = append(ix.oplog, OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
+	ix.oplog.add(OpLogEntry{Op: "index", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
 
@@ -306,7 +306,7 @@ func (ix *index) applyDeleteLocked(c *Cluster, r *writeReq, now time.Time) (writ
 	if ix.gcDeletes(c) > 0 {
 		sh.tombs[r.id] = tombstone{version: v, seqNo: seq, primaryTerm: primaryTerm, at: now}
 	}
-	ix.oplog = append(ix.oplog, OpLogEntry{Op: "delete", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
+	ix.oplog.add(OpLogEntry{Op: "delete", ID: r.id, Version: v, SeqNo: seq, PrimaryTerm: primaryTerm, VersionType: r.versionType, At: now, Shard: r.shard})
 	return res, nil
 }
 
@@ -721,5 +721,37 @@ func (c *Cluster) OpLog(index string) []OpLogEntry {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return append([]OpLogEntry(nil), ix.oplog...)
+	return ix.oplog.all()
+}
+
+// opLog is an index's operation log, kept in blocks of opLogBlock entries: an index of
+// a few hundred thousand writes grew one slice by doubling, copying it whole each time
+// onto fresh pages, which in the lag benchmark's harness took the cores the services
+// it measures share.
+type opLog struct {
+	blocks [][]OpLogEntry
+	n      int
+}
+
+const opLogBlock = 1024
+
+func (l *opLog) add(e OpLogEntry) {
+	if l.n%opLogBlock == 0 {
+		l.blocks = append(l.blocks, make([]OpLogEntry, 0, opLogBlock))
+	}
+	last := &l.blocks[len(l.blocks)-1]
+	*last = append(*last, e)
+	l.n++
+}
+
+// all returns a copy of the log in apply order, nil when it is empty.
+func (l *opLog) all() []OpLogEntry {
+	if l.n == 0 {
+		return nil
+	}
+	out := make([]OpLogEntry, 0, l.n)
+	for _, b := range l.blocks {
+		out = append(out, b...)
+	}
+	return out
 }
