@@ -82,6 +82,7 @@ type partition struct {
 	// (combine.go), since a combined one was refused as a whole.
 	solo bool
 	asm  event.Assembler // chunk groups being put together (chunks.go)
+	part *combinedPart   // reused by the next combined attempt (combine.go)
 }
 
 // sendBuffers are the request body and answer of one _bulk in flight. They are taken
