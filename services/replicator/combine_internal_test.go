@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +183,82 @@ func TestCombinedSoftStop(t *testing.T) {
 			leader.stopHard()
 			follower.stopHard()
 		})
+	}
+}
+
+// TestCombinedPartReused: a partition's next combined attempt reuses its part, and each
+// attempt's items get their own answers, whatever the previous attempt held: here the
+// parts swap sizes (3+1, then 1+3) and the failing items move.
+func TestCombinedPartReused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		var items []string
+		for k, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if k%2 == 1 {
+				continue // the document
+			}
+			id := line[strings.Index(line, `"_id":"`)+len(`"_id":"`):]
+			id = id[:strings.IndexByte(id, '"')]
+			if strings.HasSuffix(id, "-bad") {
+				items = append(items, `{"index":{"_index":"i","_id":"`+id+`","status":400,"error":{"type":"mapper_parsing_exception","reason":"bad `+id+`"}}}`)
+				continue
+			}
+			items = append(items, `{"index":{"_index":"i","_id":"`+id+`","status":201,"result":"created"}}`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"took":1,"errors":true,"items":[`+strings.Join(items, ",")+`]}`)
+	}))
+	t.Cleanup(srv.Close)
+	r := combineReplicator(t, srv.URL, time.Hour) // sent once full, not by the clock
+	r.comb.maxDocs = 4
+	p0, p1 := combinePartition(r, 0, 4), combinePartition(r, 1, 4)
+	p0.items[1].op.Id += "-bad"
+	p1.items[3].op.Id += "-bad"
+
+	round := func(s0, s1 []int) {
+		t.Helper()
+		for _, p := range []*partition{p0, p1} {
+			for i := range p.items {
+				p.items[i].status, p.items[i].errType, p.items[i].errMsg = 0, "", ""
+			}
+		}
+		res := make(chan attemptResult, 2)
+		go func() { res <- p0.attempt(s0) }()
+		for r.comb.openRequest() == nil {
+			time.Sleep(time.Millisecond) // p0 leads
+		}
+		go func() { res <- p1.attempt(s1) }()
+		for range 2 {
+			if a := <-res; a.err != nil || !a.combined {
+				t.Fatalf("attempt: %+v", a)
+			}
+		}
+		for _, c := range []struct {
+			p    *partition
+			sent []int
+		}{{p0, s0}, {p1, s1}} {
+			for i := range c.p.items {
+				it := &c.p.items[i]
+				want, wantType := 0, ""
+				if slices.Contains(c.sent, i) {
+					want = 201
+					if strings.HasSuffix(it.op.Id, "-bad") {
+						want, wantType = 400, "mapper_parsing_exception"
+					}
+				}
+				if it.status != want || it.errType != wantType || (wantType != "" && it.errMsg != "bad "+it.op.Id) {
+					t.Fatalf("%s: status %d %q %q, want %d %q", it.op.Id, it.status, it.errType, it.errMsg, want, wantType)
+				}
+			}
+		}
+	}
+	round([]int{0, 1, 2}, []int{3})
+	part := p0.part
+	if part == nil || p1.part == nil {
+		t.Fatal("a finished combined attempt did not keep its part for the next")
+	}
+	round([]int{3}, []int{0, 2, 3})
+	if p0.part != part || len(p0.part.results) != 1 || len(p1.part.results) != 3 {
+		t.Fatalf("part not reused or not resized: %p %p, results %d %d", part, p0.part, len(p0.part.results), len(p1.part.results))
 	}
 }
