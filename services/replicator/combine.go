@@ -204,12 +204,10 @@ func (p *partition) sendCombined(buf *sendBuffers, cb *combined) {
 			}
 		}()
 	}
-	// The leader's own part is already at the start of buf.body, where it was built.
-	body, rest := buf.body[:0], cb.parts
-	if lead := cb.parts[0].body; len(lead) > 0 && len(buf.body) >= len(lead) && &buf.body[0] == &lead[0] {
-		body, rest = buf.body[:len(lead)], cb.parts[1:]
-	}
-	for _, part := range rest {
+	// buf.body already holds the leader's own part (cb.parts[0], which join puts first):
+	// attempt built it there. The other parts go after it.
+	body := buf.body
+	for _, part := range cb.parts[1:] {
 		body = append(body, part.body...)
 	}
 	buf.body = body
